@@ -1,0 +1,122 @@
+using System.Buffers;
+using System.Net;
+
+namespace Resh.Protocols;
+
+/// <summary>
+/// Everything the gateway needs to know about one wire protocol. A protocol knows where a
+/// request ends and where its reply ends, which requests are safe to replicate, and which
+/// per-connection state a client session carries. It knows nothing of replicas, ordering or voting.
+/// </summary>
+public interface IProtocol
+{
+    /// <summary>Name used in configuration, e.g. "resp", "line", "length-prefixed".</summary>
+    string Name { get; }
+
+    /// <summary>Creates the per-client-connection state machine that frames client bytes into actions.</summary>
+    IClientSession CreateSession(long sessionId);
+
+    /// <summary>Creates a framer for the reply stream of one replica connection.</summary>
+    IReplyFramer CreateReplyFramer();
+
+    /// <summary>
+    /// Writes what a replica connection needs to switch from session context <paramref name="from"/>
+    /// to <paramref name="to"/> (RESP: SELECT, HELLO). Returns how many replies those bytes produce;
+    /// the applier reads and discards them. Context 0 is the state of a fresh connection.
+    /// </summary>
+    int WriteContextSwitch(int from, int to, IBufferWriter<byte> output);
+
+    /// <summary>
+    /// Writes the comparison form of one reply (the bytes the voter compares). Returns false when the
+    /// reply is to be compared byte for byte, in which case nothing was written.
+    /// </summary>
+    bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output);
+
+    /// <summary>An error reply carrying <paramref name="message"/>, e.g. "-ERR resh: replicas disagree\r\n".</summary>
+    byte[] ErrorReply(string message);
+
+    /// <summary>Protocol-level readiness probe against a freshly started replica (RESP: PING).</summary>
+    Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Fault drill: change one existing piece of state directly in the replica at <paramref name="endpoint"/>,
+    /// bypassing the gateway. Returns a description of what was changed.
+    /// Throws <see cref="NotSupportedException"/> where the protocol cannot do it.
+    /// </summary>
+    Task<string> CorruptAsync(IPEndPoint endpoint, CancellationToken cancellationToken);
+}
+
+public enum SessionActionKind
+{
+    /// <summary>
+    /// The buffer holds no complete request yet. Nothing was consumed except input the protocol skips
+    /// (RESP: empty inline lines and zero-argument multibulk, as Redis skips them), by which the buffer
+    /// may have advanced: continue from the advanced buffer.
+    /// </summary>
+    NeedMoreData,
+
+    /// <summary>Answer the client with <see cref="SessionAction.Bytes"/> without involving replicas.</summary>
+    LocalReply,
+
+    /// <summary>Append <see cref="SessionAction.Bytes"/> to the ordered log and answer with the voted reply.</summary>
+    Submit,
+
+    /// <summary>The client broke the protocol or a limit: send <see cref="SessionAction.Bytes"/> (an error) and close.</summary>
+    Fatal,
+}
+
+/// <summary>Which part of a submitted unit's replies goes back to the client.</summary>
+public enum ReplySelection
+{
+    /// <summary>All <see cref="SessionAction.ReplyCount"/> replies, concatenated.</summary>
+    All,
+
+    /// <summary>Only the last reply (RESP: the EXEC reply of a MULTI..EXEC block).</summary>
+    Last,
+}
+
+/// <summary>What the gateway must do with the next unit of client input.</summary>
+public readonly record struct SessionAction(
+    SessionActionKind Kind,
+    ReadOnlyMemory<byte> Bytes,
+    int Context = 0,
+    int ReplyCount = 1,
+    ReplySelection Selection = ReplySelection.All,
+    bool CloseAfterReply = false)
+{
+    public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
+}
+
+/// <summary>
+/// Per-client-connection protocol state. Not thread safe: one reader loop drives it.
+/// </summary>
+public interface IClientSession
+{
+    /// <summary>
+    /// Consumes at most one request (or one locally answered unit) from the front of <paramref name="buffer"/>
+    /// and says what to do with it. On anything but NeedMoreData, <paramref name="buffer"/> is advanced
+    /// past the consumed bytes (on NeedMoreData, at most past skipped input). The returned bytes stay valid
+    /// until the next call. After NeedMoreData, pass the same unconsumed input plus what arrived since.
+    /// </summary>
+    SessionAction Next(ref ReadOnlySequence<byte> buffer);
+
+    /// <summary>The client went away: anything held (e.g. an open MULTI block) is dropped.</summary>
+    void Closed();
+}
+
+public enum FrameStatus
+{
+    Incomplete,
+    Complete,
+    Invalid,
+}
+
+/// <summary>Finds reply boundaries in the byte stream of one replica connection.</summary>
+public interface IReplyFramer
+{
+    /// <summary>
+    /// Looks for one complete reply at the start of <paramref name="buffer"/>. On Complete,
+    /// <paramref name="end"/> is the position just after it. Invalid means the replica broke the protocol.
+    /// </summary>
+    FrameStatus TryFrame(in ReadOnlySequence<byte> buffer, out SequencePosition end);
+}

@@ -1,0 +1,353 @@
+using System.Buffers;
+using System.Text;
+
+namespace Resh.Protocols.Resp;
+
+/// <summary>
+/// Per-connection RESP state: the selected database, the protocol version (HELLO), and an open
+/// MULTI block, which is held here and submitted as one unit on EXEC. Not thread safe.
+/// </summary>
+internal sealed class RespClientSession : IClientSession
+{
+    private static readonly byte[] Ok = "+OK\r\n"u8.ToArray();
+    private static readonly byte[] Queued = "+QUEUED\r\n"u8.ToArray();
+    private static readonly byte[] MultiCommand = "*1\r\n$5\r\nMULTI\r\n"u8.ToArray();
+    private static readonly byte[] ExecCommand = "*1\r\n$4\r\nEXEC\r\n"u8.ToArray();
+    private static readonly byte[] NestedMulti = "-ERR MULTI calls can not be nested\r\n"u8.ToArray();
+    private static readonly byte[] ExecWithoutMulti = "-ERR EXEC without MULTI\r\n"u8.ToArray();
+    private static readonly byte[] DiscardWithoutMulti = "-ERR DISCARD without MULTI\r\n"u8.ToArray();
+    private static readonly byte[] ExecAbort = "-EXECABORT Transaction discarded because of previous errors.\r\n"u8.ToArray();
+    private static readonly byte[] SelectInMulti = "-ERR resh: select inside MULTI is not supported under replication\r\n"u8.ToArray();
+    private static readonly byte[] HelloInMulti = "-ERR resh: hello inside MULTI is not supported under replication\r\n"u8.ToArray();
+    private static readonly byte[] NotInteger = "-ERR value is not an integer or out of range\r\n"u8.ToArray();
+    private static readonly byte[] DbOutOfRange = "-ERR DB index is out of range\r\n"u8.ToArray();
+    private static readonly byte[] NoProto = "-NOPROTO unsupported protocol version\r\n"u8.ToArray();
+    private static readonly byte[] BadProtoVersion = "-ERR Protocol version is not an integer or out of range\r\n"u8.ToArray();
+    private static readonly byte[] HelloAuth = "-ERR resh: HELLO AUTH is not supported: the gateway has no authentication in front of the replicas\r\n"u8.ToArray();
+    private static readonly byte[] BadClientName = "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"u8.ToArray();
+    private static readonly byte[] InvalidSetEx = "-ERR invalid expire time in 'setex' command\r\n"u8.ToArray();
+    private static readonly byte[] InvalidPSetEx = "-ERR invalid expire time in 'psetex' command\r\n"u8.ToArray();
+
+    private readonly RespProtocol _protocol;
+    private readonly long _sessionId;
+    private readonly RespRequestParser _parser;
+    private readonly PooledBuffer _out = new();
+    private readonly PooledBuffer _multi = new();
+    private int _db;
+    private int _protover = 2;
+    private bool _inMulti;
+    private bool _multiAborted;
+    private int _queued;
+
+    public RespClientSession(RespProtocol protocol, long sessionId)
+    {
+        _protocol = protocol;
+        _sessionId = sessionId;
+        _parser = new RespRequestParser(protocol.MaxInlineBytes, protocol.MaxBulkBytes, protocol.MaxArguments, protocol.MaxQueryBufferBytes);
+    }
+
+    /// <summary>The session context carried by every submitted unit: database | RESP3 flag.</summary>
+    public int Context => RespProtocol.MakeContext(_db, _protover == 3);
+
+    /// <summary>The client name given with HELLO SETNAME (kept by the gateway only).</summary>
+    public string? ClientName { get; private set; }
+
+    public SessionAction Next(ref ReadOnlySequence<byte> buffer)
+    {
+        _out.Reset();
+        if (!_inMulti)
+        {
+            // The previous EXEC's block was valid until this call.
+            _multi.Reset();
+        }
+
+        switch (_parser.Parse(ref buffer))
+        {
+            case RequestStatus.Incomplete:
+                return SessionAction.NeedMore;
+            case RequestStatus.Fatal:
+                buffer = buffer.Slice(buffer.End);
+                return Fatal(_parser.FatalReply);
+            default:
+                return Dispatch();
+        }
+    }
+
+    public void Closed()
+    {
+        DropMulti();
+        _parser.Dispose();
+        _out.Dispose();
+        _multi.Dispose();
+    }
+
+    private SessionAction Dispatch()
+    {
+        var argc = _parser.ArgCount;
+        var name = _parser.Arg(0);
+        if (_protocol.Rejected.TryReject(name, argc > 1 ? _parser.Arg(1) : default, argc, out var rejection))
+        {
+            if (_inMulti)
+            {
+                _multiAborted = true;
+            }
+
+            return Local(rejection);
+        }
+
+        var kind = RespCommands.Identify(name);
+        switch (kind)
+        {
+            case RespCommandKind.Quit:
+                DropMulti();
+                return new SessionAction(SessionActionKind.LocalReply, Ok, Context, ReplyCount: 0, CloseAfterReply: true);
+            case RespCommandKind.Multi:
+                return Multi(argc);
+            case RespCommandKind.Exec:
+                return Exec(argc);
+            case RespCommandKind.Discard:
+                return Discard(argc);
+            case RespCommandKind.Select:
+                return _inMulti ? AbortBlock(SelectInMulti) : Select(argc);
+            case RespCommandKind.Hello:
+                return _inMulti ? AbortBlock(HelloInMulti) : Hello(argc);
+        }
+
+        var bytes = _parser.Request;
+        if (_protocol.RewritesExpiry && RespCommands.IsClockDependent(kind))
+        {
+            var now = kind == RespCommandKind.XAdd ? _protocol.NextStreamMillis() : _protocol.NowMillis();
+            switch (RespExpiryRewriter.Rewrite(_parser, kind, now, _out))
+            {
+                case RewriteResult.Rewritten:
+                    bytes = _out.WrittenMemory;
+                    break;
+                case RewriteResult.InvalidExpire when !_inMulti:
+                    return Local(kind == RespCommandKind.SetEx ? InvalidSetEx : InvalidPSetEx);
+            }
+        }
+
+        if (_inMulti)
+        {
+            return Queue(bytes.Span);
+        }
+
+        return new SessionAction(SessionActionKind.Submit, bytes, Context);
+    }
+
+    private SessionAction Multi(int argc)
+    {
+        if (_inMulti)
+        {
+            return Local(NestedMulti);
+        }
+
+        if (argc != 1)
+        {
+            return Local(WrongArguments("multi"));
+        }
+
+        _multi.Reset();
+        _multi.Write(MultiCommand);
+        _inMulti = true;
+        _multiAborted = false;
+        _queued = 0;
+        return Local(Ok);
+    }
+
+    private SessionAction Exec(int argc)
+    {
+        if (!_inMulti)
+        {
+            return Local(ExecWithoutMulti);
+        }
+
+        if (argc != 1)
+        {
+            return AbortBlock(WrongArguments("exec"));
+        }
+
+        if (_multiAborted)
+        {
+            DropMulti();
+            return Local(ExecAbort);
+        }
+
+        _multi.Write(ExecCommand);
+        var replies = _queued + 2;
+        _inMulti = false;
+        _queued = 0;
+        return new SessionAction(SessionActionKind.Submit, _multi.WrittenMemory, Context, replies, ReplySelection.Last);
+    }
+
+    private SessionAction Discard(int argc)
+    {
+        if (!_inMulti)
+        {
+            return Local(DiscardWithoutMulti);
+        }
+
+        if (argc != 1)
+        {
+            return AbortBlock(WrongArguments("discard"));
+        }
+
+        DropMulti();
+        return Local(Ok);
+    }
+
+    private SessionAction Queue(ReadOnlySpan<byte> command)
+    {
+        if (_queued >= _protocol.MaxQueuedCommands)
+        {
+            DropMulti();
+            return Fatal(Encoding.ASCII.GetBytes($"-ERR resh: MULTI block exceeds max-queued-commands ({_protocol.MaxQueuedCommands})\r\n"));
+        }
+
+        if ((long)_multi.Count + command.Length + ExecCommand.Length > _protocol.MaxQueryBufferBytes)
+        {
+            DropMulti();
+            return Fatal(Encoding.ASCII.GetBytes($"-ERR resh: MULTI block exceeds max-query-buffer-bytes ({_protocol.MaxQueryBufferBytes})\r\n"));
+        }
+
+        _multi.Write(command);
+        _queued++;
+        return Local(Queued);
+    }
+
+    private SessionAction Select(int argc)
+    {
+        if (argc != 2)
+        {
+            return Local(WrongArguments("select"));
+        }
+
+        if (!RespEncoding.TryParseInteger(_parser.Arg(1), out var index) || index < int.MinValue || index > int.MaxValue)
+        {
+            return Local(NotInteger);
+        }
+
+        if (index < 0 || index >= _protocol.Databases)
+        {
+            return Local(DbOutOfRange);
+        }
+
+        _db = (int)index;
+        return Local(Ok);
+    }
+
+    /// <summary>HELLO [protover [AUTH user pass] [SETNAME name]], answered by the gateway in the requested protocol.</summary>
+    private SessionAction Hello(int argc)
+    {
+        var version = _protover;
+        var next = 1;
+        if (argc >= 2)
+        {
+            if (!RespEncoding.TryParseInteger(_parser.Arg(1), out var requested))
+            {
+                return Local(BadProtoVersion);
+            }
+
+            if (requested is < 2 or > 3)
+            {
+                return Local(NoProto);
+            }
+
+            version = (int)requested;
+            next = 2;
+        }
+
+        string? name = null;
+        for (var j = next; j < argc; j++)
+        {
+            if (!_parser.Has(j))
+            {
+                return Local("-ERR Syntax error in HELLO option\r\n"u8.ToArray());
+            }
+
+            var option = _parser.Arg(j);
+            var more = argc - 1 - j;
+            if (Ascii.EqualsIgnoreCase(option, "AUTH"u8) && more >= 2)
+            {
+                return Local(HelloAuth);
+            }
+
+            if (Ascii.EqualsIgnoreCase(option, "SETNAME"u8) && more >= 1 && _parser.Has(j + 1))
+            {
+                var value = _parser.Arg(j + 1);
+                if (value.IndexOfAnyExceptInRange((byte)'!', (byte)'~') >= 0)
+                {
+                    return Local(BadClientName);
+                }
+
+                name = Encoding.ASCII.GetString(value);
+                j++;
+                continue;
+            }
+
+            return Local(Encoding.UTF8.GetBytes($"-ERR Syntax error in HELLO option '{ProtocolText.Escape(option)}'\r\n"));
+        }
+
+        _protover = version;
+        if (name is not null)
+        {
+            ClientName = name;
+        }
+
+        WriteHelloReply(_out, version, _sessionId);
+        return Local(_out.WrittenMemory);
+    }
+
+    internal static void WriteHelloReply(IBufferWriter<byte> output, int version, long sessionId)
+    {
+        if (version == 3)
+        {
+            output.Write("%7\r\n"u8);
+        }
+        else
+        {
+            RespEncoding.WriteArrayHeader(output, 14);
+        }
+
+        RespEncoding.WriteBulk(output, "server"u8);
+        RespEncoding.WriteBulk(output, "resh"u8);
+        RespEncoding.WriteBulk(output, "version"u8);
+        RespEncoding.WriteBulk(output, Encoding.ASCII.GetBytes(RespProtocol.GatewayVersion));
+        RespEncoding.WriteBulk(output, "proto"u8);
+        RespEncoding.WriteLine(output, (byte)':', version);
+        RespEncoding.WriteBulk(output, "id"u8);
+        RespEncoding.WriteLine(output, (byte)':', sessionId);
+        RespEncoding.WriteBulk(output, "mode"u8);
+        RespEncoding.WriteBulk(output, "standalone"u8);
+        RespEncoding.WriteBulk(output, "role"u8);
+        RespEncoding.WriteBulk(output, "master"u8);
+        RespEncoding.WriteBulk(output, "modules"u8);
+        output.Write("*0\r\n"u8);
+    }
+
+    private SessionAction AbortBlock(byte[] reply)
+    {
+        _multiAborted = true;
+        return Local(reply);
+    }
+
+    private void DropMulti()
+    {
+        _inMulti = false;
+        _multiAborted = false;
+        _queued = 0;
+        _multi.Reset();
+    }
+
+    private SessionAction Local(ReadOnlyMemory<byte> reply) =>
+        new(SessionActionKind.LocalReply, reply, Context, ReplyCount: 0);
+
+    private SessionAction Fatal(byte[] reply)
+    {
+        DropMulti();
+        return new SessionAction(SessionActionKind.Fatal, reply, Context, ReplyCount: 0, CloseAfterReply: true);
+    }
+
+    private static byte[] WrongArguments(string command) =>
+        Encoding.ASCII.GetBytes($"-ERR wrong number of arguments for '{command}' command\r\n");
+}

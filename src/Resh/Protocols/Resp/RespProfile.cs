@@ -1,0 +1,111 @@
+using System.Collections.Frozen;
+
+namespace Resh.Protocols.Resp;
+
+/// <summary>
+/// The replication profile of RESP: commands that break determinism or the one-request/one-reply shape
+/// when a session's requests are replayed on several replicas over shared connections.
+/// </summary>
+/// <remarks>
+/// Deliberately allowed (not in the defaults):
+/// <list type="bullet">
+/// <item>EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, FCALL, FCALL_RO, SCRIPT, FUNCTION: a script is as
+/// deterministic as the commands it calls; Redis 7 replicates script effects and no longer forbids
+/// non-deterministic calls inside scripts, so a script calling e.g. TIME is caught by the voter, not here.
+/// Rejecting scripting outright would break many clients. SCRIPT KILL and FUNCTION KILL/STATS are rejected:
+/// they act on whatever one replica happens to be running at that instant.</item>
+/// <item>MOVE: moves a key between databases of the same replica, deterministically.</item>
+/// <item>SCAN, SSCAN, HSCAN, ZSCAN, KEYS, SMEMBERS, HGETALL: deterministic on small (listpack/intset)
+/// encodings, but Redis seeds its hash tables randomly per process, so on hash-table encodings two
+/// correct replicas can return the same elements in a different order (and different SCAN cursors).
+/// State never diverges from that (these are reads); the voter reports a disagreement instead.</item>
+/// <item>EXPIRETIME, PEXPIRETIME: absolute, hence deterministic; the suggested replacement for TTL/PTTL.</item>
+/// </list>
+/// Rewritten rather than rejected (see <see cref="ExpiryRewrite.Absolute"/>): EXPIRE, PEXPIRE, SET EX/PX,
+/// SETEX, PSETEX, GETEX EX/PX, RESTORE ttl, HEXPIRE, HPEXPIRE, XADD with an automatic id.
+/// Answered by the gateway itself: SELECT, HELLO, MULTI, EXEC, DISCARD, QUIT.
+/// </remarks>
+public static class RespProfile
+{
+    private const string Blocking = "blocks the connection waiting for data, which a replicated request stream cannot do";
+    private const string PubSub = "pub/sub turns the connection into a message stream with no one-to-one replies";
+    private const string Random = "picks elements at random: replicas would disagree";
+    private const string ReplicaState = "reports one replica's runtime state, not the replicated service's";
+    private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
+    private const string Cluster = "replicas run standalone, not as a cluster";
+    private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions";
+
+    /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
+    public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>
+    {
+        ["blpop"] = Blocking,
+        ["brpop"] = Blocking,
+        ["brpoplpush"] = Blocking,
+        ["blmove"] = Blocking,
+        ["blmpop"] = Blocking,
+        ["bzpopmin"] = Blocking,
+        ["bzpopmax"] = Blocking,
+        ["bzmpop"] = Blocking,
+        ["xread"] = "can block (BLOCK); use XRANGE",
+        ["xreadgroup"] = "can block and records delivery times from each replica's own clock",
+        ["wait"] = "waits for acknowledgements of the replica's own replicas",
+        ["waitaof"] = "waits for the replica's own AOF fsyncs",
+        ["subscribe"] = PubSub,
+        ["psubscribe"] = PubSub,
+        ["ssubscribe"] = PubSub,
+        ["unsubscribe"] = PubSub,
+        ["punsubscribe"] = PubSub,
+        ["sunsubscribe"] = PubSub,
+        ["publish"] = "every replica would deliver the message: subscribers would get it once per replica",
+        ["spublish"] = "every replica would deliver the message: subscribers would get it once per replica",
+        ["pubsub"] = ReplicaState,
+        ["monitor"] = "streams one replica's traffic instead of replying",
+        ["debug"] = "can crash, stall or alter a single replica",
+        ["randomkey"] = Random,
+        ["srandmember"] = Random,
+        ["hrandfield"] = Random,
+        ["zrandmember"] = Random,
+        ["spop"] = Random,
+        ["lolwut"] = "draws random art",
+        ["time"] = "reads each replica's own clock",
+        ["lastsave"] = ReplicaState,
+        ["info"] = ReplicaState,
+        ["role"] = ReplicaState,
+        ["slowlog"] = ReplicaState,
+        ["latency"] = ReplicaState,
+        ["memory"] = ReplicaState,
+        ["object"] = "reports per-replica encodings, idle times and access frequencies",
+        ["ttl"] = "replicas read their clocks at different instants; use EXPIRETIME",
+        ["pttl"] = "replicas read their clocks at different instants; use PEXPIRETIME",
+        ["config"] = "reads or changes one replica's configuration; configure replicas through resh",
+        ["client"] = SharedConnection,
+        ["reset"] = SharedConnection,
+        ["watch"] = "a shared replica connection cannot carry per-session watches",
+        ["unwatch"] = "a shared replica connection cannot carry per-session watches",
+        ["shutdown"] = Managed,
+        ["failover"] = Managed,
+        ["replicaof"] = Managed,
+        ["slaveof"] = Managed,
+        ["replconf"] = Managed,
+        ["sync"] = Managed,
+        ["psync"] = Managed,
+        ["save"] = Managed,
+        ["bgsave"] = Managed,
+        ["bgrewriteaof"] = Managed,
+        ["module"] = "modules must be loaded by every replica's configuration",
+        ["acl"] = "the gateway has no authentication in front of the replicas",
+        ["auth"] = "the gateway has no authentication in front of the replicas",
+        ["migrate"] = "moves data out of the replicated service",
+        ["cluster"] = Cluster,
+        ["asking"] = Cluster,
+        ["readonly"] = Cluster,
+        ["readwrite"] = Cluster,
+        ["swapdb"] = "swaps databases underneath every session's SELECT",
+        ["script|kill"] = "interrupts whatever one replica is running at that instant",
+        ["function|kill"] = "interrupts whatever one replica is running at that instant",
+        ["function|stats"] = "reports what one replica is running at that instant",
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>A fresh, editable, case-insensitive set holding the default rejected commands.</summary>
+    public static HashSet<string> CreateDefaultSet() => new(Defaults.Keys, StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Resh.Protocols.Resp;
+
+/// <summary>
+/// RESP (Redis serialization protocol, RESP2 and RESP3) for Redis-compatible replicas.
+/// Session context: <c>database | (RESP3 ? 1 &lt;&lt; 16 : 0)</c>.
+/// </summary>
+public sealed class RespProtocol : IProtocol
+{
+    /// <summary>Version the gateway reports in its HELLO reply.</summary>
+    public const string GatewayVersion = "1.0.0";
+
+    /// <summary>Context bit set for sessions speaking RESP3.</summary>
+    public const int Resp3Flag = 1 << 16;
+
+    private const int DatabaseMask = 0xFFFF;
+
+    private static readonly byte[] Ping = "*1\r\n$4\r\nPING\r\n"u8.ToArray();
+    private static readonly byte[] RandomKey = "*1\r\n$9\r\nRANDOMKEY\r\n"u8.ToArray();
+
+    private readonly TimeProvider _clock;
+    private long _lastStreamMillis;
+
+    public RespProtocol()
+        : this(new RespOptions())
+    {
+    }
+
+    /// <exception cref="ArgumentException">The options are invalid; the message lists every problem.</exception>
+    public RespProtocol(RespOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join("; ", errors), nameof(options));
+        }
+
+        Options = options;
+        MaxInlineBytes = options.MaxInlineBytes;
+        MaxBulkBytes = options.MaxBulkBytes;
+        MaxArguments = options.MaxArguments;
+        MaxQueryBufferBytes = options.MaxQueryBufferBytes;
+        MaxQueuedCommands = options.MaxQueuedCommands;
+        Databases = options.Databases;
+        CodeOnlyErrors = options.ErrorComparison == ErrorComparison.CodeOnly;
+        RewritesExpiry = options.ExpiryRewrite == ExpiryRewrite.Absolute;
+        _clock = options.Clock;
+        Rejected = new RespCommandSet(options.RejectedCommands);
+    }
+
+    public string Name => "resp";
+
+    /// <summary>The options this protocol was built from (read once, at construction).</summary>
+    public RespOptions Options { get; }
+
+    internal long MaxInlineBytes { get; }
+
+    internal long MaxBulkBytes { get; }
+
+    internal int MaxArguments { get; }
+
+    internal long MaxQueryBufferBytes { get; }
+
+    internal int MaxQueuedCommands { get; }
+
+    internal int Databases { get; }
+
+    internal bool CodeOnlyErrors { get; }
+
+    internal bool RewritesExpiry { get; }
+
+    internal RespCommandSet Rejected { get; }
+
+    /// <summary>The session context for database <paramref name="database"/> in RESP2 or RESP3.</summary>
+    public static int MakeContext(int database, bool resp3) => (database & DatabaseMask) | (resp3 ? Resp3Flag : 0);
+
+    public IClientSession CreateSession(long sessionId) => new RespClientSession(this, sessionId);
+
+    public IReplyFramer CreateReplyFramer() => new RespReplyFramer();
+
+    /// <summary>Writes SELECT when the database differs and HELLO 2/3 when the protocol differs.</summary>
+    public int WriteContextSwitch(int from, int to, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var replies = 0;
+        var database = to & DatabaseMask;
+        if ((from & DatabaseMask) != database)
+        {
+            RespEncoding.WriteArrayHeader(output, 2);
+            RespEncoding.WriteBulk(output, "SELECT"u8);
+            RespEncoding.WriteBulk(output, database);
+            replies++;
+        }
+
+        var resp3 = (to & Resp3Flag) != 0;
+        if (((from & Resp3Flag) != 0) != resp3)
+        {
+            RespEncoding.WriteArrayHeader(output, 2);
+            RespEncoding.WriteBulk(output, "HELLO"u8);
+            RespEncoding.WriteBulk(output, resp3 ? "3"u8 : "2"u8);
+            replies++;
+        }
+
+        return replies;
+    }
+
+    /// <summary>With <see cref="ErrorComparison.CodeOnly"/>, writes the reply with every error cut down to its code.</summary>
+    public bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output) =>
+        CodeOnlyErrors && RespNormalizer.TryNormalizeErrors(reply, output);
+
+    /// <summary>"-ERR " + message + "\r\n", with CR and LF in the message replaced by spaces.</summary>
+    public byte[] ErrorReply(string message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return ProtocolText.OneLine("-ERR ", message, "\r\n");
+    }
+
+    /// <summary>Connects, sends PING and expects +PONG. False on any failure; throws only on cancellation.</summary>
+    public async Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        try
+        {
+            using var client = await WireClient.ConnectAsync(endpoint, new RespReplyFramer(), cancellationToken).ConfigureAwait(false);
+            var reply = await client.RequestAsync(Ping, cancellationToken).ConfigureAwait(false);
+            return reply.AsSpan().SequenceEqual("+PONG\r\n"u8) || reply.AsSpan().SequenceEqual("$4\r\nPONG\r\n"u8);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Picks a key with RANDOMKEY (database 0 first, then the others) and overwrites it with SET
+    /// "resh-corrupted-XXXXXXXX", bypassing the gateway.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The replica holds no key, or refused a command.</exception>
+    public async Task<string> CorruptAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        using var client = await WireClient.ConnectAsync(endpoint, new RespReplyFramer(), cancellationToken).ConfigureAwait(false);
+        for (var database = 0; database < Databases; database++)
+        {
+            if (database > 0)
+            {
+                var selected = await client.RequestAsync(RespEncoding.Command("SELECT", database.ToString(System.Globalization.CultureInfo.InvariantCulture)), cancellationToken).ConfigureAwait(false);
+                if (!selected.AsSpan().SequenceEqual("+OK\r\n"u8))
+                {
+                    break;
+                }
+            }
+
+            var reply = await client.RequestAsync(RandomKey, cancellationToken).ConfigureAwait(false);
+            if (reply[0] == (byte)'-')
+            {
+                throw new InvalidOperationException($"the replica refused RANDOMKEY: {Encoding.UTF8.GetString(reply).TrimEnd()}");
+            }
+
+            if (!TryReadBulk(reply, out var key))
+            {
+                continue;
+            }
+
+            var value = "resh-corrupted-" + RandomNumberGenerator.GetHexString(8, lowercase: true);
+            var set = new ArrayBufferWriter<byte>();
+            RespEncoding.WriteArrayHeader(set, 3);
+            RespEncoding.WriteBulk(set, "SET"u8);
+            RespEncoding.WriteBulk(set, key);
+            RespEncoding.WriteBulk(set, Encoding.ASCII.GetBytes(value));
+            var result = await client.RequestAsync(set.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            if (!result.AsSpan().SequenceEqual("+OK\r\n"u8))
+            {
+                throw new InvalidOperationException($"the replica refused SET: {Encoding.UTF8.GetString(result).TrimEnd()}");
+            }
+
+            var where = database == 0 ? string.Empty : $" in database {database}";
+            return $"key '{ProtocolText.Escape(key)}'{where} overwritten with '{value}'";
+        }
+
+        throw new InvalidOperationException("replica holds no key to corrupt");
+    }
+
+    internal long NowMillis() => _clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Milliseconds for an XADD id: the clock, but never behind an id this gateway issued before.</summary>
+    internal long NextStreamMillis()
+    {
+        var now = NowMillis();
+        while (true)
+        {
+            var last = Volatile.Read(ref _lastStreamMillis);
+            var next = Math.Max(now, last);
+            if (next == last || Interlocked.CompareExchange(ref _lastStreamMillis, next, last) == last)
+            {
+                return next;
+            }
+        }
+    }
+
+    /// <summary>The data of a bulk reply; false for a null reply ($-1 or _).</summary>
+    private static bool TryReadBulk(byte[] reply, out byte[] data)
+    {
+        data = [];
+        var span = reply.AsSpan();
+        if (span[0] != (byte)'$')
+        {
+            return false;
+        }
+
+        var lineEnd = span.IndexOf((byte)'\r');
+        if (!RespEncoding.TryParseInteger(span[1..lineEnd], out var length) || length < 0)
+        {
+            return false;
+        }
+
+        data = span.Slice(lineEnd + 2, (int)length).ToArray();
+        return true;
+    }
+}
