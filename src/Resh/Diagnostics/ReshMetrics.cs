@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Resh.Diagnostics;
+
+/// <summary>The instruments of one gateway. Names follow Prometheus conventions once exported (resh_ prefix, base units).</summary>
+public sealed class ReshMetrics : IDisposable
+{
+    public const string MeterName = "Resh";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _replyLatency;
+    private readonly Counter<long> _mismatches;
+    private readonly Counter<long> _recoveries;
+    private readonly Counter<long> _suspicions;
+    private readonly UpDownCounter<long> _sessions;
+    private readonly Counter<long> _clientErrors;
+
+    public ReshMetrics(IMeterFactory? factory = null)
+    {
+        _meter = factory?.Create(MeterName) ?? new Meter(MeterName);
+        _requests = _meter.CreateCounter<long>("resh.requests", "{request}", "Client requests by outcome: decided, disagreed, local (answered by the gateway), rejected.");
+        _replyLatency = _meter.CreateHistogram<double>("resh.reply.latency", "s", "Time from a request's place in the log to its voted reply.");
+        _mismatches = _meter.CreateCounter<long>("resh.replica.mismatches", "{reply}", "Replies that differed from the decided reply, per replica.");
+        _recoveries = _meter.CreateCounter<long>("resh.replica.recoveries", "{recovery}", "Replicas rebuilt and rejoined, per replica.");
+        _suspicions = _meter.CreateCounter<long>("resh.replica.suspicions", "{suspicion}", "Replicas taken out of voting, per replica and reason.");
+        _sessions = _meter.CreateUpDownCounter<long>("resh.sessions.active", "{session}", "Open client sessions.");
+        _clientErrors = _meter.CreateCounter<long>("resh.client.errors", "{error}", "Client connections closed for a protocol error or a limit.");
+    }
+
+    public Meter Meter => _meter;
+
+    public void Request(string outcome) => _requests.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void ReplyLatency(long appendedTimestamp) => _replyLatency.Record(Stopwatch.GetElapsedTime(appendedTimestamp).TotalSeconds);
+
+    public void Mismatch(string replica) => _mismatches.Add(1, new KeyValuePair<string, object?>("replica", replica));
+
+    public void Recovery(string replica) => _recoveries.Add(1, new KeyValuePair<string, object?>("replica", replica));
+
+    public void Suspicion(string replica, string reason) =>
+        _suspicions.Add(1, new KeyValuePair<string, object?>("replica", replica), new KeyValuePair<string, object?>("reason", reason));
+
+    public void SessionOpened() => _sessions.Add(1);
+
+    public void SessionClosed() => _sessions.Add(-1);
+
+    public void ClientError() => _clientErrors.Add(1);
+
+    public void Dispose() => _meter.Dispose();
+}

@@ -1,0 +1,286 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Resh.Diagnostics;
+using Resh.Ordering;
+using Resh.Protocols;
+
+namespace Resh.Gateway;
+
+/// <summary>
+/// One client TCP connection: frames client bytes into requests with the protocol's session, submits them
+/// to the sequencer, and writes the voted replies back strictly in request order. A client's crash, garbage
+/// or slowness affects only this connection.
+/// </summary>
+internal sealed class ClientConnection
+{
+    private readonly Socket _socket;
+    private readonly IProtocol _protocol;
+    private readonly IClientSession _session;
+    private readonly ISequencer _sequencer;
+    private readonly GatewayOptions _options;
+    private readonly ReshMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly Channel<Pending> _pending;
+    private readonly CancellationTokenSource _cts;
+    private string? _closeReason;
+
+    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, CancellationToken stopping)
+    {
+        SessionId = sessionId;
+        _socket = socket;
+        _protocol = protocol;
+        _session = protocol.CreateSession(sessionId);
+        _sequencer = sequencer;
+        _options = options;
+        _metrics = metrics;
+        _logger = logger;
+        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = true });
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+    }
+
+    public long SessionId { get; }
+
+    /// <summary>Why the connection ended (first cause), or null while it runs.</summary>
+    public string? CloseReason => Volatile.Read(ref _closeReason);
+
+    public async Task RunAsync()
+    {
+        var stream = new NetworkStream(_socket, ownsSocket: false);
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
+        var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024));
+        GatewayLog.SessionOpened(_logger, SessionId, _socket.RemoteEndPoint);
+        await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Open, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
+        var writer = Task.Run(() => WriteLoopAsync(output));
+        try
+        {
+            await ReadLoopAsync(input);
+        }
+        catch (OperationCanceledException)
+        {
+            // Drained or broken: pending replies are still written below.
+        }
+        catch (Exception e)
+        {
+            GatewayLog.SessionFailed(_logger, SessionId, e);
+            Break($"internal error: {e.Message}");
+        }
+        finally
+        {
+            _pending.Writer.TryComplete();
+            _session.Closed();
+        }
+
+        await writer;
+        Break("client disconnected");
+        await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Close, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
+        GatewayLog.SessionClosed(_logger, SessionId, CloseReason ?? "closed");
+        _socket.Dispose();
+        _cts.Dispose();
+    }
+
+    /// <summary>Stops reading new requests; replies already pending are still delivered, then the connection closes.</summary>
+    public void Drain()
+    {
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Ends the connection; only the first reason is kept. Idempotent.</summary>
+    public void Break(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _closeReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task ReadLoopAsync(PipeReader input)
+    {
+        var ct = _cts.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            ReadResult result;
+            try
+            {
+                result = await ReadWithIdleTimeoutAsync(input, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (IOException)
+            {
+                Break("client connection reset");
+                return;
+            }
+
+            var buffer = result.Buffer;
+            var stop = false;
+            while (!stop)
+            {
+                var action = _session.Next(ref buffer);
+                switch (action.Kind)
+                {
+                    case SessionActionKind.NeedMoreData:
+                        stop = true;
+                        break;
+                    case SessionActionKind.LocalReply:
+                        _metrics.Request("local");
+                        await EnqueueAsync(new Pending(action.Bytes.ToArray(), action.CloseAfterReply), ct);
+                        if (action.CloseAfterReply)
+                        {
+                            input.AdvanceTo(buffer.Start);
+                            return;
+                        }
+
+                        break;
+                    case SessionActionKind.Submit:
+                        var pending = new Pending(action.ReplyCount, action.CloseAfterReply);
+                        var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending);
+                        await EnqueueAsync(pending, ct);
+
+                        // Not cancellable: once its reply slot is queued, the request must reach the log.
+                        await _sequencer.SubmitAsync(entry, CancellationToken.None);
+                        break;
+                    case SessionActionKind.Fatal:
+                        _metrics.Request("rejected");
+                        _metrics.ClientError();
+                        GatewayLog.SessionRejected(_logger, SessionId, System.Text.Encoding.UTF8.GetString(action.Bytes.Span).TrimEnd());
+                        await EnqueueAsync(new Pending(action.Bytes.ToArray(), close: true), ct);
+                        input.AdvanceTo(buffer.Start);
+                        return;
+                }
+            }
+
+            input.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    private async ValueTask<ReadResult> ReadWithIdleTimeoutAsync(PipeReader input, CancellationToken ct)
+    {
+        if (_options.IdleTimeout <= TimeSpan.Zero)
+        {
+            return await input.ReadAsync(ct);
+        }
+
+        while (true)
+        {
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            idle.CancelAfter(_options.IdleTimeout);
+            try
+            {
+                return await input.ReadAsync(idle.Token);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                if (_pending.Reader.Count == 0)
+                {
+                    Break($"idle for {_options.IdleTimeout.TotalSeconds:0.###}s");
+                    throw new OperationCanceledException(ct);
+                }
+            }
+        }
+    }
+
+    private ValueTask EnqueueAsync(Pending pending, CancellationToken ct) =>
+        _pending.Writer.TryWrite(pending) ? ValueTask.CompletedTask : _pending.Writer.WriteAsync(pending, ct);
+
+    private async Task WriteLoopAsync(PipeWriter output)
+    {
+        var reader = _pending.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(CancellationToken.None))
+            {
+                while (reader.TryRead(out var pending))
+                {
+                    if (!pending.IsCompleted)
+                    {
+                        // Send what is ready before waiting for the replicas.
+                        await FlushAsync(output);
+                    }
+
+                    var reply = await pending.Reply;
+                    output.Write(reply.Span);
+                    if (pending.Close)
+                    {
+                        await FlushAsync(output);
+                        Break("closed after the last reply");
+                        return;
+                    }
+                }
+
+                await FlushAsync(output);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidOperationException)
+        {
+            Break("client connection lost while writing");
+        }
+    }
+
+    private static async ValueTask FlushAsync(PipeWriter output)
+    {
+        var result = await output.FlushAsync();
+        if (result.IsCompleted)
+        {
+            throw new IOException("client stopped reading");
+        }
+    }
+
+    /// <summary>A reply slot in the session's output order: answered locally at once, or later by the voter.</summary>
+    private sealed class Pending : IReplySink
+    {
+        private readonly TaskCompletionSource<ReadOnlyMemory<byte>>? _source;
+        private readonly ReadOnlyMemory<byte> _ready;
+
+        public Pending(ReadOnlyMemory<byte> ready, bool close)
+        {
+            _ready = ready;
+            Close = close;
+        }
+
+        public Pending(int replyCount, bool close)
+        {
+            _ = replyCount;
+            _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Close = close;
+        }
+
+        public bool Close { get; }
+
+        public bool IsCompleted => _source is null || _source.Task.IsCompleted;
+
+        public ValueTask<ReadOnlyMemory<byte>> Reply => _source is null ? ValueTask.FromResult(_ready) : new ValueTask<ReadOnlyMemory<byte>>(_source.Task);
+
+        public void Complete(ReadOnlyMemory<byte> reply) => _source?.TrySetResult(reply);
+    }
+}

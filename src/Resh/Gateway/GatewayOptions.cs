@@ -1,0 +1,39 @@
+using System.Net;
+
+namespace Resh.Gateway;
+
+/// <summary>Settings of the client-facing listener.</summary>
+public sealed class GatewayOptions
+{
+    public IPEndPoint Listen { get; set; } = new(IPAddress.Loopback, 6380);
+
+    /// <summary>Connections beyond this get an error and are closed.</summary>
+    public int MaxClients { get; set; } = 10_000;
+
+    /// <summary>A client that sends nothing for this long while nothing is pending is closed; zero disables it (as Redis's timeout 0).</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.Zero;
+
+    /// <summary>Requests of one session that may wait for their reply at once; beyond it the gateway stops reading from that client.</summary>
+    public int MaxPendingPerSession { get; set; } = 4096;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (MaxClients < 1)
+        {
+            errors.Add($"service.max-clients: must be 1 or more (got {MaxClients})");
+        }
+
+        if (IdleTimeout < TimeSpan.Zero)
+        {
+            errors.Add("service.idle-timeout: must be 0 (off) or positive, e.g. 300s");
+        }
+
+        if (MaxPendingPerSession < 1)
+        {
+            errors.Add($"service.max-pending: must be 1 or more (got {MaxPendingPerSession})");
+        }
+
+        return errors;
+    }
+}

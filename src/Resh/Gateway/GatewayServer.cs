@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Diagnostics;
+using Resh.Ordering;
+using Resh.Protocols;
+
+namespace Resh.Gateway;
+
+/// <summary>The client-facing listener. Client connections end here, so a replica's crash never breaks one.</summary>
+public sealed class GatewayServer : IAsyncDisposable
+{
+    private readonly GatewayOptions _options;
+    private readonly IProtocol _protocol;
+    private readonly ISequencer _sequencer;
+    private readonly ReshMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<long, (ClientConnection Connection, Task Run)> _connections = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly CancellationTokenSource _closing = new();
+    private Socket? _listener;
+    private Task _accept = Task.CompletedTask;
+    private long _nextSession;
+
+    public GatewayServer(GatewayOptions options, IProtocol protocol, ISequencer sequencer, ReshMetrics metrics, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        _options = options;
+        _protocol = protocol;
+        _sequencer = sequencer;
+        _metrics = metrics;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The address actually bound (useful with port 0).</summary>
+    public IPEndPoint EndPoint => (IPEndPoint)(_listener?.LocalEndPoint ?? throw new InvalidOperationException("not started"));
+
+    public int ConnectionCount => _connections.Count;
+
+    /// <summary>Binds the listen address and starts accepting clients.</summary>
+    public void Start()
+    {
+        var listener = new Socket(_options.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            listener.Bind(_options.Listen);
+            listener.Listen(512);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new InvalidOperationException($"cannot listen on {_options.Listen}: {e.Message} (service.listen)", e);
+        }
+
+        _listener = listener;
+        GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
+        _accept = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>Stops accepting new clients; connected ones keep being served.</summary>
+    public void StopAccepting()
+    {
+        _stopping.Cancel();
+        _listener?.Dispose();
+    }
+
+    /// <summary>
+    /// Stops accepting, stops reading requests, and waits up to <paramref name="timeout"/> for every pending
+    /// reply to be delivered; connections still busy then are closed.
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        StopAccepting();
+        foreach (var (connection, _) in _connections.Values)
+        {
+            connection.Drain();
+        }
+
+        var runs = _connections.Values.Select(c => c.Run).ToArray();
+        try
+        {
+            await Task.WhenAll(runs).WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            foreach (var (connection, _) in _connections.Values)
+            {
+                connection.Break("gateway shutting down");
+            }
+
+            await Task.WhenAll(_connections.Values.Select(c => c.Run)).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        StopAccepting();
+        _closing.Cancel();
+        foreach (var (connection, _) in _connections.Values)
+        {
+            connection.Break("gateway stopped");
+        }
+
+        try
+        {
+            await Task.WhenAll([_accept, .. _connections.Values.Select(c => c.Run)]).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _stopping.Dispose();
+        _closing.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var listener = _listener!;
+        while (!_stopping.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(_stopping.Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                GatewayLog.AcceptFailed(_logger, e);
+                continue;
+            }
+
+            client.NoDelay = true;
+            if (_connections.Count >= _options.MaxClients)
+            {
+                GatewayLog.TooManyClients(_logger, _connections.Count);
+                _ = RefuseAsync(client);
+                continue;
+            }
+
+            var id = Interlocked.Increment(ref _nextSession);
+            var connection = new ClientConnection(id, client, _protocol, _sequencer, _options, _metrics, _logger, _closing.Token);
+            _metrics.SessionOpened();
+            var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var run = RunConnectionAsync(connection, registered.Task);
+            _connections[id] = (connection, run);
+            registered.SetResult();
+        }
+    }
+
+    private async Task RunConnectionAsync(ClientConnection connection, Task registered)
+    {
+        await registered;
+        try
+        {
+            await connection.RunAsync();
+        }
+        catch (Exception e)
+        {
+            GatewayLog.SessionFailed(_logger, connection.SessionId, e);
+        }
+        finally
+        {
+            _metrics.SessionClosed();
+            _connections.TryRemove(connection.SessionId, out _);
+        }
+    }
+
+    private async Task RefuseAsync(Socket client)
+    {
+        try
+        {
+            await client.SendAsync(_protocol.ErrorReply("max number of clients reached"));
+            client.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+}

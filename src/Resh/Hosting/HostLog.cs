@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Logging;
+
+namespace Resh.Hosting;
+
+internal static partial class HostLog
+{
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "resh {Mode}: f={Faults}, {Replicas} replicas of {Protocol}, state in {StateDirectory}")]
+    public static partial void Starting(ILogger logger, string mode, int faults, int replicas, string protocol, string stateDirectory);
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Information, Message = "Serving on {Listen}; admin on {Admin}")]
+    public static partial void Serving(ILogger logger, System.Net.IPEndPoint listen, string admin);
+
+    [LoggerMessage(EventId = 1203, Level = LogLevel.Information, Message = "Controlled shutdown: draining clients (up to {Timeout})")]
+    public static partial void Draining(ILogger logger, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Stopped")]
+    public static partial void Stopped(ILogger logger);
+}

@@ -1,0 +1,192 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Admin;
+using Resh.Diagnostics;
+using Resh.Domains;
+using Resh.Gateway;
+using Resh.Modes;
+using Resh.Ordering;
+using Resh.Protocols;
+
+namespace Resh.Hosting;
+
+/// <summary>
+/// Composes one running gateway: domains, the ordered log and its sequencer, the replica group,
+/// the client listener and the admin endpoint. Start, then wait for <see cref="Stopped"/> or call <see cref="StopAsync"/>.
+/// </summary>
+public sealed class ReshHost : IAdminTarget, IAsyncDisposable
+{
+    private readonly ReshOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _shutdownRequested = new();
+    private IDomainFactory? _domains;
+    private ReshGroup? _group;
+    private GatewayServer? _gateway;
+    private AdminServer? _admin;
+    private ISequencer? _sequencer;
+    private int _stopping;
+
+    public ReshHost(ReshOptions options, ILoggerFactory? loggerFactory = null, DomainFactoryOptions? domainOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException("invalid configuration:" + Environment.NewLine + string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("Resh.Host");
+        DomainOptions = domainOptions ?? new DomainFactoryOptions();
+        Protocol = options.CreateProtocol();
+    }
+
+    public IProtocol Protocol { get; }
+
+    public DomainFactoryOptions DomainOptions { get; }
+
+    public ReshMetrics Metrics { get; } = new();
+
+    public EventJournal Events { get; } = new();
+
+    public OrderedLog Log { get; } = new();
+
+    /// <summary>The bound client address (after start).</summary>
+    public IPEndPoint ListenEndPoint => _gateway?.EndPoint ?? throw new InvalidOperationException("not started");
+
+    /// <summary>The bound admin address, if any.</summary>
+    public IPEndPoint? AdminEndPoint { get; private set; }
+
+    /// <summary>Completes when the host has stopped.</summary>
+    public Task Stopped => _stopped.Task;
+
+    /// <summary>Cancelled when a controlled shutdown was requested (admin POST /shutdown, or a signal routed here).</summary>
+    public CancellationToken ShutdownRequested => _shutdownRequested.Token;
+
+    public bool Ready => _group?.Ready ?? false;
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        HostLog.Starting(_logger, _options.Mode, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
+        Directory.CreateDirectory(_options.Group.StateDirectory);
+        _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
+        _sequencer = new LocalSequencer(Log);
+        _group = new ReshGroup(_options.Group, Protocol, Log, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"));
+        await _group.StartAsync(cancellationToken);
+
+        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway"));
+        _gateway.Start();
+
+        if (_options.Admin is { } adminEndpoint)
+        {
+            var exporter = new PrometheusExporter(ReshMetrics.MeterName);
+            _exporter = exporter;
+            RegisterObservables();
+            _admin = new AdminServer(adminEndpoint, _options.AdminToken, this, Events, exporter, _loggerFactory);
+            try
+            {
+                await _admin.StartAsync(cancellationToken);
+            }
+            catch (IOException e)
+            {
+                throw new InvalidOperationException($"cannot listen on {adminEndpoint}: {e.Message} (admin)", e);
+            }
+
+            AdminEndPoint = adminEndpoint;
+        }
+
+        HostLog.Serving(_logger, _gateway.EndPoint, AdminEndPoint?.ToString() ?? "(disabled)");
+    }
+
+    private PrometheusExporter? _exporter;
+
+    private void RegisterObservables()
+    {
+        Metrics.Meter.CreateObservableGauge("resh.log.head", () => Log.Head, "{entry}", "Last position of the ordered log.");
+        Metrics.Meter.CreateObservableGauge("resh.replicas.voting", () => _group?.Status().Voting ?? 0, "{replica}", "Replicas that vote.");
+        Metrics.Meter.CreateObservableGauge(
+            "resh.replica.applied",
+            () => (_group?.Status().Replicas ?? []).Select(r => new System.Diagnostics.Metrics.Measurement<long>(r.Applied, new KeyValuePair<string, object?>("replica", r.Id))),
+            "{entry}",
+            "Last log position each replica applied.");
+        Metrics.Meter.CreateObservableCounter(
+            "resh.replica.cpu",
+            () => (_group?.Status().Replicas ?? []).Select(r => new System.Diagnostics.Metrics.Measurement<double>(r.CpuSeconds, new KeyValuePair<string, object?>("replica", r.Id))),
+            "s",
+            "CPU time of each replica's current domain.");
+    }
+
+    public GroupStatus Status() => _group?.Status() ?? new GroupStatus(_options.Mode, _options.Group.Faults, Log.Head, -1, 0, false, []);
+
+    public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
+        (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);
+
+    public void RequestShutdown()
+    {
+        try
+        {
+            _shutdownRequested.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Controlled shutdown: stop accepting, drain clients, stop replicas. Idempotent.</summary>
+    public async Task StopAsync()
+    {
+        if (Interlocked.Exchange(ref _stopping, 1) == 1)
+        {
+            await _stopped.Task;
+            return;
+        }
+
+        try
+        {
+            if (_gateway is not null)
+            {
+                HostLog.Draining(_logger, _options.DrainTimeout);
+                await _gateway.DrainAsync(_options.DrainTimeout);
+                await _gateway.DisposeAsync();
+            }
+
+            if (_group is not null)
+            {
+                await _group.DisposeAsync();
+            }
+
+            if (_domains is not null)
+            {
+                await _domains.DisposeAsync();
+            }
+
+            if (_admin is not null)
+            {
+                await _admin.DisposeAsync();
+            }
+
+            _exporter?.Dispose();
+            if (_sequencer is not null)
+            {
+                await _sequencer.DisposeAsync();
+            }
+
+            HostLog.Stopped(_logger);
+        }
+        finally
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Metrics.Dispose();
+        _shutdownRequested.Dispose();
+    }
+}

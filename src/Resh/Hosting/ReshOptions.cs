@@ -1,0 +1,97 @@
+using System.Net;
+using Resh.Gateway;
+using Resh.Modes;
+using Resh.Protocols;
+using Resh.Protocols.Resp;
+
+namespace Resh.Hosting;
+
+/// <summary>Everything one `resh run` needs, independent of how it was written down (YAML, code).</summary>
+public sealed class ReshOptions
+{
+    /// <summary>"resp", "line" or "length-prefixed".</summary>
+    public string Protocol { get; set; } = "resp";
+
+    public RespOptions Resp { get; set; } = new();
+
+    /// <summary>Largest request or reply line of the "line" protocol.</summary>
+    public int MaxLineBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Largest frame of the "length-prefixed" protocol.</summary>
+    public int MaxFrameBytes { get; set; } = 16 * 1024 * 1024;
+
+    public GatewayOptions Gateway { get; set; } = new();
+
+    /// <summary>Loopback address of the admin HTTP endpoint; null disables it.</summary>
+    public IPEndPoint? Admin { get; set; }
+
+    /// <summary>Bearer token required for admin mutations (POST); null or empty means none.</summary>
+    public string? AdminToken { get; set; }
+
+    /// <summary>Replication mode; "resh" is the one implemented.</summary>
+    public string Mode { get; set; } = "resh";
+
+    public GroupOptions Group { get; set; } = new();
+
+    /// <summary>How long a controlled shutdown waits for clients to finish before closing them.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    public static readonly IReadOnlyList<string> Protocols = ["resp", "line", "length-prefixed"];
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (!Protocols.Contains(Protocol))
+        {
+            errors.Add($"service.protocol: '{Protocol}' is not known; use one of {string.Join(", ", Protocols)}");
+        }
+
+        if (Protocol == "resp")
+        {
+            errors.AddRange(Resp.Validate());
+        }
+
+        if (MaxLineBytes < 2)
+        {
+            errors.Add($"service.limits.max-line-bytes: must be at least 2 (got {MaxLineBytes})");
+        }
+
+        if (MaxFrameBytes < 1)
+        {
+            errors.Add($"service.limits.max-frame-bytes: must be at least 1 (got {MaxFrameBytes})");
+        }
+
+        errors.AddRange(Gateway.Validate());
+        if (Admin is not null && !IPAddress.IsLoopback(Admin.Address))
+        {
+            errors.Add($"admin: {Admin} is not a loopback address; the admin endpoint binds loopback only, e.g. 127.0.0.1:6390");
+        }
+
+        if (Admin is not null && Admin.Equals(Gateway.Listen) && Admin.Port != 0)
+        {
+            errors.Add($"admin: {Admin} is also service.listen; give the admin endpoint its own port");
+        }
+
+        if (Mode != "resh")
+        {
+            errors.Add($"mode: '{Mode}' is not available in this version; use resh");
+        }
+
+        errors.AddRange(Group.Validate());
+        if (DrainTimeout < TimeSpan.Zero)
+        {
+            errors.Add("drain-timeout: must be 0 or positive, e.g. 10s");
+        }
+
+        return errors;
+    }
+
+    /// <summary>Creates the configured protocol.</summary>
+    public IProtocol CreateProtocol() => Protocol switch
+    {
+        "resp" => new RespProtocol(Resp),
+        "line" => new LineProtocol(MaxLineBytes),
+        "length-prefixed" => new LengthPrefixedProtocol(MaxFrameBytes),
+        _ => throw new InvalidOperationException($"service.protocol: '{Protocol}' is not known"),
+    };
+}

@@ -1,0 +1,27 @@
+using Microsoft.Extensions.Logging;
+
+namespace Resh.Modes;
+
+internal static partial class GroupLog
+{
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Replica {Replica} generation {Generation} started: pid {Pid}, port {Port}, isolation {Isolation}")]
+    public static partial void ReplicaStarted(ILogger logger, string replica, int generation, int? pid, int port, string isolation);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Replica {Replica} suspected: {Reason}")]
+    public static partial void ReplicaSuspected(ILogger logger, string replica, string reason);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "Replica {Replica} recovered: replayed up to #{Applied}, voting again")]
+    public static partial void ReplicaRecovered(ILogger logger, string replica, long applied);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Error, Message = "Replica {Replica} could not be started: {Reason}")]
+    public static partial void ReplicaStartFailed(ILogger logger, string replica, string reason);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "Replicas disagree on #{Sequence}: no reply reached {Quorum} votes")]
+    public static partial void Disagreement(ILogger logger, long sequence, int quorum);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "Fault drill on {Replica}: {Fault} ({Detail})")]
+    public static partial void FaultInjected(ILogger logger, string replica, FaultKind fault, string detail);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "Replica {Replica} mismatch on #{Sequence}")]
+    public static partial void Mismatch(ILogger logger, string replica, long sequence);
+}

@@ -1,0 +1,635 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Diagnostics;
+using Resh.Domains;
+using Resh.Ordering;
+using Resh.Protocols;
+using Resh.Replicas;
+using Resh.Voting;
+
+namespace Resh.Modes;
+
+/// <summary>
+/// Mode <c>resh</c>: 2f+1 active replicas that all apply the ordered log, a reply released when f+1 agree.
+/// A replica that exits, breaks its connection, answers differently from the decided reply, does not
+/// answer in time after a decision, or falls too far behind is suspected: taken out of voting, killed,
+/// and rebuilt by a fresh domain that replays the log (its replies checked against the decided digests)
+/// and rejoins when it reaches the head. The group keeps serving meanwhile.
+/// </summary>
+public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
+{
+    private readonly GroupOptions _options;
+    private readonly IProtocol _protocol;
+    private readonly OrderedLog _log;
+    private readonly Func<DomainSpec, IDomain> _createDomain;
+    private readonly ReshMetrics _metrics;
+    private readonly EventJournal _events;
+    private readonly ILogger _logger;
+    private readonly Voter _voter;
+    private readonly Replica[] _replicas;
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _supervisors = [];
+    private Task _monitor = Task.CompletedTask;
+
+    public ReshGroup(GroupOptions options, IProtocol protocol, OrderedLog log, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
+        }
+
+        _options = options;
+        _protocol = protocol;
+        _log = log;
+        _createDomain = createDomain;
+        _metrics = metrics;
+        _events = events;
+        _logger = logger ?? NullLogger.Instance;
+        _voter = new Voter(options.Faults);
+        _replicas = [.. options.Replicas.Select((spec, i) => new Replica(i, spec))];
+    }
+
+    public int Faults => _options.Faults;
+
+    /// <summary>True while at least f+1 replicas vote, i.e. requests can be decided.</summary>
+    public bool Ready
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _voter.VoterCount >= _voter.Quorum;
+            }
+        }
+    }
+
+    /// <summary>Starts every replica and waits until all of them answer their probe.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var replica in _replicas)
+        {
+            _supervisors.Add(Task.Run(() => SuperviseAsync(replica, _stopping.Token), CancellationToken.None));
+        }
+
+        _monitor = Task.Run(() => MonitorAsync(_stopping.Token), CancellationToken.None);
+        foreach (var replica in _replicas)
+        {
+            try
+            {
+                await replica.FirstStart.Task.WaitAsync(_options.StartupTimeout + TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                throw new DomainStartException($"replica {replica.Spec.Id} did not become ready within {_options.StartupTimeout.TotalSeconds:0.#}s; see {LogDirectory} for its output");
+            }
+        }
+    }
+
+    private string LogDirectory => Path.Combine(_options.StateDirectory, "logs");
+
+    public GroupStatus Status()
+    {
+        lock (_lock)
+        {
+            var replicas = _replicas.Select(r => new ReplicaStatus(
+                r.Spec.Id,
+                r.State.ToString().ToLowerInvariant(),
+                r.Domain?.Pid,
+                r.Port,
+                r.Applier?.Applied ?? -1,
+                r.Mismatches,
+                r.Recoveries,
+                r.Generation,
+                SafeCpu(r.Domain),
+                r.Domain?.Isolation,
+                r.LastSuspicion)).ToList();
+            return new GroupStatus("resh", _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas);
+        }
+    }
+
+    private static double SafeCpu(IDomain? domain)
+    {
+        try
+        {
+            return domain?.CpuTime.TotalSeconds ?? 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>Runs a fault drill against one replica; returns what was done.</summary>
+    public async Task<string> InjectAsync(string replicaId, FaultKind fault, CancellationToken cancellationToken)
+    {
+        var replica = _replicas.FirstOrDefault(r => r.Spec.Id == replicaId)
+            ?? throw new ArgumentException($"no replica '{replicaId}'; replicas are {string.Join(", ", _replicas.Select(r => r.Spec.Id))}", nameof(replicaId));
+        IDomain? domain;
+        ReplicaApplier? applier;
+        int port;
+        lock (_lock)
+        {
+            domain = replica.Domain;
+            applier = replica.Applier;
+            port = replica.Port;
+            if (domain is null || replica.State is not (ReplicaState.Up or ReplicaState.Recovering))
+            {
+                throw new InvalidOperationException($"replica {replicaId} is {replica.State.ToString().ToLowerInvariant()}, not running");
+            }
+        }
+
+        string detail;
+        switch (fault)
+        {
+            case FaultKind.Crash:
+                detail = $"SIGKILL to pid {domain.Pid}";
+                domain.Kill();
+                break;
+            case FaultKind.Hang:
+                domain.Pause();
+                detail = $"froze pid {domain.Pid} ({domain.Isolation})";
+                break;
+            case FaultKind.Corrupt:
+                detail = await _protocol.CorruptAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
+                break;
+            case FaultKind.Slow:
+                if (applier is null)
+                {
+                    throw new InvalidOperationException($"replica {replicaId} has no connection yet");
+                }
+
+                applier.ReplyDelay = _options.SlowDelay;
+                detail = $"every reply delayed by {_options.SlowDelay.TotalMilliseconds:0} ms";
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(fault), fault, null);
+        }
+
+        GroupLog.FaultInjected(_logger, replicaId, fault, detail);
+        _events.Record("+fault-injected", replicaId, $"{fault.ToString().ToLowerInvariant()}: {detail}");
+        return detail;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        lock (_lock)
+        {
+            foreach (var r in _replicas)
+            {
+                r.Broken.TrySetResult("stopping");
+            }
+        }
+
+        try
+        {
+            await Task.WhenAll([.. _supervisors, _monitor]).WaitAsync(TimeSpan.FromSeconds(15));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        lock (_lock)
+        {
+            foreach (var r in _replicas)
+            {
+                r.State = ReplicaState.Down;
+            }
+        }
+
+        _stopping.Dispose();
+    }
+
+    // ---- supervision -------------------------------------------------------------------------
+
+    private async Task SuperviseAsync(Replica replica, CancellationToken ct)
+    {
+        var failures = 0;
+        var first = true;
+        while (!ct.IsCancellationRequested)
+        {
+            IDomain? domain = null;
+            ReplicaApplier? applier = null;
+            var started = false;
+            try
+            {
+                var generation = replica.Generation + 1;
+                var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+                var dataDir = Path.GetFullPath(Path.Combine(_options.StateDirectory, "replicas", replica.Spec.Id, $"g{generation}"));
+                if (Directory.Exists(dataDir))
+                {
+                    Directory.Delete(dataDir, recursive: true);
+                }
+
+                Directory.CreateDirectory(dataDir);
+                var values = new Dictionary<string, string>(StringComparer.Ordinal)
+                {
+                    ["port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    ["dir"] = dataDir,
+                    ["id"] = replica.Spec.Id,
+                };
+                var args = CommandTemplate.Expand(replica.Spec.Command, values);
+                var logDir = Path.GetFullPath(LogDirectory);
+                domain = _createDomain(new DomainSpec($"{replica.Spec.Id}.g{generation}", args, dataDir, logDir, replica.Spec.Environment));
+                lock (_lock)
+                {
+                    replica.Generation = generation;
+                    replica.Port = port;
+                    replica.Domain = domain;
+                    replica.State = ReplicaState.Starting;
+                    replica.Broken = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                domain.Start();
+                await WaitUntilReadyAsync(domain, port, ct);
+                GroupLog.ReplicaStarted(_logger, replica.Spec.Id, generation, domain.Pid, port, domain.Isolation);
+
+                long start;
+                lock (_lock)
+                {
+                    // A replica built while the log is empty votes from the start; any other one replays first.
+                    start = 0;
+                    replica.State = _log.Count == 0 && first ? ReplicaState.Up : ReplicaState.Recovering;
+                    if (replica.State == ReplicaState.Up)
+                    {
+                        _voter.AddVoter(replica.Index);
+                    }
+                }
+
+                applier = new ReplicaApplier(replica.Spec.Id, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
+                lock (_lock)
+                {
+                    replica.Applier = applier;
+                }
+
+                await applier.StartAsync(ct);
+                started = true;
+                failures = 0;
+                if (first)
+                {
+                    first = false;
+                    replica.FirstStart.TrySetResult();
+                }
+
+                var exited = domain.Exited;
+                var broken = replica.Broken.Task;
+                var done = await Task.WhenAny(exited, broken);
+                if (done == exited)
+                {
+                    var code = await exited;
+                    Suspect(replica, applier, "exit", $"process exited with code {code}");
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+            catch (Exception e)
+            {
+                failures++;
+                var reason = e is DomainStartException or CommandTemplateException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                GroupLog.ReplicaStartFailed(_logger, replica.Spec.Id, reason);
+                _events.Record("+replica-start-failed", replica.Spec.Id, reason);
+                if (first && failures >= 3)
+                {
+                    replica.FirstStart.TrySetException(new DomainStartException($"replica {replica.Spec.Id} could not be started: {reason}"));
+                }
+
+                Suspect(replica, applier, "start", reason);
+            }
+            finally
+            {
+                if (applier is not null)
+                {
+                    await applier.DisposeAsync();
+                }
+
+                if (domain is not null)
+                {
+                    await domain.DisposeAsync();
+                }
+            }
+
+            if (ct.IsCancellationRequested)
+            {
+                break;
+            }
+
+            var backoff = started ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6))));
+            try
+            {
+                await Task.Delay(backoff, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task WaitUntilReadyAsync(IDomain domain, int port, CancellationToken ct)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(_options.StartupTimeout);
+        var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+        try
+        {
+            while (true)
+            {
+                if (domain.Exited.IsCompleted)
+                {
+                    throw new DomainStartException($"{domain.Id} exited with code {await domain.Exited} during start; see {Path.Combine(LogDirectory, domain.Id)}.err");
+                }
+
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token);
+                attempt.CancelAfter(TimeSpan.FromSeconds(1));
+                try
+                {
+                    if (await _protocol.ProbeAsync(endpoint, attempt.Token))
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (!timeout.IsCancellationRequested)
+                {
+                }
+
+                await Task.Delay(50, timeout.Token);
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw new DomainStartException($"{domain.Id} did not answer the readiness probe on port {port} within {_options.StartupTimeout.TotalSeconds:0.#}s; see {Path.Combine(LogDirectory, domain.Id)}.err");
+        }
+    }
+
+    private async Task MonitorAsync(CancellationToken ct)
+    {
+        var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.ReplyTimeout.TotalMilliseconds / 5, 10, 250));
+        using var timer = new PeriodicTimer(period);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                Check();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Suspects replicas that miss the reply timeout or lag, and lets caught-up recovering replicas vote.</summary>
+    private void Check()
+    {
+        var toSuspect = new List<(Replica, ReplicaApplier, string, string)>();
+        var outcomes = new List<VoteOutcome>();
+        lock (_lock)
+        {
+            var count = _log.Count;
+            foreach (var r in _replicas)
+            {
+                var applier = r.Applier;
+                if (applier is null || r.State is not (ReplicaState.Up or ReplicaState.Recovering))
+                {
+                    continue;
+                }
+
+                var applied = applier.Applied;
+                if (r.State == ReplicaState.Recovering && applied >= count - 1)
+                {
+                    Join(r, applied);
+                    continue;
+                }
+
+                var next = applied + 1;
+                if (next >= count)
+                {
+                    continue;
+                }
+
+                var entry = _log[next];
+                var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
+                var now = Stopwatch.GetTimestamp();
+                if (entry.Decision != Decision.Pending && now - entry.DecidedTimestamp > timeoutTicks)
+                {
+                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {_options.ReplyTimeout.TotalSeconds:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
+                }
+                else if (entry.Decision == Decision.Pending && _voter.HasReplies(next) && now - entry.AppendedTimestamp > 2 * timeoutTicks)
+                {
+                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * _options.ReplyTimeout.TotalSeconds:0.###}s while others answered ({applier.InFlightCount} in flight)"));
+                }
+                else if (_voter.DecidedHead - applied > _options.MaxLag)
+                {
+                    toSuspect.Add((r, applier, "lag", $"{_voter.DecidedHead - applied} entries behind the decided head (max-lag {_options.MaxLag})"));
+                }
+            }
+        }
+
+        foreach (var (r, applier, kind, reason) in toSuspect)
+        {
+            Suspect(r, applier, kind, reason);
+        }
+    }
+
+    private void Join(Replica r, long applied)
+    {
+        r.State = ReplicaState.Up;
+        _voter.AddVoter(r.Index);
+        r.Recoveries++;
+        _metrics.Recovery(r.Spec.Id);
+        GroupLog.ReplicaRecovered(_logger, r.Spec.Id, applied);
+        _events.Record("+replica-recovered", r.Spec.Id, $"generation {r.Generation} replayed up to #{applied} and votes again");
+    }
+
+    private void Suspect(Replica replica, ReplicaApplier? applier, string kind, string reason)
+    {
+        var outcomes = new List<VoteOutcome>();
+        List<(Replica, ReplicaApplier?, string)>? mismatches = null;
+        lock (_lock)
+        {
+            if (applier is not null && !ReferenceEquals(replica.Applier, applier))
+            {
+                return;
+            }
+
+            if (replica.State is ReplicaState.Suspected or ReplicaState.Down || _stopping.IsCancellationRequested)
+            {
+                replica.Broken.TrySetResult(reason);
+                return;
+            }
+
+            replica.State = ReplicaState.Suspected;
+            replica.LastSuspicion = $"{kind}: {reason}";
+            if (_voter.IsVoter(replica.Index))
+            {
+                _voter.RemoveVoter(replica.Index, outcomes);
+            }
+
+            replica.Broken.TrySetResult(reason);
+            mismatches = CollectMismatches(outcomes, null);
+        }
+
+        _metrics.Suspicion(replica.Spec.Id, kind);
+        GroupLog.ReplicaSuspected(_logger, replica.Spec.Id, $"{kind}: {reason}");
+        _events.Record("+replica-suspected", replica.Spec.Id, $"{kind}: {reason}");
+        Release(outcomes);
+        SuspectAll(mismatches);
+    }
+
+    // ---- replies -----------------------------------------------------------------------------
+
+    void IApplierCallbacks.OnReply(ReplicaApplier applier, LogEntry entry, byte[] reply, int lastReplyOffset)
+    {
+        var replica = _replicas.First(r => r.Spec.Id == applier.ReplicaId);
+        ReadOnlyMemory<byte> normalized = reply;
+        var writer = new ArrayBufferWriter<byte>();
+        if (_protocol.TryNormalize(reply, writer))
+        {
+            normalized = writer.WrittenMemory;
+        }
+
+        var outcomes = new List<VoteOutcome>(2);
+        List<(Replica, ReplicaApplier?, string)>? mismatches = null;
+        lock (_lock)
+        {
+            if (!ReferenceEquals(replica.Applier, applier) || replica.State is not (ReplicaState.Up or ReplicaState.Recovering))
+            {
+                return;
+            }
+
+            if (replica.State == ReplicaState.Recovering)
+            {
+                switch (entry.Decision)
+                {
+                    case Decision.Decided:
+                        if (Voter.DigestOf(normalized.Span) != entry.Digest)
+                        {
+                            replica.Mismatches++;
+                            mismatches = [(replica, applier, $"replayed reply to #{entry.Sequence} differs from the decided one")];
+                        }
+
+                        break;
+                    case Decision.Disagreed:
+                        break;
+                    default:
+                        // Caught up with the undecided part of the log: from here on it votes.
+                        Join(replica, entry.Sequence - 1);
+                        _voter.Add(replica.Index, entry, normalized, Slice(entry, reply, lastReplyOffset), outcomes);
+                        break;
+                }
+            }
+            else
+            {
+                _voter.Add(replica.Index, entry, normalized, Slice(entry, reply, lastReplyOffset), outcomes);
+            }
+
+            mismatches = CollectMismatches(outcomes, mismatches);
+        }
+
+        Release(outcomes);
+        SuspectAll(mismatches);
+    }
+
+    /// <summary>Counts the mismatches among <paramref name="outcomes"/> and pairs each with the applier that produced it. Call under the lock.</summary>
+    private List<(Replica, ReplicaApplier?, string)>? CollectMismatches(List<VoteOutcome> outcomes, List<(Replica, ReplicaApplier?, string)>? into)
+    {
+        foreach (var outcome in outcomes)
+        {
+            if (outcome.Kind == VoteOutcomeKind.Mismatch)
+            {
+                var r = _replicas[outcome.Replica];
+                r.Mismatches++;
+                (into ??= []).Add((r, r.Applier, $"reply to #{outcome.Entry.Sequence} differs from the decided one"));
+            }
+        }
+
+        return into;
+    }
+
+    private void SuspectAll(List<(Replica Replica, ReplicaApplier? Applier, string Reason)>? mismatches)
+    {
+        if (mismatches is null)
+        {
+            return;
+        }
+
+        foreach (var (r, applier, reason) in mismatches)
+        {
+            _metrics.Mismatch(r.Spec.Id);
+            Suspect(r, applier, "mismatch", reason);
+        }
+    }
+
+    private static ReadOnlyMemory<byte> Slice(LogEntry entry, byte[] reply, int lastReplyOffset) =>
+        entry.ReplyLastOnly ? reply.AsMemory(lastReplyOffset) : reply;
+
+    void IApplierCallbacks.OnBroken(ReplicaApplier applier, string reason)
+    {
+        var replica = _replicas.First(r => r.Spec.Id == applier.ReplicaId);
+        Suspect(replica, applier, "connection", reason);
+    }
+
+    private void Release(List<VoteOutcome> outcomes)
+    {
+        foreach (var outcome in outcomes)
+        {
+            switch (outcome.Kind)
+            {
+                case VoteOutcomeKind.Decided:
+                    _metrics.Request("decided");
+                    _metrics.ReplyLatency(outcome.Entry.AppendedTimestamp);
+                    Complete(outcome.Entry, outcome.Reply);
+                    break;
+                case VoteOutcomeKind.Disagreed:
+                    _metrics.Request("disagreed");
+                    GroupLog.Disagreement(_logger, outcome.Entry.Sequence, _voter.Quorum);
+                    _events.Record("+disagreement", null, $"no reply to #{outcome.Entry.Sequence} reached {_voter.Quorum} votes");
+                    Complete(outcome.Entry, _protocol.ErrorReply("resh: replicas disagree"));
+                    break;
+            }
+        }
+    }
+
+    private static void Complete(LogEntry entry, ReadOnlyMemory<byte> reply)
+    {
+        var origin = entry.Origin;
+        if (origin is not null)
+        {
+            entry.Origin = null;
+            origin.Complete(reply);
+        }
+    }
+
+    private sealed class Replica(int index, ReplicaSpec spec)
+    {
+        public int Index { get; } = index;
+
+        public ReplicaSpec Spec { get; } = spec;
+
+        public ReplicaState State { get; set; } = ReplicaState.Starting;
+
+        public int Generation { get; set; }
+
+        public int Port { get; set; }
+
+        public IDomain? Domain { get; set; }
+
+        public ReplicaApplier? Applier { get; set; }
+
+        public long Mismatches { get; set; }
+
+        public long Recoveries { get; set; }
+
+        public string? LastSuspicion { get; set; }
+
+        public TaskCompletionSource<string> Broken { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource FirstStart { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

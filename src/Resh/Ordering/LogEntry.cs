@@ -1,0 +1,89 @@
+namespace Resh.Ordering;
+
+/// <summary>Kinds of events in the ordered log.</summary>
+public enum LogEventKind : byte
+{
+    /// <summary>A client session was opened.</summary>
+    Open,
+
+    /// <summary>A request (or an atomic unit of requests) of a session.</summary>
+    Request,
+
+    /// <summary>A client session was closed.</summary>
+    Close,
+}
+
+/// <summary>What the voter decided for a request entry.</summary>
+public enum Decision : byte
+{
+    Pending,
+    Decided,
+    Disagreed,
+}
+
+/// <summary>Receives the voted reply of a request submitted by a local client session.</summary>
+public interface IReplySink
+{
+    /// <summary>
+    /// Called once with the decided reply bytes (owned by the sink from now on), or with an error reply.
+    /// </summary>
+    void Complete(ReadOnlyMemory<byte> reply);
+}
+
+/// <summary>
+/// One event of the ordered log. Everything but the decision fields is immutable once appended;
+/// the decision fields are written by the voter under its group lock.
+/// </summary>
+public sealed class LogEntry
+{
+    public LogEntry(LogEventKind kind, long sessionId, int context, ReadOnlyMemory<byte> payload, int replyCount, bool replyLastOnly = false, IReplySink? origin = null)
+    {
+        if (kind == LogEventKind.Request && replyCount < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(replyCount), replyCount, "a request produces at least one reply");
+        }
+
+        Kind = kind;
+        SessionId = sessionId;
+        Context = context;
+        Payload = payload;
+        ReplyCount = kind == LogEventKind.Request ? replyCount : 0;
+        ReplyLastOnly = replyLastOnly;
+        Origin = origin;
+    }
+
+    /// <summary>Position in the log, assigned when the entry is appended.</summary>
+    public long Sequence { get; internal set; } = -1;
+
+    public LogEventKind Kind { get; }
+
+    public long SessionId { get; }
+
+    /// <summary>Protocol-defined session context the payload must run in (RESP: db and protocol version).</summary>
+    public int Context { get; }
+
+    /// <summary>The bytes handed to every replica.</summary>
+    public ReadOnlyMemory<byte> Payload { get; }
+
+    /// <summary>How many framed replies the payload produces.</summary>
+    public int ReplyCount { get; }
+
+    /// <summary>Only the last of the <see cref="ReplyCount"/> replies goes back to the client.</summary>
+    public bool ReplyLastOnly { get; }
+
+    /// <summary>Where the decided reply goes; null for entries of other gateways, and after release.</summary>
+    public IReplySink? Origin { get; internal set; }
+
+    /// <summary>Stopwatch timestamp of the append, for latency metrics.</summary>
+    public long AppendedTimestamp { get; internal set; }
+
+    public Decision Decision { get; internal set; }
+
+    /// <summary>Stopwatch timestamp of the decision; replicas that have not answered some time after it are suspected.</summary>
+    public long DecidedTimestamp { get; internal set; }
+
+    /// <summary>Digest of the decided normalized reply; replayed replies are checked against it.</summary>
+    public UInt128 Digest { get; internal set; }
+
+    public override string ToString() => $"#{Sequence} {Kind} session {SessionId} ({Payload.Length} bytes)";
+}

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+
+namespace Resh.Ordering;
+
+/// <summary>
+/// The totally ordered sequence of events every replica applies, kept in memory.
+/// One writer at a time appends (the sequencer); any number of readers follow it.
+/// Readers never see a gap: entries are published in sequence order.
+/// </summary>
+public sealed class OrderedLog
+{
+    private const int ChunkBits = 12;
+    private const int ChunkSize = 1 << ChunkBits;
+
+    private readonly Lock _appendLock = new();
+    private readonly List<LogEntry[]> _chunks = [];
+    private readonly List<Channel<bool>> _subscribers = [];
+    private long _count;
+
+    /// <summary>Number of entries appended; the next sequence number.</summary>
+    public long Count => Volatile.Read(ref _count);
+
+    /// <summary>The last appended sequence number, -1 when empty.</summary>
+    public long Head => Count - 1;
+
+    /// <summary>Appends an entry, assigning its sequence number, and wakes the readers.</summary>
+    public long Append(LogEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Channel<bool>[] toWake;
+        long seq;
+        lock (_appendLock)
+        {
+            if (entry.Sequence >= 0)
+            {
+                throw new InvalidOperationException($"entry already appended at #{entry.Sequence}");
+            }
+
+            seq = _count;
+            var chunk = (int)(seq >> ChunkBits);
+            if (chunk == _chunks.Count)
+            {
+                _chunks.Add(new LogEntry[ChunkSize]);
+            }
+
+            entry.Sequence = seq;
+            entry.AppendedTimestamp = Stopwatch.GetTimestamp();
+            _chunks[chunk][seq & (ChunkSize - 1)] = entry;
+            Volatile.Write(ref _count, seq + 1);
+            toWake = _subscribers.Count == 0 ? [] : [.. _subscribers];
+        }
+
+        foreach (var subscriber in toWake)
+        {
+            subscriber.Writer.TryWrite(true);
+        }
+
+        return seq;
+    }
+
+    /// <summary>Returns the entry at <paramref name="sequence"/>; it must be below <see cref="Count"/>.</summary>
+    public LogEntry this[long sequence]
+    {
+        get
+        {
+            if ((ulong)sequence >= (ulong)Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"log holds #0..#{Count - 1}");
+            }
+
+            lock (_appendLock)
+            {
+                return _chunks[(int)(sequence >> ChunkBits)][sequence & (ChunkSize - 1)];
+            }
+        }
+    }
+
+    /// <summary>Copies entries from <paramref name="from"/> on into <paramref name="destination"/>; returns how many.</summary>
+    public int Read(long from, Span<LogEntry> destination)
+    {
+        var count = Count;
+        var n = (int)Math.Min(destination.Length, Math.Max(0, count - from));
+        if (n == 0)
+        {
+            return 0;
+        }
+
+        lock (_appendLock)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var seq = from + i;
+                destination[i] = _chunks[(int)(seq >> ChunkBits)][seq & (ChunkSize - 1)];
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>A reader's wake-up signal: completes a wait whenever something was appended since the last wait.</summary>
+    public LogSubscription Subscribe()
+    {
+        var channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        lock (_appendLock)
+        {
+            _subscribers.Add(channel);
+        }
+
+        return new LogSubscription(this, channel);
+    }
+
+    internal void Unsubscribe(Channel<bool> channel)
+    {
+        lock (_appendLock)
+        {
+            _subscribers.Remove(channel);
+        }
+    }
+}
+
+/// <summary>Wakes one log reader when entries are appended.</summary>
+public sealed class LogSubscription : IDisposable
+{
+    private readonly OrderedLog _log;
+    private readonly Channel<bool> _channel;
+
+    internal LogSubscription(OrderedLog log, Channel<bool> channel)
+    {
+        _log = log;
+        _channel = channel;
+    }
+
+    /// <summary>Waits until the log holds an entry at <paramref name="sequence"/>.</summary>
+    public async ValueTask WaitForAsync(long sequence, CancellationToken cancellationToken)
+    {
+        while (_log.Count <= sequence)
+        {
+            await _channel.Reader.ReadAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change).</summary>
+    public void Poke() => _channel.Writer.TryWrite(true);
+
+    public void Dispose() => _log.Unsubscribe(_channel);
+}

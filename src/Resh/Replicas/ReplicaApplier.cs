@@ -1,0 +1,377 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Resh.Ordering;
+using Resh.Protocols;
+
+namespace Resh.Replicas;
+
+/// <summary>Where an applier reports what its replica did.</summary>
+public interface IApplierCallbacks
+{
+    /// <summary>
+    /// The replica answered <paramref name="entry"/>. <paramref name="reply"/> holds all of the entry's
+    /// replies; the last one starts at <paramref name="lastReplyOffset"/>. Called in log order, from one thread at a time.
+    /// </summary>
+    void OnReply(ReplicaApplier applier, LogEntry entry, byte[] reply, int lastReplyOffset);
+
+    /// <summary>The applier broke (first cause only).</summary>
+    void OnBroken(ReplicaApplier applier, string reason);
+}
+
+/// <summary>
+/// Applies the ordered log to one replica over a single pipelined connection: every entry is written
+/// in log order (with the protocol's context switch in front where the session context changes), and
+/// replies are read back in the same order. A connection is processed strictly in order by the service,
+/// so the replica can never reorder two events. Knows nothing of voting.
+/// </summary>
+public sealed class ReplicaApplier : IAsyncDisposable
+{
+    private const int FlushThresholdBytes = 256 * 1024;
+    private const int ReadBatch = 512;
+
+    private readonly IPEndPoint _endpoint;
+    private readonly OrderedLog _log;
+    private readonly IProtocol _protocol;
+    private readonly IApplierCallbacks _callbacks;
+    private readonly int _maxInFlight;
+    private readonly Queue<InFlight> _inFlight = new();
+    private readonly Lock _inFlightLock = new();
+    private readonly SemaphoreSlim _space = new(0);
+    private readonly CancellationTokenSource _cts = new();
+    private readonly IReplyFramer _framer;
+    private Socket? _socket;
+    private Task _writer = Task.CompletedTask;
+    private Task _reader = Task.CompletedTask;
+    private string? _breakReason;
+    private long _applied;
+    private long _nextToSend;
+    private bool _waitingForSpace;
+
+    public ReplicaApplier(string replicaId, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
+    {
+        ReplicaId = replicaId;
+        _endpoint = endpoint;
+        _log = log;
+        _protocol = protocol;
+        _callbacks = callbacks;
+        _maxInFlight = maxInFlight;
+        _framer = protocol.CreateReplyFramer();
+        _applied = startSequence - 1;
+        _nextToSend = startSequence;
+    }
+
+    public string ReplicaId { get; }
+
+    /// <summary>The last log position this replica has fully applied (answered).</summary>
+    public long Applied => Volatile.Read(ref _applied);
+
+    /// <summary>The next log position to be written to the replica.</summary>
+    public long NextToSend => Volatile.Read(ref _nextToSend);
+
+    /// <summary>Entries written and not answered yet.</summary>
+    public int InFlightCount
+    {
+        get
+        {
+            lock (_inFlightLock)
+            {
+                return _inFlight.Count;
+            }
+        }
+    }
+
+    /// <summary>Fault drill "slow": every reply is held back this long before it is reported.</summary>
+    public TimeSpan ReplyDelay { get; set; }
+
+    /// <summary>Why the applier broke, or null while it works.</summary>
+    public string? BreakReason => Volatile.Read(ref _breakReason);
+
+    /// <summary>Connects and starts the writer and reader loops.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var socket = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(_endpoint, cancellationToken);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        _socket = socket;
+        var stream = new NetworkStream(socket, ownsSocket: false);
+        var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
+        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        _writer = Task.Run(() => WriteLoopAsync(output, _cts.Token), CancellationToken.None);
+        _reader = Task.Run(() => ReadLoopAsync(input, _cts.Token), CancellationToken.None);
+    }
+
+    /// <summary>Stops the applier; records only the first cause. Idempotent.</summary>
+    public void Break(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _breakReason, reason, null) is not null)
+        {
+            return;
+        }
+
+        _cts.Cancel();
+        try
+        {
+            _socket?.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        _callbacks.OnBroken(this, reason);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Break("stopped");
+        try
+        {
+            await Task.WhenAll(_writer, _reader).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidDataException)
+        {
+            // The loops end with the cancellation or the socket; their faults were reported through Break.
+        }
+
+        _socket?.Dispose();
+        _cts.Dispose();
+        _space.Dispose();
+    }
+
+    private async Task WriteLoopAsync(PipeWriter output, CancellationToken ct)
+    {
+        var batch = new LogEntry[ReadBatch];
+        var context = 0;
+        using var subscription = _log.Subscribe();
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var next = _nextToSend;
+                await subscription.WaitForAsync(next, ct);
+                var n = _log.Read(next, batch);
+                var unflushed = 0;
+                for (var i = 0; i < n; i++)
+                {
+                    await WaitForSpaceAsync(ct);
+                    var entry = batch[i];
+                    batch[i] = null!;
+                    var skip = 0;
+                    if (entry.Kind == LogEventKind.Request)
+                    {
+                        if (entry.Context != context)
+                        {
+                            skip = _protocol.WriteContextSwitch(context, entry.Context, output);
+                            context = entry.Context;
+                        }
+
+                        output.Write(entry.Payload.Span);
+                        unflushed += entry.Payload.Length;
+                    }
+
+                    Enqueue(new InFlight(entry, skip));
+                    Volatile.Write(ref _nextToSend, entry.Sequence + 1);
+                    if (unflushed >= FlushThresholdBytes)
+                    {
+                        await FlushAsync(output, ct);
+                        unflushed = 0;
+                    }
+                }
+
+                await FlushAsync(output, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Break($"writing to the replica failed: {e.Message}");
+        }
+    }
+
+    private async ValueTask FlushAsync(PipeWriter output, CancellationToken ct)
+    {
+        var result = await output.FlushAsync(ct);
+        if (result.IsCompleted || result.IsCanceled)
+        {
+            throw new IOException("the replica connection is closed");
+        }
+    }
+
+    private async ValueTask WaitForSpaceAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            lock (_inFlightLock)
+            {
+                if (_inFlight.Count < _maxInFlight)
+                {
+                    _waitingForSpace = false;
+                    return;
+                }
+
+                _waitingForSpace = true;
+            }
+
+            await _space.WaitAsync(ct);
+        }
+    }
+
+    private void Enqueue(InFlight item)
+    {
+        lock (_inFlightLock)
+        {
+            // An event that produces no reply is applied as soon as everything before it is.
+            if (item.Entry.ReplyCount == 0 && _inFlight.Count == 0)
+            {
+                Volatile.Write(ref _applied, item.Entry.Sequence);
+                return;
+            }
+
+            _inFlight.Enqueue(item);
+        }
+    }
+
+    private async Task ReadLoopAsync(PipeReader input, CancellationToken ct)
+    {
+        var skipped = 0;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var result = await input.ReadAsync(ct);
+                var buffer = result.Buffer;
+                while (!buffer.IsEmpty)
+                {
+                    InFlight front;
+                    lock (_inFlightLock)
+                    {
+                        if (!_inFlight.TryPeek(out front))
+                        {
+                            throw new InvalidDataException("the replica sent bytes nobody asked for");
+                        }
+                    }
+
+                    if (skipped < front.Skip)
+                    {
+                        // Replies to the context switch (RESP: SELECT, HELLO): read and dropped; an error there is a fault.
+                        var status = _framer.TryFrame(buffer, out var end);
+                        if (status == FrameStatus.Incomplete)
+                        {
+                            break;
+                        }
+
+                        if (status == FrameStatus.Invalid)
+                        {
+                            throw new InvalidDataException("the replica broke the protocol");
+                        }
+
+                        if (buffer.FirstSpan[0] == (byte)'-')
+                        {
+                            throw new InvalidDataException($"the replica refused a session context switch before #{front.Entry.Sequence}");
+                        }
+
+                        buffer = buffer.Slice(end);
+                        skipped++;
+                        continue;
+                    }
+
+                    if (!TryFrameReplies(buffer, front.Entry.ReplyCount, out var replyEnd, out var lastOffset))
+                    {
+                        break;
+                    }
+
+                    var reply = buffer.Slice(0, replyEnd).ToArray();
+                    buffer = buffer.Slice(replyEnd);
+                    skipped = 0;
+                    Dequeue(front.Entry);
+                    if (ReplyDelay > TimeSpan.Zero)
+                    {
+                        await Task.Delay(ReplyDelay, ct);
+                    }
+
+                    _callbacks.OnReply(this, front.Entry, reply, lastOffset);
+                }
+
+                input.AdvanceTo(buffer.Start, result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    Break("the replica closed its connection");
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            Break($"reading from the replica failed: {e.Message}");
+        }
+    }
+
+    private bool TryFrameReplies(ReadOnlySequence<byte> buffer, int count, out SequencePosition end, out int lastOffset)
+    {
+        var rest = buffer;
+        lastOffset = 0;
+        end = buffer.Start;
+        for (var i = 0; i < count; i++)
+        {
+            var status = _framer.TryFrame(rest, out var frameEnd);
+            if (status == FrameStatus.Incomplete)
+            {
+                return false;
+            }
+
+            if (status == FrameStatus.Invalid)
+            {
+                throw new InvalidDataException("the replica broke the protocol");
+            }
+
+            lastOffset = checked((int)(buffer.Length - rest.Length));
+            rest = rest.Slice(frameEnd);
+            end = frameEnd;
+        }
+
+        return true;
+    }
+
+    private void Dequeue(LogEntry answered)
+    {
+        bool wake;
+        lock (_inFlightLock)
+        {
+            _inFlight.Dequeue();
+            var applied = answered.Sequence;
+            while (_inFlight.TryPeek(out var next) && next.Entry.ReplyCount == 0)
+            {
+                _inFlight.Dequeue();
+                applied = next.Entry.Sequence;
+            }
+
+            Volatile.Write(ref _applied, applied);
+            wake = _waitingForSpace;
+            _waitingForSpace = false;
+        }
+
+        if (wake)
+        {
+            _space.Release();
+        }
+    }
+
+    private readonly record struct InFlight(LogEntry Entry, int Skip);
+}

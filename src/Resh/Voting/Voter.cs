@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using Resh.Ordering;
+
+namespace Resh.Voting;
+
+/// <summary>What a reply did to the vote of its log entry.</summary>
+public enum VoteOutcomeKind
+{
+    /// <summary>f+1 equal replies: <see cref="VoteOutcome.Reply"/> is released to the client.</summary>
+    Decided,
+
+    /// <summary>All voters answered and no reply reached f+1: the client gets an error.</summary>
+    Disagreed,
+
+    /// <summary>A replica's reply differs from the decided one.</summary>
+    Mismatch,
+}
+
+public readonly record struct VoteOutcome(VoteOutcomeKind Kind, LogEntry Entry, int Replica, ReadOnlyMemory<byte> Reply);
+
+/// <summary>
+/// Majority voting over replies for the same log position. Not thread safe: the caller serializes
+/// every call (the replica group does so under its lock). Replicas are numbered 0..63.
+/// </summary>
+public sealed class Voter
+{
+    private readonly Dictionary<long, Slot> _slots = [];
+    private ulong _voters;
+
+    public Voter(int faults)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(faults);
+        Quorum = faults + 1;
+    }
+
+    /// <summary>f+1: how many equal replies decide.</summary>
+    public int Quorum { get; }
+
+    /// <summary>The highest sequence number decided (or disagreed) so far, -1 before the first.</summary>
+    public long DecidedHead { get; private set; } = -1;
+
+    public int VoterCount => BitOperations.PopCount(_voters);
+
+    /// <summary>Entries with at least one reply that are not settled yet.</summary>
+    public int OpenSlots => _slots.Count;
+
+    public bool IsVoter(int replica) => (_voters & Bit(replica)) != 0;
+
+    /// <summary>Whether any replica has answered the (still open) entry <paramref name="sequence"/>.</summary>
+    public bool HasReplies(long sequence) => _slots.ContainsKey(sequence);
+
+    public void AddVoter(int replica) => _voters |= Bit(replica);
+
+    /// <summary>Takes a replica out of voting; open entries no longer wait for it and its pending votes are dropped.</summary>
+    public void RemoveVoter(int replica, List<VoteOutcome> outcomes)
+    {
+        var bit = Bit(replica);
+        _voters &= ~bit;
+        List<long>? settled = null;
+        foreach (var (seq, slot) in _slots)
+        {
+            slot.Expected &= ~bit;
+            if (slot.Decided is null)
+            {
+                slot.Replies.RemoveAll(r => r.Replica == replica);
+                slot.Responded &= ~bit;
+                TryDecide(slot, outcomes);
+            }
+
+            if (Settle(slot, outcomes))
+            {
+                (settled ??= []).Add(seq);
+            }
+        }
+
+        if (settled is not null)
+        {
+            foreach (var seq in settled)
+            {
+                _slots.Remove(seq);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Counts a voter's reply. <paramref name="normalized"/> is what is compared, <paramref name="reply"/> what is released.
+    /// </summary>
+    public void Add(int replica, LogEntry entry, ReadOnlyMemory<byte> normalized, ReadOnlyMemory<byte> reply, List<VoteOutcome> outcomes)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(outcomes);
+        if (!IsVoter(replica))
+        {
+            throw new InvalidOperationException($"replica {replica} is not voting");
+        }
+
+        var bit = Bit(replica);
+        if (!_slots.TryGetValue(entry.Sequence, out var slot))
+        {
+            if (entry.Decision != Decision.Pending)
+            {
+                // Settled before this voter joined its expected set: check against the digest.
+                if (entry.Decision == Decision.Decided && DigestOf(normalized.Span) != entry.Digest)
+                {
+                    outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, reply));
+                }
+
+                return;
+            }
+
+            slot = new Slot(entry, _voters);
+            _slots.Add(entry.Sequence, slot);
+        }
+
+        slot.Expected |= bit;
+        if ((slot.Responded & bit) != 0)
+        {
+            throw new InvalidOperationException($"replica {replica} answered #{entry.Sequence} twice");
+        }
+
+        slot.Responded |= bit;
+        if (slot.Decided is { } decided)
+        {
+            if (!decided.Span.SequenceEqual(normalized.Span))
+            {
+                outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, reply));
+            }
+        }
+        else
+        {
+            slot.Replies.Add(new Vote(replica, normalized, reply));
+            TryDecide(slot, outcomes);
+        }
+
+        if (Settle(slot, outcomes))
+        {
+            _slots.Remove(entry.Sequence);
+        }
+    }
+
+    /// <summary>The digest replayed replies are compared with.</summary>
+    public static UInt128 DigestOf(ReadOnlySpan<byte> normalized)
+    {
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(normalized, hash);
+        return MemoryMarshal.Read<UInt128>(hash);
+    }
+
+    private void TryDecide(Slot slot, List<VoteOutcome> outcomes)
+    {
+        var replies = slot.Replies;
+        for (var i = 0; i < replies.Count; i++)
+        {
+            var count = 0;
+            for (var j = 0; j < replies.Count; j++)
+            {
+                if (replies[j].Normalized.Span.SequenceEqual(replies[i].Normalized.Span))
+                {
+                    count++;
+                }
+            }
+
+            if (count < Quorum)
+            {
+                continue;
+            }
+
+            var winner = replies[i];
+            slot.Decided = winner.Normalized;
+            var entry = slot.Entry;
+            entry.Digest = DigestOf(winner.Normalized.Span);
+            entry.Decision = Decision.Decided;
+            entry.DecidedTimestamp = Stopwatch.GetTimestamp();
+            DecidedHead = Math.Max(DecidedHead, entry.Sequence);
+            outcomes.Add(new VoteOutcome(VoteOutcomeKind.Decided, entry, winner.Replica, winner.Reply));
+            foreach (var other in replies)
+            {
+                if (!other.Normalized.Span.SequenceEqual(winner.Normalized.Span))
+                {
+                    outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, other.Replica, other.Reply));
+                }
+            }
+
+            replies.Clear();
+            return;
+        }
+    }
+
+    /// <summary>Returns true when the slot needs nothing more: every expected voter answered.</summary>
+    private bool Settle(Slot slot, List<VoteOutcome> outcomes)
+    {
+        var outstanding = BitOperations.PopCount(slot.Expected & ~slot.Responded);
+        if (slot.Decided is not null)
+        {
+            return outstanding == 0;
+        }
+
+        // Undecided. Only a full group can disagree; with fewer than f+1 voters the entry waits for replicas to rejoin.
+        if (BitOperations.PopCount(slot.Expected) < Quorum)
+        {
+            return false;
+        }
+
+        var best = 0;
+        foreach (var vote in slot.Replies)
+        {
+            var count = 0;
+            foreach (var other in slot.Replies)
+            {
+                if (other.Normalized.Span.SequenceEqual(vote.Normalized.Span))
+                {
+                    count++;
+                }
+            }
+
+            best = Math.Max(best, count);
+        }
+
+        if (best + outstanding >= Quorum)
+        {
+            return false;
+        }
+
+        var entry = slot.Entry;
+        entry.Decision = Decision.Disagreed;
+        entry.DecidedTimestamp = Stopwatch.GetTimestamp();
+        DecidedHead = Math.Max(DecidedHead, entry.Sequence);
+        outcomes.Add(new VoteOutcome(VoteOutcomeKind.Disagreed, entry, -1, ReadOnlyMemory<byte>.Empty));
+        slot.Replies.Clear();
+        return true;
+    }
+
+    private static ulong Bit(int replica)
+    {
+        if ((uint)replica >= 64)
+        {
+            throw new ArgumentOutOfRangeException(nameof(replica), replica, "replicas are numbered 0..63");
+        }
+
+        return 1UL << replica;
+    }
+
+    private readonly record struct Vote(int Replica, ReadOnlyMemory<byte> Normalized, ReadOnlyMemory<byte> Reply);
+
+    private sealed class Slot(LogEntry entry, ulong expected)
+    {
+        public LogEntry Entry { get; } = entry;
+
+        public ulong Expected { get; set; } = expected;
+
+        public ulong Responded { get; set; }
+
+        public ReadOnlyMemory<byte>? Decided { get; set; }
+
+        public List<Vote> Replies { get; } = new(3);
+    }
+}

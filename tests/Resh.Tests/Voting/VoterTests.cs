@@ -1,0 +1,222 @@
+using System.Text;
+using Resh.Ordering;
+using Resh.Voting;
+
+namespace Resh.Tests.Voting;
+
+public sealed class VoterTests
+{
+    private static readonly OrderedLog Log = new();
+
+    private static LogEntry Entry()
+    {
+        var entry = new LogEntry(LogEventKind.Request, 1, 0, Encoding.ASCII.GetBytes("GET k"), 1);
+        Log.Append(entry);
+        return entry;
+    }
+
+    private static Voter Group(int faults, int replicas)
+    {
+        var voter = new Voter(faults);
+        for (var i = 0; i < replicas; i++)
+        {
+            voter.AddVoter(i);
+        }
+
+        return voter;
+    }
+
+    private static ReadOnlyMemory<byte> B(string s) => Encoding.ASCII.GetBytes(s);
+
+    [Fact]
+    public void Decides_at_f_plus_one_equal_replies_and_releases_once()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+
+        voter.Add(0, entry, B("+OK"), B("+OK"), outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(Decision.Pending, entry.Decision);
+
+        voter.Add(1, entry, B("+OK"), B("+OK"), outcomes);
+        var decided = Assert.Single(outcomes);
+        Assert.Equal(VoteOutcomeKind.Decided, decided.Kind);
+        Assert.Equal("+OK", Encoding.ASCII.GetString(decided.Reply.Span));
+        Assert.Equal(Decision.Decided, entry.Decision);
+        Assert.Equal(Voter.DigestOf(B("+OK").Span), entry.Digest);
+
+        outcomes.Clear();
+        voter.Add(2, entry, B("+OK"), B("+OK"), outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(0, voter.OpenSlots);
+    }
+
+    [Fact]
+    public void A_wrong_reply_is_outvoted_and_reported_as_mismatch()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+
+        voter.Add(1, entry, B("$3\r\nbad"), B("$3\r\nbad"), outcomes);
+        voter.Add(0, entry, B("$4\r\ngood"), B("$4\r\ngood"), outcomes);
+        Assert.Empty(outcomes);
+        voter.Add(2, entry, B("$4\r\ngood"), B("$4\r\ngood"), outcomes);
+
+        Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Decided && Encoding.ASCII.GetString(o.Reply.Span) == "$4\r\ngood");
+        var mismatch = Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Mismatch);
+        Assert.Equal(1, mismatch.Replica);
+    }
+
+    [Fact]
+    public void A_late_wrong_reply_after_the_decision_is_a_mismatch()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        voter.Add(1, entry, B("a"), B("a"), outcomes);
+        outcomes.Clear();
+
+        voter.Add(2, entry, B("b"), B("b"), outcomes);
+
+        var mismatch = Assert.Single(outcomes);
+        Assert.Equal(VoteOutcomeKind.Mismatch, mismatch.Kind);
+        Assert.Equal(2, mismatch.Replica);
+    }
+
+    [Fact]
+    public void Three_different_replies_disagree()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        voter.Add(1, entry, B("b"), B("b"), outcomes);
+
+        // Two different replies out of three can still be decided by the third.
+        Assert.Empty(outcomes);
+        voter.Add(2, entry, B("c"), B("c"), outcomes);
+
+        var disagreed = Assert.Single(outcomes);
+        Assert.Equal(VoteOutcomeKind.Disagreed, disagreed.Kind);
+        Assert.Equal(Decision.Disagreed, entry.Decision);
+        Assert.Equal(0, voter.OpenSlots);
+    }
+
+    [Fact]
+    public void Disagreement_is_called_early_when_no_reply_can_reach_the_quorum()
+    {
+        var voter = Group(2, 5);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        voter.Add(1, entry, B("b"), B("b"), outcomes);
+        voter.Add(2, entry, B("c"), B("c"), outcomes);
+        Assert.Empty(outcomes);
+
+        // Best group has 1 vote, 1 voter outstanding: 2 < 3.
+        voter.Add(3, entry, B("d"), B("d"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+    }
+
+    [Fact]
+    public void Removing_a_silent_voter_lets_the_entry_settle()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        voter.Add(1, entry, B("a"), B("a"), outcomes);
+        Assert.Equal(1, voter.OpenSlots);
+
+        voter.RemoveVoter(2, outcomes);
+
+        Assert.Equal(0, voter.OpenSlots);
+        Assert.False(voter.IsVoter(2));
+        Assert.Equal(2, voter.VoterCount);
+    }
+
+    [Fact]
+    public void Votes_of_a_removed_replica_no_longer_count()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("bad"), B("bad"), outcomes);
+        voter.RemoveVoter(0, outcomes);
+        voter.Add(1, entry, B("bad"), B("bad"), outcomes);
+
+        // Replica 0's "bad" was dropped with it: one vote is not a quorum.
+        Assert.DoesNotContain(outcomes, o => o.Kind == VoteOutcomeKind.Decided);
+        voter.Add(2, entry, B("good"), B("good"), outcomes);
+        Assert.DoesNotContain(outcomes, o => o.Kind == VoteOutcomeKind.Decided);
+        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+    }
+
+    [Fact]
+    public void With_fewer_than_f_plus_one_voters_an_entry_waits_instead_of_disagreeing()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.RemoveVoter(1, outcomes);
+        voter.RemoveVoter(2, outcomes);
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(Decision.Pending, entry.Decision);
+
+        // A rebuilt replica rejoins and answers: now it is decided.
+        voter.AddVoter(1);
+        voter.Add(1, entry, B("a"), B("a"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Decided, Assert.Single(outcomes).Kind);
+    }
+
+    [Fact]
+    public void A_voter_that_joins_after_settlement_is_checked_against_the_digest()
+    {
+        var voter = Group(1, 2);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("x"), B("x"), outcomes);
+        voter.Add(1, entry, B("x"), B("x"), outcomes);
+        Assert.Equal(0, voter.OpenSlots);
+        outcomes.Clear();
+
+        voter.AddVoter(2);
+        voter.Add(2, entry, B("y"), B("y"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Mismatch, Assert.Single(outcomes).Kind);
+
+        outcomes.Clear();
+        var next = Entry();
+        voter.Add(0, next, B("z"), B("z"), outcomes);
+        voter.Add(1, next, B("z"), B("z"), outcomes);
+        voter.Add(2, next, B("z"), B("z"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Decided, Assert.Single(outcomes).Kind);
+    }
+
+    [Fact]
+    public void Normalized_form_decides_but_the_raw_reply_is_released()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("-ERR"), B("-ERR unknown command 'x'"), outcomes);
+        voter.Add(1, entry, B("-ERR"), B("-ERR unknown command `x`"), outcomes);
+
+        var decided = Assert.Single(outcomes);
+        Assert.Equal("-ERR unknown command 'x'", Encoding.ASCII.GetString(decided.Reply.Span));
+    }
+
+    [Fact]
+    public void Rejects_replies_from_non_voters_and_double_answers()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        Assert.Throws<InvalidOperationException>(() => voter.Add(5, entry, B("a"), B("a"), outcomes));
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        Assert.Throws<InvalidOperationException>(() => voter.Add(0, entry, B("a"), B("a"), outcomes));
+    }
+}
