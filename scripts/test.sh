@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need (redis-server,
+# redis-tools, util-linux's setpriv, the garnet-server local tool), checks formatting,
+# builds, and runs unit and integration tests against real processes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
+command -v setpriv >/dev/null || missing+=(util-linux)
+if ((${#missing[@]})); then
+  echo "== installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Debian starts a system redis on 6379 after install; the tests don't need it.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  as_root systemctl stop redis-server || true
+fi
+
+echo "== dotnet tool restore (garnet-server)"
+dotnet tool restore >/dev/null
+
+echo "== build"
+dotnet build Resh.slnx -c Release -nologo -clp:ErrorsOnly -m:1
+
+echo "== format check"
+dotnet format Resh.slnx --verify-no-changes --no-restore
+
+echo "== tests"
+export RESH_REPO_ROOT="$PWD"
+status=0
+for project in tests/Resh.Tests tests/Resh.IntegrationTests; do
+  dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" \
+    --results-directory artifacts/test-results --logger "trx;LogFilePrefix=$(basename "$project")" \
+    2>&1 | tee "artifacts-$(basename "$project").log" || status=1
+done
+
+# One closing line for the whole run, summed over the test projects.
+passed=$(grep -hE '^\s*Passed:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
+failed=$(grep -hE '^\s*Failed:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
+skipped=$(grep -hE '^\s*Skipped:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
+rm -f artifacts-*.log
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [[ "$passed" -eq 0 ]]; then
+  echo "no test ran" >&2
+  exit 1
+fi
+exit $status

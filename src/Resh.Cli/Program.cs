@@ -1,0 +1,4 @@
+using System.CommandLine;
+using Resh.Cli;
+
+return await ReshCli.RunAsync(args);

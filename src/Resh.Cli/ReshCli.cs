@@ -1,0 +1,291 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Resh.Domains;
+using Resh.Hosting;
+using Resh.Modes;
+
+namespace Resh.Cli;
+
+/// <summary>The `resh` command line.</summary>
+public static class ReshCli
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitUsage = 2;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        var output = stdout ?? Console.Out;
+        var errors = stderr ?? Console.Error;
+        var root = new RootCommand("resh: runs replicas of an unmodified network service behind a voting gateway and masks faulty ones.");
+
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Minimum log level (Trace, Debug, Information, Warning, Error).", DefaultValueFactory = _ => LogLevel.Information, Recursive = true };
+        root.Options.Add(logLevel);
+
+        // run
+        var configArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
+        var run = new Command("run", "Start the replicas and the gateway described by CONFIG; stops on SIGTERM/SIGINT or `resh stop`.") { configArg };
+        run.SetAction((parse, ct) => RunCommandAsync(parse.GetValue(configArg)!, parse.GetValue(logLevel), output, errors, ct));
+        root.Subcommands.Add(run);
+
+        // demo
+        var service = new Option<string>("--service") { Description = "samplekv (built in, default) or redis (needs redis-server).", DefaultValueFactory = _ => "samplekv" };
+        service.AcceptOnlyFromAmong("samplekv", "redis");
+        var demo = new Command("demo", "Run three replicas, inject a crash and a corruption during a short workload, and show what was masked and recovered.") { service };
+        demo.SetAction((parse, ct) => Demo.RunAsync(parse.GetValue(service)!, parse.GetValue(logLevel), output, errors, ct));
+        root.Subcommands.Add(demo);
+
+        // admin clients
+        var adminOption = new Option<string?>("--admin") { Description = "Admin endpoint HOST:PORT (default: from --config, else 127.0.0.1:6390)." };
+        var configOption = new Option<FileInfo?>("--config", "-c") { Description = "Read the admin address and token from this configuration file." };
+        var tokenOption = new Option<string?>("--token") { Description = "Bearer token for admin mutations (default: admin-token from --config, or RESH_ADMIN_TOKEN)." };
+        var json = new Option<bool>("--json") { Description = "Print the raw JSON." };
+
+        var status = new Command("status", "Show the mode, the log head and every replica's state.") { adminOption, configOption, json };
+        status.SetAction((parse, ct) => StatusAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(json), output, errors, ct));
+        root.Subcommands.Add(status);
+
+        var replicaArg = new Argument<string>("REPLICA") { Description = "Replica id, e.g. r2." };
+        var faultArg = new Argument<string>("FAULT") { Description = "crash | hang | corrupt | slow" };
+        faultArg.AcceptOnlyFromAmong("crash", "hang", "corrupt", "slow");
+        var inject = new Command("inject", "Fault drill: crash (SIGKILL), hang (freeze), corrupt (write a wrong value straight into the replica), slow (delay its replies).") { replicaArg, faultArg, adminOption, configOption, tokenOption };
+        inject.SetAction((parse, ct) => InjectAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(replicaArg)!, parse.GetValue(faultArg)!, output, errors, ct));
+        root.Subcommands.Add(inject);
+
+        var stop = new Command("stop", "Controlled shutdown: stop accepting clients, deliver pending replies, stop the replicas.") { adminOption, configOption, tokenOption };
+        stop.SetAction((parse, ct) => StopAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
+        root.Subcommands.Add(stop);
+
+        // config validate
+        var validateArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
+        var validate = new Command("validate", "Check CONFIG; exit 0 when valid, 2 with one line per problem otherwise.") { validateArg };
+        validate.SetAction(parse => Validate(parse.GetValue(validateArg)!, output, errors));
+        var config = new Command("config", "Configuration tools.") { validate };
+        root.Subcommands.Add(config);
+
+        var parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors });
+    }
+
+    internal static ILoggerFactory CreateLoggerFactory(LogLevel level) => LoggerFactory.Create(b =>
+    {
+        b.SetMinimumLevel(level);
+        b.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+    });
+
+    private static async Task<int> RunCommandAsync(FileInfo file, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        ReshOptions options;
+        try
+        {
+            options = ConfigLoader.LoadFile(file.FullName);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                await errors.WriteLineAsync($"error: {error}");
+            }
+
+            return ExitUsage;
+        }
+
+        using var loggerFactory = CreateLoggerFactory(level);
+        await using var host = new ReshHost(options, loggerFactory);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            host.RequestShutdown();
+        });
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+        {
+            c.Cancel = true;
+            host.RequestShutdown();
+        });
+        try
+        {
+            await host.StartAsync(ct);
+        }
+        catch (Exception e) when (e is DomainStartException or InvalidOperationException or CommandTemplateException or IOException)
+        {
+            await errors.WriteLineAsync($"error: {e.Message}");
+            return ExitFailure;
+        }
+
+        await output.WriteLineAsync($"resh: serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(ct, host.ShutdownRequested).Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        await host.StopAsync();
+        await output.WriteLineAsync("resh: stopped");
+        return ExitOk;
+    }
+
+    private static int Validate(FileInfo file, TextWriter output, TextWriter errors)
+    {
+        try
+        {
+            var options = ConfigLoader.LoadFile(file.FullName);
+            output.WriteLine($"{file}: valid (mode {options.Mode}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
+            return ExitOk;
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                errors.WriteLine($"error: {error}");
+            }
+
+            return ExitUsage;
+        }
+    }
+
+    // ---- admin client ---------------------------------------------------------------------
+
+    internal sealed record AdminTarget(Uri BaseAddress, string? Token, string? Error);
+
+    private static AdminTarget Admin(ParseResult parse, Option<string?> admin, Option<FileInfo?> config, Option<string?> token)
+    {
+        var address = parse.GetValue(admin);
+        var bearer = parse.GetValue(token) ?? Environment.GetEnvironmentVariable("RESH_ADMIN_TOKEN");
+        if (address is null && parse.GetValue(config) is { } file)
+        {
+            try
+            {
+                var options = ConfigLoader.LoadFile(file.FullName);
+                if (options.Admin is null)
+                {
+                    return new AdminTarget(new Uri("http://127.0.0.1:6390"), bearer, $"{file}: has no admin: address");
+                }
+
+                address = options.Admin.ToString();
+                bearer ??= options.AdminToken;
+            }
+            catch (ConfigException e)
+            {
+                return new AdminTarget(new Uri("http://127.0.0.1:6390"), bearer, e.Message);
+            }
+        }
+
+        address ??= "127.0.0.1:6390";
+        if (!IPEndPoint.TryParse(address, out var ep) || ep.Port == 0)
+        {
+            return new AdminTarget(new Uri("http://127.0.0.1:6390"), bearer, $"--admin: '{address}' is not HOST:PORT");
+        }
+
+        return new AdminTarget(new Uri($"http://{ep}/"), bearer, null);
+    }
+
+    private static HttpClient Http(AdminTarget target)
+    {
+        var http = new HttpClient { BaseAddress = target.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        if (!string.IsNullOrEmpty(target.Token))
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", target.Token);
+        }
+
+        return http;
+    }
+
+    private static async Task<int> StatusAsync(AdminTarget target, bool raw, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (target.Error is not null)
+        {
+            await errors.WriteLineAsync($"error: {target.Error}");
+            return ExitUsage;
+        }
+
+        using var http = Http(target);
+        try
+        {
+            var text = await http.GetStringAsync("status", ct);
+            if (raw)
+            {
+                await output.WriteLineAsync(text);
+                return ExitOk;
+            }
+
+            var status = JsonSerializer.Deserialize<GroupStatus>(text, Resh.Admin.AdminServer.Json)!;
+            await output.WriteLineAsync(StatusTable.Render(status));
+            return ExitOk;
+        }
+        catch (HttpRequestException e)
+        {
+            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}; is `resh run` running with admin: set?");
+            return ExitFailure;
+        }
+    }
+
+    private static async Task<int> InjectAsync(AdminTarget target, string replica, string fault, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (target.Error is not null)
+        {
+            await errors.WriteLineAsync($"error: {target.Error}");
+            return ExitUsage;
+        }
+
+        using var http = Http(target);
+        try
+        {
+            using var response = await http.PostAsJsonAsync("inject", new { replica, fault }, ct);
+            var body = await response.Content.ReadAsStringAsync(ct);
+            using var doc = JsonDocument.Parse(body);
+            if (!response.IsSuccessStatusCode)
+            {
+                var message = doc.RootElement.TryGetProperty("error", out var e) ? e.GetString() : body;
+                await errors.WriteLineAsync($"error: {message}");
+                return ExitFailure;
+            }
+
+            await output.WriteLineAsync($"{replica}: {fault}: {doc.RootElement.GetProperty("detail").GetString()}");
+            return ExitOk;
+        }
+        catch (HttpRequestException e)
+        {
+            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
+            return ExitFailure;
+        }
+    }
+
+    private static async Task<int> StopAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (target.Error is not null)
+        {
+            await errors.WriteLineAsync($"error: {target.Error}");
+            return ExitUsage;
+        }
+
+        using var http = Http(target);
+        try
+        {
+            using var response = await http.PostAsync("shutdown", null, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                await errors.WriteLineAsync($"error: {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
+                return ExitFailure;
+            }
+
+            await output.WriteLineAsync("resh: shutdown requested");
+            return ExitOk;
+        }
+        catch (HttpRequestException e)
+        {
+            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
+            return ExitFailure;
+        }
+    }
+}

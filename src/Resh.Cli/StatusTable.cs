@@ -1,0 +1,34 @@
+using System.Globalization;
+using System.Text;
+using Resh.Modes;
+
+namespace Resh.Cli;
+
+/// <summary>Renders /status as a plain text table.</summary>
+public static class StatusTable
+{
+    public static string Render(GroupStatus status)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"mode {status.Mode}  f={status.Faults}  head #{status.Head}  decided #{status.Decided}  voting {status.Voting}  {(status.Ready ? "ready" : "NOT READY")}\n");
+        string[] header = ["replica", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "cpu s", "last suspicion"];
+        var rows = new List<string[]> { header };
+        foreach (var r in status.Replicas)
+        {
+            rows.Add([
+                r.Id, r.State, r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Port.ToString(CultureInfo.InvariantCulture),
+                r.Applied.ToString(CultureInfo.InvariantCulture), r.Mismatches.ToString(CultureInfo.InvariantCulture),
+                r.Recoveries.ToString(CultureInfo.InvariantCulture), r.Generation.ToString(CultureInfo.InvariantCulture),
+                r.CpuSeconds.ToString("0.00", CultureInfo.InvariantCulture), r.LastSuspicion ?? "",
+            ]);
+        }
+
+        var widths = Enumerable.Range(0, header.Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
+        foreach (var row in rows)
+        {
+            sb.Append(string.Join("  ", row.Select((c, i) => c.PadRight(widths[i]))).TrimEnd()).Append('\n');
+        }
+
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,125 @@
+using Resh.Cli;
+using Resh.Protocols.Resp;
+
+namespace Resh.Tests.Cli;
+
+public sealed class ConfigLoaderTests
+{
+    private const string Issue = """
+        service:
+          protocol: resp
+          listen: 127.0.0.1:6380
+        admin: 127.0.0.1:6390
+        mode: resh
+        faults: 1                 # f; 2f+1 = 3 replicas
+        replicas:
+          - command: redis-server --port {port} --dir {dir} --save "" --appendonly no
+          - command: redis-server --port {port} --dir {dir} --save "" --appendonly no
+          - command: redis-server --port {port} --dir {dir} --save "" --appendonly no
+        """;
+
+    private static ConfigException Fails(string yaml) =>
+        Assert.Throws<ConfigException>(() => ConfigLoader.Load(yaml, "test.yaml", "/tmp"));
+
+    [Fact]
+    public void Loads_the_example_of_the_issue()
+    {
+        var options = ConfigLoader.Load(Issue, "test.yaml", "/tmp");
+        Assert.Equal("resp", options.Protocol);
+        Assert.Equal("127.0.0.1:6380", options.Gateway.Listen.ToString());
+        Assert.Equal("127.0.0.1:6390", options.Admin!.ToString());
+        Assert.Equal(1, options.Group.Faults);
+        Assert.Equal(["r1", "r2", "r3"], options.Group.Replicas.Select(r => r.Id));
+        Assert.Contains("{port}", options.Group.Replicas[0].Command, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_short_form_expands_to_count_replicas()
+    {
+        var options = ConfigLoader.Load("""
+            service: { listen: 127.0.0.1:7000 }
+            faults: 2
+            replicas: { count: 5, command: "redis-server --port {port}" }
+            normalize: { errors: code-only }
+            reply-timeout: 750ms
+            """, "t.yaml", "/tmp");
+        Assert.Equal(5, options.Group.Replicas.Count);
+        Assert.Equal("r5", options.Group.Replicas[4].Id);
+        Assert.Equal(ErrorComparison.CodeOnly, options.Resp.ErrorComparison);
+        Assert.Equal(TimeSpan.FromMilliseconds(750), options.Group.ReplyTimeout);
+    }
+
+    [Fact]
+    public void A_wrong_replica_count_names_the_key_and_the_fix()
+    {
+        var e = Fails(Issue.Replace("faults: 1 ", "faults: 2 ", StringComparison.Ordinal));
+        var error = Assert.Single(e.Errors);
+        Assert.Contains("replicas", error.Message, StringComparison.Ordinal);
+        Assert.Contains("2f+1 = 5", error.Message, StringComparison.Ordinal);
+        Assert.True(error.Line > 0);
+    }
+
+    [Fact]
+    public void A_typo_in_a_key_is_reported_with_its_line_and_a_suggestion()
+    {
+        var e = Fails(Issue.Replace("faults:", "faluts:", StringComparison.Ordinal));
+        var error = Assert.Single(e.Errors);
+        Assert.Equal(6, error.Line);
+        Assert.Contains("did you mean 'faults'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("listen: 127.0.0.1:6380", "listen: nowhere", "service.listen")]
+    [InlineData("admin: 127.0.0.1:6390", "admin: 10.1.2.3:6390", "loopback")]
+    [InlineData("mode: resh", "mode: paxos", "mode")]
+    [InlineData("protocol: resp", "protocol: http", "service.protocol")]
+    [InlineData("faults: 1 ", "faults: -1 ", "faults")]
+    public void Bad_values_name_the_key(string from, string to, string expected)
+    {
+        var e = Fails(Issue.Replace(from, to, StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_command_without_the_port_placeholder_is_refused()
+    {
+        var e = Fails(Issue.Replace("--port {port} --dir {dir} --save \"\" --appendonly no\n  - command", "--dir {dir}\n  - command", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("replicas[0].command", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Broken_yaml_is_reported_not_thrown_raw()
+    {
+        var e = Fails("service: [unclosed\nfaults: 1");
+        Assert.Contains("not valid YAML", Assert.Single(e.Errors).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Missing_sections_are_named()
+    {
+        var e = Fails("faults: 1");
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("service: missing", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("replicas: missing", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("5s", 5000)]
+    [InlineData("250ms", 250)]
+    [InlineData("2m", 120000)]
+    [InlineData("1.5", 1500)]
+    public void Durations_parse(string text, double ms)
+    {
+        Assert.True(ConfigLoader.TryParseDuration(text, out var value));
+        Assert.Equal(ms, value.TotalMilliseconds);
+    }
+
+    [Theory]
+    [InlineData("64KiB", 65536)]
+    [InlineData("512MiB", 536870912)]
+    [InlineData("1000", 1000)]
+    public void Sizes_parse(string text, long bytes)
+    {
+        Assert.True(ConfigLoader.TryParseSize(text, out var value));
+        Assert.Equal(bytes, value);
+    }
+}
