@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Clients;
+using Resh.Hosting;
+using Resh.Modes;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>Programs the integration tests need. A missing one fails the test with what to install: never a silent skip.</summary>
+public static class Tools
+{
+    public static string Require(string program, string install)
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, program);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        throw new InvalidOperationException($"this test needs {program}; install it with: {install} (scripts/test.sh does)");
+    }
+
+    public static string RepoRoot
+    {
+        get
+        {
+            var dir = Environment.GetEnvironmentVariable("RESH_REPO_ROOT") ?? AppContext.BaseDirectory;
+            var d = new DirectoryInfo(dir);
+            while (d is not null && !File.Exists(Path.Combine(d.FullName, "Resh.slnx")))
+            {
+                d = d.Parent;
+            }
+
+            return d?.FullName ?? throw new InvalidOperationException("cannot find the repository root (Resh.slnx)");
+        }
+    }
+
+    public const string RedisCommand = "redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save \"\" --appendonly no";
+
+    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"timed out after {timeout.TotalSeconds:0}s waiting for {what}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+}
+
+/// <summary>A gateway with real replicas on loopback, in-process; disposing it kills every replica.</summary>
+public sealed class Cluster : IAsyncDisposable
+{
+    private readonly string _state;
+
+    private Cluster(ReshHost host, string state)
+    {
+        Host = host;
+        _state = state;
+    }
+
+    public ReshHost Host { get; }
+
+    public IPEndPoint EndPoint => Host.ListenEndPoint;
+
+    public static async Task<Cluster> StartRedisAsync(int replicas = 3, Action<ReshOptions>? configure = null)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        return await StartAsync([.. Enumerable.Range(1, replicas).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], configure);
+    }
+
+    public static async Task<Cluster> StartAsync(IReadOnlyList<ReplicaSpec> replicas, Action<ReshOptions>? configure = null)
+    {
+        var state = Path.Combine(Path.GetTempPath(), "resh-it-" + Guid.NewGuid().ToString("N")[..12]);
+        var options = new ReshOptions
+        {
+            Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+            Group = new GroupOptions
+            {
+                Faults = (replicas.Count - 1) / 2,
+                Replicas = replicas,
+                StateDirectory = state,
+                ReplyTimeout = TimeSpan.FromSeconds(1),
+                StartupTimeout = TimeSpan.FromSeconds(60),
+            },
+        };
+        configure?.Invoke(options);
+        var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        try
+        {
+            await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        }
+        catch
+        {
+            await host.DisposeAsync();
+            throw;
+        }
+
+        return new Cluster(host, state);
+    }
+
+    public Task<RespClient> ConnectAsync() => RespClient.ConnectAsync(EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+
+    public ReplicaStatus Replica(string id) => Host.Status().Replicas.Single(r => r.Id == id);
+
+    /// <summary>A direct connection to a replica, bypassing the gateway.</summary>
+    public Task<RespClient> ConnectReplicaAsync(string id) =>
+        RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Replica(id).Port)).WaitAsync(TimeSpan.FromSeconds(10));
+
+    public Task WaitUntilAsync(Func<GroupStatus, bool> condition, string what, int seconds = 60) =>
+        Tools.WaitUntilAsync(() => condition(Host.Status()), TimeSpan.FromSeconds(seconds), what);
+
+    /// <summary>Every replica votes and has applied everything in the log.</summary>
+    public Task WaitHealthyAsync(int seconds = 60) =>
+        WaitUntilAsync(s => s.Replicas.All(r => r.State == "up" && r.Applied == s.Head), "every replica up and caught up", seconds);
+
+    /// <summary>All keys and string values of one replica, read directly.</summary>
+    public async Task<SortedDictionary<string, string?>> DumpAsync(string id)
+    {
+        await using var client = await ConnectReplicaAsync(id);
+        var keys = await client.CallAsync("KEYS", "*");
+        var result = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var key in keys.Items ?? [])
+        {
+            var k = key.AsString()!;
+            var type = (await client.CallAsync("TYPE", k)).AsString();
+            result[k] = type == "string" ? (await client.CallAsync("GET", k)).AsString() : $"<{type}:{(await client.CallAsync("DUMP", k)).Bulk?.Length}>";
+        }
+
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        try
+        {
+            Directory.Delete(_state, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

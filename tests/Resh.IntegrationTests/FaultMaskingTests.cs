@@ -1,0 +1,232 @@
+using System.Collections.Concurrent;
+using Resh.Clients;
+using Resh.Modes;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>Faults of one replica among three real redis-server replicas are masked and repaired.</summary>
+public sealed class FaultMaskingTests
+{
+    /// <summary>Runs <paramref name="clients"/> writers; <paramref name="onProgress"/> sees the count of acknowledged writes.</summary>
+    private static async Task<(ConcurrentDictionary<string, string> Acked, List<string> Errors)> WorkloadAsync(
+        Cluster cluster, int clients, int perClient, Func<int, Task> onProgress)
+    {
+        var acked = new ConcurrentDictionary<string, string>();
+        var errors = new List<string>();
+        var count = 0;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            await using var client = await cluster.ConnectAsync();
+            for (var i = 0; i < perClient; i++)
+            {
+                var key = $"k:{c}:{i}";
+                var value = $"v:{c}:{i}:{Guid.NewGuid():N}";
+                RespValue reply;
+                try
+                {
+                    reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (Exception e)
+                {
+                    lock (errors)
+                    {
+                        errors.Add($"{key}: {e.GetType().Name}: {e.Message}");
+                    }
+
+                    return;
+                }
+
+                if (reply.AsString() == "OK")
+                {
+                    acked[key] = value;
+                }
+                else
+                {
+                    lock (errors)
+                    {
+                        errors.Add($"{key}: {reply}");
+                    }
+                }
+
+                await onProgress(Interlocked.Increment(ref count));
+            }
+        }))).WaitAsync(TimeSpan.FromMinutes(3));
+        return (acked, errors);
+    }
+
+    private static async Task AssertAllReadableAsync(Cluster cluster, IReadOnlyDictionary<string, string> acked)
+    {
+        await using var client = await cluster.ConnectAsync();
+        var keys = acked.Keys.ToList();
+        for (var i = 0; i < keys.Count; i += 200)
+        {
+            var batch = keys.Skip(i).Take(200).ToList();
+            var replies = await client.PipelineAsync([.. batch.Select(k => new[] { "GET", k })]).WaitAsync(TimeSpan.FromSeconds(30));
+            for (var j = 0; j < batch.Count; j++)
+            {
+                Assert.Equal(acked[batch[j]], replies[j].AsString());
+            }
+        }
+    }
+
+    private static async Task AssertReplicasIdenticalAsync(Cluster cluster)
+    {
+        await cluster.WaitHealthyAsync();
+        var dumps = new List<SortedDictionary<string, string?>>();
+        foreach (var r in cluster.Host.Status().Replicas)
+        {
+            dumps.Add(await cluster.DumpAsync(r.Id));
+        }
+
+        Assert.All(dumps.Skip(1), d => Assert.Equal(dumps[0], d));
+    }
+
+    [Fact]
+    public async Task Kill_9_of_one_replica_under_concurrent_load_loses_nothing_and_breaks_no_client()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        var injected = 0;
+        var (acked, errors) = await WorkloadAsync(cluster, clients: 8, perClient: 400, async n =>
+        {
+            if (n == 600 && Interlocked.Exchange(ref injected, 1) == 0)
+            {
+                await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+            }
+        });
+
+        Assert.Empty(errors);
+        Assert.Equal(1, injected);
+        Assert.Equal(3200, acked.Count);
+        await AssertAllReadableAsync(cluster, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Recoveries >= 1, "r1 to be rebuilt");
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r1");
+        await AssertReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_corrupted_value_is_never_read_and_the_replica_is_rebuilt_identical()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        var (acked, errors) = await WorkloadAsync(cluster, clients: 2, perClient: 100, _ => Task.CompletedTask);
+        Assert.Empty(errors);
+
+        var detail = await cluster.Host.InjectAsync("r2", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+
+        // Every read goes through the vote: the bad value never reaches the client.
+        await AssertAllReadableAsync(cluster, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2").Recoveries >= 1, "r2 to be rebuilt");
+        var r2 = cluster.Replica("r2");
+        Assert.True(r2.Mismatches >= 1);
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r2" && e.Detail.StartsWith("mismatch", StringComparison.Ordinal));
+        await AssertReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_frozen_replica_does_not_stop_the_service_and_is_replaced()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        var injected = 0;
+        var (acked, errors) = await WorkloadAsync(cluster, clients: 4, perClient: 300, async n =>
+        {
+            if (n == 200 && Interlocked.Exchange(ref injected, 1) == 0)
+            {
+                await cluster.Host.InjectAsync("r3", FaultKind.Hang, CancellationToken.None);
+            }
+        });
+
+        Assert.Empty(errors);
+        Assert.Equal(1200, acked.Count);
+        await AssertAllReadableAsync(cluster, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r3").Recoveries >= 1, "r3 to be rebuilt");
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r3");
+        await AssertReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_slow_replica_is_outvoted_then_replaced_when_it_falls_behind()
+    {
+        await using var cluster = await Cluster.StartRedisAsync(configure: o =>
+        {
+            o.Group.MaxLag = 50;
+            o.Group.SlowDelay = TimeSpan.FromMilliseconds(50);
+        });
+        await cluster.Host.InjectAsync("r2", FaultKind.Slow, CancellationToken.None);
+        var (acked, errors) = await WorkloadAsync(cluster, clients: 4, perClient: 150, _ => Task.CompletedTask);
+
+        Assert.Empty(errors);
+        await AssertAllReadableAsync(cluster, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2").Recoveries >= 1, "slow r2 to be replaced");
+        await AssertReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task Transactions_of_concurrent_sessions_stay_atomic()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        const int Clients = 6;
+        const int PerClient = 100;
+        await Task.WhenAll(Enumerable.Range(0, Clients).Select(c => Task.Run(async () =>
+        {
+            await using var client = await cluster.ConnectAsync();
+            for (var i = 0; i < PerClient; i++)
+            {
+                Assert.Equal("OK", (await client.CallAsync("MULTI")).AsString());
+                Assert.Equal("QUEUED", (await client.CallAsync("RPUSH", "log", $"begin:{c}:{i}")).AsString());
+                Assert.Equal("QUEUED", (await client.CallAsync("INCR", "counter")).AsString());
+                Assert.Equal("QUEUED", (await client.CallAsync("RPUSH", "log", $"end:{c}:{i}")).AsString());
+                var exec = await client.CallAsync("EXEC");
+                Assert.Equal(3, exec.Items!.Count);
+            }
+        }))).WaitAsync(TimeSpan.FromMinutes(2));
+
+        await using var reader = await cluster.ConnectAsync();
+        var log = (await reader.CallAsync("LRANGE", "log", "0", "-1")).Items!.Select(v => v.AsString()!).ToList();
+        Assert.Equal(2 * Clients * PerClient, log.Count);
+        for (var i = 0; i < log.Count; i += 2)
+        {
+            // Nothing of another session may fall between a transaction's begin and end.
+            Assert.StartsWith("begin:", log[i], StringComparison.Ordinal);
+            Assert.Equal("end:" + log[i]["begin:".Length..], log[i + 1]);
+        }
+
+        Assert.Equal((Clients * PerClient).ToString(System.Globalization.CultureInfo.InvariantCulture), (await reader.CallAsync("GET", "counter")).AsString());
+
+        // Held blocks: DISCARD drops, errors abort.
+        Assert.Equal("OK", (await reader.CallAsync("MULTI")).AsString());
+        await reader.CallAsync("SET", "discarded", "1");
+        Assert.Equal("OK", (await reader.CallAsync("DISCARD")).AsString());
+        Assert.True((await reader.CallAsync("GET", "discarded")).IsNull);
+        await AssertReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task Select_is_carried_per_session_on_the_shared_replica_connections()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var a = await cluster.ConnectAsync();
+        await using var b = await cluster.ConnectAsync();
+        Assert.Equal("OK", (await a.CallAsync("SELECT", "3")).AsString());
+        await a.CallAsync("SET", "k", "in-db-3");
+        await b.CallAsync("SET", "k", "in-db-0");
+        Assert.Equal("in-db-3", (await a.CallAsync("GET", "k")).AsString());
+        Assert.Equal("in-db-0", (await b.CallAsync("GET", "k")).AsString());
+        Assert.True((await a.CallAsync("SELECT", "99")).IsError);
+
+        await using var direct = await cluster.ConnectReplicaAsync("r1");
+        await direct.CallAsync("SELECT", "3");
+        Assert.Equal("in-db-3", (await direct.CallAsync("GET", "k")).AsString());
+    }
+
+    [Fact]
+    public async Task Nondeterministic_commands_are_refused_with_a_clear_error()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var client = await cluster.ConnectAsync();
+        var reply = await client.CallAsync("RANDOMKEY");
+        Assert.True(reply.IsError);
+        Assert.Equal("ERR resh: randomkey is not supported under replication", reply.AsString());
+        Assert.True((await client.CallAsync("BLPOP", "q", "0")).IsError);
+        Assert.Equal("PONG", (await client.CallAsync("PING")).AsString());
+    }
+}
