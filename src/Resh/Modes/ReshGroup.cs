@@ -262,7 +262,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                     }
                 }
 
-                applier = new ReplicaApplier(replica.Spec.Id, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
+                applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
                 lock (_lock)
                 {
                     replica.Applier = applier;
@@ -486,15 +486,18 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
 
     void IApplierCallbacks.OnReply(ReplicaApplier applier, LogEntry entry, byte[] reply, int lastReplyOffset)
     {
-        var replica = _replicas.First(r => r.Spec.Id == applier.ReplicaId);
+        var replica = _replicas[applier.ReplicaIndex];
         ReadOnlyMemory<byte> normalized = reply;
-        var writer = new ArrayBufferWriter<byte>();
+        var writer = replica.NormalizeBuffer;
+        writer.ResetWrittenCount();
         if (_protocol.TryNormalize(reply, writer))
         {
-            normalized = writer.WrittenMemory;
+            normalized = writer.WrittenSpan.ToArray();
         }
 
-        var outcomes = new List<VoteOutcome>(2);
+        // Called only from this replica's reader loop, so its outcome list can be reused.
+        var outcomes = replica.Outcomes;
+        outcomes.Clear();
         List<(Replica, ReplicaApplier?, string)>? mismatches = null;
         lock (_lock)
         {
@@ -571,8 +574,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
 
     void IApplierCallbacks.OnBroken(ReplicaApplier applier, string reason)
     {
-        var replica = _replicas.First(r => r.Spec.Id == applier.ReplicaId);
-        Suspect(replica, applier, "connection", reason);
+        Suspect(_replicas[applier.ReplicaIndex], applier, "connection", reason);
     }
 
     private void Release(List<VoteOutcome> outcomes)
@@ -631,5 +633,11 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         public TaskCompletionSource<string> Broken { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource FirstStart { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Scratch space of this replica's reader loop for normalized replies.</summary>
+        public ArrayBufferWriter<byte> NormalizeBuffer { get; } = new(256);
+
+        /// <summary>Scratch list of this replica's reader loop for vote outcomes.</summary>
+        public List<VoteOutcome> Outcomes { get; } = new(4);
     }
 }

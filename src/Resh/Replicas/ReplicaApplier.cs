@@ -49,9 +49,10 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private long _nextToSend;
     private bool _waitingForSpace;
 
-    public ReplicaApplier(string replicaId, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
+    public ReplicaApplier(string replicaId, int replicaIndex, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
     {
         ReplicaId = replicaId;
+        ReplicaIndex = replicaIndex;
         _endpoint = endpoint;
         _log = log;
         _protocol = protocol;
@@ -63,6 +64,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
     }
 
     public string ReplicaId { get; }
+
+    /// <summary>The replica's position in its group.</summary>
+    public int ReplicaIndex { get; }
 
     /// <summary>The last log position this replica has fully applied (answered).</summary>
     public long Applied => Volatile.Read(ref _applied);

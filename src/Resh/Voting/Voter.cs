@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.InteropServices;
-using System.Security.Cryptography;
 using Resh.Ordering;
 
 namespace Resh.Voting;
@@ -142,12 +140,7 @@ public sealed class Voter
     }
 
     /// <summary>The digest replayed replies are compared with.</summary>
-    public static UInt128 DigestOf(ReadOnlySpan<byte> normalized)
-    {
-        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(normalized, hash);
-        return MemoryMarshal.Read<UInt128>(hash);
-    }
+    public static UInt128 DigestOf(ReadOnlySpan<byte> normalized) => ReplyDigest.Compute(normalized);
 
     private void TryDecide(Slot slot, List<VoteOutcome> outcomes)
     {
