@@ -229,4 +229,26 @@ public sealed class FaultMaskingTests
         Assert.True((await client.CallAsync("BLPOP", "q", "0")).IsError);
         Assert.Equal("PONG", (await client.CallAsync("PING")).AsString());
     }
+
+    [Fact]
+    public async Task Unordered_collections_of_correct_replicas_agree_despite_per_process_hash_order()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var client = await cluster.ConnectAsync();
+        var members = Enumerable.Range(0, 400).Select(i => $"m{i}").ToArray();
+        Assert.Equal(400, (await client.CallAsync(["SADD", "big-set", .. members])).Integer);
+        Assert.Equal(400, (await client.CallAsync(["HSET", "big-hash", .. members.SelectMany(m => new[] { m, m + "-value" })])).Integer);
+        await client.PipelineAsync([.. members.Take(200).Select(m => new[] { "SET", "key:" + m, "1" })]);
+
+        var set = await client.CallAsync("SMEMBERS", "big-set");
+        Assert.Equal(members.Order(StringComparer.Ordinal), set.Items!.Select(v => v.AsString()!).Order(StringComparer.Ordinal));
+        var hash = await client.CallAsync("HGETALL", "big-hash");
+        Assert.Equal(800, hash.Items!.Count);
+        var keys = await client.CallAsync("KEYS", "key:*");
+        Assert.Equal(200, keys.Items!.Count);
+        Assert.False((await client.CallAsync("COMMAND")).IsError);
+
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name is "+disagreement" or "+replica-suspected");
+        Assert.All(cluster.Host.Status().Replicas, r => Assert.Equal(0, r.Mismatches));
+    }
 }

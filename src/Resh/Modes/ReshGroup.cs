@@ -490,7 +490,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         ReadOnlyMemory<byte> normalized = reply;
         var writer = replica.NormalizeBuffer;
         writer.ResetWrittenCount();
-        if (_protocol.TryNormalize(reply, writer))
+        if (_protocol.TryNormalize(reply, entry.ReplyHint, writer))
         {
             normalized = writer.WrittenSpan.ToArray();
         }

@@ -36,8 +36,9 @@ public interface IReplySink
 /// </summary>
 public sealed class LogEntry
 {
-    public LogEntry(LogEventKind kind, long sessionId, int context, ReadOnlyMemory<byte> payload, int replyCount, bool replyLastOnly = false, IReplySink? origin = null)
+    public LogEntry(LogEventKind kind, long sessionId, int context, ReadOnlyMemory<byte> payload, int replyCount, bool replyLastOnly = false, IReplySink? origin = null, int replyHint = 0)
     {
+        ReplyHint = replyHint;
         if (kind == LogEventKind.Request && replyCount < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(replyCount), replyCount, "a request produces at least one reply");
@@ -67,6 +68,9 @@ public sealed class LogEntry
 
     /// <summary>How many framed replies the payload produces.</summary>
     public int ReplyCount { get; }
+
+    /// <summary>Protocol-defined hint for comparing the replies (e.g. an unordered collection).</summary>
+    public int ReplyHint { get; }
 
     /// <summary>Only the last of the <see cref="ReplyCount"/> replies goes back to the client.</summary>
     public bool ReplyLastOnly { get; }

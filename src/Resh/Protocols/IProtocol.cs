@@ -28,9 +28,11 @@ public interface IProtocol
 
     /// <summary>
     /// Writes the comparison form of one reply (the bytes the voter compares). Returns false when the
-    /// reply is to be compared byte for byte, in which case nothing was written.
+    /// reply is to be compared byte for byte, in which case nothing was written. <paramref name="hint"/> is
+    /// the <see cref="SessionAction.ReplyHint"/> the session gave the request (RESP: the reply is an unordered
+    /// collection), 0 when it gave none.
     /// </summary>
-    bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output);
+    bool TryNormalize(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output);
 
     /// <summary>An error reply carrying <paramref name="message"/>, e.g. "-ERR resh: replicas disagree\r\n".</summary>
     byte[] ErrorReply(string message);
@@ -75,14 +77,19 @@ public enum ReplySelection
     Last,
 }
 
-/// <summary>What the gateway must do with the next unit of client input.</summary>
+/// <summary>
+/// What the gateway must do with the next unit of client input. <c>ReplyHint</c> is protocol-defined and
+/// handed back to <see cref="IProtocol.TryNormalize"/> for every reply to the request (RESP: whether the
+/// reply is an unordered collection, whose element order may differ between correct replicas).
+/// </summary>
 public readonly record struct SessionAction(
     SessionActionKind Kind,
     ReadOnlyMemory<byte> Bytes,
     int Context = 0,
     int ReplyCount = 1,
     ReplySelection Selection = ReplySelection.All,
-    bool CloseAfterReply = false)
+    bool CloseAfterReply = false,
+    int ReplyHint = 0)
 {
     public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
 }

@@ -62,7 +62,7 @@ public class GenericProtocolTests
         var protocol = new LineProtocol();
         var output = new ArrayBufferWriter<byte>();
         Assert.Equal(0, protocol.WriteContextSwitch(0, 5, output));
-        Assert.False(protocol.TryNormalize(Bytes("ERR x y\n"), output));
+        Assert.False(protocol.TryNormalize(Bytes("ERR x y\n"), 0, output));
         Assert.Equal(0, output.WrittenCount);
         Assert.Equal("ERR resh: replicas  disagree\n", Show(protocol.ErrorReply("resh: replicas\r\ndisagree")));
         var error = Assert.Throws<NotSupportedException>(() => protocol.CorruptAsync(new IPEndPoint(IPAddress.Loopback, 1), CancellationToken.None).GetAwaiter().GetResult());

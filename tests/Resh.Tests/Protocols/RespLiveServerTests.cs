@@ -271,7 +271,7 @@ public sealed class RespLiveServerTests : IClassFixture<RedisServerFixture>
 
         var output = new ArrayBufferWriter<byte>();
         var codeOnly = new RespProtocol(new RespOptions { ErrorComparison = ErrorComparison.CodeOnly });
-        Assert.True(codeOnly.TryNormalize(Bytes(replies[22]), output));
+        Assert.True(codeOnly.TryNormalize(Bytes(replies[22]), 0, output));
         Assert.Equal("*2\r\n+OK\r\n-WRONGTYPE\r\n", Show(output.WrittenSpan));
     }
 }

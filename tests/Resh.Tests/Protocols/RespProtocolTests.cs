@@ -12,7 +12,7 @@ public class RespProtocolTests
     private static string? Normalize(IProtocol protocol, string reply)
     {
         var output = new ArrayBufferWriter<byte>();
-        if (!protocol.TryNormalize(Bytes(reply), output))
+        if (!protocol.TryNormalize(Bytes(reply), 0, output))
         {
             Assert.Equal(0, output.WrittenCount);
             return null;

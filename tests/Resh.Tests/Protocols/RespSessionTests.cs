@@ -67,7 +67,7 @@ public class RespSessionTests
             "monitor", "debug", "randomkey", "srandmember", "hrandfield", "zrandmember", "spop", "time", "lastsave", "info", "config",
             "client", "shutdown", "failover", "replicaof", "slaveof", "sync", "psync", "save", "bgsave", "bgrewriteaof", "slowlog",
             "latency", "memory", "object", "acl", "auth", "migrate", "cluster", "readonly", "readwrite", "swapdb", "ttl", "pttl",
-            "watch", "unwatch", "reset",
+            "watch", "unwatch", "reset", "scan", "sscan", "hscan", "zscan",
         ];
         foreach (var name in required)
         {
@@ -75,7 +75,7 @@ public class RespSessionTests
             Assert.False(string.IsNullOrWhiteSpace(RespProfile.Defaults[name]));
         }
 
-        foreach (var allowed in new[] { "scan", "sscan", "hscan", "zscan", "expiretime", "pexpiretime", "eval", "move", "select", "hello", "multi" })
+        foreach (var allowed in new[] { "keys", "smembers", "hgetall", "expiretime", "pexpiretime", "eval", "move", "select", "hello", "multi" })
         {
             Assert.False(RespProfile.Defaults.ContainsKey(allowed), allowed);
         }

@@ -66,7 +66,7 @@ public sealed class LengthPrefixedProtocol : IProtocol
 
     public int WriteContextSwitch(int from, int to, IBufferWriter<byte> output) => 0;
 
-    public bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output) => false;
+    public bool TryNormalize(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output) => false;
 
     /// <summary>A frame whose payload is "ERR " + message (UTF-8).</summary>
     public byte[] ErrorReply(string message)

@@ -76,7 +76,7 @@ public sealed class LineProtocol : IProtocol
 
     public int WriteContextSwitch(int from, int to, IBufferWriter<byte> output) => 0;
 
-    public bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output) => false;
+    public bool TryNormalize(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output) => false;
 
     /// <summary>"ERR " + message + "\n", CR and LF in the message replaced by spaces.</summary>
     public byte[] ErrorReply(string message)

@@ -132,7 +132,7 @@ internal sealed class RespClientSession : IClientSession
             return Queue(bytes.Span);
         }
 
-        return new SessionAction(SessionActionKind.Submit, bytes, Context);
+        return new SessionAction(SessionActionKind.Submit, bytes, Context, ReplyHint: RespReplyOrder.Of(kind, name, argc > 1 ? _parser.Arg(1) : default, argc));
     }
 
     private SessionAction Multi(int argc)

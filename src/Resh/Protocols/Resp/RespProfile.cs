@@ -15,10 +15,11 @@ namespace Resh.Protocols.Resp;
 /// Rejecting scripting outright would break many clients. SCRIPT KILL and FUNCTION KILL/STATS are rejected:
 /// they act on whatever one replica happens to be running at that instant.</item>
 /// <item>MOVE: moves a key between databases of the same replica, deterministically.</item>
-/// <item>SCAN, SSCAN, HSCAN, ZSCAN, KEYS, SMEMBERS, HGETALL: deterministic on small (listpack/intset)
-/// encodings, but Redis seeds its hash tables randomly per process, so on hash-table encodings two
-/// correct replicas can return the same elements in a different order (and different SCAN cursors).
-/// State never diverges from that (these are reads); the voter reports a disagreement instead.</item>
+/// <item>KEYS, SMEMBERS, SINTER, SUNION, SDIFF, HKEYS, HVALS, HGETALL, COMMAND: Redis seeds its hash
+/// tables randomly per process, so two correct replicas can return the same elements in a different
+/// order. These requests carry a reply hint and the voter compares their elements sorted
+/// (<see cref="RespReplyOrder"/>); the client receives one replica's reply as it is. The SCAN family is
+/// rejected: its cursors themselves differ between replicas.</item>
 /// <item>EXPIRETIME, PEXPIRETIME: absolute, hence deterministic; the suggested replacement for TTL/PTTL.</item>
 /// </list>
 /// Rewritten rather than rejected (see <see cref="ExpiryRewrite.Absolute"/>): EXPIRE, PEXPIRE, SET EX/PX,
@@ -33,6 +34,7 @@ public static class RespProfile
     private const string ReplicaState = "reports one replica's runtime state, not the replicated service's";
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
+    private const string Cursor = "cursors and batches depend on each replica's randomly seeded hash tables; use KEYS, SMEMBERS, HGETALL or ZRANGE, whose order the voter normalizes";
     private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions";
 
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
@@ -76,6 +78,10 @@ public static class RespProfile
         ["memory"] = ReplicaState,
         ["object"] = "reports per-replica encodings, idle times and access frequencies",
         ["ttl"] = "replicas read their clocks at different instants; use EXPIRETIME",
+        ["scan"] = Cursor,
+        ["sscan"] = Cursor,
+        ["hscan"] = Cursor,
+        ["zscan"] = Cursor,
         ["pttl"] = "replicas read their clocks at different instants; use PEXPIRETIME",
         ["config"] = "reads or changes one replica's configuration; configure replicas through resh",
         ["client"] = SharedConnection,

@@ -109,9 +109,13 @@ public sealed class RespProtocol : IProtocol
         return replies;
     }
 
-    /// <summary>With <see cref="ErrorComparison.CodeOnly"/>, writes the reply with every error cut down to its code.</summary>
-    public bool TryNormalize(ReadOnlySpan<byte> reply, IBufferWriter<byte> output) =>
-        CodeOnlyErrors && RespNormalizer.TryNormalizeErrors(reply, output);
+    /// <summary>
+    /// Unordered collections (<see cref="RespReplyOrder"/>) are compared with their elements sorted; with
+    /// <see cref="ErrorComparison.CodeOnly"/>, every error is cut down to its code.
+    /// </summary>
+    public bool TryNormalize(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output) =>
+        (hint != RespReplyOrder.Ordered && RespReplyOrder.TrySortAggregate(reply, hint, output))
+        || (CodeOnlyErrors && RespNormalizer.TryNormalizeErrors(reply, output));
 
     /// <summary>"-ERR " + message + "\r\n", with CR and LF in the message replaced by spaces.</summary>
     public byte[] ErrorReply(string message)
