@@ -37,7 +37,8 @@ internal static class Demo
             return ReshCli.ExitFailure;
         }
 
-        using var loggerFactory = ReshCli.CreateLoggerFactory(level == LogLevel.Information ? LogLevel.Warning : level);
+        // The demo prints the group's own events; logs only for what goes wrong (or when asked with --log-level).
+        using var loggerFactory = ReshCli.CreateLoggerFactory(level == LogLevel.Information ? LogLevel.Error : level);
         await using var host = new ReshHost(options, loggerFactory);
         try
         {

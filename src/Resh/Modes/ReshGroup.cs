@@ -149,31 +149,37 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         {
             case FaultKind.Crash:
                 detail = $"SIGKILL to pid {domain.Pid}";
+                Injected(replicaId, fault, detail);
                 domain.Kill();
-                break;
+                return detail;
             case FaultKind.Hang:
-                domain.Pause();
                 detail = $"froze pid {domain.Pid} ({domain.Isolation})";
-                break;
+                Injected(replicaId, fault, detail);
+                domain.Pause();
+                return detail;
             case FaultKind.Corrupt:
                 detail = await _protocol.CorruptAsync(new IPEndPoint(IPAddress.Loopback, port), cancellationToken);
-                break;
+                Injected(replicaId, fault, detail);
+                return detail;
             case FaultKind.Slow:
                 if (applier is null)
                 {
                     throw new InvalidOperationException($"replica {replicaId} has no connection yet");
                 }
 
-                applier.ReplyDelay = _options.SlowDelay;
                 detail = $"every reply delayed by {_options.SlowDelay.TotalMilliseconds:0} ms";
-                break;
+                Injected(replicaId, fault, detail);
+                applier.ReplyDelay = _options.SlowDelay;
+                return detail;
             default:
                 throw new ArgumentOutOfRangeException(nameof(fault), fault, null);
         }
+    }
 
+    private void Injected(string replicaId, FaultKind fault, string detail)
+    {
         GroupLog.FaultInjected(_logger, replicaId, fault, detail);
         _events.Record("+fault-injected", replicaId, $"{fault.ToString().ToLowerInvariant()}: {detail}");
-        return detail;
     }
 
     public async ValueTask DisposeAsync()
