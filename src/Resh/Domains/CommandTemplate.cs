@@ -52,66 +52,66 @@ public static class CommandTemplate
                     break;
 
                 case '\'':
-                {
-                    var start = i;
-                    inWord = true;
-                    i++;
-                    while (true)
                     {
-                        if (i >= template.Length)
+                        var start = i;
+                        inWord = true;
+                        i++;
+                        while (true)
                         {
-                            throw new CommandTemplateException(
-                                $"Unterminated single quote starting at position {start} in command template: {template}", start);
-                        }
-
-                        if (template[i] == '\'')
-                        {
-                            i++;
-                            break;
-                        }
-
-                        i = AppendOrSubstitute(template, i, values, word);
-                    }
-
-                    break;
-                }
-
-                case '"':
-                {
-                    var start = i;
-                    inWord = true;
-                    i++;
-                    while (true)
-                    {
-                        if (i >= template.Length)
-                        {
-                            throw new CommandTemplateException(
-                                $"Unterminated double quote starting at position {start} in command template: {template}", start);
-                        }
-
-                        var d = template[i];
-                        if (d == '"')
-                        {
-                            i++;
-                            break;
-                        }
-
-                        if (d == '\\' && i + 1 < template.Length && template[i + 1] is '"' or '\\' or '$' or '`' or '{' or '\n')
-                        {
-                            if (template[i + 1] != '\n')
+                            if (i >= template.Length)
                             {
-                                word.Append(template[i + 1]);
+                                throw new CommandTemplateException(
+                                    $"Unterminated single quote starting at position {start} in command template: {template}", start);
                             }
 
-                            i += 2;
-                            continue;
+                            if (template[i] == '\'')
+                            {
+                                i++;
+                                break;
+                            }
+
+                            i = AppendOrSubstitute(template, i, values, word);
                         }
 
-                        i = AppendOrSubstitute(template, i, values, word);
+                        break;
                     }
 
-                    break;
-                }
+                case '"':
+                    {
+                        var start = i;
+                        inWord = true;
+                        i++;
+                        while (true)
+                        {
+                            if (i >= template.Length)
+                            {
+                                throw new CommandTemplateException(
+                                    $"Unterminated double quote starting at position {start} in command template: {template}", start);
+                            }
+
+                            var d = template[i];
+                            if (d == '"')
+                            {
+                                i++;
+                                break;
+                            }
+
+                            if (d == '\\' && i + 1 < template.Length && template[i + 1] is '"' or '\\' or '$' or '`' or '{' or '\n')
+                            {
+                                if (template[i + 1] != '\n')
+                                {
+                                    word.Append(template[i + 1]);
+                                }
+
+                                i += 2;
+                                continue;
+                            }
+
+                            i = AppendOrSubstitute(template, i, values, word);
+                        }
+
+                        break;
+                    }
 
                 case '\\':
                     if (i + 1 >= template.Length)

@@ -166,37 +166,37 @@ public sealed class DomainFactory : IDomainFactory
                     ?? throw new InvalidOperationException($"cgroup v1 isolation was requested but is not usable: {v1Reason}");
 
             case IsolationMode.CgroupV2:
-            {
-                var v2Root = Options.CgroupV2Root
-                    ?? (CgroupV2Run.IsV2Root(root) ? root : Path.Combine(root, "unified"));
-                return CgroupV2Run.TryCreate(v2Root, RunId, out var v2Reason)
-                    ?? throw new InvalidOperationException($"cgroup v2 isolation was requested but is not usable: {v2Reason}");
-            }
+                {
+                    var v2Root = Options.CgroupV2Root
+                        ?? (CgroupV2Run.IsV2Root(root) ? root : Path.Combine(root, "unified"));
+                    return CgroupV2Run.TryCreate(v2Root, RunId, out var v2Reason)
+                        ?? throw new InvalidOperationException($"cgroup v2 isolation was requested but is not usable: {v2Reason}");
+                }
 
             default:
-            {
-                // Only the main hierarchy: v2 when it is mounted at the root, else the v1 controllers.
-                string reason;
-                if (CgroupV2Run.IsV2Root(root))
                 {
-                    var run = CgroupV2Run.TryCreate(root, RunId, out reason);
-                    if (run is not null)
+                    // Only the main hierarchy: v2 when it is mounted at the root, else the v1 controllers.
+                    string reason;
+                    if (CgroupV2Run.IsV2Root(root))
                     {
-                        return run;
+                        var run = CgroupV2Run.TryCreate(root, RunId, out reason);
+                        if (run is not null)
+                        {
+                            return run;
+                        }
+
+                        DomainLog.CgroupUnavailable(_logger, "cgroup-v2", reason);
+                        return null;
                     }
 
-                    DomainLog.CgroupUnavailable(_logger, "cgroup-v2", reason);
-                    return null;
-                }
+                    var v1 = CgroupV1Run.TryCreate(root, RunId, out reason);
+                    if (v1 is null)
+                    {
+                        DomainLog.CgroupUnavailable(_logger, "cgroup-v1", reason);
+                    }
 
-                var v1 = CgroupV1Run.TryCreate(root, RunId, out reason);
-                if (v1 is null)
-                {
-                    DomainLog.CgroupUnavailable(_logger, "cgroup-v1", reason);
+                    return v1;
                 }
-
-                return v1;
-            }
         }
     }
 
