@@ -39,10 +39,13 @@ for project in tests/Resh.Tests tests/Resh.IntegrationTests; do
     2>&1 | tee "artifacts-$(basename "$project").log" || status=1
 done
 
-# One closing line for the whole run, summed over the test projects.
-passed=$(grep -hE '^\s*Passed:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
-failed=$(grep -hE '^\s*Failed:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
-skipped=$(grep -hE '^\s*Skipped:\s+[0-9]+' artifacts-*.log | awk '{s+=$2} END {print s+0}')
+# One closing line for the whole run, summed over the test projects (dotnet test prints
+# "Failed: N" / "Skipped: N" only when N > 0).
+read -r passed failed skipped < <(awk '
+  /^[[:space:]]*Passed:[[:space:]]+[0-9]+/  { p += $2 }
+  /^[[:space:]]*Failed:[[:space:]]+[0-9]+/  { f += $2 }
+  /^[[:space:]]*Skipped:[[:space:]]+[0-9]+/ { s += $2 }
+  END { print p + 0, f + 0, s + 0 }' artifacts-*.log)
 rm -f artifacts-*.log
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"
 if [[ "$passed" -eq 0 ]]; then
