@@ -15,6 +15,7 @@ public sealed class PrometheusExporter : IDisposable
     private readonly MeterListener _listener = new();
     private readonly Lock _lock = new();
     private readonly Dictionary<Instrument, Series> _series = [];
+    private readonly Dictionary<(string?, object?, string?, object?), string> _labelCache = [];
 
     public PrometheusExporter(string meterName)
     {
@@ -78,9 +79,24 @@ public sealed class PrometheusExporter : IDisposable
 
     private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        var labels = Labels(tags);
         lock (_lock)
         {
+            // Measurements come per request: the label text is built once per distinct tag set, not per call.
+            string labels;
+            if (tags.Length <= 2)
+            {
+                var key = (tags.Length > 0 ? tags[0].Key : null, tags.Length > 0 ? tags[0].Value : null, tags.Length > 1 ? tags[1].Key : null, tags.Length > 1 ? tags[1].Value : null);
+                if (!_labelCache.TryGetValue(key, out labels!))
+                {
+                    labels = Labels(tags);
+                    _labelCache.Add(key, labels);
+                }
+            }
+            else
+            {
+                labels = Labels(tags);
+            }
+
             if (!_series.TryGetValue(instrument, out var series))
             {
                 series = new Series();

@@ -15,7 +15,7 @@ public sealed class OrderedLog
 
     private readonly Lock _appendLock = new();
     private readonly List<LogEntry[]> _chunks = [];
-    private readonly List<Channel<bool>> _subscribers = [];
+    private Channel<bool>[] _subscribers = [];
     private long _count;
 
     /// <summary>Number of entries appended; the next sequence number.</summary>
@@ -48,7 +48,7 @@ public sealed class OrderedLog
             entry.AppendedTimestamp = Stopwatch.GetTimestamp();
             _chunks[chunk][seq & (ChunkSize - 1)] = entry;
             Volatile.Write(ref _count, seq + 1);
-            toWake = _subscribers.Count == 0 ? [] : [.. _subscribers];
+            toWake = _subscribers;
         }
 
         foreach (var subscriber in toWake)
@@ -104,7 +104,7 @@ public sealed class OrderedLog
         var channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
         lock (_appendLock)
         {
-            _subscribers.Add(channel);
+            _subscribers = [.. _subscribers, channel];
         }
 
         return new LogSubscription(this, channel);
@@ -114,7 +114,7 @@ public sealed class OrderedLog
     {
         lock (_appendLock)
         {
-            _subscribers.Remove(channel);
+            _subscribers = [.. _subscribers.Where(c => c != channel)];
         }
     }
 }

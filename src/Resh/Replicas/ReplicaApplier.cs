@@ -37,6 +37,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private readonly IApplierCallbacks _callbacks;
     private readonly int _maxInFlight;
     private readonly Queue<InFlight> _inFlight = new();
+    private readonly List<InFlight> _pendingEnqueue = new(ReadBatch);
     private readonly Lock _inFlightLock = new();
     private readonly SemaphoreSlim _space = new(0);
     private readonly CancellationTokenSource _cts = new();
@@ -165,13 +166,11 @@ public sealed class ReplicaApplier : IAsyncDisposable
             {
                 var next = _nextToSend;
                 await subscription.WaitForAsync(next, ct);
-                var n = _log.Read(next, batch);
+                var n = Math.Min(_log.Read(next, batch), await WaitForSpaceAsync(ct));
                 var unflushed = 0;
                 for (var i = 0; i < n; i++)
                 {
-                    await WaitForSpaceAsync(ct);
                     var entry = batch[i];
-                    batch[i] = null!;
                     var skip = 0;
                     if (entry.Kind == LogEventKind.Request)
                     {
@@ -185,16 +184,20 @@ public sealed class ReplicaApplier : IAsyncDisposable
                         unflushed += entry.Payload.Length;
                     }
 
-                    Enqueue(new InFlight(entry, skip));
+                    _pendingEnqueue.Add(new InFlight(entry, skip));
                     Volatile.Write(ref _nextToSend, entry.Sequence + 1);
                     if (unflushed >= FlushThresholdBytes)
                     {
+                        EnqueueAll();
                         await FlushAsync(output, ct);
                         unflushed = 0;
                     }
                 }
 
+                // Registered before the bytes leave, so a reply can never arrive for an entry not in flight.
+                EnqueueAll();
                 await FlushAsync(output, ct);
+                Array.Clear(batch, 0, n);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -215,7 +218,8 @@ public sealed class ReplicaApplier : IAsyncDisposable
         }
     }
 
-    private async ValueTask WaitForSpaceAsync(CancellationToken ct)
+    /// <summary>Waits until entries may be written; returns how many.</summary>
+    private async ValueTask<int> WaitForSpaceAsync(CancellationToken ct)
     {
         while (true)
         {
@@ -224,7 +228,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 if (_inFlight.Count < _maxInFlight)
                 {
                     _waitingForSpace = false;
-                    return;
+                    return _maxInFlight - _inFlight.Count;
                 }
 
                 _waitingForSpace = true;
@@ -234,19 +238,30 @@ public sealed class ReplicaApplier : IAsyncDisposable
         }
     }
 
-    private void Enqueue(InFlight item)
+    /// <summary>Moves the entries written since the last call into the in-flight queue, under one lock.</summary>
+    private void EnqueueAll()
     {
+        if (_pendingEnqueue.Count == 0)
+        {
+            return;
+        }
+
         lock (_inFlightLock)
         {
-            // An event that produces no reply is applied as soon as everything before it is.
-            if (item.Entry.ReplyCount == 0 && _inFlight.Count == 0)
+            foreach (var item in _pendingEnqueue)
             {
-                Volatile.Write(ref _applied, item.Entry.Sequence);
-                return;
-            }
+                // An event that produces no reply is applied as soon as everything before it is.
+                if (item.Entry.ReplyCount == 0 && _inFlight.Count == 0)
+                {
+                    Volatile.Write(ref _applied, item.Entry.Sequence);
+                    continue;
+                }
 
-            _inFlight.Enqueue(item);
+                _inFlight.Enqueue(item);
+            }
         }
+
+        _pendingEnqueue.Clear();
     }
 
     private async Task ReadLoopAsync(PipeReader input, CancellationToken ct)
