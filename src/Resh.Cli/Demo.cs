@@ -19,7 +19,7 @@ internal static class Demo
 
     public static async Task<int> RunAsync(string service, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
     {
-        var state = Path.Combine(Path.GetTempPath(), $"resh-demo-{Environment.ProcessId}");
+        var state = Path.Combine(Path.GetTempPath(), $"resh-demo-{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}");
         var options = new ReshOptions
         {
             Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
