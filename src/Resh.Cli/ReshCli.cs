@@ -75,6 +75,7 @@ public static class ReshCli
     internal static ILoggerFactory CreateLoggerFactory(LogLevel level) => LoggerFactory.Create(b =>
     {
         b.SetMinimumLevel(level);
+        b.AddFilter("Microsoft", level > LogLevel.Warning ? level : LogLevel.Warning);
         b.AddSimpleConsole(o =>
         {
             o.SingleLine = true;

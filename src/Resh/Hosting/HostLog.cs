@@ -4,7 +4,7 @@ namespace Resh.Hosting;
 
 internal static partial class HostLog
 {
-    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "resh {Mode}: f={Faults}, {Replicas} replicas of {Protocol}, state in {StateDirectory}")]
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Mode {Mode}: f={Faults}, {Replicas} replicas of {Protocol}, state in {StateDirectory}")]
     public static partial void Starting(ILogger logger, string mode, int faults, int replicas, string protocol, string stateDirectory);
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Information, Message = "Serving on {Listen}; admin on {Admin}")]
