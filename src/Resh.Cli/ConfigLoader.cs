@@ -28,12 +28,13 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public sealed class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize"];
+    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log"];
     private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
     private static readonly string[] ShortReplicaKeys = ["count", "command", "env"];
     private static readonly string[] NormalizeKeys = ["errors"];
+    private static readonly string[] LogKeys = ["fsync"];
 
     private readonly string _file;
     private readonly string _baseDirectory;
@@ -169,6 +170,30 @@ public sealed class ConfigLoader
                         break;
                     case { } other:
                         Error(errorsNode, $"normalize.errors: '{other}' is not known; use exact or code-only");
+                        break;
+                }
+            }
+        }
+
+        if (keys.TryGetValue("log", out var logNode) && Mapping(logNode, "log") is { } logMap)
+        {
+            var lk = Keys(logMap, LogKeys, "log.");
+            RequireKey(logMap, lk, "fsync", "fsync: always", "log.");
+            if (lk.TryGetValue("fsync", out var fsyncNode))
+            {
+                switch (Scalar(fsyncNode, "log.fsync"))
+                {
+                    case "always":
+                        options.DurableLog = Ordering.LogFsync.Always;
+                        break;
+                    case "everysec":
+                        options.DurableLog = Ordering.LogFsync.EverySecond;
+                        break;
+                    case "no":
+                        options.DurableLog = Ordering.LogFsync.No;
+                        break;
+                    case { } other:
+                        Error(fsyncNode, $"log.fsync: '{other}' is not known; use always (a reply waits until its request is on disk), everysec or no");
                         break;
                 }
             }

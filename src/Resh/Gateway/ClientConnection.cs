@@ -164,7 +164,15 @@ internal sealed class ClientConnection
                         await EnqueueAsync(pending, ct);
 
                         // Not cancellable: once its reply slot is queued, the request must reach the log.
-                        await _sequencer.SubmitAsync(entry, CancellationToken.None);
+                        try
+                        {
+                            await _sequencer.SubmitAsync(entry, CancellationToken.None);
+                        }
+                        catch (IOException e)
+                        {
+                            // The ordered log cannot be written (e.g. a full disk): say so; nothing was applied.
+                            pending.Complete(_protocol.ErrorReply($"resh: request not accepted, the ordered log cannot be written ({e.Message})"));
+                        }
                         break;
                     case SessionActionKind.Fatal:
                         _metrics.Request("rejected");

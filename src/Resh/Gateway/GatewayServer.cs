@@ -45,6 +45,13 @@ public sealed class GatewayServer : IAsyncDisposable
 
     public int ConnectionCount => _connections.Count;
 
+    /// <summary>Session ids handed out are above this one (set above the ids found in a restored log).</summary>
+    public long LastSessionId
+    {
+        get => Interlocked.Read(ref _nextSession);
+        set => Interlocked.Exchange(ref _nextSession, value);
+    }
+
     /// <summary>Binds the listen address and starts accepting clients.</summary>
     public void Start()
     {

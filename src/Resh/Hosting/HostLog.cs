@@ -13,6 +13,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1203, Level = LogLevel.Information, Message = "Controlled shutdown: draining clients (up to {Timeout})")]
     public static partial void Draining(ILogger logger, TimeSpan timeout);
 
+    [LoggerMessage(EventId = 1205, Level = LogLevel.Information, Message = "Ordered log restored from disk: {Entries} entries, replayed into every replica (fsync {Fsync})")]
+    public static partial void Restored(ILogger logger, int entries, Ordering.LogFsync fsync);
+
     [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Stopped")]
     public static partial void Stopped(ILogger logger);
 }

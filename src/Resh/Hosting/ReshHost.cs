@@ -27,6 +27,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     private GatewayServer? _gateway;
     private AdminServer? _admin;
     private ISequencer? _sequencer;
+    private DurableLog? _durable;
     private int _stopping;
 
     public ReshHost(ReshOptions options, ILoggerFactory? loggerFactory = null, DomainFactoryOptions? domainOptions = null)
@@ -55,6 +56,9 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
 
     public OrderedLog Log { get; } = new();
 
+    /// <summary>The ordered log on disk, when configured.</summary>
+    internal DurableLog? DurableLog => _durable;
+
     /// <summary>The bound client address (after start).</summary>
     public IPEndPoint ListenEndPoint => _gateway?.EndPoint ?? throw new InvalidOperationException("not started");
 
@@ -74,11 +78,25 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
         HostLog.Starting(_logger, _options.Mode, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
         Directory.CreateDirectory(_options.Group.StateDirectory);
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
+        long lastSession = 0;
+        if (_options.DurableLog is { } fsync)
+        {
+            _durable = Ordering.DurableLog.Open(new DurableLogOptions { Directory = Path.Combine(_options.Group.StateDirectory, "log"), Fsync = fsync }, _loggerFactory.CreateLogger("Resh.Log"));
+            foreach (var entry in _durable.Recovered)
+            {
+                Log.Append(entry);
+                lastSession = Math.Max(lastSession, entry.SessionId);
+            }
+
+            Log.AttachDurable(_durable);
+            HostLog.Restored(_logger, _durable.Recovered.Count, fsync);
+        }
+
         _sequencer = new LocalSequencer(Log);
         _group = new ReshGroup(_options.Group, Protocol, Log, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"));
         await _group.StartAsync(cancellationToken);
 
-        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway"));
+        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
         _gateway.Start();
 
         if (_options.Admin is { } adminEndpoint)
@@ -173,6 +191,12 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             if (_sequencer is not null)
             {
                 await _sequencer.DisposeAsync();
+            }
+
+            if (_durable is not null)
+            {
+                // Flushes and fsyncs whatever is queued.
+                await _durable.DisposeAsync();
             }
 
             HostLog.Stopped(_logger);

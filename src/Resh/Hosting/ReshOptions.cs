@@ -33,6 +33,9 @@ public sealed class ReshOptions
 
     public GroupOptions Group { get; set; } = new();
 
+    /// <summary>Keep the ordered log on disk in state-dir/log with this fsync mode; null keeps it in memory only.</summary>
+    public Ordering.LogFsync? DurableLog { get; set; }
+
     /// <summary>How long a controlled shutdown waits for clients to finish before closing them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

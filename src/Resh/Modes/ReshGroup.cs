@@ -31,6 +31,8 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
     private readonly Voter _voter;
     private readonly Replica[] _replicas;
     private readonly Lock _lock = new();
+    private readonly Lock _diskLock = new();
+    private readonly PriorityQueue<(LogEntry Entry, ReadOnlyMemory<byte> Reply), long> _awaitingDisk = new();
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _supervisors = [];
     private Task _monitor = Task.CompletedTask;
@@ -52,6 +54,11 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         _events = events;
         _logger = logger ?? NullLogger.Instance;
         _voter = new Voter(options.Faults);
+        if (log.Durable is { } durable)
+        {
+            durable.Durable += OnDurable;
+        }
+
         _replicas = [.. options.Replicas.Select((spec, i) => new Replica(i, spec))];
     }
 
@@ -259,9 +266,10 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 long start;
                 lock (_lock)
                 {
-                    // A replica built while the log is empty votes from the start; any other one replays first.
+                    // The first generation starts with the group (before any client, perhaps on a log restored from
+                    // disk) and votes from the start; a rebuilt replica replays first.
                     start = 0;
-                    replica.State = _log.Count == 0 && first ? ReplicaState.Up : ReplicaState.Recovering;
+                    replica.State = first ? ReplicaState.Up : ReplicaState.Recovering;
                     if (replica.State == ReplicaState.Up)
                     {
                         _voter.AddVoter(replica.Index);
@@ -604,7 +612,51 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         }
     }
 
-    private static void Complete(LogEntry entry, ReadOnlyMemory<byte> reply)
+    /// <summary>
+    /// Releases a decided reply to its session; with <see cref="LogFsync.Always"/> only once the request is on
+    /// disk (output commit), otherwise it waits for the durable log's next flush.
+    /// </summary>
+    private void Complete(LogEntry entry, ReadOnlyMemory<byte> reply)
+    {
+        if (entry.Origin is null)
+        {
+            return;
+        }
+
+        if (_log.Durable is { Fsync: LogFsync.Always } durable && entry.Sequence >= durable.DurableCount)
+        {
+            lock (_diskLock)
+            {
+                if (entry.Sequence >= durable.DurableCount)
+                {
+                    _awaitingDisk.Enqueue((entry, reply), entry.Sequence);
+                    return;
+                }
+            }
+        }
+
+        CompleteNow(entry, reply);
+    }
+
+    private void OnDurable(long count)
+    {
+        List<(LogEntry Entry, ReadOnlyMemory<byte> Reply)>? ready = null;
+        lock (_diskLock)
+        {
+            while (_awaitingDisk.TryPeek(out var item, out var seq) && seq < count)
+            {
+                _awaitingDisk.Dequeue();
+                (ready ??= []).Add(item);
+            }
+        }
+
+        foreach (var (entry, reply) in ready ?? [])
+        {
+            CompleteNow(entry, reply);
+        }
+    }
+
+    private static void CompleteNow(LogEntry entry, ReadOnlyMemory<byte> reply)
     {
         var origin = entry.Origin;
         if (origin is not null)

@@ -17,12 +17,30 @@ public sealed class OrderedLog
     private readonly List<LogEntry[]> _chunks = [];
     private Channel<bool>[] _subscribers = [];
     private long _count;
+    private DurableLog? _durable;
 
     /// <summary>Number of entries appended; the next sequence number.</summary>
     public long Count => Volatile.Read(ref _count);
 
     /// <summary>The last appended sequence number, -1 when empty.</summary>
     public long Head => Count - 1;
+
+    /// <summary>Every entry appended from now on is also queued to <paramref name="durable"/>, in order.</summary>
+    public void AttachDurable(DurableLog durable)
+    {
+        lock (_appendLock)
+        {
+            if (_durable is not null)
+            {
+                throw new InvalidOperationException("a durable log is already attached");
+            }
+
+            _durable = durable;
+        }
+    }
+
+    /// <summary>The durable log entries are written to, if any.</summary>
+    public DurableLog? Durable => _durable;
 
     /// <summary>Appends an entry, assigning its sequence number, and wakes the readers.</summary>
     public long Append(LogEntry entry)
@@ -46,6 +64,16 @@ public sealed class OrderedLog
 
             entry.Sequence = seq;
             entry.AppendedTimestamp = Stopwatch.GetTimestamp();
+            try
+            {
+                _durable?.Append(entry);
+            }
+            catch
+            {
+                entry.Sequence = -1;
+                throw;
+            }
+
             _chunks[chunk][seq & (ChunkSize - 1)] = entry;
             Volatile.Write(ref _count, seq + 1);
             toWake = _subscribers;

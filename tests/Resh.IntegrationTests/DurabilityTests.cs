@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Resh.Cli;
+using Resh.Clients;
+using Resh.Domains;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>The ordered log on disk: no acknowledged write is lost when the whole resh tree dies or stops.</summary>
+public sealed class DurabilityTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "resh-durable-" + Guid.NewGuid().ToString("N")[..8]);
+    private readonly int _port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+    private readonly int _adminPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+
+    public DurabilityTests()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        Directory.CreateDirectory(_dir);
+        var text = File.ReadAllText(Path.Combine(Tools.RepoRoot, "examples", "redis-durable.yaml"))
+            .Replace("127.0.0.1:6380", $"127.0.0.1:{_port}", StringComparison.Ordinal)
+            .Replace("127.0.0.1:6390", $"127.0.0.1:{_adminPort}", StringComparison.Ordinal);
+        File.WriteAllText(Config, text);
+    }
+
+    private string Config => Path.Combine(_dir, "redis-durable.yaml");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private async Task<Process> StartReshAsync()
+    {
+        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
+        var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", Config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var serving = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
+            {
+                serving.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        return process;
+    }
+
+    private async Task AssertAllPresentAsync(IReadOnlyDictionary<string, string> acked)
+    {
+        await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
+        var keys = acked.Keys.ToList();
+        for (var i = 0; i < keys.Count; i += 200)
+        {
+            var batch = keys.Skip(i).Take(200).ToList();
+            var replies = await client.PipelineAsync([.. batch.Select(k => new[] { "GET", k })]).WaitAsync(TimeSpan.FromSeconds(30));
+            for (var j = 0; j < batch.Count; j++)
+            {
+                Assert.Equal(acked[batch[j]], replies[j].AsString());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Kill_9_of_the_whole_resh_tree_under_load_loses_no_acknowledged_write()
+    {
+        var acked = new ConcurrentDictionary<string, string>();
+        using (var resh = await StartReshAsync())
+        {
+            var count = 0;
+            var killed = new TaskCompletionSource();
+            var writers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            {
+                await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
+                for (var i = 0; !killed.Task.IsCompleted; i++)
+                {
+                    var (key, value) = ($"d:{c}:{i}", $"v{i}:{Guid.NewGuid():N}");
+                    try
+                    {
+                        var reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(30));
+                        if (reply.AsString() == "OK")
+                        {
+                            acked[key] = value;
+                        }
+                    }
+                    catch (Exception e) when (e is EndOfStreamException or IOException or System.Net.Sockets.SocketException)
+                    {
+                        return;
+                    }
+
+                    if (Interlocked.Increment(ref count) == 1500)
+                    {
+                        // The whole tree at once, as a power cut would: gateway and all replicas.
+                        resh.Kill(entireProcessTree: true);
+                        killed.TrySetResult();
+                    }
+                }
+            })).ToArray();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromMinutes(2));
+            await resh.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        Assert.True(acked.Count >= 1500);
+        using var again = await StartReshAsync();
+        try
+        {
+            await AssertAllPresentAsync(acked);
+            var status = new StringWriter();
+            Assert.Equal(0, await ReshCli.RunAsync(["status", "--config", Config], status, new StringWriter()));
+            Assert.Contains("up", status.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            again.Kill(entireProcessTree: true);
+            await again.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [Fact]
+    public async Task Resh_stop_then_resh_run_keeps_every_write()
+    {
+        var acked = new Dictionary<string, string>();
+        using (var resh = await StartReshAsync())
+        {
+            await using (var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port)))
+            {
+                for (var i = 0; i < 300; i++)
+                {
+                    Assert.Equal("OK", (await client.CallAsync("SET", $"s:{i}", $"value-{i}")).AsString());
+                    acked[$"s:{i}"] = $"value-{i}";
+                }
+
+                Assert.Equal(7, (await client.CallAsync("INCRBY", "counter", "7")).Integer);
+                acked["counter"] = "7";
+            }
+
+            Assert.Equal(0, await ReshCli.RunAsync(["stop", "--config", Config], new StringWriter(), new StringWriter()));
+            await resh.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Equal(0, resh.ExitCode);
+        }
+
+        using var again = await StartReshAsync();
+        try
+        {
+            await AssertAllPresentAsync(acked);
+        }
+        finally
+        {
+            again.Kill(entireProcessTree: true);
+            await again.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    [Fact]
+    public async Task With_fsync_always_no_reply_is_released_before_its_request_is_on_disk()
+    {
+        await using var cluster = await Cluster.StartRedisAsync(configure: o => o.DurableLog = Ordering.LogFsync.Always);
+        var durable = cluster.Host.DurableLog!;
+        await using var client = await cluster.ConnectAsync();
+        Assert.Equal("OK", (await client.CallAsync("SET", "before", "1")).AsString());
+
+        var gate = new SemaphoreSlim(0);
+        durable.BeforeFlush = () => gate.WaitAsync();
+        var head = cluster.Host.Log.Head;
+        var reply = client.CallAsync("SET", "held", "2");
+
+        // The replicas answer and the voter decides; the disk has not confirmed it yet.
+        await cluster.WaitUntilAsync(s => s.Decided > head, "the request to be decided");
+        Assert.True(durable.DurableCount <= head + 1);
+        Assert.False(reply.IsCompleted);
+
+        durable.BeforeFlush = null;
+        gate.Release();
+        Assert.Equal("OK", (await reply.WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+        Assert.True(durable.DurableCount > head + 1);
+    }
+}
