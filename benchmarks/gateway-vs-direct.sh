@@ -2,17 +2,20 @@
 # Throughput and latency of the resh gateway (mode resh, 3 redis-server replicas) against one
 # direct redis-server, in the same run, with redis-benchmark. Prints ratios gateway/direct.
 #
-#   benchmarks/gateway-vs-direct.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS]
+#   benchmarks/gateway-vs-direct.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-l always|everysec|no]
+#
+# -l puts the gateway's ordered log on disk with that fsync mode (default: in memory).
 #
 # Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools) and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-requests=200000 clients=50 rounds=3
-while getopts "n:c:r:" opt; do
+requests=200000 clients=50 rounds=3 log=""
+while getopts "n:c:r:l:" opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) clients=$OPTARG ;;
     r) rounds=$OPTARG ;;
+    l) log=$OPTARG ;;
     *) echo "usage: $0 [-n requests] [-c clients] [-r rounds]" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,9 @@ trap cleanup EXIT
 redis-server --port "$direct_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >/dev/null &
 redis_pid=$!
 sed -e "s/127.0.0.1:6380/127.0.0.1:$gw_port/" -e "s/127.0.0.1:6390/127.0.0.1:$admin_port/" examples/redis-3.yaml > "$work/bench.yaml"
+if [[ -n "$log" ]]; then
+  printf 'state-dir: %s/state\nlog:\n  fsync: %s\n' "$work" "$log" >> "$work/bench.yaml"
+fi
 dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll run "$work/bench.yaml" --log-level Warning > "$work/resh.log" 2>&1 &
 resh_pid=$!
 for _ in $(seq 1 300); do
@@ -53,7 +59,9 @@ measure() { # port test pipeline
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
-echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1)"
+where="in memory"
+[[ -n "$log" ]] && where="on disk, fsync $log"
+echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where"
 printf "%-6s %-4s %12s %12s %7s %10s %10s %11s\n" test P direct_rps gateway_rps ratio direct_p50 gw_p50 added_p50
 for pipeline in 1 16; do
   for t in set get; do
