@@ -104,32 +104,11 @@ public sealed class AdminAndCliTests
         var adminPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
         var dir = Path.Combine(Path.GetTempPath(), "resh-cli-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
-        var config = Path.Combine(dir, "redis-3.yaml");
-        var text = await File.ReadAllTextAsync(Path.Combine(Tools.RepoRoot, "examples", "redis-3.yaml"));
-        await File.WriteAllTextAsync(config, text.Replace("127.0.0.1:6380", $"127.0.0.1:{port}", StringComparison.Ordinal).Replace("127.0.0.1:6390", $"127.0.0.1:{adminPort}", StringComparison.Ordinal));
-
-        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", config])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
+        var config = Tools.WriteExample("redis-3.yaml", dir, port, adminPort);
         var replicaPids = new List<int>();
+        using var process = await Tools.StartReshAsync(config);
         try
         {
-            var serving = new TaskCompletionSource();
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
-                {
-                    serving.TrySetResult();
-                }
-            };
-            process.ErrorDataReceived += (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
-
             var set = await RunAsync(redisCli, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "SET", "cli", "works");
             Assert.Equal("OK", set.Trim());
             var get = await RunAsync(redisCli, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "GET", "cli");
@@ -161,51 +140,6 @@ public sealed class AdminAndCliTests
             foreach (var pid in replicaPids.Where(Alive))
             {
                 Process.GetProcessById(pid).Kill();
-            }
-
-            Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    [Fact]
-    public async Task Resh_stop_drains_and_exits_zero()
-    {
-        Tools.Require("redis-server", "apt-get install redis-server");
-        var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
-        var adminPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
-        var dir = Path.Combine(Path.GetTempPath(), "resh-stop-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        var config = Path.Combine(dir, "c.yaml");
-        await File.WriteAllTextAsync(config, $"service:\n  listen: 127.0.0.1:{port}\nadmin: 127.0.0.1:{adminPort}\nfaults: 1\nreplicas:\n  count: 3\n  command: {Tools.RedisCommand.Replace("\"", "\\\"", StringComparison.Ordinal).Insert(0, "\"")}\"\n");
-        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
-        using var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        try
-        {
-            var serving = new TaskCompletionSource();
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
-                {
-                    serving.TrySetResult();
-                }
-            };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
-            await using (var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)))
-            {
-                Assert.Equal("OK", (await client.CallAsync("SET", "x", "1")).AsString());
-            }
-
-            Assert.Equal(0, await ReshCli.RunAsync(["stop", "--admin", $"127.0.0.1:{adminPort}"], new StringWriter(), new StringWriter()));
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            Assert.Equal(0, process.ExitCode);
-        }
-        finally
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
             }
 
             Directory.Delete(dir, recursive: true);

@@ -41,6 +41,63 @@ public static class Tools
 
     public const string RedisCommand = "redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save \"\" --appendonly no";
 
+    /// <summary>Copies an example configuration into <paramref name="dir"/> with its service and admin ports replaced.</summary>
+    public static string WriteExample(string example, string dir, int port, int adminPort)
+    {
+        var text = File.ReadAllText(Path.Combine(RepoRoot, "examples", example))
+            .Replace("127.0.0.1:6380", $"127.0.0.1:{port}", StringComparison.Ordinal)
+            .Replace("127.0.0.1:6390", $"127.0.0.1:{adminPort}", StringComparison.Ordinal);
+        var path = Path.Combine(dir, example);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    /// <summary>Starts `resh run CONFIG` as a real process and waits until it serves; kills it if it does not.</summary>
+    public static async Task<Process> StartReshAsync(string config)
+    {
+        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
+        var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        var serving = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
+            {
+                serving.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch
+        {
+            process.Kill(entireProcessTree: true);
+            process.Dispose();
+            throw;
+        }
+
+        return process;
+    }
+
+    /// <summary>Reads every key through <paramref name="endpoint"/> (pipelined) and checks its acknowledged value.</summary>
+    public static async Task AssertAllReadableAsync(IPEndPoint endpoint, IReadOnlyDictionary<string, string> acked)
+    {
+        await using var client = await RespClient.ConnectAsync(endpoint).WaitAsync(TimeSpan.FromSeconds(10));
+        var keys = acked.Keys.ToList();
+        for (var i = 0; i < keys.Count; i += 200)
+        {
+            var batch = keys.Skip(i).Take(200).ToList();
+            var replies = await client.PipelineAsync([.. batch.Select(k => new[] { "GET", k })]).WaitAsync(TimeSpan.FromSeconds(30));
+            for (var j = 0; j < batch.Count; j++)
+            {
+                Assert.Equal(acked[batch[j]], replies[j].AsString());
+            }
+        }
+    }
+
     public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
     {
         var clock = Stopwatch.StartNew();

@@ -18,58 +18,17 @@ public sealed class DurabilityTests : IDisposable
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         Directory.CreateDirectory(_dir);
-        var text = File.ReadAllText(Path.Combine(Tools.RepoRoot, "examples", "redis-durable.yaml"))
-            .Replace("127.0.0.1:6380", $"127.0.0.1:{_port}", StringComparison.Ordinal)
-            .Replace("127.0.0.1:6390", $"127.0.0.1:{_adminPort}", StringComparison.Ordinal);
-        File.WriteAllText(Config, text);
+        Config = Tools.WriteExample("redis-durable.yaml", _dir, _port, _adminPort);
     }
 
-    private string Config => Path.Combine(_dir, "redis-durable.yaml");
+    private string Config { get; }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private async Task<Process> StartReshAsync()
-    {
-        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
-        var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", Config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var serving = new TaskCompletionSource();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
-            {
-                serving.TrySetResult();
-            }
-        };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        try
-        {
-            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
-        }
-        catch
-        {
-            process.Kill(entireProcessTree: true);
-            throw;
-        }
+    private Task<Process> StartReshAsync() => Tools.StartReshAsync(Config);
 
-        return process;
-    }
-
-    private async Task AssertAllPresentAsync(IReadOnlyDictionary<string, string> acked)
-    {
-        await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
-        var keys = acked.Keys.ToList();
-        for (var i = 0; i < keys.Count; i += 200)
-        {
-            var batch = keys.Skip(i).Take(200).ToList();
-            var replies = await client.PipelineAsync([.. batch.Select(k => new[] { "GET", k })]).WaitAsync(TimeSpan.FromSeconds(30));
-            for (var j = 0; j < batch.Count; j++)
-            {
-                Assert.Equal(acked[batch[j]], replies[j].AsString());
-            }
-        }
-    }
+    private Task AssertAllPresentAsync(IReadOnlyDictionary<string, string> acked) =>
+        Tools.AssertAllReadableAsync(new IPEndPoint(IPAddress.Loopback, _port), acked);
 
     [Fact]
     public async Task Kill_9_of_the_whole_resh_tree_under_load_loses_no_acknowledged_write()

@@ -54,20 +54,8 @@ public sealed class FaultMaskingTests
         return (acked, errors);
     }
 
-    private static async Task AssertAllReadableAsync(Cluster cluster, IReadOnlyDictionary<string, string> acked)
-    {
-        await using var client = await cluster.ConnectAsync();
-        var keys = acked.Keys.ToList();
-        for (var i = 0; i < keys.Count; i += 200)
-        {
-            var batch = keys.Skip(i).Take(200).ToList();
-            var replies = await client.PipelineAsync([.. batch.Select(k => new[] { "GET", k })]).WaitAsync(TimeSpan.FromSeconds(30));
-            for (var j = 0; j < batch.Count; j++)
-            {
-                Assert.Equal(acked[batch[j]], replies[j].AsString());
-            }
-        }
-    }
+    private static Task AssertAllReadableAsync(Cluster cluster, IReadOnlyDictionary<string, string> acked) =>
+        Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
 
     private static async Task AssertReplicasIdenticalAsync(Cluster cluster)
     {

@@ -27,11 +27,7 @@ public sealed class GatewayServer : IAsyncDisposable
     public GatewayServer(GatewayOptions options, IProtocol protocol, ISequencer sequencer, ReshMetrics metrics, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         _options = options;
         _protocol = protocol;

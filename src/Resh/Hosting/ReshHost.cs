@@ -33,11 +33,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     public ReshHost(ReshOptions options, ILoggerFactory? loggerFactory = null, DomainFactoryOptions? domainOptions = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException("invalid configuration:" + Environment.NewLine + string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;

@@ -40,11 +40,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
     public ReshGroup(GroupOptions options, IProtocol protocol, OrderedLog log, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         _options = options;
         _protocol = protocol;

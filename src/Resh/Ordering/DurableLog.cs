@@ -85,11 +85,7 @@ public sealed partial class DurableLog : IAsyncDisposable
     public static DurableLog Open(DurableLogOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         logger ??= NullLogger.Instance;
         System.IO.Directory.CreateDirectory(options.Directory);

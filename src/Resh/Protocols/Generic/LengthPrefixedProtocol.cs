@@ -48,11 +48,7 @@ public sealed class LengthPrefixedProtocol : IProtocol
     public LengthPrefixedProtocol(LengthPrefixedOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         _maxFrame = options.MaxFrameBytes;
         _frameTooLarge = Frame(Encoding.UTF8.GetBytes($"ERR resh: frame exceeds max-frame-bytes ({_maxFrame})"));

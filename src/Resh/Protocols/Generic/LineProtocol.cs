@@ -58,11 +58,7 @@ public sealed class LineProtocol : IProtocol
     public LineProtocol(LineOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         _maxLine = options.MaxLineBytes;
         _maxReplyLine = options.MaxReplyLineBytes;

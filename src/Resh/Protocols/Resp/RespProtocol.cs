@@ -34,11 +34,7 @@ public sealed class RespProtocol : IProtocol
     public RespProtocol(RespOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var errors = options.Validate();
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join("; ", errors), nameof(options));
-        }
+        OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         Options = options;
         MaxInlineBytes = options.MaxInlineBytes;
