@@ -494,16 +494,13 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
 
     // ---- replies -----------------------------------------------------------------------------
 
-    void IApplierCallbacks.OnReply(ReplicaApplier applier, LogEntry entry, byte[] reply, int lastReplyOffset)
+    void IApplierCallbacks.OnReply(ReplicaApplier applier, LogEntry entry, ReadOnlySequence<byte> replySequence, int lastReplyOffset)
     {
         var replica = _replicas[applier.ReplicaIndex];
-        ReadOnlyMemory<byte> normalized = reply;
+        ReadOnlySpan<byte> reply = replySequence.IsSingleSegment ? replySequence.FirstSpan : replySequence.ToArray();
         var writer = replica.NormalizeBuffer;
         writer.ResetWrittenCount();
-        if (_protocol.TryNormalize(reply, entry.ReplyHint, writer))
-        {
-            normalized = writer.WrittenSpan.ToArray();
-        }
+        var normalized = _protocol.TryNormalize(reply, entry.ReplyHint, writer) ? writer.WrittenSpan : reply;
 
         // Called only from this replica's reader loop, so its outcome list can be reused.
         var outcomes = replica.Outcomes;
@@ -521,7 +518,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 switch (entry.Decision)
                 {
                     case Decision.Decided:
-                        if (Voter.DigestOf(normalized.Span) != entry.Digest)
+                        if (Voter.DigestOf(normalized) != entry.Digest)
                         {
                             replica.Mismatches++;
                             mismatches = [(replica, applier, $"replayed reply to #{entry.Sequence} differs from the decided one")];
@@ -533,13 +530,13 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                     default:
                         // Caught up with the undecided part of the log: from here on it votes.
                         Join(replica, entry.Sequence - 1);
-                        _voter.Add(replica.Index, entry, normalized, Slice(entry, reply, lastReplyOffset), outcomes);
+                        _voter.Add(replica.Index, entry, normalized, entry.ReplyLastOnly ? reply[lastReplyOffset..] : reply, outcomes);
                         break;
                 }
             }
             else
             {
-                _voter.Add(replica.Index, entry, normalized, Slice(entry, reply, lastReplyOffset), outcomes);
+                _voter.Add(replica.Index, entry, normalized, entry.ReplyLastOnly ? reply[lastReplyOffset..] : reply, outcomes);
             }
 
             mismatches = CollectMismatches(outcomes, mismatches);
@@ -578,9 +575,6 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
             Suspect(r, applier, "mismatch", reason);
         }
     }
-
-    private static ReadOnlyMemory<byte> Slice(LogEntry entry, byte[] reply, int lastReplyOffset) =>
-        entry.ReplyLastOnly ? reply.AsMemory(lastReplyOffset) : reply;
 
     void IApplierCallbacks.OnBroken(ReplicaApplier applier, string reason)
     {

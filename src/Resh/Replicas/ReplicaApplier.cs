@@ -12,9 +12,10 @@ public interface IApplierCallbacks
 {
     /// <summary>
     /// The replica answered <paramref name="entry"/>. <paramref name="reply"/> holds all of the entry's
-    /// replies; the last one starts at <paramref name="lastReplyOffset"/>. Called in log order, from one thread at a time.
+    /// replies; the last one starts at <paramref name="lastReplyOffset"/>. It points into the connection's
+    /// buffer and is valid only during the call. Called in log order, from one thread at a time.
     /// </summary>
-    void OnReply(ReplicaApplier applier, LogEntry entry, byte[] reply, int lastReplyOffset);
+    void OnReply(ReplicaApplier applier, LogEntry entry, ReadOnlySequence<byte> reply, int lastReplyOffset);
 
     /// <summary>The applier broke (first cause only).</summary>
     void OnBroken(ReplicaApplier applier, string reason);
@@ -313,7 +314,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                         break;
                     }
 
-                    var reply = buffer.Slice(0, replyEnd).ToArray();
+                    var reply = buffer.Slice(0, replyEnd);
                     buffer = buffer.Slice(replyEnd);
                     skipped = 0;
                     Dequeue(front.Entry);

@@ -85,8 +85,10 @@ public sealed class Voter
 
     /// <summary>
     /// Counts a voter's reply. <paramref name="normalized"/> is what is compared, <paramref name="reply"/> what is released.
+    /// Both are only read during the call: the voter copies what it keeps (the first votes of an undecided entry,
+    /// and a reply it releases), so a reply that merely confirms or contradicts a decision costs no copy.
     /// </summary>
-    public void Add(int replica, LogEntry entry, ReadOnlyMemory<byte> normalized, ReadOnlyMemory<byte> reply, List<VoteOutcome> outcomes)
+    public void Add(int replica, LogEntry entry, ReadOnlySpan<byte> normalized, ReadOnlySpan<byte> reply, List<VoteOutcome> outcomes)
     {
         ArgumentNullException.ThrowIfNull(entry);
         ArgumentNullException.ThrowIfNull(outcomes);
@@ -101,9 +103,9 @@ public sealed class Voter
             if (entry.Decision != Decision.Pending)
             {
                 // Settled before this voter joined its expected set: check against the digest.
-                if (entry.Decision == Decision.Decided && DigestOf(normalized.Span) != entry.Digest)
+                if (entry.Decision == Decision.Decided && DigestOf(normalized) != entry.Digest)
                 {
-                    outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, reply));
+                    outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, ReadOnlyMemory<byte>.Empty));
                 }
 
                 return;
@@ -122,15 +124,33 @@ public sealed class Voter
         slot.Responded |= bit;
         if (slot.Decided is { } decided)
         {
-            if (!decided.Span.SequenceEqual(normalized.Span))
+            if (!decided.Span.SequenceEqual(normalized))
             {
-                outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, reply));
+                outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, ReadOnlyMemory<byte>.Empty));
             }
         }
         else
         {
-            slot.Replies.Add(new Vote(replica, normalized, reply));
-            TryDecide(slot, outcomes);
+            var equal = -1;
+            var count = 1;
+            for (var i = 0; i < slot.Replies.Count; i++)
+            {
+                if (slot.Replies[i].Normalized.Span.SequenceEqual(normalized))
+                {
+                    equal = equal < 0 ? i : equal;
+                    count++;
+                }
+            }
+
+            if (count >= Quorum)
+            {
+                // This reply decides: the earliest equal vote is released (owned already), else a copy of this one.
+                Decide(slot, equal >= 0 ? slot.Replies[equal] : Own(replica, normalized, reply), outcomes);
+            }
+            else
+            {
+                slot.Replies.Add(Own(replica, normalized, reply));
+            }
         }
 
         if (Settle(slot, outcomes))
@@ -161,7 +181,22 @@ public sealed class Voter
                 continue;
             }
 
-            var winner = replies[i];
+            Decide(slot, replies[i], outcomes);
+            return;
+        }
+    }
+
+    private static Vote Own(int replica, ReadOnlySpan<byte> normalized, ReadOnlySpan<byte> reply)
+    {
+        var raw = reply.ToArray();
+        var sameBytes = normalized.Length == reply.Length && normalized.SequenceEqual(reply);
+        return new Vote(replica, sameBytes ? raw : normalized.ToArray(), raw);
+    }
+
+    private void Decide(Slot slot, Vote winner, List<VoteOutcome> outcomes)
+    {
+        var replies = slot.Replies;
+        {
             slot.Decided = winner.Normalized;
             var entry = slot.Entry;
             entry.Digest = DigestOf(winner.Normalized.Span);
@@ -178,7 +213,6 @@ public sealed class Voter
             }
 
             replies.Clear();
-            return;
         }
     }
 

@@ -26,7 +26,7 @@ public sealed class VoterTests
         return voter;
     }
 
-    private static ReadOnlyMemory<byte> B(string s) => Encoding.ASCII.GetBytes(s);
+    private static byte[] B(string s) => Encoding.ASCII.GetBytes(s);
 
     [Fact]
     public void Decides_at_f_plus_one_equal_replies_and_releases_once()
@@ -44,7 +44,7 @@ public sealed class VoterTests
         Assert.Equal(VoteOutcomeKind.Decided, decided.Kind);
         Assert.Equal("+OK", Encoding.ASCII.GetString(decided.Reply.Span));
         Assert.Equal(Decision.Decided, entry.Decision);
-        Assert.Equal(Voter.DigestOf(B("+OK").Span), entry.Digest);
+        Assert.Equal(Voter.DigestOf(B("+OK")), entry.Digest);
 
         outcomes.Clear();
         voter.Add(2, entry, B("+OK"), B("+OK"), outcomes);
@@ -218,5 +218,26 @@ public sealed class VoterTests
         Assert.Throws<InvalidOperationException>(() => voter.Add(5, entry, B("a"), B("a"), outcomes));
         voter.Add(0, entry, B("a"), B("a"), outcomes);
         Assert.Throws<InvalidOperationException>(() => voter.Add(0, entry, B("a"), B("a"), outcomes));
+    }
+
+    [Fact]
+    public void Replies_are_copied_when_kept_so_the_callers_buffer_can_be_reused()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        var buffer = B("$5\r\nfirst\r\n");
+        voter.Add(0, entry, buffer, buffer, outcomes);
+        buffer.AsSpan().Fill((byte)'x');
+
+        var second = B("$5\r\nfirst\r\n");
+        voter.Add(1, entry, second, second, outcomes);
+        second.AsSpan().Fill((byte)'y');
+
+        var decided = Assert.Single(outcomes);
+        Assert.Equal("$5\r\nfirst\r\n", Encoding.ASCII.GetString(decided.Reply.Span));
+        outcomes.Clear();
+        voter.Add(2, entry, B("$5\r\nfirst\r\n"), B("$5\r\nfirst\r\n"), outcomes);
+        Assert.Empty(outcomes);
     }
 }
