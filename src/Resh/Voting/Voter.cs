@@ -26,6 +26,7 @@ public readonly record struct VoteOutcome(VoteOutcomeKind Kind, LogEntry Entry, 
 public sealed class Voter
 {
     private readonly Dictionary<long, Slot> _slots = [];
+    private readonly Stack<Slot> _pool = new();
     private ulong _voters;
 
     public Voter(int faults)
@@ -78,7 +79,7 @@ public sealed class Voter
         {
             foreach (var seq in settled)
             {
-                _slots.Remove(seq);
+                Retire(seq);
             }
         }
     }
@@ -111,7 +112,8 @@ public sealed class Voter
                 return;
             }
 
-            slot = new Slot(entry, _voters);
+            slot = _pool.TryPop(out var pooled) ? pooled : new Slot();
+            slot.Reset(entry, _voters);
             _slots.Add(entry.Sequence, slot);
         }
 
@@ -155,7 +157,17 @@ public sealed class Voter
 
         if (Settle(slot, outcomes))
         {
-            _slots.Remove(entry.Sequence);
+            Retire(entry.Sequence);
+        }
+    }
+
+    /// <summary>Removes a settled slot and keeps it for reuse (one per entry otherwise).</summary>
+    private void Retire(long sequence)
+    {
+        if (_slots.Remove(sequence, out var slot) && _pool.Count < 1024)
+        {
+            slot.Reset(null!, 0);
+            _pool.Push(slot);
         }
     }
 
@@ -272,16 +284,25 @@ public sealed class Voter
 
     private readonly record struct Vote(int Replica, ReadOnlyMemory<byte> Normalized, ReadOnlyMemory<byte> Reply);
 
-    private sealed class Slot(LogEntry entry, ulong expected)
+    private sealed class Slot
     {
-        public LogEntry Entry { get; } = entry;
+        public LogEntry Entry { get; private set; } = null!;
 
-        public ulong Expected { get; set; } = expected;
+        public ulong Expected { get; set; }
 
         public ulong Responded { get; set; }
 
         public ReadOnlyMemory<byte>? Decided { get; set; }
 
         public List<Vote> Replies { get; } = new(3);
+
+        public void Reset(LogEntry entry, ulong expected)
+        {
+            Entry = entry;
+            Expected = expected;
+            Responded = 0;
+            Decided = null;
+            Replies.Clear();
+        }
     }
 }
