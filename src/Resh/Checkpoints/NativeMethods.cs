@@ -1,0 +1,138 @@
+using System.Runtime.InteropServices;
+
+namespace Resh.Checkpoints;
+
+/// <summary>The few libc calls .NET does not expose: directory fsync, flock(2), statx(2), pread/pwrite on raw descriptors.</summary>
+internal static partial class NativeMethods
+{
+    public const int LockExclusive = 2;
+    public const int LockNonBlocking = 4;
+    public const int LockUnlock = 8;
+    public const int ErrorWouldBlock = 11;
+
+    private const int OpenReadOnly = 0;
+    private const int OpenReadWrite = 2;
+    private const int OpenCreate = 0x40;
+    private const int OpenCloseOnExec = 0x80000;
+    private const int AtFdCwd = -100;
+    private const int AtSymlinkNoFollow = 0x100;
+    private const uint StatxType = 0x1;
+    private const int StatxModeOffset = 28;
+    private const int StatxBufferSize = 256;
+
+    // O_DIRECTORY differs between architectures; these are the Linux values.
+    private static int OpenDirectory => RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags, int mode);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    internal static partial int Close(int fd);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int Fsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    internal static partial int Flock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "ftruncate", SetLastError = true)]
+    internal static partial int Ftruncate(int fd, long length);
+
+    [LibraryImport("libc", EntryPoint = "pwrite", SetLastError = true)]
+    private static unsafe partial nint Pwrite(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "pread", SetLastError = true)]
+    private static unsafe partial nint Pread(int fd, byte* buffer, nuint count, long offset);
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial int Statx(int dirFd, string path, int flags, uint mask, byte* buffer);
+
+    /// <summary>Makes the entries of <paramref name="directory"/> (creations, renames, deletions) durable.</summary>
+    public static void FsyncDirectory(string directory)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var fd = Open(directory, OpenReadOnly | OpenDirectory | OpenCloseOnExec, 0);
+        if (fd < 0)
+        {
+            throw Failure("open", directory);
+        }
+
+        try
+        {
+            if (Fsync(fd) != 0)
+            {
+                throw Failure("fsync", directory);
+            }
+        }
+        finally
+        {
+            _ = Close(fd);
+        }
+    }
+
+    /// <summary>Opens (creating it) a file for reading and writing; the descriptor is not inherited by children.</summary>
+    public static int OpenOrCreate(string path)
+    {
+        var fd = Open(path, OpenReadWrite | OpenCreate | OpenCloseOnExec, Convert.ToInt32("644", 8));
+        return fd >= 0 ? fd : throw Failure("open", path);
+    }
+
+    public static unsafe void WriteAt(int fd, ReadOnlySpan<byte> data, long offset)
+    {
+        fixed (byte* p = data)
+        {
+            _ = Pwrite(fd, p, (nuint)data.Length, offset);
+        }
+    }
+
+    public static unsafe int ReadAt(int fd, Span<byte> buffer, long offset)
+    {
+        fixed (byte* p = buffer)
+        {
+            var n = Pread(fd, p, (nuint)buffer.Length, offset);
+            return n < 0 ? 0 : (int)n;
+        }
+    }
+
+    /// <summary>The kind of entry at <paramref name="path"/>, without following a symbolic link; null when it cannot be told.</summary>
+    public static unsafe UnixFileKind? GetKind(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return null;
+        }
+
+        var buffer = stackalloc byte[StatxBufferSize];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxType, buffer) != 0)
+        {
+            return null;
+        }
+
+        var mode = *(ushort*)(buffer + StatxModeOffset);
+        return (mode & 0xF000) switch
+        {
+            0x8000 => UnixFileKind.Regular,
+            0x4000 => UnixFileKind.Directory,
+            0xA000 => UnixFileKind.SymbolicLink,
+            _ => UnixFileKind.Other,
+        };
+    }
+
+    public static IOException Failure(string call, string path)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{call}({path}) failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+    }
+}
+
+internal enum UnixFileKind
+{
+    Regular,
+    Directory,
+    SymbolicLink,
+    Other,
+}
