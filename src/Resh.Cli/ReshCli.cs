@@ -67,6 +67,7 @@ public static class ReshCli
         validate.SetAction(parse => Validate(parse.GetValue(validateArg)!, output, errors));
         var config = new Command("config", "Configuration tools.") { validate };
         root.Subcommands.Add(config);
+        root.Subcommands.Add(StoreCommand.Build());
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors });
