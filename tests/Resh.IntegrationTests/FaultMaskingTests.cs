@@ -239,4 +239,25 @@ public sealed class FaultMaskingTests
         Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name is "+disagreement" or "+replica-suspected");
         Assert.All(cluster.Host.Status().Replicas, r => Assert.Equal(0, r.Mismatches));
     }
+
+    [Fact]
+    public async Task A_corruption_read_while_another_replica_is_being_rebuilt_is_still_outvoted()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var client = await cluster.ConnectAsync();
+        await client.PipelineAsync([.. Enumerable.Range(0, 2000).Select(i => new[] { "SET", $"k{i}", $"v{i}" })]);
+        Assert.Equal("OK", (await client.CallAsync("SET", "a", "right")).AsString());
+        await using (var r2 = await cluster.ConnectReplicaAsync("r2"))
+        {
+            await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+
+            // r1 now replays 2000 entries; meanwhile r2's copy of "a" goes bad and a client reads it.
+            Assert.Equal("OK", (await r2.CallAsync("SET", "a", "wrong")).AsString());
+        }
+
+        Assert.Equal("right", (await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(60))).AsString());
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2").Recoveries >= 1, "corrupted r2 to be caught and rebuilt");
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+disagreement");
+        await cluster.WaitHealthyAsync();
+    }
 }

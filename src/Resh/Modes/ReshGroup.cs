@@ -49,7 +49,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         _metrics = metrics;
         _events = events;
         _logger = logger ?? NullLogger.Instance;
-        _voter = new Voter(options.Faults);
+        _voter = new Voter(options.Faults) { Members = options.Replicas.Count };
         if (log.Durable is { } durable)
         {
             durable.Durable += OnDurable;

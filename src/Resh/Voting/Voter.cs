@@ -43,6 +43,13 @@ public sealed class Voter
 
     public int VoterCount => BitOperations.PopCount(_voters);
 
+    /// <summary>
+    /// How many replicas the group has. A member that is not voting now (being rebuilt) will reach every
+    /// open entry and vote on it, so an entry is declared a disagreement only when no reply can reach f+1
+    /// even with those votes. 0 (the default) counts only current voters.
+    /// </summary>
+    public int Members { get; set; }
+
     /// <summary>Entries with at least one reply that are not settled yet.</summary>
     public int OpenSlots => _slots.Count;
 
@@ -258,7 +265,8 @@ public sealed class Voter
             best = Math.Max(best, count);
         }
 
-        if (best + outstanding >= Quorum)
+        var joiners = Math.Max(0, Members - BitOperations.PopCount(_voters | slot.Expected));
+        if (best + outstanding + joiners >= Quorum)
         {
             return false;
         }

@@ -240,4 +240,39 @@ public sealed class VoterTests
         voter.Add(2, entry, B("$5\r\nfirst\r\n"), B("$5\r\nfirst\r\n"), outcomes);
         Assert.Empty(outcomes);
     }
+
+    [Fact]
+    public void A_split_vote_waits_for_a_member_being_rebuilt_instead_of_disagreeing()
+    {
+        var voter = Group(1, 3);
+        voter.Members = 3;
+        var outcomes = new List<VoteOutcome>();
+        voter.RemoveVoter(0, outcomes);
+        var entry = Entry();
+
+        // r1 carries corrupted state, r2 is right; r0 is being rebuilt.
+        voter.Add(1, entry, B("bad"), B("bad"), outcomes);
+        voter.Add(2, entry, B("good"), B("good"), outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(Decision.Pending, entry.Decision);
+
+        // The rebuilt r0 reaches the entry and outvotes the corrupted replica.
+        voter.AddVoter(0);
+        voter.Add(0, entry, B("good"), B("good"), outcomes);
+        Assert.Equal("good", Encoding.ASCII.GetString(Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Decided).Reply.Span));
+        Assert.Equal(1, Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Mismatch).Replica);
+    }
+
+    [Fact]
+    public void With_every_member_voting_a_three_way_split_still_disagrees()
+    {
+        var voter = Group(1, 3);
+        voter.Members = 3;
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("a"), B("a"), outcomes);
+        voter.Add(1, entry, B("b"), B("b"), outcomes);
+        voter.Add(2, entry, B("c"), B("c"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+    }
 }
