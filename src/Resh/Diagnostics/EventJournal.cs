@@ -11,9 +11,6 @@ public sealed class EventJournal(int capacity = 1000, TimeProvider? clock = null
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private long _nextId;
 
-    /// <summary>Raised after an event was recorded (outside the journal's lock).</summary>
-    public event Action<ReshEvent>? Recorded;
-
     public ReshEvent Record(string name, string? replica, string detail)
     {
         ReshEvent e;
@@ -27,7 +24,6 @@ public sealed class EventJournal(int capacity = 1000, TimeProvider? clock = null
             }
         }
 
-        Recorded?.Invoke(e);
         return e;
     }
 

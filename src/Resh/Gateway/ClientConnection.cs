@@ -159,7 +159,7 @@ internal sealed class ClientConnection
 
                         break;
                     case SessionActionKind.Submit:
-                        var pending = new Pending(action.ReplyCount, action.CloseAfterReply);
+                        var pending = new Pending(action.CloseAfterReply);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint);
                         await EnqueueAsync(pending, ct);
 
@@ -276,9 +276,8 @@ internal sealed class ClientConnection
             Close = close;
         }
 
-        public Pending(int replyCount, bool close)
+        public Pending(bool close)
         {
-            _ = replyCount;
             _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
             Close = close;
         }

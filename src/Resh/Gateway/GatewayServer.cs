@@ -39,8 +39,6 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>The address actually bound (useful with port 0).</summary>
     public IPEndPoint EndPoint => (IPEndPoint)(_listener?.LocalEndPoint ?? throw new InvalidOperationException("not started"));
 
-    public int ConnectionCount => _connections.Count;
-
     /// <summary>Session ids handed out are above this one (set above the ids found in a restored log).</summary>
     public long LastSessionId
     {

@@ -43,12 +43,12 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private readonly SemaphoreSlim _space = new(0);
     private readonly CancellationTokenSource _cts = new();
     private readonly IReplyFramer _framer;
+    private readonly long _startSequence;
     private Socket? _socket;
     private Task _writer = Task.CompletedTask;
     private Task _reader = Task.CompletedTask;
     private string? _breakReason;
     private long _applied;
-    private long _nextToSend;
     private bool _waitingForSpace;
 
     public ReplicaApplier(string replicaId, int replicaIndex, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
@@ -62,7 +62,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
         _maxInFlight = maxInFlight;
         _framer = protocol.CreateReplyFramer();
         _applied = startSequence - 1;
-        _nextToSend = startSequence;
+        _startSequence = startSequence;
     }
 
     public string ReplicaId { get; }
@@ -72,9 +72,6 @@ public sealed class ReplicaApplier : IAsyncDisposable
 
     /// <summary>The last log position this replica has fully applied (answered).</summary>
     public long Applied => Volatile.Read(ref _applied);
-
-    /// <summary>The next log position to be written to the replica.</summary>
-    public long NextToSend => Volatile.Read(ref _nextToSend);
 
     /// <summary>Entries written and not answered yet.</summary>
     public int InFlightCount
@@ -160,12 +157,12 @@ public sealed class ReplicaApplier : IAsyncDisposable
     {
         var batch = new LogEntry[ReadBatch];
         var context = 0;
+        var next = _startSequence;
         using var subscription = _log.Subscribe();
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                var next = _nextToSend;
                 await subscription.WaitForAsync(next, ct);
                 var n = Math.Min(_log.Read(next, batch), await WaitForSpaceAsync(ct));
                 var unflushed = 0;
@@ -186,7 +183,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                     }
 
                     _pendingEnqueue.Add(new InFlight(entry, skip));
-                    Volatile.Write(ref _nextToSend, entry.Sequence + 1);
+                    next = entry.Sequence + 1;
                     if (unflushed >= FlushThresholdBytes)
                     {
                         EnqueueAll();
