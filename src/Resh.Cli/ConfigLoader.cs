@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Resh.Checkpoints;
 using Resh.Gateway;
 using Resh.Hosting;
 using Resh.Modes;
@@ -28,7 +29,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public sealed class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log"];
+    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint"];
     private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
@@ -197,6 +198,11 @@ public sealed class ConfigLoader
                         break;
                 }
             }
+        }
+
+        if (keys.TryGetValue("checkpoint", out var checkpointNode))
+        {
+            options.Group.Checkpoint = ParseCheckpoint(checkpointNode);
         }
 
         if (keys.TryGetValue("replicas", out var replicas))
@@ -386,6 +392,99 @@ public sealed class ConfigLoader
         }
 
         return result;
+    }
+
+    private static readonly string[] CheckpointKeys = ["flush", "files", "digest", "interval", "store", "retention"];
+    private static readonly string[] RetentionKeys = ["keep-last", "keep-hourly", "keep-daily", "keep-within", "density"];
+
+    private CheckpointOptions? ParseCheckpoint(YamlNode node)
+    {
+        if (Mapping(node, "checkpoint") is not { } map)
+        {
+            return null;
+        }
+
+        var keys = Keys(map, CheckpointKeys, "checkpoint.");
+        RequireKey(map, keys, "flush", "flush: SAVE", "checkpoint.");
+        RequireKey(map, keys, "files", "files: [dump.rdb]", "checkpoint.");
+        RequireKey(map, keys, "interval", "interval: 5s", "checkpoint.");
+        var options = new CheckpointOptions();
+        if (keys.TryGetValue("flush", out var flush))
+        {
+            options.Flush = Scalar(flush, "checkpoint.flush") ?? "";
+        }
+
+        if (keys.TryGetValue("digest", out var digest))
+        {
+            options.Digest = Scalar(digest, "checkpoint.digest");
+        }
+
+        if (keys.TryGetValue("files", out var files))
+        {
+            if (files is YamlSequenceNode list)
+            {
+                options.Files = [.. list.Children.Select(f => Scalar(f, "checkpoint.files") ?? "")];
+            }
+            else if (Scalar(files, "checkpoint.files") is { } one)
+            {
+                options.Files = [one];
+            }
+        }
+
+        if (keys.TryGetValue("interval", out var interval) && Scalar(interval, "checkpoint.interval") is { } text)
+        {
+            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var entries) && entries > 0)
+            {
+                options.EveryEntries = entries;
+            }
+            else if (!text.All(char.IsAsciiDigit) && TryParseDuration(text, out var every) && every > TimeSpan.Zero)
+            {
+                options.Every = every;
+            }
+            else
+            {
+                Error(interval, $"checkpoint.interval: '{text}' is neither a number of log entries (e.g. 10000) nor a duration (e.g. 5s)");
+            }
+        }
+
+        if (keys.TryGetValue("store", out var store) && Scalar(store, "checkpoint.store") is { } storePath)
+        {
+            options.StorePath = Path.GetFullPath(Path.Combine(_baseDirectory, storePath));
+        }
+
+        if (keys.TryGetValue("retention", out var retentionNode) && Mapping(retentionNode, "checkpoint.retention") is { } rmap)
+        {
+            var rk = Keys(rmap, RetentionKeys, "checkpoint.retention.");
+            var retention = new RetentionPolicy();
+            if (rk.TryGetValue("keep-last", out var last))
+            {
+                retention.KeepLast = (int)(Integer(last, "checkpoint.retention.keep-last", 0, 1_000_000) ?? 0);
+            }
+
+            if (rk.TryGetValue("keep-hourly", out var hourly))
+            {
+                retention.KeepHourly = (int)(Integer(hourly, "checkpoint.retention.keep-hourly", 0, 1_000_000) ?? 0);
+            }
+
+            if (rk.TryGetValue("keep-daily", out var daily))
+            {
+                retention.KeepDaily = (int)(Integer(daily, "checkpoint.retention.keep-daily", 0, 1_000_000) ?? 0);
+            }
+
+            if (rk.TryGetValue("keep-within", out var within))
+            {
+                retention.KeepWithin = Duration(within, "checkpoint.retention.keep-within", allowZero: true);
+            }
+
+            if (rk.TryGetValue("density", out var density))
+            {
+                retention.DensityBase = Duration(density, "checkpoint.retention.density");
+            }
+
+            options.Retention = retention;
+        }
+
+        return options;
     }
 
     /// <summary>A program written as ./x or ../x is relative to the configuration file, not to where resh runs.</summary>

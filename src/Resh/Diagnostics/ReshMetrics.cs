@@ -16,6 +16,9 @@ public sealed class ReshMetrics : IDisposable
     private readonly Counter<long> _suspicions;
     private readonly UpDownCounter<long> _sessions;
     private readonly Counter<long> _clientErrors;
+    private readonly Counter<long> _checkpoints;
+    private readonly Histogram<double> _checkpointPause;
+    private readonly Counter<long> _replayed;
 
     public ReshMetrics(IMeterFactory? factory = null)
     {
@@ -26,6 +29,9 @@ public sealed class ReshMetrics : IDisposable
         _recoveries = _meter.CreateCounter<long>("resh.replica.recoveries", "{recovery}", "Replicas rebuilt and rejoined, per replica.");
         _suspicions = _meter.CreateCounter<long>("resh.replica.suspicions", "{suspicion}", "Replicas taken out of voting, per replica and reason.");
         _sessions = _meter.CreateUpDownCounter<long>("resh.sessions.active", "{session}", "Open client sessions.");
+        _checkpoints = _meter.CreateCounter<long>("resh.checkpoints", "{checkpoint}", "Service checkpoints by outcome: stored, failed.");
+        _checkpointPause = _meter.CreateHistogram<double>("resh.checkpoint.pause", "s", "Per replica: from sending a checkpoint's flush to having captured its files; the replica applies nothing meanwhile.");
+        _replayed = _meter.CreateCounter<long>("resh.replica.replayed", "{entry}", "Log entries replayed by rebuilt replicas before they voted again.");
         _clientErrors = _meter.CreateCounter<long>("resh.client.errors", "{error}", "Client connections closed for a protocol error or a limit.");
     }
 
@@ -47,6 +53,12 @@ public sealed class ReshMetrics : IDisposable
     public void SessionClosed() => _sessions.Add(-1);
 
     public void ClientError() => _clientErrors.Add(1);
+
+    public void Checkpoint(string outcome) => _checkpoints.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void CheckpointPause(TimeSpan pause) => _checkpointPause.Record(pause.TotalSeconds);
+
+    public void Replayed(long entries) => _replayed.Add(entries);
 
     public void Dispose() => _meter.Dispose();
 }

@@ -18,4 +18,10 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 1204, Level = LogLevel.Information, Message = "Stopped")]
     public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(EventId = 1206, Level = LogLevel.Information, Message = "Starting from checkpoint #{Sequence} ({Snapshot}, taken {Time:u})")]
+    public static partial void CheckpointRestored(ILogger logger, long sequence, string snapshot, DateTimeOffset time);
+
+    [LoggerMessage(EventId = 1207, Level = LogLevel.Information, Message = "Final checkpoint: #{Sequence} {Snapshot}")]
+    public static partial void FinalCheckpoint(ILogger logger, long sequence, string snapshot);
 }

@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Resh.Admin;
+using Resh.Checkpoints;
 using Resh.Diagnostics;
 using Resh.Domains;
 using Resh.Gateway;
@@ -28,6 +29,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     private AdminServer? _admin;
     private ISequencer? _sequencer;
     private DurableLog? _durable;
+    private CheckpointStore? _store;
     private int _stopping;
 
     public ReshHost(ReshOptions options, ILoggerFactory? loggerFactory = null, DomainFactoryOptions? domainOptions = null)
@@ -75,9 +77,22 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
         Directory.CreateDirectory(_options.Group.StateDirectory);
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
         long lastSession = 0;
+        VerifiedCheckpoint? restored = null;
+        if (_options.Group.Checkpoint is { } checkpoint)
+        {
+            var storePath = checkpoint.StorePath ?? Path.Combine(_options.Group.StateDirectory, "store");
+            _store = await CheckpointStore.OpenAsync(storePath, new StoreOptions { Logger = _loggerFactory.CreateLogger("Resh.Store") }, cancellationToken);
+            restored = await NewestCheckpointAsync(_store, cancellationToken);
+            if (restored is not null)
+            {
+                Log.StartAt(restored.Sequence + 1);
+                HostLog.CheckpointRestored(_logger, restored.Sequence, restored.SnapshotId, restored.Time);
+            }
+        }
+
         if (_options.DurableLog is { } fsync)
         {
-            _durable = Ordering.DurableLog.Open(new DurableLogOptions { Directory = Path.Combine(_options.Group.StateDirectory, "log"), Fsync = fsync }, _loggerFactory.CreateLogger("Resh.Log"));
+            _durable = Ordering.DurableLog.Open(new DurableLogOptions { Directory = Path.Combine(_options.Group.StateDirectory, "log"), Fsync = fsync }, _loggerFactory.CreateLogger("Resh.Log"), restored?.Sequence ?? -1);
             foreach (var entry in _durable.Recovered)
             {
                 Log.Append(entry);
@@ -89,7 +104,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
         }
 
         _sequencer = new LocalSequencer(Log);
-        _group = new ReshGroup(_options.Group, Protocol, Log, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"));
+        _group = new ReshGroup(_options.Group, Protocol, _sequencer, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         await _group.StartAsync(cancellationToken);
 
         _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
@@ -118,9 +133,28 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
 
     private PrometheusExporter? _exporter;
 
+    /// <summary>The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas).</summary>
+    private static async Task<VerifiedCheckpoint?> NewestCheckpointAsync(CheckpointStore store, CancellationToken ct)
+    {
+        VerifiedCheckpoint? newest = null;
+        foreach (var snapshot in await store.ListAsync(ct))
+        {
+            if (snapshot.Labels.TryGetValue(ReshGroup.SequenceLabel, out var text)
+                && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
+                && (newest is null || seq > newest.Sequence))
+            {
+                newest = new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time);
+            }
+        }
+
+        return newest;
+    }
+
     private void RegisterObservables()
     {
         Metrics.Meter.CreateObservableGauge("resh.log.head", () => Log.Head, "{entry}", "Last position of the ordered log.");
+        Metrics.Meter.CreateObservableGauge("resh.log.retained", () => Log.Retained, "{entry}", "Log entries held in memory (those before the newest checkpoint are truncated).");
+        Metrics.Meter.CreateObservableGauge("resh.checkpoint.sequence", () => _group?.NewestCheckpoint?.Sequence ?? -1, "{entry}", "Log position of the newest verified checkpoint, -1 when none.");
         Metrics.Meter.CreateObservableGauge("resh.replicas.voting", () => _group?.Status().Voting ?? 0, "{replica}", "Replicas that vote.");
         Metrics.Meter.CreateObservableGauge(
             "resh.replica.applied",
@@ -170,6 +204,13 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
 
             if (_group is not null)
             {
+                if (_options.Group.Checkpoint is not null)
+                {
+                    // The clients are drained: a final checkpoint lets the next run start without replay.
+                    var final = await _group.CheckpointNowAsync(_options.FinalCheckpointTimeout);
+                    HostLog.FinalCheckpoint(_logger, final?.Sequence ?? -1, final?.SnapshotId ?? "(none; the ordered log keeps what it covers)");
+                }
+
                 await _group.DisposeAsync();
             }
 
@@ -193,6 +234,11 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             {
                 // Flushes and fsyncs whatever is queued.
                 await _durable.DisposeAsync();
+            }
+
+            if (_store is not null)
+            {
+                await _store.DisposeAsync();
             }
 
             HostLog.Stopped(_logger);

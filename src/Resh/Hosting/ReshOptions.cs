@@ -39,6 +39,9 @@ public sealed class ReshOptions
     /// <summary>How long a controlled shutdown waits for clients to finish before closing them.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a controlled shutdown waits for its final checkpoint (when checkpoints are on).</summary>
+    public TimeSpan FinalCheckpointTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     public static readonly IReadOnlyList<string> Protocols = ["resp", "line", "length-prefixed"];
 
     public IReadOnlyList<string> Validate()

@@ -24,4 +24,19 @@ internal static partial class GroupLog
 
     [LoggerMessage(EventId = 1007, Level = LogLevel.Debug, Message = "Replica {Replica} mismatch on #{Sequence}")]
     public static partial void Mismatch(ILogger logger, string replica, long sequence);
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Checkpoint #{Sequence} stored as {Snapshot}: {Bytes} bytes, {Added} new, in {Milliseconds:0} ms")]
+    public static partial void CheckpointStored(ILogger logger, long sequence, string snapshot, long bytes, long added, double milliseconds);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Checkpoint #{Sequence} failed: {Reason}")]
+    public static partial void CheckpointFailed(ILogger logger, long sequence, string reason);
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Debug, Message = "Replica {Replica} paused {Milliseconds:0.###} ms for checkpoint #{Sequence} (flush and capture)")]
+    public static partial void CheckpointPause(ILogger logger, string replica, long sequence, double milliseconds);
+
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Warning, Message = "Replica {Replica}: capturing checkpoint #{Sequence} failed: {Reason}")]
+    public static partial void CaptureFailed(ILogger logger, string replica, long sequence, string reason);
+
+    [LoggerMessage(EventId = 1014, Level = LogLevel.Warning, Message = "Pruning or compacting the checkpoint store failed: {Reason}")]
+    public static partial void PruneFailed(ILogger logger, string reason);
 }

@@ -23,6 +23,9 @@ public sealed class GroupOptions
     /// <summary>A replica this many entries behind the decided head is suspected.</summary>
     public long MaxLag { get; set; } = 100_000;
 
+    /// <summary>Service checkpoints; null when the service is not checkpointed (replicas are rebuilt from the whole log).</summary>
+    public CheckpointOptions? Checkpoint { get; set; }
+
     /// <summary>Delay the "slow" fault drill adds to every reply.</summary>
     public TimeSpan SlowDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
@@ -83,6 +86,11 @@ public sealed class GroupOptions
         if (string.IsNullOrWhiteSpace(StateDirectory))
         {
             errors.Add("state-dir: must name a directory");
+        }
+
+        if (Checkpoint is not null)
+        {
+            errors.AddRange(Checkpoint.Validate());
         }
 
         return errors;

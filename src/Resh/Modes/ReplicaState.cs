@@ -47,7 +47,15 @@ public sealed record ReplicaStatus(
     int Generation,
     double CpuSeconds,
     string? Isolation,
-    string? LastSuspicion);
+    string? LastSuspicion,
+    long? LastReplay = null);
 
 /// <summary>The whole group as /status shows it.</summary>
-public sealed record GroupStatus(string Mode, int Faults, long Head, long Decided, int Voting, bool Ready, IReadOnlyList<ReplicaStatus> Replicas);
+public sealed record GroupStatus(string Mode, int Faults, long Head, long Decided, int Voting, bool Ready, IReadOnlyList<ReplicaStatus> Replicas)
+{
+    /// <summary>The first log entry still held; those before it are covered by <see cref="Checkpoint"/>.</summary>
+    public long LogFirst { get; init; }
+
+    /// <summary>The newest verified checkpoint, if any.</summary>
+    public VerifiedCheckpoint? Checkpoint { get; init; }
+}

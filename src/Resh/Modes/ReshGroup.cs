@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Checkpoints;
 using Resh.Diagnostics;
 using Resh.Domains;
 using Resh.Ordering;
@@ -19,11 +20,13 @@ namespace Resh.Modes;
 /// and rebuilt by a fresh domain that replays the log (its replies checked against the decided digests)
 /// and rejoins when it reaches the head. The group keeps serving meanwhile.
 /// </summary>
-public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
+public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
 {
     private readonly GroupOptions _options;
     private readonly IProtocol _protocol;
     private readonly OrderedLog _log;
+    private readonly ISequencer _sequencer;
+    private readonly CheckpointStore? _store;
     private readonly Func<DomainSpec, IDomain> _createDomain;
     private readonly ReshMetrics _metrics;
     private readonly EventJournal _events;
@@ -37,14 +40,31 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
     private readonly List<Task> _supervisors = [];
     private Task _monitor = Task.CompletedTask;
 
-    public ReshGroup(GroupOptions options, IProtocol protocol, OrderedLog log, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null)
+    /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
+    /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
+    public ReshGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(sequencer);
         OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
+        if (options.Checkpoint is not null && store is null)
+        {
+            throw new ArgumentException("checkpoints need a store", nameof(store));
+        }
+
+        var log = sequencer.Log;
+        if (restored is not null ? log.First != restored.Sequence + 1 : log.First != 0)
+        {
+            throw new ArgumentException($"the log starts at #{log.First}, but the restored checkpoint covers up to #{restored?.Sequence ?? -1}", nameof(restored));
+        }
 
         _options = options;
         _protocol = protocol;
         _log = log;
+        _sequencer = sequencer;
+        _store = store;
+        _newest = restored;
+        _lastCheckpointAt = restored?.Sequence ?? -1;
         _createDomain = createDomain;
         _metrics = metrics;
         _events = events;
@@ -80,6 +100,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
             _supervisors.Add(Task.Run(() => SuperviseAsync(replica, _stopping.Token), CancellationToken.None));
         }
 
+        StartCheckpoints();
         _monitor = Task.Run(() => MonitorAsync(_stopping.Token), CancellationToken.None);
         foreach (var replica in _replicas)
         {
@@ -111,8 +132,13 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 r.Generation,
                 SafeCpu(r.Domain),
                 r.Domain?.Isolation,
-                r.LastSuspicion)).ToList();
-            return new GroupStatus("resh", _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas);
+                r.LastSuspicion,
+                r.LastReplay)).ToList();
+            return new GroupStatus("resh", _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas)
+            {
+                LogFirst = _log.First,
+                Checkpoint = _newest,
+            };
         }
     }
 
@@ -196,9 +222,10 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
             }
         }
 
+        _storeJobs.Writer.TryComplete();
         try
         {
-            await Task.WhenAll([.. _supervisors, _monitor]).WaitAsync(TimeSpan.FromSeconds(15));
+            await Task.WhenAll([.. _supervisors, _monitor, _storer]).WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (TimeoutException)
         {
@@ -237,6 +264,22 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 }
 
                 Directory.CreateDirectory(dataDir);
+
+                // A new replica starts from the newest verified checkpoint and replays only the log after it.
+                VerifiedCheckpoint? from;
+                lock (_lock)
+                {
+                    from = _newest;
+                    replica.StartsAt = from is null ? 0 : from.Sequence + 1;
+                }
+
+                if (from is not null)
+                {
+                    var restoreStarted = Stopwatch.GetTimestamp();
+                    var info = await _store!.RestoreAsync(from.SnapshotId, dataDir, ct);
+                    _events.Record("+replica-restored", replica.Spec.Id, $"generation {generation} starts from checkpoint #{from.Sequence} ({from.SnapshotId}, {info.LogicalBytes} bytes in {Stopwatch.GetElapsedTime(restoreStarted).TotalMilliseconds:0} ms)");
+                }
+
                 var values = new Dictionary<string, string>(StringComparer.Ordinal)
                 {
                     ["port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -249,6 +292,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 lock (_lock)
                 {
                     replica.Generation = generation;
+                    replica.DataDirectory = dataDir;
                     replica.Port = port;
                     replica.Domain = domain;
                     replica.State = ReplicaState.Starting;
@@ -264,7 +308,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 {
                     // The first generation starts with the group (before any client, perhaps on a log restored from
                     // disk) and votes from the start; a rebuilt replica replays first.
-                    start = 0;
+                    start = replica.StartsAt ?? 0;
                     replica.State = first ? ReplicaState.Up : ReplicaState.Recovering;
                     if (replica.State == ReplicaState.Up)
                     {
@@ -276,6 +320,8 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
                 lock (_lock)
                 {
                     replica.Applier = applier;
+                    replica.StartsAt = null;
+                    replica.ReplayFrom = start;
                 }
 
                 await applier.StartAsync(ct);
@@ -387,6 +433,7 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
             while (await timer.WaitForNextTickAsync(ct))
             {
                 Check();
+                CheckpointTick();
             }
         }
         catch (OperationCanceledException)
@@ -452,9 +499,11 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         r.State = ReplicaState.Up;
         _voter.AddVoter(r.Index);
         r.Recoveries++;
+        r.LastReplay = Math.Max(0, applied - r.ReplayFrom + 1);
         _metrics.Recovery(r.Spec.Id);
+        _metrics.Replayed(r.LastReplay.Value);
         GroupLog.ReplicaRecovered(_logger, r.Spec.Id, applied);
-        _events.Record("+replica-recovered", r.Spec.Id, $"generation {r.Generation} replayed up to #{applied} and votes again");
+        _events.Record("+replica-recovered", r.Spec.Id, $"generation {r.Generation} replayed {r.LastReplay} entries (#{r.ReplayFrom}..#{applied}) and votes again");
     }
 
     private void Suspect(Replica replica, ReplicaApplier? applier, string kind, string reason)
@@ -501,6 +550,10 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         var writer = replica.NormalizeBuffer;
         writer.ResetWrittenCount();
         var normalized = _protocol.TryNormalize(reply, entry.ReplyHint, writer) ? writer.WrittenSpan : reply;
+        if (entry.Kind == LogEventKind.Checkpoint)
+        {
+            normalized = CheckpointVote(replica, applier, entry, reply, lastReplyOffset, normalized);
+        }
 
         // Called only from this replica's reader loop, so its outcome list can be reused.
         var outcomes = replica.Outcomes;
@@ -585,6 +638,16 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
     {
         foreach (var outcome in outcomes)
         {
+            if (outcome.Entry.Kind == LogEventKind.Checkpoint)
+            {
+                if (outcome.Kind != VoteOutcomeKind.Mismatch)
+                {
+                    CheckpointSettled(outcome);
+                }
+
+                continue;
+            }
+
             switch (outcome.Kind)
             {
                 case VoteOutcomeKind.Decided:
@@ -667,6 +730,17 @@ public sealed class ReshGroup : IApplierCallbacks, IAsyncDisposable
         public int Generation { get; set; }
 
         public int Port { get; set; }
+
+        public string DataDirectory { get; set; } = "";
+
+        /// <summary>Where the generation being started will begin to apply the log; the log is kept from there.</summary>
+        public long? StartsAt { get; set; }
+
+        /// <summary>Where the current applier began.</summary>
+        public long ReplayFrom { get; set; }
+
+        /// <summary>Entries the last rebuild replayed before voting again.</summary>
+        public long? LastReplay { get; set; }
 
         public IDomain? Domain { get; set; }
 

@@ -30,11 +30,15 @@ public sealed class DurableLogOptions
 }
 
 /// <summary>
-/// The ordered log on disk: one append-only file of records in sequence order, written by a background
+/// The ordered log on disk: append-only segment files of records in sequence order, written by a background
 /// flusher in batches (group commit). Each record is framed and checksummed; on open, the valid prefix is
-/// read back and a torn tail (a crash in the middle of a write) is cut off. Knows nothing of protocols.
+/// read back and a torn tail (a crash in the middle of a write) is cut off. A segment is named after the
+/// sequence number of its first record, so records carry no number of their own. When a checkpoint covers
+/// a prefix of the log, <see cref="TruncateThrough"/> starts a new segment and deletes the covered ones.
+/// Knows nothing of protocols.
 /// </summary>
 /// <remarks>
+/// Segment: <c>ordered-FIRST.log</c> (FIRST in 20 digits; a plain <c>ordered.log</c> starts at 0).
 /// Record: u32 length of what follows the checksum | u64 checksum | u8 kind | i64 session | i32 context |
 /// i32 reply count | u8 flags (1 = last reply only) | i32 reply hint | payload. Little endian.
 /// </remarks>
@@ -42,38 +46,71 @@ public sealed partial class DurableLog : IAsyncDisposable
 {
     private const int HeaderBytes = 4 + 8;
     private const int FixedBytes = 1 + 8 + 4 + 4 + 1 + 4;
-    private const string FileName = "ordered.log";
+    private const string LegacyFileName = "ordered.log";
+    private const string SegmentPrefix = "ordered-";
+    private const string SegmentSuffix = ".log";
 
     private readonly DurableLogOptions _options;
     private readonly ILogger _logger;
-    private readonly FileStream _file;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _work = new(0);
     private readonly CancellationTokenSource _stop = new();
+    private readonly List<(long First, string Path)> _segments;
     private readonly Task _flusher;
+    private FileStream _file;
     private MemoryStream _pending = new();
     private long _appended;
     private long _durable;
+    private long _truncateThrough = -1;
     private string? _failure;
 
-    private DurableLog(DurableLogOptions options, ILogger logger, FileStream file, IReadOnlyList<LogEntry> recovered)
+    private DurableLog(DurableLogOptions options, ILogger logger, FileStream file, List<(long First, string Path)> segments, long recoveredFrom, IReadOnlyList<LogEntry> recovered, long next)
     {
         _options = options;
         _logger = logger;
         _file = file;
+        _segments = segments;
+        RecoveredFrom = recoveredFrom;
         Recovered = recovered;
-        _appended = recovered.Count;
-        _durable = recovered.Count;
+        _appended = next;
+        _durable = next;
         _flusher = Task.Run(FlushLoopAsync);
     }
 
-    /// <summary>Entries found on disk when the log was opened, in order.</summary>
+    /// <summary>Entries found on disk when the log was opened, in order, starting at <see cref="RecoveredFrom"/>.</summary>
     public IReadOnlyList<LogEntry> Recovered { get; }
 
-    /// <summary>How many entries are on disk as the fsync mode promises (fsynced for Always).</summary>
+    /// <summary>The sequence number of <see cref="Recovered"/>[0].</summary>
+    public long RecoveredFrom { get; }
+
+    /// <summary>The sequence number the next appended entry must carry.</summary>
+    public long Next
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _appended;
+            }
+        }
+    }
+
+    /// <summary>How many entries are on disk as the fsync mode promises (fsynced for Always), as a sequence count.</summary>
     public long DurableCount => Volatile.Read(ref _durable);
 
     public LogFsync Fsync => _options.Fsync;
+
+    /// <summary>Segment files on disk now.</summary>
+    public int SegmentCount
+    {
+        get
+        {
+            lock (_segments)
+            {
+                return _segments.Count;
+            }
+        }
+    }
 
     /// <summary>Test hook: awaited before each batch is written (lets a test hold the disk back).</summary>
     internal Func<Task>? BeforeFlush { get; set; }
@@ -81,34 +118,81 @@ public sealed partial class DurableLog : IAsyncDisposable
     /// <summary>Called (on the flusher's thread) after entries up to a count became durable.</summary>
     public event Action<long>? Durable;
 
-    /// <summary>Opens or creates the log in <see cref="DurableLogOptions.Directory"/> and reads back what it holds.</summary>
-    public static DurableLog Open(DurableLogOptions options, ILogger? logger = null)
+    /// <summary>
+    /// Opens or creates the log in <see cref="DurableLogOptions.Directory"/> and reads back what it holds after
+    /// <paramref name="coveredThrough"/> (the position of the checkpoint the replicas will start from; -1 for none).
+    /// </summary>
+    /// <exception cref="InvalidDataException">The segments leave a gap after the checkpoint, or one that is not the last is damaged.</exception>
+    public static DurableLog Open(DurableLogOptions options, ILogger? logger = null, long coveredThrough = -1)
     {
         ArgumentNullException.ThrowIfNull(options);
         OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
 
         logger ??= NullLogger.Instance;
         System.IO.Directory.CreateDirectory(options.Directory);
-        var path = Path.Combine(options.Directory, FileName);
-        var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
-        try
+        var segments = FindSegments(options.Directory);
+        var recovered = new List<LogEntry>();
+        var recoveredFrom = coveredThrough + 1;
+        var next = 0L;
+        (long First, string Path, long ValidLength, long Length)? last = null;
+        for (var i = 0; i < segments.Count; i++)
         {
-            var (entries, validLength) = ReadAll(path);
-            if (validLength < file.Length)
+            var (first, path) = segments[i];
+            if (first != next && i > 0)
             {
-                TornTail(logger, path, file.Length - validLength, validLength);
-                file.SetLength(validLength);
+                throw new InvalidDataException($"ordered log {options.Directory}: segment {Path.GetFileName(path)} starts at #{first}, but the one before ends at #{next - 1}; a segment is missing");
+            }
+
+            var (entries, validLength, length) = ReadAll(path);
+            if (validLength < length && i < segments.Count - 1)
+            {
+                throw new InvalidDataException($"ordered log {options.Directory}: segment {Path.GetFileName(path)} is damaged at byte {validLength} (of {length}), and later segments cannot be applied without it; move the log aside to start from the newest checkpoint only");
+            }
+
+            for (var j = 0; j < entries.Count; j++)
+            {
+                if (first + j > coveredThrough)
+                {
+                    if (recovered.Count == 0 && first + j != recoveredFrom)
+                    {
+                        throw new InvalidDataException($"ordered log {options.Directory}: starts at #{first + j}, but the newest checkpoint covers only up to #{coveredThrough}; entries #{recoveredFrom}..#{first + j - 1} are missing (was a checkpoint store removed?)");
+                    }
+
+                    recovered.Add(entries[j]);
+                }
+            }
+
+            next = first + entries.Count;
+            last = (first, path, validLength, length);
+        }
+
+        FileStream file;
+        if (last is { } tail && next > coveredThrough)
+        {
+            // Appending continues the last segment, after its valid prefix.
+            file = new FileStream(tail.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
+            if (tail.ValidLength < tail.Length)
+            {
+                TornTail(logger, tail.Path, tail.Length - tail.ValidLength, tail.ValidLength);
+                file.SetLength(tail.ValidLength);
                 file.Flush(flushToDisk: true);
             }
 
-            file.Seek(validLength, SeekOrigin.Begin);
-            return new DurableLog(options, logger, file, entries);
+            file.Seek(tail.ValidLength, SeekOrigin.Begin);
         }
-        catch
+        else
         {
-            file.Dispose();
-            throw;
+            // Nothing on disk, or the checkpoint is newer than the whole log: a new segment right after it.
+            next = coveredThrough + 1;
+            var path = SegmentPath(options.Directory, next);
+            file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
+            Resh.Checkpoints.NativeMethods.FsyncDirectory(options.Directory);
+            segments.Add((next, path));
         }
+
+        var log = new DurableLog(options, logger, file, segments, recoveredFrom, recovered, next);
+        log.DeleteCovered(coveredThrough);
+        return log;
     }
 
     /// <summary>
@@ -132,6 +216,20 @@ public sealed partial class DurableLog : IAsyncDisposable
 
             Write(_pending, entry);
             _appended++;
+        }
+
+        _work.Release();
+    }
+
+    /// <summary>
+    /// Entries up to <paramref name="sequence"/> are covered by a durable checkpoint: the flusher starts a new
+    /// segment at its next write and deletes every segment that holds only covered entries.
+    /// </summary>
+    public void TruncateThrough(long sequence)
+    {
+        lock (_lock)
+        {
+            _truncateThrough = Math.Max(_truncateThrough, sequence);
         }
 
         _work.Release();
@@ -176,10 +274,13 @@ public sealed partial class DurableLog : IAsyncDisposable
 
             MemoryStream batch;
             long count;
+            long truncate;
             lock (_lock)
             {
                 batch = _pending;
                 count = _appended;
+                truncate = _truncateThrough;
+                _truncateThrough = -1;
                 _pending = new MemoryStream();
             }
 
@@ -198,11 +299,17 @@ public sealed partial class DurableLog : IAsyncDisposable
                 }
 
                 var now = Environment.TickCount64;
-                if (unsynced && (_options.Fsync == LogFsync.Always || stopping || (_options.Fsync == LogFsync.EverySecond && now - lastSync >= 1000)))
+                if (unsynced && (_options.Fsync == LogFsync.Always || stopping || truncate >= 0 || (_options.Fsync == LogFsync.EverySecond && now - lastSync >= 1000)))
                 {
                     _file.Flush(flushToDisk: true);
                     unsynced = false;
                     lastSync = now;
+                }
+
+                if (truncate >= 0 && !stopping)
+                {
+                    Roll(count);
+                    DeleteCovered(truncate);
                 }
             }
             catch (IOException e)
@@ -230,6 +337,73 @@ public sealed partial class DurableLog : IAsyncDisposable
         }
     }
 
+    /// <summary>Continues in a new segment starting at <paramref name="next"/> (the current one is fsynced).</summary>
+    private void Roll(long next)
+    {
+        lock (_segments)
+        {
+            if (_segments[^1].First == next)
+            {
+                return;
+            }
+        }
+
+        var path = SegmentPath(_options.Directory, next);
+        var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
+        Resh.Checkpoints.NativeMethods.FsyncDirectory(_options.Directory);
+        var old = _file;
+        _file = file;
+        old.Dispose();
+        lock (_segments)
+        {
+            _segments.Add((next, path));
+        }
+    }
+
+    /// <summary>Deletes the segments all of whose entries are at or before <paramref name="coveredThrough"/>; never the last.</summary>
+    private void DeleteCovered(long coveredThrough)
+    {
+        var deleted = false;
+        lock (_segments)
+        {
+            while (_segments.Count > 1 && _segments[1].First <= coveredThrough + 1)
+            {
+                File.Delete(_segments[0].Path);
+                _segments.RemoveAt(0);
+                deleted = true;
+            }
+        }
+
+        if (deleted)
+        {
+            Resh.Checkpoints.NativeMethods.FsyncDirectory(_options.Directory);
+        }
+    }
+
+    private static string SegmentPath(string directory, long first) =>
+        Path.Combine(directory, $"{SegmentPrefix}{first.ToString("D20", System.Globalization.CultureInfo.InvariantCulture)}{SegmentSuffix}");
+
+    private static List<(long First, string Path)> FindSegments(string directory)
+    {
+        var segments = new List<(long First, string Path)>();
+        foreach (var path in System.IO.Directory.EnumerateFiles(directory))
+        {
+            var name = Path.GetFileName(path);
+            if (name == LegacyFileName)
+            {
+                segments.Add((0, path));
+            }
+            else if (name.StartsWith(SegmentPrefix, StringComparison.Ordinal) && name.EndsWith(SegmentSuffix, StringComparison.Ordinal)
+                && long.TryParse(name.AsSpan(SegmentPrefix.Length, name.Length - SegmentPrefix.Length - SegmentSuffix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var first))
+            {
+                segments.Add((first, path));
+            }
+        }
+
+        segments.Sort((a, b) => a.First.CompareTo(b.First));
+        return segments;
+    }
+
     private static void Write(MemoryStream output, LogEntry entry)
     {
         var payload = entry.Payload.Span;
@@ -248,7 +422,7 @@ public sealed partial class DurableLog : IAsyncDisposable
         output.Write(record);
     }
 
-    private static (List<LogEntry> Entries, long ValidLength) ReadAll(string path)
+    private static (List<LogEntry> Entries, long ValidLength, long Length) ReadAll(string path)
     {
         var entries = new List<LogEntry>();
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
@@ -276,7 +450,7 @@ public sealed partial class DurableLog : IAsyncDisposable
             }
 
             var kind = (LogEventKind)body[0];
-            if (kind > LogEventKind.Close)
+            if (kind > LogEventKind.Checkpoint)
             {
                 break;
             }
@@ -293,7 +467,7 @@ public sealed partial class DurableLog : IAsyncDisposable
             valid += HeaderBytes + bodyLength;
         }
 
-        return (entries, valid);
+        return (entries, valid, file.Length);
     }
 
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Ordered log {Path}: cut off a torn tail of {Bytes} bytes after byte {Valid} (a write interrupted by a crash)")]

@@ -11,6 +11,12 @@ public enum LogEventKind : byte
 
     /// <summary>A client session was closed.</summary>
     Close,
+
+    /// <summary>
+    /// A service checkpoint: the payload holds the service's flush (and digest) commands, which every
+    /// replica runs at exactly this position; its replies are voted like a request's.
+    /// </summary>
+    Checkpoint,
 }
 
 /// <summary>What the voter decided for a request entry.</summary>
@@ -39,7 +45,7 @@ public sealed class LogEntry
     public LogEntry(LogEventKind kind, long sessionId, int context, ReadOnlyMemory<byte> payload, int replyCount, bool replyLastOnly = false, IReplySink? origin = null, int replyHint = 0)
     {
         ReplyHint = replyHint;
-        if (kind == LogEventKind.Request && replyCount < 1)
+        if (kind is LogEventKind.Request or LogEventKind.Checkpoint && replyCount < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(replyCount), replyCount, "a request produces at least one reply");
         }
@@ -48,7 +54,7 @@ public sealed class LogEntry
         SessionId = sessionId;
         Context = context;
         Payload = payload;
-        ReplyCount = kind == LogEventKind.Request ? replyCount : 0;
+        ReplyCount = kind is LogEventKind.Request or LogEventKind.Checkpoint ? replyCount : 0;
         ReplyLastOnly = replyLastOnly;
         Origin = origin;
     }

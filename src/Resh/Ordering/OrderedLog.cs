@@ -17,6 +17,7 @@ public sealed class OrderedLog
     private readonly List<LogEntry[]> _chunks = [];
     private Channel<bool>[] _subscribers = [];
     private long _count;
+    private long _first;
     private DurableLog? _durable;
 
     /// <summary>Number of entries appended; the next sequence number.</summary>
@@ -24,6 +25,55 @@ public sealed class OrderedLog
 
     /// <summary>The last appended sequence number, -1 when empty.</summary>
     public long Head => Count - 1;
+
+    /// <summary>The first entry still held; entries before it were truncated (covered by a checkpoint).</summary>
+    public long First => Volatile.Read(ref _first);
+
+    /// <summary>Entries held in memory.</summary>
+    public long Retained => Count - First;
+
+    /// <summary>
+    /// Makes an empty log continue at <paramref name="sequence"/>: the entries before it are covered by a
+    /// checkpoint the replicas start from.
+    /// </summary>
+    public void StartAt(long sequence)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        lock (_appendLock)
+        {
+            if (_count != 0)
+            {
+                throw new InvalidOperationException($"the log already holds entries (#{_first}..#{_count - 1})");
+            }
+
+            for (var i = 0; i < sequence >> ChunkBits; i++)
+            {
+                _chunks.Add(null!);
+            }
+
+            _first = sequence;
+            Volatile.Write(ref _count, sequence);
+        }
+    }
+
+    /// <summary>
+    /// Forgets the entries before <paramref name="sequence"/> (at most up to the head). Memory is released a
+    /// chunk of 4096 entries at a time; reading a forgotten entry throws. Returns the new <see cref="First"/>.
+    /// </summary>
+    public long TruncateBefore(long sequence)
+    {
+        lock (_appendLock)
+        {
+            var first = Math.Clamp(sequence, _first, _count);
+            for (var chunk = (int)(_first >> ChunkBits); chunk < (int)(first >> ChunkBits); chunk++)
+            {
+                _chunks[chunk] = null!;
+            }
+
+            Volatile.Write(ref _first, first);
+            return first;
+        }
+    }
 
     /// <summary>Every entry appended from now on is also queued to <paramref name="durable"/>, in order.</summary>
     public void AttachDurable(DurableLog durable)
@@ -92,13 +142,13 @@ public sealed class OrderedLog
     {
         get
         {
-            if ((ulong)sequence >= (ulong)Count)
-            {
-                throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"log holds #0..#{Count - 1}");
-            }
-
             lock (_appendLock)
             {
+                if (sequence < _first || sequence >= _count)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"log holds #{_first}..#{_count - 1}");
+                }
+
                 return _chunks[(int)(sequence >> ChunkBits)][sequence & (ChunkSize - 1)];
             }
         }
@@ -109,13 +159,18 @@ public sealed class OrderedLog
     {
         var count = Count;
         var n = (int)Math.Min(destination.Length, Math.Max(0, count - from));
-        if (n == 0)
+        if (n <= 0)
         {
             return 0;
         }
 
         lock (_appendLock)
         {
+            if (from < _first)
+            {
+                throw new ArgumentOutOfRangeException(nameof(from), from, $"entries before #{_first} were truncated (covered by a checkpoint)");
+            }
+
             for (var i = 0; i < n; i++)
             {
                 var seq = from + i;

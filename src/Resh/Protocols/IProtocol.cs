@@ -37,6 +37,15 @@ public interface IProtocol
     /// <summary>An error reply carrying <paramref name="message"/>, e.g. "-ERR resh: replicas disagree\r\n".</summary>
     byte[] ErrorReply(string message);
 
+    /// <summary>
+    /// One request carrying an operator's command (e.g. a checkpoint's "SAVE" or "DEBUG DIGEST"), encoded as a
+    /// client would send it (RESP: the words, split on blanks, as a multibulk). It produces exactly one reply.
+    /// </summary>
+    byte[] EncodeCommand(string command);
+
+    /// <summary>Whether one framed reply is an error (RESP: "-" or "!"; the generic protocols: "ERR ").</summary>
+    bool IsErrorReply(ReadOnlySpan<byte> reply);
+
     /// <summary>Protocol-level readiness probe against a freshly started replica (RESP: PING).</summary>
     Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken);
 

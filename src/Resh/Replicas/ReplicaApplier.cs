@@ -50,6 +50,8 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private string? _breakReason;
     private long _applied;
     private bool _waitingForSpace;
+    private TaskCompletionSource? _barrier;
+    private long _checkpointWritten;
 
     public ReplicaApplier(string replicaId, int replicaIndex, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
     {
@@ -87,6 +89,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
 
     /// <summary>Fault drill "slow": every reply is held back this long before it is reported.</summary>
     public TimeSpan ReplyDelay { get; set; }
+
+    /// <summary>Stopwatch timestamp at which the last checkpoint entry was sent to the replica.</summary>
+    public long CheckpointWrittenTimestamp => Volatile.Read(ref _checkpointWritten);
 
     /// <summary>Why the applier broke, or null while it works.</summary>
     public string? BreakReason => Volatile.Read(ref _breakReason);
@@ -170,6 +175,23 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 {
                     var entry = batch[i];
                     var skip = 0;
+                    if (entry.Kind == LogEventKind.Checkpoint)
+                    {
+                        // A barrier: nothing after the checkpoint is sent until the replica answered it and the
+                        // callback captured its files, so what is captured is exactly the state at this position.
+                        var barrier = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        Volatile.Write(ref _barrier, barrier);
+                        output.Write(entry.Payload.Span);
+                        _pendingEnqueue.Add(new InFlight(entry, 0));
+                        next = entry.Sequence + 1;
+                        EnqueueAll();
+                        Volatile.Write(ref _checkpointWritten, System.Diagnostics.Stopwatch.GetTimestamp());
+                        await FlushAsync(output, ct);
+                        await barrier.Task.WaitAsync(ct);
+                        unflushed = 0;
+                        break;
+                    }
+
                     if (entry.Kind == LogEventKind.Request)
                     {
                         if (entry.Context != context)
@@ -321,6 +343,10 @@ public sealed class ReplicaApplier : IAsyncDisposable
                     }
 
                     _callbacks.OnReply(this, front.Entry, reply, lastOffset);
+                    if (front.Entry.Kind == LogEventKind.Checkpoint)
+                    {
+                        Interlocked.Exchange(ref _barrier, null)?.TrySetResult();
+                    }
                 }
 
                 input.AdvanceTo(buffer.Start, result.Buffer.End);

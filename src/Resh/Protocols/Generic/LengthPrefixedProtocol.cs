@@ -71,6 +71,15 @@ public sealed class LengthPrefixedProtocol : IProtocol
         return Frame(Encoding.UTF8.GetBytes("ERR " + message));
     }
 
+    /// <summary>One frame whose payload is the command (UTF-8).</summary>
+    public byte[] EncodeCommand(string command)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(command);
+        return Frame(Encoding.UTF8.GetBytes(command));
+    }
+
+    public bool IsErrorReply(ReadOnlySpan<byte> reply) => reply.Length >= HeaderBytes && reply[HeaderBytes..].StartsWith("ERR "u8);
+
     /// <summary>True when a TCP connection can be opened (the protocol has no generic ping).</summary>
     public Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken) =>
         WireClient.CanConnectAsync(endpoint, cancellationToken);

@@ -81,6 +81,15 @@ public sealed class LineProtocol : IProtocol
         return ProtocolText.OneLine("ERR ", message, "\n");
     }
 
+    /// <summary>The command as one line, ended by "\n".</summary>
+    public byte[] EncodeCommand(string command)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(command);
+        return ProtocolText.OneLine("", command, "\n");
+    }
+
+    public bool IsErrorReply(ReadOnlySpan<byte> reply) => reply.StartsWith("ERR "u8);
+
     /// <summary>True when a TCP connection can be opened (the protocol has no generic ping).</summary>
     public Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken) =>
         WireClient.CanConnectAsync(endpoint, cancellationToken);

@@ -120,6 +120,15 @@ public sealed class RespProtocol : IProtocol
         return ProtocolText.OneLine("-ERR ", message, "\r\n");
     }
 
+    /// <summary>The blank-separated words of <paramref name="command"/> as one multibulk request.</summary>
+    public byte[] EncodeCommand(string command)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(command);
+        return RespEncoding.Command(command.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    public bool IsErrorReply(ReadOnlySpan<byte> reply) => !reply.IsEmpty && reply[0] is (byte)'-' or (byte)'!';
+
     /// <summary>Connects, sends PING and expects +PONG. False on any failure; throws only on cancellation.</summary>
     public async Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
     {

@@ -1,0 +1,85 @@
+using Resh.Checkpoints;
+
+namespace Resh.Modes;
+
+/// <summary>
+/// Service checkpoints: how a replica writes its state to files (<see cref="Flush"/>), which files hold it,
+/// how replicas prove they hold the same state (<see cref="Digest"/>), and how often.
+/// </summary>
+public sealed class CheckpointOptions
+{
+    /// <summary>Command that makes the service write its state to <see cref="Files"/> and answers when done (Redis: SAVE).</summary>
+    public string Flush { get; set; } = "";
+
+    /// <summary>Files, relative to the replica's data directory ({dir}), that hold the state after the flush (Redis: dump.rdb).</summary>
+    public IReadOnlyList<string> Files { get; set; } = [];
+
+    /// <summary>
+    /// Optional command whose reply is a digest of the service's state (Redis: DEBUG DIGEST, which needs
+    /// <c>--enable-debug-command local</c>). Without it, replicas are compared by the SHA-256 of their files.
+    /// </summary>
+    public string? Digest { get; set; }
+
+    /// <summary>A checkpoint after this many new log entries (null: not by count).</summary>
+    public long? EveryEntries { get; set; }
+
+    /// <summary>A checkpoint this long after the previous one, if there were new entries (null: not by time).</summary>
+    public TimeSpan? Every { get; set; }
+
+    /// <summary>The checkpoint store's directory; null for <c>STATE-DIR/store</c>.</summary>
+    public string? StorePath { get; set; }
+
+    /// <summary>Which stored checkpoints to keep; the newest is always kept.</summary>
+    public RetentionPolicy Retention { get; set; } = new() { KeepLast = 3 };
+
+    /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Flush))
+        {
+            errors.Add("checkpoint.flush: needs the command that writes the service's state to disk, e.g. SAVE for redis-server");
+        }
+
+        if (Files.Count == 0)
+        {
+            errors.Add("checkpoint.files: needs at least one file the flush writes, relative to the replica's {dir}, e.g. [dump.rdb]");
+        }
+
+        foreach (var file in Files)
+        {
+            if (string.IsNullOrWhiteSpace(file) || Path.IsPathRooted(file) || file.Split('/', '\\').Any(part => part is ".." or "."))
+            {
+                errors.Add($"checkpoint.files: '{file}' must be a plain path inside the replica's data directory (no leading /, no . or ..)");
+            }
+        }
+
+        if (Digest is not null && string.IsNullOrWhiteSpace(Digest))
+        {
+            errors.Add("checkpoint.digest: must be a command (e.g. DEBUG DIGEST) or left out");
+        }
+
+        if (EveryEntries is null && Every is null)
+        {
+            errors.Add("checkpoint.interval: needs a number of log entries (e.g. 10000) or a time (e.g. 5s)");
+        }
+
+        if (EveryEntries is < 1)
+        {
+            errors.Add($"checkpoint.interval: must be at least 1 entry (got {EveryEntries})");
+        }
+
+        if (Every is { } every && every < TimeSpan.FromMilliseconds(100))
+        {
+            errors.Add($"checkpoint.interval: must be at least 100ms (got {every.TotalMilliseconds:0.###}ms)");
+        }
+
+        if (StorePath is not null && string.IsNullOrWhiteSpace(StorePath))
+        {
+            errors.Add("checkpoint.store: must name a directory or be left out");
+        }
+
+        errors.AddRange(Retention.Validate().Select(e => "checkpoint." + e));
+        return errors;
+    }
+}

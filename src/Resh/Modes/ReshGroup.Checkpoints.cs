@@ -1,0 +1,472 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using Resh.Checkpoints;
+using Resh.Ordering;
+using Resh.Replicas;
+using Resh.Voting;
+
+namespace Resh.Modes;
+
+/// <summary>A checkpoint that f+1 replicas agreed on and that is committed to the store.</summary>
+public sealed record VerifiedCheckpoint(long Sequence, string SnapshotId, DateTimeOffset Time);
+
+/// <summary>
+/// Service checkpoints. A <see cref="LogEventKind.Checkpoint"/> entry carries the service's flush (and digest)
+/// commands; every replica runs them at exactly that log position (its applier holds everything after it
+/// back until the files are captured), captures the files by hard link into a staging directory, and votes
+/// with its replies plus the outcome of the capture (and, without a digest command, the files' SHA-256).
+/// When f+1 agree, the winner's capture is stored in the background; once committed the checkpoint is
+/// verified: new replicas start from it, and the log before it is truncated.
+/// </summary>
+public sealed partial class ReshGroup
+{
+    /// <summary>Label of a stored checkpoint: the log position it covers.</summary>
+    public const string SequenceLabel = "resh.checkpoint";
+
+    private readonly ConcurrentDictionary<(long Sequence, int Replica), Capture> _captures = new();
+    private readonly Channel<(LogEntry Entry, Capture Capture, string Digest)> _storeJobs = Channel.CreateUnbounded<(LogEntry, Capture, string)>(new UnboundedChannelOptions { SingleReader = true });
+    private Task _storer = Task.CompletedTask;
+    private VerifiedCheckpoint? _newest;
+    private LogEntry? _checkpointInProgress;
+    private TaskCompletionSource<VerifiedCheckpoint?>? _checkpointDone;
+    private long _lastCheckpointAt = -1;
+    private long _lastCheckpointTicks = Environment.TickCount64;
+
+    /// <summary>The newest verified checkpoint, or null.</summary>
+    public VerifiedCheckpoint? NewestCheckpoint
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _newest;
+            }
+        }
+    }
+
+    private string StagingDirectory => Path.Combine(_options.StateDirectory, "checkpoints");
+
+    private void StartCheckpoints()
+    {
+        if (_options.Checkpoint is null)
+        {
+            return;
+        }
+
+        if (Directory.Exists(StagingDirectory))
+        {
+            Directory.Delete(StagingDirectory, recursive: true);
+        }
+
+        _storer = Task.Run(() => StoreLoopAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Takes a checkpoint now if the log moved since the last one, and waits until it is stored (or failed).
+    /// Returns the newest verified checkpoint afterwards, or null when checkpoints are off or it failed.
+    /// </summary>
+    public async Task<VerifiedCheckpoint?> CheckpointNowAsync(TimeSpan timeout)
+    {
+        if (_options.Checkpoint is null)
+        {
+            return null;
+        }
+
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            while (true)
+            {
+                Task<VerifiedCheckpoint?>? running;
+                lock (_lock)
+                {
+                    running = _checkpointDone?.Task;
+                }
+
+                if (running is not null)
+                {
+                    await running.WaitAsync(cts.Token);
+                    continue;
+                }
+
+                if (!TryStartCheckpoint(force: true, out var started))
+                {
+                    return NewestCheckpoint;
+                }
+
+                return await started!.WaitAsync(cts.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Called on every monitor tick: starts a checkpoint when one is due, and truncates the log.</summary>
+    private void CheckpointTick()
+    {
+        if (_options.Checkpoint is null)
+        {
+            return;
+        }
+
+        TryStartCheckpoint(force: false, out _);
+        TruncateLog();
+    }
+
+    private bool TryStartCheckpoint(bool force, out Task<VerifiedCheckpoint?>? done)
+    {
+        var options = _options.Checkpoint!;
+        done = null;
+        LogEntry entry;
+        lock (_lock)
+        {
+            if (_checkpointInProgress is not null || _stopping.IsCancellationRequested || _voter.VoterCount < _voter.Quorum)
+            {
+                return false;
+            }
+
+            var since = _log.Head - _lastCheckpointAt;
+            var due = since > 0 && (force
+                || (options.EveryEntries is { } n && since >= n)
+                || (options.Every is { } every && Environment.TickCount64 - _lastCheckpointTicks >= every.TotalMilliseconds));
+            if (!due)
+            {
+                return false;
+            }
+
+            var payload = _protocol.EncodeCommand(options.Flush);
+            var replies = 1;
+            if (options.Digest is { } digest)
+            {
+                payload = [.. payload, .. _protocol.EncodeCommand(digest)];
+                replies = 2;
+            }
+
+            entry = new LogEntry(LogEventKind.Checkpoint, 0, 0, payload, replies);
+            _checkpointInProgress = entry;
+            _checkpointDone = new TaskCompletionSource<VerifiedCheckpoint?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            done = _checkpointDone.Task;
+        }
+
+        _ = SubmitCheckpointAsync(entry);
+        return true;
+    }
+
+    private async Task SubmitCheckpointAsync(LogEntry entry)
+    {
+        try
+        {
+            var seq = await _sequencer.SubmitAsync(entry, _stopping.Token);
+            lock (_lock)
+            {
+                _lastCheckpointAt = seq;
+                _lastCheckpointTicks = Environment.TickCount64;
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            FailCheckpoint(entry, $"could not append it to the log: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// For a checkpoint entry's replies at one replica: captures its files (when the checkpoint is still open)
+    /// and returns what the voter compares: the replies, the outcome of the capture, and without a digest
+    /// command the files' SHA-256. Runs on the replica's reader loop while its applier holds back what follows.
+    /// </summary>
+    private byte[] CheckpointVote(Replica replica, ReplicaApplier applier, LogEntry entry, ReadOnlySpan<byte> reply, int lastReplyOffset, ReadOnlySpan<byte> normalized)
+    {
+        var options = _options.Checkpoint;
+        string status;
+        var hash = "";
+        if (options is null)
+        {
+            status = "checkpoints are off";
+        }
+        else if (_protocol.IsErrorReply(options.Digest is null ? reply : reply[..lastReplyOffset]))
+        {
+            status = "flush failed";
+        }
+        else if (options.Digest is not null && _protocol.IsErrorReply(reply[lastReplyOffset..]))
+        {
+            status = "digest failed";
+        }
+        else
+        {
+            status = "ok";
+            try
+            {
+                if (options.Digest is null)
+                {
+                    hash = HashFiles(replica.DataDirectory, options.Files);
+                }
+
+                if (Wanted(replica, entry))
+                {
+                    var target = Path.Combine(StagingDirectory, entry.Sequence.ToString(CultureInfo.InvariantCulture), $"{replica.Spec.Id}.g{replica.Generation}");
+                    CaptureFiles(replica.DataDirectory, options.Files, target);
+                    _captures[(entry.Sequence, replica.Index)] = new Capture(replica.Spec.Id, target, status);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // A capture that was no longer needed (the checkpoint was decided meanwhile) is not a fault.
+                status = entry.Decision == Decision.Pending ? $"capture failed ({e.GetType().Name})" : "ok";
+                GroupLog.CaptureFailed(_logger, replica.Spec.Id, entry.Sequence, e.Message);
+            }
+        }
+
+        if (status != "ok" && Wanted(replica, entry))
+        {
+            _captures[(entry.Sequence, replica.Index)] = new Capture(replica.Spec.Id, null, status);
+        }
+
+        var pause = Stopwatch.GetElapsedTime(applier.CheckpointWrittenTimestamp);
+        _metrics.CheckpointPause(pause);
+        GroupLog.CheckpointPause(_logger, replica.Spec.Id, entry.Sequence, pause.TotalMilliseconds);
+        return [.. normalized, .. Encoding.UTF8.GetBytes($"\n#resh checkpoint {status} {hash}")];
+    }
+
+    /// <summary>Whether this replica's capture may become the stored checkpoint: it votes and the vote is open.</summary>
+    private bool Wanted(Replica replica, LogEntry entry)
+    {
+        lock (_lock)
+        {
+            return entry.Decision == Decision.Pending && replica.State == ReplicaState.Up;
+        }
+    }
+
+    private static void CaptureFiles(string dataDirectory, IReadOnlyList<string> files, string target)
+    {
+        foreach (var file in files)
+        {
+            var source = Path.Combine(dataDirectory, file);
+            var destination = Path.Combine(target, file);
+            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+
+            // A hard link costs microseconds and stays the state of this position as long as the service
+            // replaces the file by rename (Redis writes a temporary file and renames it), never in place.
+            if (Link(source, destination) != 0)
+            {
+                File.Copy(source, destination, overwrite: true);
+            }
+        }
+    }
+
+    private static string HashFiles(string dataDirectory, IReadOnlyList<string> files)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 20];
+        foreach (var file in files)
+        {
+            sha.AppendData(Encoding.UTF8.GetBytes(file + "\0"));
+            using var stream = new FileStream(Path.Combine(dataDirectory, file), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+            int n;
+            while ((n = stream.Read(buffer)) > 0)
+            {
+                sha.AppendData(buffer, 0, n);
+            }
+        }
+
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "link", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int Link(string existing, string created);
+
+    /// <summary>The vote on a checkpoint entry settled (outside the lock).</summary>
+    private void CheckpointSettled(VoteOutcome outcome)
+    {
+        var entry = outcome.Entry;
+        if (outcome.Kind == VoteOutcomeKind.Disagreed)
+        {
+            FailCheckpoint(entry, "the replicas disagree on it");
+            return;
+        }
+
+        var winner = _replicas[outcome.Replica];
+        if (!_captures.TryRemove((entry.Sequence, outcome.Replica), out var capture) || capture.Path is null)
+        {
+            var reply = Encoding.UTF8.GetString(outcome.Reply.Span).ReplaceLineEndings(" ").Trim();
+            FailCheckpoint(entry, $"f+1 replicas agree that it failed: {capture?.Status ?? "no capture"} ({winner.Spec.Id} answered: {reply})");
+            return;
+        }
+
+        var digest = "";
+        if (_options.Checkpoint!.Digest is not null)
+        {
+            digest = Encoding.UTF8.GetString(outcome.Reply.Span).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
+        }
+
+        _storeJobs.Writer.TryWrite((entry, capture, digest));
+    }
+
+    private async Task StoreLoopAsync(CancellationToken ct)
+    {
+        var options = _options.Checkpoint!;
+        try
+        {
+            await foreach (var (entry, capture, digest) in _storeJobs.Reader.ReadAllAsync(ct))
+            {
+                VerifiedCheckpoint verified;
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+                    {
+                        [SequenceLabel] = entry.Sequence.ToString(CultureInfo.InvariantCulture),
+                        ["resh.replica"] = capture.Replica,
+                    };
+                    if (digest.Length > 0)
+                    {
+                        labels["resh.digest"] = digest.TrimStart('+', '$');
+                    }
+
+                    var info = await _store!.SnapshotAsync(capture.Path!, labels, ct);
+                    verified = new VerifiedCheckpoint(entry.Sequence, info.Id, info.Time);
+                    lock (_lock)
+                    {
+                        _newest = verified;
+                    }
+
+                    _log.Durable?.TruncateThrough(entry.Sequence);
+                    _metrics.Checkpoint("stored");
+                    var elapsed = Stopwatch.GetElapsedTime(started);
+                    GroupLog.CheckpointStored(_logger, entry.Sequence, info.Id, info.LogicalBytes, info.AddedBytes, elapsed.TotalMilliseconds);
+                    _events.Record("+checkpoint", capture.Replica, $"#{entry.Sequence} verified by f+1 replicas and stored as {info.Id} ({info.LogicalBytes} bytes, {info.AddedBytes} new, {elapsed.TotalMilliseconds:0} ms)");
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointStoreException)
+                {
+                    FailCheckpoint(entry, $"storing it failed: {e.Message}");
+                    continue;
+                }
+                finally
+                {
+                    DeleteStaging(entry.Sequence);
+                }
+
+                CompleteCheckpoint(entry, verified);
+                await PruneAsync(options.Retention, ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task PruneAsync(RetentionPolicy retention, CancellationToken ct)
+    {
+        try
+        {
+            var pruned = await _store!.PruneAsync(retention, cancellationToken: ct);
+            if (pruned.Removed.Count > 0)
+            {
+                await _store.CompactAsync(cancellationToken: ct);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointStoreException)
+        {
+            GroupLog.PruneFailed(_logger, e.Message);
+        }
+    }
+
+    /// <summary>Removes the staging directories of this checkpoint and every older one.</summary>
+    private void DeleteStaging(long through)
+    {
+        foreach (var key in _captures.Keys.Where(k => k.Sequence <= through))
+        {
+            _captures.TryRemove(key, out _);
+        }
+
+        if (!Directory.Exists(StagingDirectory))
+        {
+            return;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(StagingDirectory))
+        {
+            if (long.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var seq) && seq <= through)
+            {
+                try
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    GroupLog.CaptureFailed(_logger, "-", seq, $"cannot remove {dir}: {e.Message}");
+                }
+            }
+        }
+    }
+
+    private void FailCheckpoint(LogEntry entry, string reason)
+    {
+        _metrics.Checkpoint("failed");
+        GroupLog.CheckpointFailed(_logger, entry.Sequence, reason);
+        _events.Record("+checkpoint-failed", null, $"#{entry.Sequence}: {reason}");
+        if (entry.Sequence >= 0)
+        {
+            DeleteStaging(entry.Sequence);
+        }
+
+        CompleteCheckpoint(entry, null);
+    }
+
+    private void CompleteCheckpoint(LogEntry entry, VerifiedCheckpoint? verified)
+    {
+        TaskCompletionSource<VerifiedCheckpoint?>? done = null;
+        lock (_lock)
+        {
+            if (ReferenceEquals(_checkpointInProgress, entry))
+            {
+                _checkpointInProgress = null;
+                done = _checkpointDone;
+                _checkpointDone = null;
+            }
+        }
+
+        done?.TrySetResult(verified);
+    }
+
+    /// <summary>
+    /// Forgets the log entries that the newest verified checkpoint covers and that no live replica still
+    /// needs: below the checkpoint and below every running applier's position and every rebuild's start.
+    /// </summary>
+    private void TruncateLog()
+    {
+        lock (_lock)
+        {
+            if (_newest is not { } newest)
+            {
+                return;
+            }
+
+            var floor = newest.Sequence + 1;
+            foreach (var r in _replicas)
+            {
+                if (r.StartsAt is { } start)
+                {
+                    floor = Math.Min(floor, start);
+                }
+                else if (r.Applier is { } applier && r.State is ReplicaState.Up or ReplicaState.Recovering)
+                {
+                    floor = Math.Min(floor, applier.Applied + 1);
+                }
+            }
+
+            if (floor > _log.First)
+            {
+                _log.TruncateBefore(floor);
+            }
+        }
+    }
+
+    /// <summary>One replica's capture of a checkpoint: its staging directory, or null with what failed.</summary>
+    private sealed record Capture(string Replica, string? Path, string Status);
+}
