@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
 """A minimal key-value service for the generic codecs' integration tests.
 
-Requests: "SET key value", "GET key", "INCR key", "DEL key"; one reply each.
+Requests: "SET key value", "GET key", "INCR key", "DEL key", "SAVE"; one reply each.
+With --dir, SAVE writes the data to DIR/state.json (sorted, so equal data gives equal bytes; written to a
+temporary file and renamed), and the file is loaded at start when it exists.
 --framing line: newline-terminated text; --framing length: 4-byte big-endian length + payload.
 """
 import argparse
+import json
+import os
 import socket
 import struct
 import threading
 
 data = {}
 lock = threading.Lock()
+state_dir = None
 
 
 def execute(request: str) -> str:
@@ -28,6 +33,14 @@ def execute(request: str) -> str:
             return str(value)
         if cmd == "DEL" and len(parts) == 2:
             return "1" if data.pop(parts[1], None) is not None else "0"
+        if cmd == "SAVE" and len(parts) == 1 and state_dir is not None:
+            path = os.path.join(state_dir, "state.json")
+            with open(path + ".tmp", "w") as f:
+                json.dump(data, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(path + ".tmp", path)
+            return "OK"
     return "ERR unknown request"
 
 
@@ -64,7 +77,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--framing", choices=["line", "length"], default="line")
+    parser.add_argument("--dir")
     args = parser.parse_args()
+    global state_dir
+    state_dir = args.dir
+    if state_dir is not None and os.path.exists(os.path.join(state_dir, "state.json")):
+        with open(os.path.join(state_dir, "state.json")) as f:
+            data.update(json.load(f))
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", args.port))

@@ -1,0 +1,121 @@
+using System.Net.Sockets;
+using System.Text;
+using Resh.Hosting;
+using Resh.Modes;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>Service checkpoints with real redis-server replicas (and the generic line protocol without a digest).</summary>
+public sealed class CheckpointTests
+{
+    private const string RedisWithDigest = Tools.RedisCommand + " --enable-debug-command local";
+
+    private static Action<ReshOptions> Checkpoints(long? everyEntries = null, TimeSpan? every = null, string? digest = "DEBUG DIGEST", string flush = "SAVE", string file = "dump.rdb") => o =>
+        o.Group.Checkpoint = new CheckpointOptions { Flush = flush, Files = [file], Digest = digest, EveryEntries = everyEntries, Every = every };
+
+    private static Task<Cluster> StartRedisAsync(Action<ReshOptions> configure)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        return Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", RedisWithDigest))], configure);
+    }
+
+    private static async Task WriteAsync(Cluster cluster, string prefix, int count)
+    {
+        await using var client = await cluster.ConnectAsync();
+        for (var i = 0; i < count; i += 100)
+        {
+            var batch = Enumerable.Range(i, Math.Min(100, count - i)).Select(j => new[] { "SET", $"{prefix}:{j}", $"value-{j}" }).ToArray();
+            var replies = await client.PipelineAsync(batch).WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
+        }
+    }
+
+    [Fact]
+    public async Task A_replaced_replica_starts_from_the_newest_checkpoint_and_replays_less_than_one_interval()
+    {
+        const int interval = 500;
+        await using var cluster = await StartRedisAsync(Checkpoints(everyEntries: interval));
+        await WriteAsync(cluster, "k", 4000);
+
+        // Quiet now: the group checkpoints until fewer than one interval of entries follow the newest checkpoint.
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && s.Head - c.Sequence < interval && s.LogFirst > c.Sequence, "a checkpoint within one interval of the head, and the log truncated to it");
+        var before = cluster.Host.Status();
+        Assert.True(before.Head - before.LogFirst + 1 < interval, $"the log holds #{before.LogFirst}..#{before.Head}");
+
+        await cluster.Host.InjectAsync("r2", FaultKind.Crash, CancellationToken.None);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2") is { Generation: 2, State: "up" }, "r2 rebuilt and voting");
+
+        var r2 = cluster.Replica("r2");
+        Assert.NotNull(r2.LastReplay);
+        Assert.InRange(r2.LastReplay!.Value, 0, interval - 1);
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+replica-restored" && e.Replica == "r2");
+
+        await cluster.WaitHealthyAsync();
+        var expected = await cluster.DumpAsync("r1");
+        Assert.Equal(4000, expected.Count);
+        Assert.Equal(expected, await cluster.DumpAsync("r2"));
+        await using var client = await cluster.ConnectAsync();
+        Assert.Equal("value-3999", (await client.CallAsync("GET", "k:3999")).AsString());
+    }
+
+    [Fact]
+    public async Task Corrupted_state_that_nobody_reads_is_caught_by_the_checkpoint_digest_and_repaired()
+    {
+        await using var cluster = await StartRedisAsync(Checkpoints(every: TimeSpan.FromMilliseconds(300)));
+        await WriteAsync(cluster, "c", 200);
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
+
+        var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+
+        // One more write makes the next checkpoint due; no client reads the corrupted key.
+        await WriteAsync(cluster, "after", 1);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
+        var r1 = cluster.Replica("r1");
+        Assert.True(r1.Mismatches >= 1);
+        Assert.Contains("mismatch", r1.LastSuspicion, StringComparison.Ordinal);
+
+        await cluster.WaitHealthyAsync();
+        Assert.Equal(await cluster.DumpAsync("r2"), await cluster.DumpAsync("r1"));
+    }
+
+    [Fact]
+    public async Task Without_a_digest_command_replicas_are_compared_by_the_sha256_of_their_files()
+    {
+        Tools.Require("python3", "apt-get install python3");
+        var script = Path.Combine(AppContext.BaseDirectory, "Services", "kv_server.py");
+        var replicas = Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", $"python3 '{script}' --port {{port}} --dir {{dir}}")).ToList();
+        const int interval = 50;
+        await using var cluster = await Cluster.StartAsync(replicas, o =>
+        {
+            o.Protocol = "line";
+            Checkpoints(everyEntries: interval, digest: null, file: "state.json")(o);
+        });
+
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(cluster.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        using var reader = new StreamReader(new NetworkStream(socket), Encoding.UTF8);
+        async Task<string?> CallAsync(string request)
+        {
+            await socket.SendAsync(Encoding.UTF8.GetBytes(request + "\n"));
+            return await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        for (var i = 0; i < 300; i++)
+        {
+            Assert.Equal("OK", await CallAsync($"SET k{i} v{i}"));
+        }
+
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && s.Head - c.Sequence < interval, "a checkpoint verified by equal file hashes");
+        await cluster.Host.InjectAsync("r3", FaultKind.Crash, CancellationToken.None);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r3") is { Generation: 2, State: "up" }, "r3 rebuilt from the checkpoint");
+        Assert.InRange(cluster.Replica("r3").LastReplay ?? -1, 0, interval - 1);
+
+        // r3 now holds the restored keys: with r1 frozen, r2 and r3 must decide every read.
+        await cluster.Host.InjectAsync("r1", FaultKind.Hang, CancellationToken.None);
+        for (var i = 0; i < 300; i += 37)
+        {
+            Assert.Equal($"v{i}", await CallAsync($"GET k{i}"));
+        }
+    }
+}
