@@ -122,4 +122,51 @@ public sealed class ConfigLoaderTests
         Assert.True(ConfigLoader.TryParseSize(text, out var value));
         Assert.Equal(bytes, value);
     }
+
+    [Fact]
+    public void The_durable_example_loads_with_its_checkpoints()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Resh.slnx")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+
+        var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "redis-durable.yaml"));
+        var checkpoint = Assert.IsType<Resh.Modes.CheckpointOptions>(options.Group.Checkpoint);
+        Assert.Equal("SAVE", checkpoint.Flush);
+        Assert.Equal(["dump.rdb"], checkpoint.Files);
+        Assert.Equal("DEBUG DIGEST", checkpoint.Digest);
+        Assert.Equal(TimeSpan.FromSeconds(3), checkpoint.Every);
+        Assert.Null(checkpoint.EveryEntries);
+        Assert.Equal(3, checkpoint.Retention.KeepLast);
+        Assert.Equal(Resh.Ordering.LogFsync.Always, options.DurableLog);
+        Assert.All(options.Group.Replicas, r => Assert.Contains("--enable-debug-command local", r.Command, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_checkpoint_interval_is_a_count_of_entries_or_a_duration()
+    {
+        var byCount = ConfigLoader.Load(Issue + "\ncheckpoint: { flush: SAVE, files: dump.rdb, interval: 10000, store: ./st }\n", "t.yaml", "/tmp");
+        Assert.Equal(10000, byCount.Group.Checkpoint!.EveryEntries);
+        Assert.Equal(["dump.rdb"], byCount.Group.Checkpoint.Files);
+        Assert.Equal("/tmp/st", byCount.Group.Checkpoint.StorePath);
+        Assert.Null(byCount.Group.Checkpoint.Digest);
+
+        var e = Fails(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: often }\n");
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("checkpoint.interval: 'often' is neither", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("checkpoint: { files: [dump.rdb], interval: 5s }", "checkpoint.flush: missing")]
+    [InlineData("checkpoint: { flush: SAVE, interval: 5s }", "checkpoint.files: missing")]
+    [InlineData("checkpoint: { flush: SAVE, files: [../x], interval: 5s }", "checkpoint.files: '../x' must be a plain path")]
+    [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, retention: { keep-lats: 2 } }", "did you mean 'checkpoint.retention.keep-last'")]
+    [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 10ms }", "checkpoint.interval: must be at least 100ms")]
+    [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, retention: { keep-last: 0 } }", "checkpoint.retention needs at least one rule")]
+    public void Checkpoint_mistakes_are_named(string yaml, string expected)
+    {
+        var e = Fails(Issue + "\n" + yaml + "\n");
+        Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
+    }
 }

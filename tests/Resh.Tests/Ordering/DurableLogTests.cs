@@ -118,4 +118,71 @@ public sealed class DurableLogTests : IDisposable
             Assert.Equal(seen.Order(), seen);
         }
     }
+
+    [Fact]
+    public async Task A_checkpoint_lets_covered_segments_go_and_reopening_returns_only_what_follows_it()
+    {
+        var log = new OrderedLog();
+        await using (var durable = Open())
+        {
+            log.AttachDurable(durable);
+            await AppendAsync(log, durable, Sample(100));
+
+            // A checkpoint covers #0..#59: a new segment starts at the next write, and the first one goes once
+            // everything in it is covered.
+            durable.TruncateThrough(59);
+            await Tools.WaitUntilAsync(() => durable.SegmentCount == 2, TimeSpan.FromSeconds(10));
+            await AppendAsync(log, durable, Sample(50));
+            durable.TruncateThrough(120);
+            await Tools.WaitUntilAsync(() => File.Exists(Path.Combine(_dir, "ordered-00000000000000000150.log")) && durable.SegmentCount == 2, TimeSpan.FromSeconds(10));
+            await AppendAsync(log, durable, Sample(10));
+        }
+
+        var names = Directory.GetFiles(_dir).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(["ordered-00000000000000000100.log", "ordered-00000000000000000150.log"], names);
+
+        await using var reopened = DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 120);
+        Assert.Equal(121, reopened.RecoveredFrom);
+        Assert.Equal(39, reopened.Recovered.Count);
+        Assert.Equal(160, reopened.Next);
+        Assert.Equal(log[121].Payload.ToArray(), reopened.Recovered[0].Payload.ToArray());
+        Assert.Equal(log[159].Payload.ToArray(), reopened.Recovered[^1].Payload.ToArray());
+    }
+
+    [Fact]
+    public async Task A_checkpoint_newer_than_the_whole_log_starts_a_fresh_segment_after_it()
+    {
+        var log = new OrderedLog();
+        await using (var durable = Open())
+        {
+            log.AttachDurable(durable);
+            await AppendAsync(log, durable, Sample(20));
+        }
+
+        await using (var reopened = DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 499))
+        {
+            Assert.Empty(reopened.Recovered);
+            Assert.Equal(500, reopened.Next);
+        }
+
+        Assert.Equal(["ordered-00000000000000000500.log"], Directory.GetFiles(_dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task A_log_that_starts_after_the_checkpoint_is_refused_with_what_is_missing()
+    {
+        var log = new OrderedLog();
+        await using (var durable = Open())
+        {
+            log.AttachDurable(durable);
+            await AppendAsync(log, durable, Sample(100));
+            durable.TruncateThrough(99);
+            await Tools.WaitUntilAsync(() => Directory.GetFiles(_dir).Select(Path.GetFileName).SequenceEqual(["ordered-00000000000000000100.log"]), TimeSpan.FromSeconds(10));
+            await AppendAsync(log, durable, Sample(5));
+        }
+
+        // The log now starts at #100: a store without the checkpoint that covered #0..#99 cannot be resumed.
+        var e = Assert.Throws<InvalidDataException>(() => DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 10));
+        Assert.Contains("#11..#99 are missing", e.Message, StringComparison.Ordinal);
+    }
 }

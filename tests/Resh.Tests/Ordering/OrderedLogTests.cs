@@ -49,4 +49,46 @@ public sealed class OrderedLogTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new LogEntry(LogEventKind.Request, 1, 0, new byte[1], 0));
     }
+
+    private static LogEntry Open(long session) => new(LogEventKind.Open, session, 0, ReadOnlyMemory<byte>.Empty, 0);
+
+    [Fact]
+    public void Truncation_forgets_the_covered_prefix_and_keeps_the_rest_readable()
+    {
+        var log = new OrderedLog();
+        for (var i = 0; i < 10_000; i++)
+        {
+            log.Append(Open(i));
+        }
+
+        Assert.Equal(5000, log.TruncateBefore(5000));
+        Assert.Equal(5000, log.First);
+        Assert.Equal(5000, log.Retained);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log[4999]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log.Read(4999, new LogEntry[2]));
+        Assert.Equal(5000, log[5000].SessionId);
+        var buffer = new LogEntry[10];
+        Assert.Equal(10, log.Read(5000, buffer));
+        Assert.Equal(5009, buffer[9].SessionId);
+
+        // Never backwards, never past the head.
+        Assert.Equal(5000, log.TruncateBefore(10));
+        Assert.Equal(10_000, log.TruncateBefore(20_000));
+        Assert.Equal(0, log.Retained);
+        Assert.Equal(10_000, log.Append(Open(10_000)));
+        Assert.Equal(10_000, log[10_000].SessionId);
+    }
+
+    [Fact]
+    public void A_log_restored_from_a_checkpoint_continues_at_its_position()
+    {
+        var log = new OrderedLog();
+        log.StartAt(123_456);
+        Assert.Equal(123_456, log.First);
+        Assert.Equal(123_455, log.Head);
+        Assert.Equal(123_456, log.Append(Open(1)));
+        Assert.Equal(1, log[123_456].SessionId);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log[123_455]);
+        Assert.Throws<InvalidOperationException>(() => log.StartAt(5));
+    }
 }
