@@ -57,6 +57,10 @@ public static class ReshCli
         inject.SetAction((parse, ct) => InjectAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(replicaArg)!, parse.GetValue(faultArg)!, output, errors, ct));
         root.Subcommands.Add(inject);
 
+        var checkpoint = new Command("checkpoint", "Take a service checkpoint now and wait until f+1 replicas verified it and it is stored.") { adminOption, configOption, tokenOption };
+        checkpoint.SetAction((parse, ct) => CheckpointAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
+        root.Subcommands.Add(checkpoint);
+
         var stop = new Command("stop", "Controlled shutdown: stop accepting clients, deliver pending replies, stop the replicas.") { adminOption, configOption, tokenOption };
         stop.SetAction((parse, ct) => StopAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(stop);
@@ -254,6 +258,39 @@ public static class ReshCli
             }
 
             await output.WriteLineAsync($"{replica}: {fault}: {doc.RootElement.GetProperty("detail").GetString()}");
+            return ExitOk;
+        }
+        catch (HttpRequestException e)
+        {
+            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
+            return ExitFailure;
+        }
+    }
+
+    private static async Task<int> CheckpointAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (target.Error is not null)
+        {
+            await errors.WriteLineAsync($"error: {target.Error}");
+            return ExitUsage;
+        }
+
+        using var http = Http(target);
+        http.Timeout = TimeSpan.FromMinutes(5);
+        try
+        {
+            using var response = await http.PostAsync("checkpoint", null, ct);
+            var body = await response.Content.ReadAsStringAsync(ct);
+            using var doc = JsonDocument.Parse(body);
+            if (!response.IsSuccessStatusCode)
+            {
+                var message = doc.RootElement.TryGetProperty("error", out var e) ? e.GetString() : body;
+                await errors.WriteLineAsync($"error: {message}");
+                return ExitFailure;
+            }
+
+            var root = doc.RootElement;
+            await output.WriteLineAsync($"checkpoint #{root.GetProperty("sequence").GetInt64()} stored as {root.GetProperty("snapshotId").GetString()}");
             return ExitOk;
         }
         catch (HttpRequestException e)

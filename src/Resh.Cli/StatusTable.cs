@@ -11,7 +11,12 @@ public static class StatusTable
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"mode {status.Mode}  f={status.Faults}  head #{status.Head}  decided #{status.Decided}  voting {status.Voting}  {(status.Ready ? "ready" : "NOT READY")}\n");
-        string[] header = ["replica", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "cpu s", "last suspicion"];
+        if (status.Checkpoint is { } checkpoint)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"checkpoint #{checkpoint.Sequence} {checkpoint.SnapshotId} at {checkpoint.Time:u}  log held from #{status.LogFirst}\n");
+        }
+
+        string[] header = ["replica", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "replayed", "cpu s", "last suspicion"];
         var rows = new List<string[]> { header };
         foreach (var r in status.Replicas)
         {
@@ -19,7 +24,7 @@ public static class StatusTable
                 r.Id, r.State, r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Port.ToString(CultureInfo.InvariantCulture),
                 r.Applied.ToString(CultureInfo.InvariantCulture), r.Mismatches.ToString(CultureInfo.InvariantCulture),
                 r.Recoveries.ToString(CultureInfo.InvariantCulture), r.Generation.ToString(CultureInfo.InvariantCulture),
-                r.CpuSeconds.ToString("0.00", CultureInfo.InvariantCulture), r.LastSuspicion ?? "",
+                r.LastReplay?.ToString(CultureInfo.InvariantCulture) ?? "-", r.CpuSeconds.ToString("0.00", CultureInfo.InvariantCulture), r.LastSuspicion ?? "",
             ]);
         }
 

@@ -22,6 +22,10 @@ public interface IAdminTarget
 
     Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken);
 
+    /// <summary>Takes a service checkpoint now (if the log moved since the last) and returns the newest verified one.</summary>
+    /// <exception cref="InvalidOperationException">Checkpoints are not configured, or the checkpoint failed.</exception>
+    Task<VerifiedCheckpoint> CheckpointAsync(CancellationToken cancellationToken);
+
     /// <summary>Starts a controlled shutdown; returns at once.</summary>
     void RequestShutdown();
 }
@@ -89,6 +93,22 @@ public sealed class AdminServer : IAsyncDisposable
                 return Results.Json(new { replica = request.Replica, fault = request.Fault.ToLowerInvariant(), detail }, Json);
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or NotSupportedException)
+            {
+                return Results.Json(new { error = e.Message }, Json, statusCode: 409);
+            }
+        });
+        _app.MapPost("/checkpoint", async (HttpContext http) =>
+        {
+            if (!Authorized(http, token))
+            {
+                return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
+            }
+
+            try
+            {
+                return Results.Json(await target.CheckpointAsync(http.RequestAborted), Json);
+            }
+            catch (InvalidOperationException e)
             {
                 return Results.Json(new { error = e.Message }, Json, statusCode: 409);
             }

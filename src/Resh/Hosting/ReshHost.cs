@@ -173,6 +173,19 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);
 
+    public async Task<VerifiedCheckpoint> CheckpointAsync(CancellationToken cancellationToken)
+    {
+        var group = _group ?? throw new InvalidOperationException("not started");
+        if (_options.Group.Checkpoint is null)
+        {
+            throw new InvalidOperationException("checkpoints are not configured; add a checkpoint: section (flush, files, interval) to the configuration");
+        }
+
+        var before = group.NewestCheckpoint;
+        var newest = await group.CheckpointNowAsync(_options.FinalCheckpointTimeout).WaitAsync(cancellationToken);
+        return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {_options.FinalCheckpointTimeout.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
+    }
+
     public void RequestShutdown()
     {
         try

@@ -28,6 +28,7 @@ public sealed partial class ReshGroup
     public const string SequenceLabel = "resh.checkpoint";
 
     private readonly ConcurrentDictionary<(long Sequence, int Replica), Capture> _captures = new();
+    private readonly ConcurrentDictionary<long, TimeSpan> _pauses = new();
     private readonly Channel<(LogEntry Entry, Capture Capture, string Digest)> _storeJobs = Channel.CreateUnbounded<(LogEntry, Capture, string)>(new UnboundedChannelOptions { SingleReader = true });
     private Task _storer = Task.CompletedTask;
     private VerifiedCheckpoint? _newest;
@@ -229,6 +230,7 @@ public sealed partial class ReshGroup
 
         var pause = Stopwatch.GetElapsedTime(applier.CheckpointWrittenTimestamp);
         _metrics.CheckpointPause(pause);
+        _pauses.AddOrUpdate(entry.Sequence, pause, (_, old) => old > pause ? old : pause);
         GroupLog.CheckpointPause(_logger, replica.Spec.Id, entry.Sequence, pause.TotalMilliseconds);
         return [.. normalized, .. Encoding.UTF8.GetBytes($"\n#resh checkpoint {status} {hash}")];
     }
@@ -339,7 +341,8 @@ public sealed partial class ReshGroup
                     _metrics.Checkpoint("stored");
                     var elapsed = Stopwatch.GetElapsedTime(started);
                     GroupLog.CheckpointStored(_logger, entry.Sequence, info.Id, info.LogicalBytes, info.AddedBytes, elapsed.TotalMilliseconds);
-                    _events.Record("+checkpoint", capture.Replica, $"#{entry.Sequence} verified by f+1 replicas and stored as {info.Id} ({info.LogicalBytes} bytes, {info.AddedBytes} new, {elapsed.TotalMilliseconds:0} ms)");
+                    var pause = _pauses.TryGetValue(entry.Sequence, out var p) ? p.TotalMilliseconds : 0;
+                    _events.Record("+checkpoint", capture.Replica, string.Create(CultureInfo.InvariantCulture, $"#{entry.Sequence} verified by f+1 replicas, longest replica pause {pause:0.#} ms; stored as {info.Id} ({info.LogicalBytes} bytes, {info.AddedBytes} new, {elapsed.TotalMilliseconds:0} ms)"));
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointStoreException)
                 {
@@ -382,6 +385,11 @@ public sealed partial class ReshGroup
         foreach (var key in _captures.Keys.Where(k => k.Sequence <= through))
         {
             _captures.TryRemove(key, out _);
+        }
+
+        foreach (var seq in _pauses.Keys.Where(s => s <= through))
+        {
+            _pauses.TryRemove(seq, out _);
         }
 
         if (!Directory.Exists(StagingDirectory))

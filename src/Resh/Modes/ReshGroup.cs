@@ -322,6 +322,9 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
                     replica.Applier = applier;
                     replica.StartsAt = null;
                     replica.ReplayFrom = start;
+                    replica.ProgressApplied = start - 1;
+                    replica.ProgressTimestamp = Stopwatch.GetTimestamp();
+                    replica.ReplayTimestamp = replica.ProgressTimestamp;
                 }
 
                 await applier.StartAsync(ct);
@@ -464,6 +467,22 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
                     continue;
                 }
 
+                if (r.State == ReplicaState.Recovering)
+                {
+                    // Replaying entries decided long ago: judged by progress, not by their decision times.
+                    var ticks = Stopwatch.GetTimestamp();
+                    if (applied != r.ProgressApplied)
+                    {
+                        (r.ProgressApplied, r.ProgressTimestamp) = (applied, ticks);
+                    }
+                    else if (Stopwatch.GetElapsedTime(r.ProgressTimestamp, ticks) > _options.ReplyTimeout)
+                    {
+                        toSuspect.Add((r, applier, "timeout", $"replay made no progress past #{applied} for {_options.ReplyTimeout.TotalSeconds:0.###}s ({applier.InFlightCount} in flight)"));
+                    }
+
+                    continue;
+                }
+
                 var next = applied + 1;
                 if (next >= count)
                 {
@@ -500,10 +519,11 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
         _voter.AddVoter(r.Index);
         r.Recoveries++;
         r.LastReplay = Math.Max(0, applied - r.ReplayFrom + 1);
+        var seconds = Stopwatch.GetElapsedTime(r.ReplayTimestamp).TotalSeconds;
         _metrics.Recovery(r.Spec.Id);
         _metrics.Replayed(r.LastReplay.Value);
         GroupLog.ReplicaRecovered(_logger, r.Spec.Id, applied);
-        _events.Record("+replica-recovered", r.Spec.Id, $"generation {r.Generation} replayed {r.LastReplay} entries (#{r.ReplayFrom}..#{applied}) and votes again");
+        _events.Record("+replica-recovered", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"generation {r.Generation} replayed {r.LastReplay} entries (#{r.ReplayFrom}..#{applied}) in {seconds * 1000:0} ms ({r.LastReplay / Math.Max(seconds, 1e-6):0}/s) and votes again"));
     }
 
     private void Suspect(Replica replica, ReplicaApplier? applier, string kind, string reason)
@@ -738,6 +758,14 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
 
         /// <summary>Where the current applier began.</summary>
         public long ReplayFrom { get; set; }
+
+        /// <summary>Recovering: the applied position last seen to move, and when.</summary>
+        public long ProgressApplied { get; set; }
+
+        public long ProgressTimestamp { get; set; }
+
+        /// <summary>When the current applier started to replay.</summary>
+        public long ReplayTimestamp { get; set; }
 
         /// <summary>Entries the last rebuild replayed before voting again.</summary>
         public long? LastReplay { get; set; }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Service checkpoints of a large Redis data set, and replay during recovery, against a direct redis-server
+# holding the same data in the same run:
+#  1. fills the gateway (3 redis-server replicas) and one direct redis-server with the same SETs,
+#  2. `resh checkpoint`: the longest replica pause (SAVE + DEBUG DIGEST + capture) vs. the direct server's
+#     own SAVE and BGSAVE fork time,
+#  3. writes REPLAY more requests, kills a replica and reports the replay rate of its rebuild from the
+#     checkpoint vs. the rate the direct server executes the same requests pipelined.
+#
+#   benchmarks/checkpoint-recovery.sh [-k KEYS] [-d VALUE_BYTES] [-r REPLAY]
+#
+# Defaults fill about 1 GiB per replica (1,000,000 keys of 1000 bytes). Needs redis-server, redis-tools,
+# curl, python3 and the .NET SDK.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+keys=1000000 size=1000 replay=500000
+while getopts "k:d:r:" opt; do
+  case $opt in
+    k) keys=$OPTARG ;;
+    d) size=$OPTARG ;;
+    r) replay=$OPTARG ;;
+    *) echo "usage: $0 [-k keys] [-d value-bytes] [-r replay-requests]" >&2; exit 2 ;;
+  esac
+done
+
+for p in redis-benchmark redis-server curl python3; do
+  command -v "$p" >/dev/null || { echo "needs $p" >&2; exit 2; }
+done
+dotnet build src/Resh.Cli -c Release -nologo -clp:ErrorsOnly >/dev/null
+resh() { dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll "$@"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+direct_port=$(free_port); gw_port=$(free_port); admin_port=$(free_port)
+work=$(mktemp -d -p "${TMPDIR:-/tmp}" resh-ckpt-bench.XXXXXX)
+cleanup() {
+  [[ -n "${resh_pid:-}" ]] && kill -9 -- "-$resh_pid" 2>/dev/null || true
+  [[ -n "${redis_pid:-}" ]] && kill "$redis_pid" 2>/dev/null || true
+  sleep 1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/bench.yaml" <<EOF
+service: { protocol: resp, listen: 127.0.0.1:$gw_port }
+admin: 127.0.0.1:$admin_port
+faults: 1
+state-dir: $work/state
+reply-timeout: 30s
+max-lag: 100000000
+checkpoint:
+  flush: SAVE
+  files: [dump.rdb]
+  digest: DEBUG DIGEST
+  interval: 1h
+replicas:
+  count: 3
+  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no --enable-debug-command local
+EOF
+redis-server --port "$direct_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --enable-debug-command local >/dev/null &
+redis_pid=$!
+setsid dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll run "$work/bench.yaml" --log-level Warning > "$work/resh.log" 2>&1 &
+resh_pid=$!
+disown "$resh_pid"
+for _ in $(seq 1 300); do
+  redis-cli -p "$gw_port" ping >/dev/null 2>&1 && redis-cli -p "$direct_port" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+redis-cli -p "$gw_port" ping >/dev/null || { cat "$work/resh.log"; exit 1; }
+
+event() { # name replica -> detail of the newest such event
+  curl -s "http://127.0.0.1:$admin_port/events" | python3 -c "
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e['name'] == '$1' and (e.get('replica') == '$2' or '$2' == '')]
+print(ev[-1]['detail'] if ev else '')"
+}
+mem_mib() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '/^used_memory:/ {printf "%.0f", $2/1048576}'; }
+
+# 1. Fill: keys 0..KEYS-1 once each (the same for both), pipelined.
+fill() { # port
+  python3 - "$1" "$keys" "$size" <<'PY'
+import base64, random, socket, sys
+port, keys, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port))
+# Incompressible values (Redis compresses each string with LZF in its RDB), the same for both servers.
+rng = random.Random(42)
+pool = [base64.b64encode(rng.randbytes(size))[:size] for _ in range(4096)]
+batch, pending = 1000, 0
+buf = bytearray()
+def drain(n):
+    got = 0
+    data = b""
+    while got < n:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise SystemExit("connection closed")
+        data += chunk
+        got += chunk.count(b"+OK\r\n")
+        data = data[-4:]
+for i in range(keys):
+    k = b"key:%d" % i
+    value = pool[i % len(pool)]
+    buf += b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value)
+    pending += 1
+    if pending == batch:
+        s.sendall(buf); buf.clear(); drain(pending); pending = 0
+if pending:
+    s.sendall(buf); drain(pending)
+PY
+}
+start=$(date +%s.%N); fill "$direct_port"; direct_fill=$(echo "$(date +%s.%N) - $start" | bc)
+start=$(date +%s.%N); fill "$gw_port"; gw_fill=$(echo "$(date +%s.%N) - $start" | bc)
+replica_port=$(curl -s "http://127.0.0.1:$admin_port/status" | python3 -c "import json,sys; print(json.load(sys.stdin)['replicas'][0]['port'])")
+echo "data: $keys keys of $size bytes; used_memory direct $(mem_mib "$direct_port") MiB, replica $(mem_mib "$replica_port") MiB"
+printf 'fill: direct %.1f s, gateway %.1f s\n' "$direct_fill" "$gw_fill"
+
+# 2. One checkpoint, and what the direct server's own persistence costs.
+start=$(date +%s.%N); resh checkpoint --config "$work/bench.yaml" >/dev/null; total=$(echo "$(date +%s.%N) - $start" | bc)
+detail=$(event +checkpoint "")
+pause=$(sed -E 's/.*longest replica pause ([0-9.]+) ms.*/\1/' <<<"$detail")
+start=$(date +%s%N); redis-cli -p "$direct_port" save >/dev/null; direct_save=$(( ($(date +%s%N) - start) / 1000000 ))
+start=$(date +%s%N); redis-cli -p "$direct_port" debug digest >/dev/null; direct_digest=$(( ($(date +%s%N) - start) / 1000000 ))
+redis-cli -p "$direct_port" bgsave >/dev/null
+for _ in $(seq 1 600); do
+  redis-cli -p "$direct_port" info persistence | grep -q '^rdb_bgsave_in_progress:0' && break
+  sleep 0.1
+done
+fork_ms=$(redis-cli -p "$direct_port" info stats | tr -d '\r' | awk -F: '/^latest_fork_usec:/ {printf "%.1f", $2/1000}')
+echo "checkpoint: $detail"
+printf 'checkpoint pause: resh %.0f ms (longest replica: SAVE + DEBUG DIGEST + capture); direct SAVE + DEBUG DIGEST %d + %d ms; ratio %.2f; direct BGSAVE fork %s ms\n' \
+  "$pause" "$direct_save" "$direct_digest" "$(echo "$pause / ($direct_save + $direct_digest)" | bc -l)" "$fork_ms"
+printf 'checkpoint total (command to stored): %.1f s\n' "$total"
+
+# 3. Replay: REPLAY small writes after the checkpoint, then a crash.
+redis-benchmark -p "$direct_port" -t set -n "$replay" -r 100000 -d 16 -c 1 -P 64 -q --csv 2>/dev/null > "$work/direct.csv"
+direct_rate=$(tr -d '"' < "$work/direct.csv" | awk -F, 'NR>1 {print $2}')
+redis-benchmark -p "$gw_port" -t set -n "$replay" -r 100000 -d 16 -c 1 -P 64 -q >/dev/null 2>&1
+resh inject r2 crash --config "$work/bench.yaml" >/dev/null
+for _ in $(seq 1 1200); do
+  [[ -n "$(event +replica-recovered r2)" ]] && break
+  sleep 0.25
+done
+restored=$(event +replica-restored r2)
+recovered=$(event +replica-recovered r2)
+rate=$(sed -E 's/.*\(([0-9]+)\/s\).*/\1/' <<<"$recovered")
+echo "restore: $restored"
+echo "replay:  $recovered"
+printf 'replay rate: resh %d requests/s; direct redis-server (same requests, one client, pipeline 64) %.0f requests/s; ratio %.2f\n' \
+  "$rate" "$direct_rate" "$(echo "$rate / $direct_rate" | bc -l)"
