@@ -124,6 +124,10 @@ public sealed class DurabilityTests : IDisposable
                 acked["counter"] = "7";
             }
 
+            var taken = new StringWriter();
+            Assert.Equal(0, await ReshCli.RunAsync(["checkpoint", "--config", Config], taken, new StringWriter()));
+            Assert.StartsWith("checkpoint #", taken.ToString(), StringComparison.Ordinal);
+
             Assert.Equal(0, await ReshCli.RunAsync(["stop", "--config", Config], new StringWriter(), new StringWriter()));
             await resh.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
             Assert.Equal(0, resh.ExitCode);
