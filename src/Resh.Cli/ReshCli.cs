@@ -236,7 +236,16 @@ public static class ReshCli
         }
     }
 
-    private static async Task<int> InjectAsync(AdminTarget target, string replica, string fault, TextWriter output, TextWriter errors, CancellationToken ct)
+    private static Task<int> InjectAsync(AdminTarget target, string replica, string fault, TextWriter output, TextWriter errors, CancellationToken ct) =>
+        PostAsync(target, "inject", JsonContent.Create(new { replica, fault }), TimeSpan.FromSeconds(30), output, errors, root =>
+            $"{replica}: {fault}: {root.GetProperty("detail").GetString()}", ct);
+
+    private static Task<int> CheckpointAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
+        PostAsync(target, "checkpoint", null, TimeSpan.FromMinutes(5), output, errors, root =>
+            $"checkpoint #{root.GetProperty("sequence").GetInt64()} stored as {root.GetProperty("snapshotId").GetString()}", ct);
+
+    /// <summary>POSTs to the admin endpoint; prints <paramref name="describe"/> of a JSON answer, or its error.</summary>
+    private static async Task<int> PostAsync(AdminTarget target, string path, HttpContent? content, TimeSpan timeout, TextWriter output, TextWriter errors, Func<JsonElement, string> describe, CancellationToken ct)
     {
         if (target.Error is not null)
         {
@@ -245,9 +254,10 @@ public static class ReshCli
         }
 
         using var http = Http(target);
+        http.Timeout = timeout;
         try
         {
-            using var response = await http.PostAsJsonAsync("inject", new { replica, fault }, ct);
+            using var response = await http.PostAsync(path, content, ct);
             var body = await response.Content.ReadAsStringAsync(ct);
             using var doc = JsonDocument.Parse(body);
             if (!response.IsSuccessStatusCode)
@@ -257,40 +267,7 @@ public static class ReshCli
                 return ExitFailure;
             }
 
-            await output.WriteLineAsync($"{replica}: {fault}: {doc.RootElement.GetProperty("detail").GetString()}");
-            return ExitOk;
-        }
-        catch (HttpRequestException e)
-        {
-            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
-            return ExitFailure;
-        }
-    }
-
-    private static async Task<int> CheckpointAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
-    {
-        if (target.Error is not null)
-        {
-            await errors.WriteLineAsync($"error: {target.Error}");
-            return ExitUsage;
-        }
-
-        using var http = Http(target);
-        http.Timeout = TimeSpan.FromMinutes(5);
-        try
-        {
-            using var response = await http.PostAsync("checkpoint", null, ct);
-            var body = await response.Content.ReadAsStringAsync(ct);
-            using var doc = JsonDocument.Parse(body);
-            if (!response.IsSuccessStatusCode)
-            {
-                var message = doc.RootElement.TryGetProperty("error", out var e) ? e.GetString() : body;
-                await errors.WriteLineAsync($"error: {message}");
-                return ExitFailure;
-            }
-
-            var root = doc.RootElement;
-            await output.WriteLineAsync($"checkpoint #{root.GetProperty("sequence").GetInt64()} stored as {root.GetProperty("snapshotId").GetString()}");
+            await output.WriteLineAsync(describe(doc.RootElement));
             return ExitOk;
         }
         catch (HttpRequestException e)
