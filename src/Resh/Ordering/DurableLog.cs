@@ -166,6 +166,11 @@ public sealed partial class DurableLog : IAsyncDisposable
             last = (first, path, validLength, length);
         }
 
+        if (recovered.Count == 0 && next > recoveredFrom)
+        {
+            throw new InvalidDataException($"ordered log {options.Directory}: continues at #{next}, but the newest checkpoint covers only up to #{coveredThrough}; entries #{recoveredFrom}..#{next - 1} are missing (was a checkpoint store removed?)");
+        }
+
         FileStream file;
         if (last is { } tail && next > coveredThrough)
         {

@@ -185,4 +185,16 @@ public sealed class DurableLogTests : IDisposable
         var e = Assert.Throws<InvalidDataException>(() => DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 10));
         Assert.Contains("#11..#99 are missing", e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_empty_segment_after_a_gap_is_refused_too()
+    {
+        await using (var durable = DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 99))
+        {
+            Assert.Equal(100, durable.Next);
+        }
+
+        var e = Assert.Throws<InvalidDataException>(() => DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 10));
+        Assert.Contains("#11..#99 are missing", e.Message, StringComparison.Ordinal);
+    }
 }
