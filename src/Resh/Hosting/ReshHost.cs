@@ -181,6 +181,11 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             throw new InvalidOperationException("checkpoints are not configured; add a checkpoint: section (flush, files, interval) to the configuration");
         }
 
+        if (!group.Ready)
+        {
+            throw new InvalidOperationException("fewer than f+1 replicas vote now, so no checkpoint can be verified; see resh status");
+        }
+
         var before = group.NewestCheckpoint;
         var newest = await group.CheckpointNowAsync(_options.FinalCheckpointTimeout).WaitAsync(cancellationToken);
         return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {_options.FinalCheckpointTimeout.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
