@@ -351,6 +351,13 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
             catch (Exception e)
             {
                 failures++;
+                lock (_lock)
+                {
+                    // This generation will not apply the log: it no longer holds truncation back (the next
+                    // attempt picks the newest checkpoint again).
+                    replica.StartsAt = null;
+                }
+
                 var reason = e is DomainStartException or CommandTemplateException ? e.Message : $"{e.GetType().Name}: {e.Message}";
                 GroupLog.ReplicaStartFailed(_logger, replica.Spec.Id, reason);
                 _events.Record("+replica-start-failed", replica.Spec.Id, reason);
