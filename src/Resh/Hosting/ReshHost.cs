@@ -24,7 +24,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _shutdownRequested = new();
     private IDomainFactory? _domains;
-    private ReshGroup? _group;
+    private ReplicaGroup? _group;
     private GatewayServer? _gateway;
     private AdminServer? _admin;
     private ISequencer? _sequencer;
@@ -104,7 +104,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
         }
 
         _sequencer = new LocalSequencer(Log);
-        _group = new ReshGroup(_options.Group, Protocol, _sequencer, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
+        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         await _group.StartAsync(cancellationToken);
 
         _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
@@ -139,7 +139,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
         VerifiedCheckpoint? newest = null;
         foreach (var snapshot in await store.ListAsync(ct))
         {
-            if (snapshot.Labels.TryGetValue(ReshGroup.SequenceLabel, out var text)
+            if (snapshot.Labels.TryGetValue(ReplicaGroup.SequenceLabel, out var text)
                 && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
                 && (newest is null || seq > newest.Sequence))
             {

@@ -22,7 +22,7 @@ public sealed record VerifiedCheckpoint(long Sequence, string SnapshotId, DateTi
 /// When f+1 agree, the winner's capture is stored in the background; once committed the checkpoint is
 /// verified: new replicas start from it, and the log before it is truncated.
 /// </summary>
-public sealed partial class ReshGroup
+public sealed partial class ReplicaGroup
 {
     /// <summary>Label of a stored checkpoint: the log position it covers.</summary>
     public const string SequenceLabel = "resh.checkpoint";

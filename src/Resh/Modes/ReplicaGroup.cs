@@ -20,7 +20,7 @@ namespace Resh.Modes;
 /// and rebuilt by a fresh domain that replays the log (its replies checked against the decided digests)
 /// and rejoins when it reaches the head. The group keeps serving meanwhile.
 /// </summary>
-public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
+public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 {
     private readonly GroupOptions _options;
     private readonly IProtocol _protocol;
@@ -42,7 +42,7 @@ public sealed partial class ReshGroup : IApplierCallbacks, IAsyncDisposable
 
     /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
     /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
-    public ReshGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null)
+    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sequencer);
