@@ -29,7 +29,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public sealed class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint"];
+    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare"];
     private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
@@ -118,7 +118,18 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("mode", out var mode))
         {
-            options.Mode = Scalar(mode, "mode") ?? options.Mode;
+            switch (Scalar(mode, "mode"))
+            {
+                case "resh":
+                    options.Group.Mode = ReplicationMode.Resh;
+                    break;
+                case "spare":
+                    options.Group.Mode = ReplicationMode.Spare;
+                    break;
+                case { } other:
+                    Error(mode, $"mode: '{other}' is not known; use resh (2f+1 active replicas) or spare (f+1 active, f+1 passive)");
+                    break;
+            }
         }
 
         if (keys.TryGetValue("faults", out var faults))
@@ -203,6 +214,16 @@ public sealed class ConfigLoader
         if (keys.TryGetValue("checkpoint", out var checkpointNode))
         {
             options.Group.Checkpoint = ParseCheckpoint(checkpointNode);
+        }
+
+        if (keys.TryGetValue("spare", out var spareNode))
+        {
+            if (options.Group.Mode != ReplicationMode.Spare)
+            {
+                Error(spareNode, "spare: only mode spare reads this section; set mode: spare or remove it");
+            }
+
+            ParseSpare(spareNode, options.Group.Spare);
         }
 
         if (keys.TryGetValue("replicas", out var replicas))
@@ -394,6 +415,52 @@ public sealed class ConfigLoader
         return result;
     }
 
+    private static readonly string[] SpareKeys = ["update-interval", "rejuvenate-every", "digest"];
+
+    private void ParseSpare(YamlNode node, SpareOptions spare)
+    {
+        if (Mapping(node, "spare") is not { } map)
+        {
+            return;
+        }
+
+        var keys = Keys(map, SpareKeys, "spare.");
+        if (keys.TryGetValue("update-interval", out var interval) && Scalar(interval, "spare.update-interval") is { } text)
+        {
+            if (EntriesOrDuration(interval, "spare.update-interval", text) is { } parsed)
+            {
+                (spare.UpdateEveryEntries, spare.UpdateEvery) = parsed;
+            }
+        }
+
+        if (keys.TryGetValue("rejuvenate-every", out var rejuvenate))
+        {
+            spare.RejuvenateEvery = Scalar(rejuvenate, "spare.rejuvenate-every") is "off" or "never" ? null : Duration(rejuvenate, "spare.rejuvenate-every");
+        }
+
+        if (keys.TryGetValue("digest", out var digest))
+        {
+            spare.Digest = Scalar(digest, "spare.digest");
+        }
+    }
+
+    /// <summary>An interval written as a number of log entries (10000) or a duration (5s).</summary>
+    private (long? Entries, TimeSpan? Every)? EntriesOrDuration(YamlNode node, string key, string text)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var entries) && entries > 0)
+        {
+            return (entries, null);
+        }
+
+        if (!text.All(char.IsAsciiDigit) && TryParseDuration(text, out var every) && every > TimeSpan.Zero)
+        {
+            return (null, every);
+        }
+
+        Error(node, $"{key}: '{text}' is neither a number of log entries (e.g. 10000) nor a duration (e.g. 5s)");
+        return null;
+    }
+
     private static readonly string[] CheckpointKeys = ["flush", "files", "digest", "interval", "store", "retention"];
     private static readonly string[] RetentionKeys = ["keep-last", "keep-hourly", "keep-daily", "keep-within", "density"];
 
@@ -431,20 +498,10 @@ public sealed class ConfigLoader
             }
         }
 
-        if (keys.TryGetValue("interval", out var interval) && Scalar(interval, "checkpoint.interval") is { } text)
+        if (keys.TryGetValue("interval", out var interval) && Scalar(interval, "checkpoint.interval") is { } text
+            && EntriesOrDuration(interval, "checkpoint.interval", text) is { } parsed)
         {
-            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var entries) && entries > 0)
-            {
-                options.EveryEntries = entries;
-            }
-            else if (!text.All(char.IsAsciiDigit) && TryParseDuration(text, out var every) && every > TimeSpan.Zero)
-            {
-                options.Every = every;
-            }
-            else
-            {
-                Error(interval, $"checkpoint.interval: '{text}' is neither a number of log entries (e.g. 10000) nor a duration (e.g. 5s)");
-            }
+            (options.EveryEntries, options.Every) = parsed;
         }
 
         if (keys.TryGetValue("store", out var store) && Scalar(store, "checkpoint.store") is { } storePath)

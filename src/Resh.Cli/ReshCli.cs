@@ -146,7 +146,7 @@ public static class ReshCli
         try
         {
             var options = ConfigLoader.LoadFile(file.FullName);
-            output.WriteLine($"{file}: valid (mode {options.Mode}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
+            output.WriteLine($"{file}: valid (mode {options.Group.ModeName}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
             return ExitOk;
         }
         catch (ConfigException e)

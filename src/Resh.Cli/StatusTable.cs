@@ -11,17 +11,22 @@ public static class StatusTable
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"mode {status.Mode}  f={status.Faults}  head #{status.Head}  decided #{status.Decided}  voting {status.Voting}  {(status.Ready ? "ready" : "NOT READY")}\n");
+        if (status.Mode == "spare")
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"activations {status.Activations}  rejuvenations {status.Rejuvenations}\n");
+        }
+
         if (status.Checkpoint is { } checkpoint)
         {
             sb.Append(CultureInfo.InvariantCulture, $"checkpoint #{checkpoint.Sequence} {checkpoint.SnapshotId} at {checkpoint.Time:u}  log held from #{status.LogFirst}\n");
         }
 
-        string[] header = ["replica", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "replayed", "cpu s", "last suspicion"];
+        string[] header = ["replica", "role", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "replayed", "cpu s", "last suspicion"];
         var rows = new List<string[]> { header };
         foreach (var r in status.Replicas)
         {
             rows.Add([
-                r.Id, r.State, r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Port.ToString(CultureInfo.InvariantCulture),
+                r.Id, r.Role, r.State, r.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-", r.Port.ToString(CultureInfo.InvariantCulture),
                 r.Applied.ToString(CultureInfo.InvariantCulture), r.Mismatches.ToString(CultureInfo.InvariantCulture),
                 r.Recoveries.ToString(CultureInfo.InvariantCulture), r.Generation.ToString(CultureInfo.InvariantCulture),
                 r.LastReplay?.ToString(CultureInfo.InvariantCulture) ?? "-", r.CpuSeconds.ToString("0.00", CultureInfo.InvariantCulture), r.LastSuspicion ?? "",

@@ -19,6 +19,11 @@ public sealed class ReshMetrics : IDisposable
     private readonly Counter<long> _checkpoints;
     private readonly Histogram<double> _checkpointPause;
     private readonly Counter<long> _replayed;
+    private readonly Counter<long> _activations;
+    private readonly Histogram<double> _activationLatency;
+    private readonly Counter<long> _passiveUpdates;
+    private readonly Counter<long> _passiveUpdated;
+    private readonly Counter<long> _rejuvenations;
 
     public ReshMetrics(IMeterFactory? factory = null)
     {
@@ -32,6 +37,11 @@ public sealed class ReshMetrics : IDisposable
         _checkpoints = _meter.CreateCounter<long>("resh.checkpoints", "{checkpoint}", "Service checkpoints by outcome: stored, failed.");
         _checkpointPause = _meter.CreateHistogram<double>("resh.checkpoint.pause", "s", "Per replica: from sending a checkpoint's flush to having captured its files; the replica applies nothing meanwhile.");
         _replayed = _meter.CreateCounter<long>("resh.replica.replayed", "{entry}", "Log entries replayed by rebuilt replicas before they voted again.");
+        _activations = _meter.CreateCounter<long>("resh.activations", "{activation}", "Mode spare: the passive replicas were woken, by reason: mismatch, timeout, missing.");
+        _activationLatency = _meter.CreateHistogram<double>("resh.activation.latency", "s", "Mode spare: from waking the passive replicas to the decision they made possible.");
+        _passiveUpdates = _meter.CreateCounter<long>("resh.passive.updates", "{update}", "Mode spare: passive replicas thawed, brought up to date and frozen again.");
+        _passiveUpdated = _meter.CreateCounter<long>("resh.passive.updated", "{entry}", "Mode spare: log entries fed to passive replicas in their updates.");
+        _rejuvenations = _meter.CreateCounter<long>("resh.rejuvenations", "{rejuvenation}", "Mode spare: proactive recoveries (a passive replica activated, the oldest active domain replaced).");
         _clientErrors = _meter.CreateCounter<long>("resh.client.errors", "{error}", "Client connections closed for a protocol error or a limit.");
     }
 
@@ -59,6 +69,18 @@ public sealed class ReshMetrics : IDisposable
     public void CheckpointPause(TimeSpan pause) => _checkpointPause.Record(pause.TotalSeconds);
 
     public void Replayed(long entries) => _replayed.Add(entries);
+
+    public void Activation(string reason) => _activations.Add(1, new KeyValuePair<string, object?>("reason", reason));
+
+    public void ActivationLatency(TimeSpan latency) => _activationLatency.Record(latency.TotalSeconds);
+
+    public void PassiveUpdate(long entries)
+    {
+        _passiveUpdates.Add(1);
+        _passiveUpdated.Add(entries);
+    }
+
+    public void Rejuvenation() => _rejuvenations.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

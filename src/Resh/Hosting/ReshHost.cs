@@ -73,7 +73,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        HostLog.Starting(_logger, _options.Mode, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
+        HostLog.Starting(_logger, _options.Group.ModeName, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
         Directory.CreateDirectory(_options.Group.StateDirectory);
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
         long lastSession = 0;
@@ -168,7 +168,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public GroupStatus Status() => _group?.Status() ?? new GroupStatus(_options.Mode, _options.Group.Faults, Log.Head, -1, 0, false, []);
+    public GroupStatus Status() => _group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, []);
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);

@@ -28,9 +28,6 @@ public sealed class ReshOptions
     /// <summary>Bearer token required for admin mutations (POST); null or empty means none.</summary>
     public string? AdminToken { get; set; }
 
-    /// <summary>Replication mode; "resh" is the one implemented.</summary>
-    public string Mode { get; set; } = "resh";
-
     public GroupOptions Group { get; set; } = new();
 
     /// <summary>Keep the ordered log on disk in state-dir/log with this fsync mode; null keeps it in memory only.</summary>
@@ -76,11 +73,6 @@ public sealed class ReshOptions
         if (Admin is not null && Admin.Equals(Gateway.Listen) && Admin.Port != 0)
         {
             errors.Add($"admin: {Admin} is also service.listen; give the admin endpoint its own port");
-        }
-
-        if (Mode != "resh")
-        {
-            errors.Add($"mode: '{Mode}' is not available in this version; use resh");
         }
 
         errors.AddRange(Group.Validate());

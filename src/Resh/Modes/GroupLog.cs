@@ -39,4 +39,19 @@ internal static partial class GroupLog
 
     [LoggerMessage(EventId = 1014, Level = LogLevel.Warning, Message = "Pruning or compacting the checkpoint store failed: {Reason}")]
     public static partial void PruneFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Warning, Message = "Waking the passive replicas ({Replicas}): {Reason}")]
+    public static partial void Activation(ILogger logger, string reason, string replicas);
+
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Information, Message = "Replica {Replica} is active: thawed, replaying to the head")]
+    public static partial void ReplicaActivated(ILogger logger, string replica);
+
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Debug, Message = "Replica {Replica} is passive and frozen at #{Applied}")]
+    public static partial void ReplicaParked(ILogger logger, string replica, long applied);
+
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Debug, Message = "Passive replica {Replica} updated #{From}..#{Through} in {Milliseconds:0.#} ms")]
+    public static partial void PassiveUpdated(ILogger logger, string replica, long from, long through, double milliseconds);
+
+    [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "Passive update skipped: {Reason}")]
+    public static partial void PassiveUpdateFailed(ILogger logger, string reason);
 }

@@ -462,7 +462,7 @@ public sealed partial class ReplicaGroup
                 {
                     floor = Math.Min(floor, start);
                 }
-                else if (r.Applier is { } applier && r.State is ReplicaState.Up or ReplicaState.Recovering)
+                else if (r.Applier is { } applier && r.State is ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating)
                 {
                     floor = Math.Min(floor, applier.Applied + 1);
                 }

@@ -14,7 +14,9 @@ using Resh.Voting;
 namespace Resh.Modes;
 
 /// <summary>
-/// Mode <c>resh</c>: 2f+1 active replicas that all apply the ordered log, a reply released when f+1 agree.
+/// A replica group. Mode <c>resh</c>: 2f+1 active replicas that all apply the ordered log, a reply released
+/// when f+1 agree. Mode <c>spare</c> (ReplicaGroup.Spare.cs): f+1 active replicas that must all agree and f+1
+/// frozen passive ones, woken when the active ones disagree or one misses its reply.
 /// A replica that exits, breaks its connection, answers differently from the decided reply, does not
 /// answer in time after a decision, or falls too far behind is suspected: taken out of voting, killed,
 /// and rebuilt by a fresh domain that replays the log (its replies checked against the decided digests)
@@ -101,6 +103,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         }
 
         StartCheckpoints();
+        StartSpare();
         _monitor = Task.Run(() => MonitorAsync(_stopping.Token), CancellationToken.None);
         foreach (var replica in _replicas)
         {
@@ -133,11 +136,17 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 SafeCpu(r.Domain),
                 r.Domain?.Isolation,
                 r.LastSuspicion,
-                r.LastReplay)).ToList();
-            return new GroupStatus("resh", _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas)
+                r.LastReplay)
+            {
+                Role = r.Role.ToString().ToLowerInvariant(),
+                LastUpdate = r.LastUpdate,
+            }).ToList();
+            return new GroupStatus(_options.ModeName, _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas)
             {
                 LogFirst = _log.First,
                 Checkpoint = _newest,
+                Activations = _activations,
+                Rejuvenations = _rejuvenations,
             };
         }
     }
@@ -162,15 +171,27 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         IDomain? domain;
         ReplicaApplier? applier;
         int port;
+        bool passive;
         lock (_lock)
         {
             domain = replica.Domain;
             applier = replica.Applier;
             port = replica.Port;
-            if (domain is null || replica.State is not (ReplicaState.Up or ReplicaState.Recovering))
+            passive = replica.State is ReplicaState.Passive or ReplicaState.Updating;
+            if (domain is null || replica.State is not (ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating))
             {
                 throw new InvalidOperationException($"replica {replicaId} is {replica.State.ToString().ToLowerInvariant()}, not running");
             }
+        }
+
+        if (passive && fault == FaultKind.Hang)
+        {
+            throw new InvalidOperationException($"replica {replicaId} is passive and frozen already; a hang would end at its next update (inject crash, corrupt or slow)");
+        }
+
+        if (passive && fault == FaultKind.Corrupt)
+        {
+            return await CorruptPassiveAsync(replica, domain, port, cancellationToken);
         }
 
         string detail;
@@ -225,7 +246,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _storeJobs.Writer.TryComplete();
         try
         {
-            await Task.WhenAll([.. _supervisors, _monitor, _storer]).WaitAsync(TimeSpan.FromSeconds(15));
+            await Task.WhenAll([.. _supervisors, _monitor, _storer, _spareLoop]).WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (TimeoutException)
         {
@@ -271,6 +292,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 {
                     from = _newest;
                     replica.StartsAt = from is null ? 0 : from.Sequence + 1;
+                    replica.Role = RoleOfNewGeneration(replica, first);
                 }
 
                 if (from is not null)
@@ -303,31 +325,44 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 await WaitUntilReadyAsync(domain, port, ct);
                 GroupLog.ReplicaStarted(_logger, replica.Spec.Id, generation, domain.Pid, port, domain.Isolation);
 
-                long start;
+                long parkAt = -1;
                 lock (_lock)
                 {
                     // The first generation starts with the group (before any client, perhaps on a log restored from
-                    // disk) and votes from the start; a rebuilt replica replays first.
-                    start = replica.StartsAt ?? 0;
-                    replica.State = first ? ReplicaState.Up : ReplicaState.Recovering;
-                    if (replica.State == ReplicaState.Up)
+                    // disk) and votes from the start; a rebuilt replica replays first. A passive one (mode spare) is
+                    // fed the verified log and frozen.
+                    var start = replica.StartsAt ?? 0;
+                    applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
+                    if (replica.Role == ReplicaRole.Passive)
                     {
-                        _voter.AddVoter(replica.Index);
+                        replica.State = ReplicaState.Updating;
+                        parkAt = Math.Max(start, _voter.SettledBelow(_log.Head));
+                        applier.Limit = parkAt;
                     }
-                }
+                    else
+                    {
+                        replica.State = first ? ReplicaState.Up : ReplicaState.Recovering;
+                        if (replica.State == ReplicaState.Up)
+                        {
+                            _voter.AddVoter(replica.Index);
+                        }
+                    }
 
-                applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
-                lock (_lock)
-                {
                     replica.Applier = applier;
+                    replica.Activating = false;
+                    replica.StartedTimestamp = Stopwatch.GetTimestamp();
                     replica.StartsAt = null;
                     replica.ReplayFrom = start;
                     replica.ProgressApplied = start - 1;
-                    replica.ProgressTimestamp = Stopwatch.GetTimestamp();
+                    replica.ProgressTimestamp = replica.StartedTimestamp;
                     replica.ReplayTimestamp = replica.ProgressTimestamp;
                 }
 
                 await applier.StartAsync(ct);
+                if (parkAt >= 0)
+                {
+                    _ = ParkAsync(replica, applier, parkAt, ct);
+                }
                 started = true;
                 failures = 0;
                 if (first)
@@ -455,14 +490,14 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private void Check()
     {
         var toSuspect = new List<(Replica, ReplicaApplier, string, string)>();
-        var outcomes = new List<VoteOutcome>();
+        List<(Replica Replica, long Sequence)>? missing = null;
         lock (_lock)
         {
             var count = _log.Count;
             foreach (var r in _replicas)
             {
                 var applier = r.Applier;
-                if (applier is null || r.State is not (ReplicaState.Up or ReplicaState.Recovering))
+                if (applier is null || r.State is not (ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Updating))
                 {
                     continue;
                 }
@@ -474,7 +509,15 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     continue;
                 }
 
-                if (r.State == ReplicaState.Recovering)
+                if (r.State == ReplicaState.Updating && applied >= Math.Min(applier.Limit, count) - 1)
+                {
+                    // Done with its update (it is frozen when its park completes); nothing to wait for.
+                    r.ProgressApplied = applied;
+                    r.ProgressTimestamp = Stopwatch.GetTimestamp();
+                    continue;
+                }
+
+                if (r.State is ReplicaState.Recovering or ReplicaState.Updating)
                 {
                     // Replaying entries decided long ago: judged by progress, not by their decision times.
                     var ticks = Stopwatch.GetTimestamp();
@@ -503,6 +546,11 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 {
                     toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {_options.ReplyTimeout.TotalSeconds:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
                 }
+                else if (entry.Decision == Decision.Pending && _voter.HasReplies(next) && now - entry.AppendedTimestamp > timeoutTicks && CanActivate())
+                {
+                    // Mode spare: an active replica misses its reply; the passive ones are woken to decide without it.
+                    (missing ??= []).Add((r, next));
+                }
                 else if (entry.Decision == Decision.Pending && _voter.HasReplies(next) && now - entry.AppendedTimestamp > 2 * timeoutTicks)
                 {
                     toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * _options.ReplyTimeout.TotalSeconds:0.###}s while others answered ({applier.InFlightCount} in flight)"));
@@ -518,12 +566,27 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         {
             Suspect(r, applier, kind, reason);
         }
+
+        if (missing is not null)
+        {
+            var first = missing.MinBy(m => m.Sequence);
+            Activate($"timeout: no reply from {string.Join(", ", missing.Select(m => m.Replica.Spec.Id))} to #{first.Sequence} within {_options.ReplyTimeout.TotalSeconds:0.###}s", first.Sequence, [.. missing.Select(m => m.Replica.Index)]);
+        }
     }
 
     private void Join(Replica r, long applied)
     {
         r.State = ReplicaState.Up;
         _voter.AddVoter(r.Index);
+        if (r.Activating)
+        {
+            // A woken passive replica (mode spare) caught up: an activation, not a recovery.
+            r.Activating = false;
+            var entries = Math.Max(0, applied - r.ReplayFrom + 1);
+            _events.Record("+replica-active", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"woken, replayed {entries} entries (#{r.ReplayFrom}..#{applied}) in {Stopwatch.GetElapsedTime(r.ReplayTimestamp).TotalMilliseconds:0.#} ms, and votes"));
+            return;
+        }
+
         r.Recoveries++;
         r.LastReplay = Math.Max(0, applied - r.ReplayFrom + 1);
         var seconds = Stopwatch.GetElapsedTime(r.ReplayTimestamp).TotalSeconds;
@@ -566,6 +629,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _events.Record("+replica-suspected", replica.Spec.Id, $"{kind}: {reason}");
         Release(outcomes);
         SuspectAll(mismatches);
+        Rebalance();
     }
 
     // ---- replies -----------------------------------------------------------------------------
@@ -586,14 +650,25 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         var outcomes = replica.Outcomes;
         outcomes.Clear();
         List<(Replica, ReplicaApplier?, string)>? mismatches = null;
+        var split = -1L;
         lock (_lock)
         {
-            if (!ReferenceEquals(replica.Applier, applier) || replica.State is not (ReplicaState.Up or ReplicaState.Recovering))
+            if (!ReferenceEquals(replica.Applier, applier) || replica.State is not (ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating))
             {
                 return;
             }
 
-            if (replica.State == ReplicaState.Recovering)
+            if (replica.State is ReplicaState.Passive or ReplicaState.Updating)
+            {
+                // A passive replica is fed the verified log: each reply is checked against the decided digest. (One
+                // that was demoted from voting also answers the entries it had been sent; those it does not decide.)
+                if (entry.Decision == Decision.Decided && Voter.DigestOf(normalized) != entry.Digest)
+                {
+                    replica.Mismatches++;
+                    mismatches = [(replica, applier, $"passive replica's reply to #{entry.Sequence} differs from the decided one")];
+                }
+            }
+            else if (replica.State == ReplicaState.Recovering)
             {
                 switch (entry.Decision)
                 {
@@ -617,6 +692,10 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             else
             {
                 _voter.Add(replica.Index, entry, normalized, entry.ReplyLastOnly ? reply[lastReplyOffset..] : reply, outcomes);
+                if (_options.Mode == ReplicationMode.Spare && entry.Decision == Decision.Pending && _voter.IsSplit(entry.Sequence))
+                {
+                    split = entry.Sequence;
+                }
             }
 
             mismatches = CollectMismatches(outcomes, mismatches);
@@ -624,6 +703,10 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
         Release(outcomes);
         SuspectAll(mismatches);
+        if (split >= 0)
+        {
+            Activate($"mismatch: the active replicas' replies to #{split} differ", split, null);
+        }
     }
 
     /// <summary>Counts the mismatches among <paramref name="outcomes"/> and pairs each with the applier that produced it. Call under the lock.</summary>
@@ -675,6 +758,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 continue;
             }
 
+            ActivationDecided(outcome);
             switch (outcome.Kind)
             {
                 case VoteOutcomeKind.Decided:
@@ -790,6 +874,24 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         public TaskCompletionSource<string> Broken { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource FirstStart { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Active, or (mode spare) passive.</summary>
+        public ReplicaRole Role { get; set; } = ReplicaRole.Active;
+
+        /// <summary>Serializes freezing and thawing of this replica's domain with its role changes (mode spare).</summary>
+        public SemaphoreSlim Control { get; } = new(1, 1);
+
+        /// <summary>Stopwatch timestamp at which the current generation's applier started: the domain's age.</summary>
+        public long StartedTimestamp { get; set; }
+
+        /// <summary>Stopwatch timestamp of the last activation (passive to active), 0 if never.</summary>
+        public long ActivatedTimestamp { get; set; }
+
+        /// <summary>Woken from passive and not voting yet (mode spare).</summary>
+        public bool Activating { get; set; }
+
+        /// <summary>When it was last brought up to date as a passive replica.</summary>
+        public DateTimeOffset? LastUpdate { get; set; }
 
         /// <summary>Scratch space of this replica's reader loop for normalized replies.</summary>
         public ArrayBufferWriter<byte> NormalizeBuffer { get; } = new(256);

@@ -6,8 +6,20 @@ public sealed record ReplicaSpec(string Id, string Command, IReadOnlyDictionary<
 /// <summary>The settings of a replica group that do not depend on the protocol.</summary>
 public sealed class GroupOptions
 {
+    /// <summary>How the group replicates: resh (2f+1 active) or spare (f+1 active, f+1 passive).</summary>
+    public ReplicationMode Mode { get; set; } = ReplicationMode.Resh;
+
     /// <summary>f: how many faulty replicas are tolerated.</summary>
     public int Faults { get; set; } = 1;
+
+    /// <summary>Settings of mode spare.</summary>
+    public SpareOptions Spare { get; set; } = new();
+
+    /// <summary>The mode as written in the configuration.</summary>
+    public string ModeName => Mode.ToString().ToLowerInvariant();
+
+    /// <summary>How many replicas the mode needs: 2f+1 for resh, 2f+2 (f+1 active, f+1 passive) for spare.</summary>
+    public int ReplicasNeeded => Mode == ReplicationMode.Spare ? 2 * Faults + 2 : 2 * Faults + 1;
 
     public IReadOnlyList<ReplicaSpec> Replicas { get; set; } = [];
 
@@ -38,10 +50,16 @@ public sealed class GroupOptions
             errors.Add($"faults: must be 0 or more (got {Faults})");
         }
 
-        var needed = 2 * Faults + 1;
+        var needed = ReplicasNeeded;
         if (Faults >= 0 && Replicas.Count != needed)
         {
-            errors.Add($"replicas: mode resh with faults: {Faults} needs exactly 2f+1 = {needed} replicas (got {Replicas.Count}); add or remove entries, or change faults");
+            var formula = Mode == ReplicationMode.Spare ? "2f+2 (f+1 active, f+1 passive)" : "2f+1";
+            errors.Add($"replicas: mode {ModeName} with faults: {Faults} needs exactly {formula} = {needed} replicas (got {Replicas.Count}); add or remove entries, or change faults");
+        }
+
+        if (Mode == ReplicationMode.Spare)
+        {
+            errors.AddRange(Spare.Validate());
         }
 
         if (Replicas.Count > 64)

@@ -15,8 +15,24 @@ public enum ReplicaState
     /// <summary>Taken out of voting; its domain is being torn down.</summary>
     Suspected,
 
+    /// <summary>Mode spare: a passive replica at rest, its domain frozen; it applies nothing until its next update or activation.</summary>
+    Passive,
+
+    /// <summary>Mode spare: a passive replica thawed and fed the verified log (replies checked against the decided digests); frozen again when done.</summary>
+    Updating,
+
     /// <summary>Stopped with the group.</summary>
     Down,
+}
+
+/// <summary>What a replica does in its group.</summary>
+public enum ReplicaRole
+{
+    /// <summary>Executes every request and votes (every replica of mode resh).</summary>
+    Active,
+
+    /// <summary>Mode spare: frozen between updates; woken to vote when the active replicas disagree or one misses its reply.</summary>
+    Passive,
 }
 
 /// <summary>A fault drill.</summary>
@@ -48,7 +64,14 @@ public sealed record ReplicaStatus(
     double CpuSeconds,
     string? Isolation,
     string? LastSuspicion,
-    long? LastReplay = null);
+    long? LastReplay = null)
+{
+    /// <summary>"active" or "passive" (mode spare).</summary>
+    public string Role { get; init; } = "active";
+
+    /// <summary>Mode spare: when the replica was last brought up to date as a passive replica, if ever.</summary>
+    public DateTimeOffset? LastUpdate { get; init; }
+}
 
 /// <summary>The whole group as /status shows it.</summary>
 public sealed record GroupStatus(string Mode, int Faults, long Head, long Decided, int Voting, bool Ready, IReadOnlyList<ReplicaStatus> Replicas)
@@ -58,4 +81,10 @@ public sealed record GroupStatus(string Mode, int Faults, long Head, long Decide
 
     /// <summary>The newest verified checkpoint, if any.</summary>
     public VerifiedCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>Mode spare: how often the passive replicas were woken to vote.</summary>
+    public long Activations { get; init; }
+
+    /// <summary>Mode spare: how often a passive replica replaced the oldest active one (proactive recovery).</summary>
+    public long Rejuvenations { get; init; }
 }

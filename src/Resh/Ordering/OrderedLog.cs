@@ -223,6 +223,9 @@ public sealed class LogSubscription : IDisposable
         }
     }
 
+    /// <summary>Waits for the next wake-up: an append, or a <see cref="Poke"/>, since the last wait.</summary>
+    public async ValueTask WaitForSignalAsync(CancellationToken cancellationToken) => await _channel.Reader.ReadAsync(cancellationToken);
+
     /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change).</summary>
     public void Poke() => _channel.Writer.TryWrite(true);
 

@@ -52,6 +52,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private bool _waitingForSpace;
     private TaskCompletionSource? _barrier;
     private long _checkpointWritten;
+    private long _limit = long.MaxValue;
+    private LogSubscription? _subscription;
+    private (long Sequence, TaskCompletionSource Done)? _appliedWaiter;
 
     public ReplicaApplier(string replicaId, int replicaIndex, IPEndPoint endpoint, OrderedLog log, IProtocol protocol, long startSequence, IApplierCallbacks callbacks, int maxInFlight = 65536)
     {
@@ -93,6 +96,56 @@ public sealed class ReplicaApplier : IAsyncDisposable
     /// <summary>Stopwatch timestamp at which the last checkpoint entry was sent to the replica.</summary>
     public long CheckpointWrittenTimestamp => Volatile.Read(ref _checkpointWritten);
 
+    /// <summary>
+    /// The first log position this applier may not send (exclusive); <see cref="long.MaxValue"/> (the default)
+    /// follows the log's head. A passive replica is fed the log up to a limit and then frozen. Entries already
+    /// written stay written: lowering the limit only stops what has not been sent yet.
+    /// </summary>
+    public long Limit
+    {
+        get => Volatile.Read(ref _limit);
+        set
+        {
+            Volatile.Write(ref _limit, value);
+            Volatile.Read(ref _subscription)?.Poke();
+        }
+    }
+
+    /// <summary>
+    /// Completes when the replica has applied (answered) everything up to <paramref name="sequence"/>, or throws
+    /// when the applier breaks first. One waiter at a time.
+    /// </summary>
+    public Task WaitAppliedAsync(long sequence, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_inFlightLock)
+        {
+            if (Volatile.Read(ref _breakReason) is { } reason)
+            {
+                return Task.FromException(new IOException($"the applier broke: {reason}"));
+            }
+
+            if (_applied >= sequence)
+            {
+                return Task.CompletedTask;
+            }
+
+            _appliedWaiter = (sequence, done);
+        }
+
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Completes the applied-position waiter once it is reached. Call under the in-flight lock.</summary>
+    private void SignalApplied(long applied)
+    {
+        if (_appliedWaiter is { } waiter && applied >= waiter.Sequence)
+        {
+            _appliedWaiter = null;
+            waiter.Done.TrySetResult();
+        }
+    }
+
     /// <summary>Why the applier broke, or null while it works.</summary>
     public string? BreakReason => Volatile.Read(ref _breakReason);
 
@@ -127,6 +180,15 @@ public sealed class ReplicaApplier : IAsyncDisposable
         }
 
         _cts.Cancel();
+        lock (_inFlightLock)
+        {
+            if (_appliedWaiter is { } waiter)
+            {
+                _appliedWaiter = null;
+                waiter.Done.TrySetException(new IOException($"the applier broke: {reason}"));
+            }
+        }
+
         try
         {
             _socket?.Shutdown(SocketShutdown.Both);
@@ -164,12 +226,22 @@ public sealed class ReplicaApplier : IAsyncDisposable
         var context = 0;
         var next = _startSequence;
         using var subscription = _log.Subscribe();
+        Volatile.Write(ref _subscription, subscription);
         try
         {
             while (!ct.IsCancellationRequested)
             {
                 await subscription.WaitForAsync(next, ct);
-                var n = Math.Min(_log.Read(next, batch), await WaitForSpaceAsync(ct));
+                var limit = Limit;
+                if (next >= limit)
+                {
+                    // Held at the limit: an append or a new limit wakes the loop to look again.
+                    await subscription.WaitForSignalAsync(ct);
+                    continue;
+                }
+
+                var window = (int)Math.Min(batch.Length, limit - next);
+                var n = Math.Min(_log.Read(next, batch.AsSpan(0, window)), await WaitForSpaceAsync(ct));
                 var unflushed = 0;
                 for (var i = 0; i < n; i++)
                 {
@@ -274,6 +346,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 if (item.Entry.ReplyCount == 0 && _inFlight.Count == 0)
                 {
                     Volatile.Write(ref _applied, item.Entry.Sequence);
+                    SignalApplied(item.Entry.Sequence);
                     continue;
                 }
 
@@ -406,6 +479,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
             }
 
             Volatile.Write(ref _applied, applied);
+            SignalApplied(applied);
             wake = _waitingForSpace;
             _waitingForSpace = false;
         }

@@ -55,6 +55,47 @@ public sealed class Voter
 
     public bool IsVoter(int replica) => (_voters & Bit(replica)) != 0;
 
+    /// <summary>
+    /// Whether the open entry <paramref name="sequence"/> has replies that differ from each other and no decision
+    /// yet: the voters it has heard from split. Mode spare wakes its passive replicas on that.
+    /// </summary>
+    public bool IsSplit(long sequence)
+    {
+        if (!_slots.TryGetValue(sequence, out var slot) || slot.Decided is not null || slot.Replies.Count < 2)
+        {
+            return false;
+        }
+
+        var first = slot.Replies[0].Normalized.Span;
+        for (var i = 1; i < slot.Replies.Count; i++)
+        {
+            if (!slot.Replies[i].Normalized.Span.SequenceEqual(first))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The first position that is not settled: every entry before it that produces a reply was decided or
+    /// disagreed on. (Entries that produce no reply never settle and do not count.) The verified prefix of the log.
+    /// </summary>
+    public long SettledBelow(long head)
+    {
+        var below = Math.Min(DecidedHead, head) + 1;
+        foreach (var (seq, slot) in _slots)
+        {
+            if (slot.Decided is null && slot.Entry.Decision == Decision.Pending && seq < below)
+            {
+                below = seq;
+            }
+        }
+
+        return below;
+    }
+
     /// <summary>Whether any replica has answered the (still open) entry <paramref name="sequence"/>.</summary>
     public bool HasReplies(long sequence) => _slots.ContainsKey(sequence);
 
