@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
@@ -162,6 +163,56 @@ public sealed class Cluster : IAsyncDisposable
         }
 
         return new Cluster(host, state);
+    }
+
+/// <summary>
+    /// Runs <paramref name="clients"/> writers of unique keys; <paramref name="onProgress"/> sees the count of
+    /// acknowledged writes; <paramref name="until"/>, if given, ends the writers early once it is true.
+    /// </summary>
+    public async Task<(ConcurrentDictionary<string, string> Acked, List<string> Errors)> WriteAsync(
+        int clients, int perClient, Func<int, Task> onProgress, Func<bool>? until = null)
+    {
+        var acked = new ConcurrentDictionary<string, string>();
+        var errors = new List<string>();
+        var count = 0;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+        {
+            await using var client = await ConnectAsync();
+            for (var i = 0; i < perClient && until?.Invoke() != true; i++)
+            {
+                var key = $"k:{c}:{i}";
+                var value = $"v:{c}:{i}:{Guid.NewGuid():N}";
+                RespValue reply;
+                try
+                {
+                    reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(30));
+                }
+                catch (Exception e)
+                {
+                    lock (errors)
+                    {
+                        errors.Add($"{key}: {e.GetType().Name}: {e.Message}");
+                    }
+
+                    return;
+                }
+
+                if (reply.AsString() == "OK")
+                {
+                    acked[key] = value;
+                }
+                else
+                {
+                    lock (errors)
+                    {
+                        errors.Add($"{key}: {reply}");
+                    }
+                }
+
+                await onProgress(Interlocked.Increment(ref count));
+            }
+        }))).WaitAsync(TimeSpan.FromMinutes(3));
+        return (acked, errors);
     }
 
     public Task<RespClient> ConnectAsync() => RespClient.ConnectAsync(EndPoint).WaitAsync(TimeSpan.FromSeconds(10));

@@ -7,52 +7,8 @@ namespace Resh.IntegrationTests;
 /// <summary>Faults of one replica among three real redis-server replicas are masked and repaired.</summary>
 public sealed class FaultMaskingTests
 {
-    /// <summary>Runs <paramref name="clients"/> writers; <paramref name="onProgress"/> sees the count of acknowledged writes.</summary>
-    private static async Task<(ConcurrentDictionary<string, string> Acked, List<string> Errors)> WorkloadAsync(
-        Cluster cluster, int clients, int perClient, Func<int, Task> onProgress)
-    {
-        var acked = new ConcurrentDictionary<string, string>();
-        var errors = new List<string>();
-        var count = 0;
-        await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
-        {
-            await using var client = await cluster.ConnectAsync();
-            for (var i = 0; i < perClient; i++)
-            {
-                var key = $"k:{c}:{i}";
-                var value = $"v:{c}:{i}:{Guid.NewGuid():N}";
-                RespValue reply;
-                try
-                {
-                    reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(30));
-                }
-                catch (Exception e)
-                {
-                    lock (errors)
-                    {
-                        errors.Add($"{key}: {e.GetType().Name}: {e.Message}");
-                    }
-
-                    return;
-                }
-
-                if (reply.AsString() == "OK")
-                {
-                    acked[key] = value;
-                }
-                else
-                {
-                    lock (errors)
-                    {
-                        errors.Add($"{key}: {reply}");
-                    }
-                }
-
-                await onProgress(Interlocked.Increment(ref count));
-            }
-        }))).WaitAsync(TimeSpan.FromMinutes(3));
-        return (acked, errors);
-    }
+    private static Task<(ConcurrentDictionary<string, string> Acked, List<string> Errors)> WorkloadAsync(
+        Cluster cluster, int clients, int perClient, Func<int, Task> onProgress) => cluster.WriteAsync(clients, perClient, onProgress);
 
     private static Task AssertAllReadableAsync(Cluster cluster, IReadOnlyDictionary<string, string> acked) =>
         Tools.AssertAllReadableAsync(cluster.EndPoint, acked);

@@ -169,4 +169,60 @@ public sealed class ConfigLoaderTests
         var e = Fails(Issue + "\n" + yaml + "\n");
         Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_spare_example_loads_with_two_active_and_two_passive_replicas()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Resh.slnx")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+
+        var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "spare.yaml"));
+        Assert.Equal(Resh.Modes.ReplicationMode.Spare, options.Group.Mode);
+        Assert.Equal(1, options.Group.Faults);
+        Assert.Equal(4, options.Group.Replicas.Count);
+        Assert.Equal("127.0.0.1:6380", options.Gateway.Listen.ToString());
+        Assert.Equal("127.0.0.1:6390", options.Admin!.ToString());
+        Assert.Equal(TimeSpan.FromSeconds(1), options.Group.Spare.UpdateEvery);
+        Assert.Null(options.Group.Spare.UpdateEveryEntries);
+        Assert.Equal(TimeSpan.FromMinutes(10), options.Group.Spare.RejuvenateEvery);
+        Assert.Equal("DEBUG DIGEST", options.Group.Spare.Digest);
+    }
+
+    private const string Spare = """
+        service: { listen: 127.0.0.1:6380 }
+        mode: spare
+        faults: 1
+        replicas: { count: 4, command: "redis-server --port {port}" }
+        """;
+
+    [Fact]
+    public void A_spare_update_interval_is_a_count_of_entries_or_a_duration_and_rejuvenation_can_be_off()
+    {
+        var byCount = ConfigLoader.Load(Spare + "\nspare: { update-interval: 5000, rejuvenate-every: off }\n", "t.yaml", "/tmp");
+        Assert.Equal(5000, byCount.Group.Spare.UpdateEveryEntries);
+        Assert.Null(byCount.Group.Spare.UpdateEvery);
+        Assert.Null(byCount.Group.Spare.RejuvenateEvery);
+
+        var defaults = ConfigLoader.Load(Spare, "t.yaml", "/tmp");
+        Assert.Equal(TimeSpan.FromSeconds(1), defaults.Group.Spare.UpdateEvery);
+        Assert.Null(defaults.Group.Spare.RejuvenateEvery);
+        Assert.Equal(2 * 1 + 2, defaults.Group.ReplicasNeeded);
+    }
+
+    [Theory]
+    [InlineData("mode: spare\nfaults: 1\nreplicas: { count: 3, command: \"redis-server --port {port}\" }", "needs exactly 2f+2 (f+1 active, f+1 passive) = 4 replicas (got 3)")]
+    [InlineData("mode: spares\nfaults: 1\nreplicas: { count: 4, command: \"redis-server --port {port}\" }", "mode: 'spares' is not known; use resh")]
+    [InlineData("mode: resh\nfaults: 1\nspare: { update-interval: 1s }\nreplicas: { count: 3, command: \"redis-server --port {port}\" }", "spare: only mode spare reads this section")]
+    [InlineData("mode: spare\nfaults: 1\nspare: { update-interval: 1ms }\nreplicas: { count: 4, command: \"redis-server --port {port}\" }", "spare.update-interval: must be at least 10ms")]
+    [InlineData("mode: spare\nfaults: 1\nspare: { update-interval: sometimes }\nreplicas: { count: 4, command: \"redis-server --port {port}\" }", "spare.update-interval: 'sometimes' is neither")]
+    [InlineData("mode: spare\nfaults: 1\nspare: { rejuvenate-every: 10ms }\nreplicas: { count: 4, command: \"redis-server --port {port}\" }", "spare.rejuvenate-every: must be at least 1s")]
+    [InlineData("mode: spare\nfaults: 1\nspare: { update-intervall: 1s }\nreplicas: { count: 4, command: \"redis-server --port {port}\" }", "did you mean 'spare.update-interval'")]
+    public void Spare_mistakes_are_named(string yaml, string expected)
+    {
+        var e = Fails("service: { listen: 127.0.0.1:6380 }\n" + yaml + "\n");
+        Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
+    }
 }

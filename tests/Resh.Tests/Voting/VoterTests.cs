@@ -8,10 +8,10 @@ public sealed class VoterTests
 {
     private static readonly OrderedLog Log = new();
 
-    private static LogEntry Entry()
+    private static LogEntry Entry(OrderedLog? log = null)
     {
         var entry = new LogEntry(LogEventKind.Request, 1, 0, Encoding.ASCII.GetBytes("GET k"), 1);
-        Log.Append(entry);
+        (log ?? Log).Append(entry);
         return entry;
     }
 
@@ -274,5 +274,54 @@ public sealed class VoterTests
         voter.Add(1, entry, B("b"), B("b"), outcomes);
         voter.Add(2, entry, B("c"), B("c"), outcomes);
         Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+    }
+
+    [Fact]
+    public void Spare_a_split_of_the_f_plus_one_active_replicas_waits_for_the_passive_ones_and_they_decide()
+    {
+        // f = 1: two active voters must agree; two passive members will join when woken.
+        var voter = Group(1, 2);
+        voter.Members = 4;
+        var entry = Entry(new OrderedLog());
+        var outcomes = new List<VoteOutcome>();
+
+        voter.Add(0, entry, B("$5 wrong"), B("$5 wrong"), outcomes);
+        Assert.False(voter.IsSplit(entry.Sequence));
+        voter.Add(1, entry, B("$5 right"), B("$5 right"), outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(Decision.Pending, entry.Decision);
+        Assert.True(voter.IsSplit(entry.Sequence));
+        Assert.Equal(entry.Sequence, voter.SettledBelow(entry.Sequence));
+
+        // A woken passive replica joins and votes: f+1 equal replies decide, the outvoted active one is named.
+        voter.AddVoter(2);
+        voter.Add(2, entry, B("$5 right"), B("$5 right"), outcomes);
+        Assert.Equal(Decision.Decided, entry.Decision);
+        Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Decided && Encoding.ASCII.GetString(o.Reply.Span) == "$5 right");
+        Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Mismatch && o.Replica == 0);
+        Assert.False(voter.IsSplit(entry.Sequence));
+        Assert.Equal(entry.Sequence + 1, voter.SettledBelow(entry.Sequence));
+    }
+
+    [Fact]
+    public void Spare_equal_replies_of_all_active_replicas_decide_at_once()
+    {
+        var voter = Group(1, 2);
+        voter.Members = 4;
+        var log = new OrderedLog();
+        var first = Entry(log);
+        var second = Entry(log);
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, first, B("+OK"), B("+OK"), outcomes);
+        voter.Add(0, second, B("+OK"), B("+OK"), outcomes);
+
+        // The first entry is answered by one of the two: the verified prefix ends before it.
+        Assert.Equal(first.Sequence, voter.SettledBelow(second.Sequence));
+        voter.Add(1, first, B("+OK"), B("+OK"), outcomes);
+        Assert.Equal(Decision.Decided, first.Decision);
+        Assert.Equal(second.Sequence, voter.SettledBelow(second.Sequence));
+        voter.Add(1, second, B("+OK"), B("+OK"), outcomes);
+        Assert.Equal(second.Sequence + 1, voter.SettledBelow(second.Sequence));
+        Assert.DoesNotContain(outcomes, o => o.Kind != VoteOutcomeKind.Decided);
     }
 }

@@ -1,0 +1,184 @@
+using Resh.Hosting;
+using Resh.Modes;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>Mode spare with real redis-server replicas: two active, two passive (f = 1).</summary>
+public sealed class SpareTests
+{
+    private const string DigestRedis = Tools.RedisCommand + " --enable-debug-command local";
+
+    private static Task<Cluster> StartSpareAsync(Action<ReshOptions>? configure = null, string command = Tools.RedisCommand)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        return Cluster.StartAsync([.. Enumerable.Range(1, 4).Select(i => new ReplicaSpec($"r{i}", command))], o =>
+        {
+            o.Group.Mode = ReplicationMode.Spare;
+            o.Group.Spare = new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200) };
+            configure?.Invoke(o);
+        });
+    }
+
+    private static IEnumerable<ReplicaStatus> Role(GroupStatus s, string role) => s.Replicas.Where(r => r.Role == role);
+
+    /// <summary>Back to f+1 active replicas that vote and f+1 passive ones at rest, all at the head.</summary>
+    private static bool Settled(GroupStatus s) =>
+        Role(s, "active").Count(r => r.State == "up") == 2 && Role(s, "passive").Count(r => r.State == "passive") == 2;
+
+    [Fact]
+    public async Task Only_the_active_replicas_use_cpu_while_the_passive_ones_stay_frozen()
+    {
+        // No update falls into the measurement: updates only every million entries.
+        await using var cluster = await StartSpareAsync(o => o.Group.Spare = new SpareOptions { UpdateEvery = null, UpdateEveryEntries = 1_000_000 });
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        var before = cluster.Host.Status();
+        Assert.Equal(["r1", "r2"], Role(before, "active").Select(r => r.Id));
+        Assert.Equal(["r3", "r4"], Role(before, "passive").Select(r => r.Id));
+
+        await using (var client = await cluster.ConnectAsync())
+        {
+            for (var batch = 0; batch < 100; batch++)
+            {
+                var replies = await client.PipelineAsync([.. Enumerable.Range(0, 1000).Select(i => new[] { "SET", $"k{batch}:{i}", new string('v', 100) })]).WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
+            }
+        }
+
+        var after = cluster.Host.Status();
+        double Used(string id) => after.Replicas.Single(r => r.Id == id).CpuSeconds - before.Replicas.Single(r => r.Id == id).CpuSeconds;
+        var active = Math.Min(Used("r1"), Used("r2"));
+        var passive = Math.Max(Used("r3"), Used("r4"));
+        Assert.True(active > 0.05, $"the active replicas executed 100,000 writes with {active:0.###} s of CPU");
+        Assert.True(passive < 0.01, $"a frozen passive replica used {passive:0.###} s of CPU while the active ones used {active:0.###} s");
+        Assert.All(Role(after, "passive"), r => Assert.Equal("passive", r.State));
+        Assert.Equal(0, after.Activations);
+    }
+
+    [Theory]
+    [InlineData(FaultKind.Crash)]
+    [InlineData(FaultKind.Hang)]
+    public async Task A_crashed_or_hung_active_replica_is_masked_by_the_passive_ones_and_replaced(FaultKind fault)
+    {
+        await using var cluster = await StartSpareAsync();
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        var injected = 0;
+        var (acked, errors) = await cluster.WriteAsync(clients: 4, perClient: 300, async n =>
+        {
+            if (n == 300 && Interlocked.Exchange(ref injected, 1) == 0)
+            {
+                await cluster.Host.InjectAsync("r1", fault, CancellationToken.None);
+            }
+        });
+
+        Assert.Empty(errors);
+        Assert.Equal(1, injected);
+        Assert.Equal(1200, acked.Count);
+        await Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2 && Settled(s), "r1 replaced and the group back to 2 active + 2 passive");
+        var events = cluster.Host.Events.Since();
+        Assert.Contains(events, e => e.Name == "+activation");
+        Assert.Contains(events, e => e.Name == "+replica-active");
+        Assert.Contains(events, e => e.Name == "+replica-suspected" && e.Replica == "r1");
+        Assert.DoesNotContain(events, e => e.Name == "+disagreement");
+        Assert.True(cluster.Host.Status().Activations >= 1);
+        await AssertActiveReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_corrupted_active_replica_is_outvoted_with_the_passive_ones_and_the_client_reads_only_correct_values()
+    {
+        await using var cluster = await StartSpareAsync();
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        var (acked, errors) = await cluster.WriteAsync(clients: 2, perClient: 200, _ => Task.CompletedTask);
+        Assert.Empty(errors);
+
+        var detail = await cluster.Host.InjectAsync("r2", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+
+        // Every key is read through the vote: the two active replicas split on the bad one, the passive ones decide.
+        await Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2").Generation >= 2 && Settled(s), "r2 replaced and the group back to 2 active + 2 passive");
+        var events = cluster.Host.Events.Since();
+        Assert.Contains(events, e => e.Name == "+activation" && e.Detail.StartsWith("mismatch", StringComparison.Ordinal));
+        Assert.Contains(events, e => e.Name == "+replica-suspected" && e.Replica == "r2" && e.Detail.StartsWith("mismatch", StringComparison.Ordinal));
+        Assert.Contains(events, e => e.Name == "+activation-done");
+        Assert.DoesNotContain(events, e => e.Name == "+disagreement");
+        Assert.True(cluster.Replica("r2").Mismatches >= 1);
+        await AssertActiveReplicasIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_corrupted_passive_replica_is_found_at_its_next_update_and_replaced()
+    {
+        await using var cluster = await StartSpareAsync(o => o.Group.Spare.Digest = "DEBUG DIGEST", DigestRedis);
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        var (acked, errors) = await cluster.WriteAsync(clients: 2, perClient: 100, _ => Task.CompletedTask);
+        Assert.Empty(errors);
+        await cluster.WaitUntilAsync(s => Settled(s) && s.Replicas.Single(r => r.Id == "r3").Applied >= acked.Count, "r3 updated past the writes");
+
+        var detail = await cluster.Host.InjectAsync("r3", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+        Assert.Equal("passive", cluster.Replica("r3").State);
+
+        // Nothing reads the bad key: the digest at the end of r3's next update finds it.
+        await using (var client = await cluster.ConnectAsync())
+        {
+            Assert.Equal("OK", (await client.CallAsync("SET", "after", "corruption")).AsString());
+        }
+
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r3").Generation >= 2 && Settled(s), "corrupted passive r3 replaced");
+        var suspected = Assert.Single(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r3");
+        Assert.Contains("passive replica's reply", suspected.Detail, StringComparison.Ordinal);
+        Assert.True(cluster.Replica("r3").Mismatches >= 1);
+        Assert.Equal(0, cluster.Host.Status().Activations);
+        await Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
+    }
+
+    [Fact]
+    public async Task Rejuvenation_during_a_workload_rotates_the_replicas_without_a_client_error_or_a_lost_write()
+    {
+        await using var cluster = await StartSpareAsync(
+            o =>
+            {
+                o.Group.Spare.RejuvenateEvery = TimeSpan.FromSeconds(1);
+                o.Group.Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", Every = TimeSpan.FromSeconds(1) };
+            },
+            DigestRedis);
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        var (acked, errors) = await cluster.WriteAsync(clients: 4, perClient: 100_000, _ => Task.CompletedTask, until: () => cluster.Host.Status().Rejuvenations >= 4);
+
+        Assert.Empty(errors);
+        await Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas after the rotations");
+        var events = cluster.Host.Events.Since();
+        var rotations = events.Where(e => e.Name == "+rejuvenation").ToList();
+        Assert.True(rotations.Count >= 4);
+
+        // Each rotation discards the oldest active domain: first one that started active, and no new domain before every
+        // first-generation one was discarded; each slot starts again from a checkpoint.
+        Assert.Contains(rotations[0].Replica, new[] { "r1", "r2" });
+        Assert.Equal(["r1", "r2", "r3", "r4"], rotations.Take(4).Select(e => e.Replica!).Order(StringComparer.Ordinal));
+        Assert.All(rotations.Take(4), r => Assert.Contains(events, e => e.Name == "+replica-restored" && e.Replica == r.Replica && e.Id > r.Id));
+        Assert.DoesNotContain(events, e => e.Name is "+replica-suspected" or "+disagreement" or "+activation");
+        var status = cluster.Host.Status();
+        Assert.All(status.Replicas, r => Assert.True(r.Generation >= 2, $"{r.Id} is still generation {r.Generation}"));
+
+        // Rotations go on meanwhile, so the replicas are not read directly here: every passive update ended with the
+        // service digest voted by the active replicas, and no replica's digest or reply ever differed.
+        Assert.DoesNotContain(status.Replicas, r => r.Mismatches > 0);
+    }
+
+    /// <summary>The active replicas hold the same data (passive ones are frozen and checked by their updates).</summary>
+    private static async Task AssertActiveReplicasIdenticalAsync(Cluster cluster)
+    {
+        await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "active").All(r => r.Applied == s.Head), "the active replicas caught up");
+        var dumps = new List<SortedDictionary<string, string?>>();
+        foreach (var r in Role(cluster.Host.Status(), "active"))
+        {
+            dumps.Add(await cluster.DumpAsync(r.Id));
+        }
+
+        Assert.Equal(2, dumps.Count);
+        Assert.Equal(dumps[0], dumps[1]);
+    }
+}
