@@ -165,7 +165,7 @@ public sealed class Cluster : IAsyncDisposable
         return new Cluster(host, state);
     }
 
-/// <summary>
+    /// <summary>
     /// Runs <paramref name="clients"/> writers of unique keys; <paramref name="onProgress"/> sees the count of
     /// acknowledged writes; <paramref name="until"/>, if given, ends the writers early once it is true.
     /// </summary>
