@@ -160,7 +160,7 @@ internal sealed class ClientConnection
                         break;
                     case SessionActionKind.Submit:
                         var pending = new Pending(action.CloseAfterReply);
-                        var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint);
+                        var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);
 
                         // Not cancellable: once its reply slot is queued, the request must reach the log.

@@ -296,6 +296,7 @@ public sealed partial class ReplicaGroup
                 mismatches = CollectMismatches(outcomes, null);
                 replica.Role = ReplicaRole.Passive;
                 replica.State = ReplicaState.Updating;
+                applier.SkipSettledReads = true;
                 replica.ProgressApplied = applier.Applied;
                 replica.ProgressTimestamp = Stopwatch.GetTimestamp();
                 target = _log.Count;

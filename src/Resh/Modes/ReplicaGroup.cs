@@ -332,7 +332,12 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     // disk) and votes from the start; a rebuilt replica replays first. A passive one (mode spare) is
                     // fed the verified log and frozen.
                     var start = replica.StartsAt ?? 0;
-                    applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this);
+                    applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this)
+                    {
+                        // Mode spare: a replica that is being brought up to date replays the writes; decided reads
+                        // could not change its state. Off once it votes.
+                        SkipSettledReads = Spare && (replica.Role == ReplicaRole.Passive || !first),
+                    };
                     if (replica.Role == ReplicaRole.Passive)
                     {
                         replica.State = ReplicaState.Updating;
@@ -577,6 +582,11 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private void Join(Replica r, long applied)
     {
         r.State = ReplicaState.Up;
+        if (r.Applier is { } applier)
+        {
+            applier.SkipSettledReads = false;
+        }
+
         _voter.AddVoter(r.Index);
         if (r.Activating)
         {

@@ -78,6 +78,13 @@ public sealed class LogEntry
     /// <summary>Protocol-defined hint for comparing the replies (e.g. an unordered collection).</summary>
     public int ReplyHint { get; }
 
+    /// <summary>
+    /// The protocol says the request does not change the service's state (RESP: GET, HGETALL, ...). A replica
+    /// that is only being brought up to date may skip it once it is decided. Not kept in the log on disk: a
+    /// replayed entry counts as a write, which is always safe.
+    /// </summary>
+    public bool ReadOnly { get; init; }
+
     /// <summary>Only the last of the <see cref="ReplyCount"/> replies goes back to the client.</summary>
     public bool ReplyLastOnly { get; }
 

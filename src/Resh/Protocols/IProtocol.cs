@@ -98,7 +98,8 @@ public readonly record struct SessionAction(
     int ReplyCount = 1,
     ReplySelection Selection = ReplySelection.All,
     bool CloseAfterReply = false,
-    int ReplyHint = 0)
+    int ReplyHint = 0,
+    bool ReadOnly = false)
 {
     public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
 }

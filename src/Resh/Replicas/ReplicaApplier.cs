@@ -53,6 +53,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private TaskCompletionSource? _barrier;
     private long _checkpointWritten;
     private long _limit = long.MaxValue;
+    private bool _skipSettledReads;
     private LogSubscription? _subscription;
     private (long Sequence, TaskCompletionSource Done)? _appliedWaiter;
 
@@ -109,6 +110,17 @@ public sealed class ReplicaApplier : IAsyncDisposable
             Volatile.Write(ref _limit, value);
             Volatile.Read(ref _subscription)?.Poke();
         }
+    }
+
+    /// <summary>
+    /// While set, read-only requests that are already decided are not sent (they could not change the replica's
+    /// state, and nobody waits for its vote on them): a replica that is only being brought up to date replays
+    /// the writes. Must be off while the replica votes.
+    /// </summary>
+    public bool SkipSettledReads
+    {
+        get => Volatile.Read(ref _skipSettledReads);
+        set => Volatile.Write(ref _skipSettledReads, value);
     }
 
     /// <summary>
@@ -254,7 +266,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                         var barrier = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                         Volatile.Write(ref _barrier, barrier);
                         output.Write(entry.Payload.Span);
-                        _pendingEnqueue.Add(new InFlight(entry, 0));
+                        _pendingEnqueue.Add(new InFlight(entry, 0, Silent: false));
                         next = entry.Sequence + 1;
                         EnqueueAll();
                         Volatile.Write(ref _checkpointWritten, System.Diagnostics.Stopwatch.GetTimestamp());
@@ -262,6 +274,13 @@ public sealed class ReplicaApplier : IAsyncDisposable
                         await barrier.Task.WaitAsync(ct);
                         unflushed = 0;
                         break;
+                    }
+
+                    if (entry.Kind == LogEventKind.Request && entry.ReadOnly && Settled(entry))
+                    {
+                        _pendingEnqueue.Add(new InFlight(entry, 0, Silent: true));
+                        next = entry.Sequence + 1;
+                        continue;
                     }
 
                     if (entry.Kind == LogEventKind.Request)
@@ -276,7 +295,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                         unflushed += entry.Payload.Length;
                     }
 
-                    _pendingEnqueue.Add(new InFlight(entry, skip));
+                    _pendingEnqueue.Add(new InFlight(entry, skip, entry.ReplyCount == 0));
                     next = entry.Sequence + 1;
                     if (unflushed >= FlushThresholdBytes)
                     {
@@ -343,7 +362,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
             foreach (var item in _pendingEnqueue)
             {
                 // An event that produces no reply is applied as soon as everything before it is.
-                if (item.Entry.ReplyCount == 0 && _inFlight.Count == 0)
+                if (item.Silent && _inFlight.Count == 0)
                 {
                     Volatile.Write(ref _applied, item.Entry.Sequence);
                     SignalApplied(item.Entry.Sequence);
@@ -472,7 +491,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
         {
             _inFlight.Dequeue();
             var applied = answered.Sequence;
-            while (_inFlight.TryPeek(out var next) && next.Entry.ReplyCount == 0)
+            while (_inFlight.TryPeek(out var next) && next.Silent)
             {
                 _inFlight.Dequeue();
                 applied = next.Entry.Sequence;
@@ -490,5 +509,14 @@ public sealed class ReplicaApplier : IAsyncDisposable
         }
     }
 
-    private readonly record struct InFlight(LogEntry Entry, int Skip);
+    /// <summary>Whether a read-only entry may be left out: skipping is on and the entry is decided (read in that order).</summary>
+    private bool Settled(LogEntry entry)
+    {
+        var decided = entry.Decision != Decision.Pending;
+        Interlocked.MemoryBarrier();
+        return decided && SkipSettledReads;
+    }
+
+    /// <summary>An entry written (or, <paramref name="Silent"/>, left out or without a reply) and its context-switch replies to skip.</summary>
+    private readonly record struct InFlight(LogEntry Entry, int Skip, bool Silent);
 }

@@ -5,10 +5,10 @@ using Resh.Protocols;
 namespace Resh.Tests.Protocols;
 
 /// <summary>A recorded session action with its bytes copied out.</summary>
-internal sealed record RecordedAction(SessionActionKind Kind, string Text, int Context, int ReplyCount, ReplySelection Selection, bool Close)
+internal sealed record RecordedAction(SessionActionKind Kind, string Text, int Context, int ReplyCount, ReplySelection Selection, bool Close, bool ReadOnly = false)
 {
     public static RecordedAction From(SessionAction action) =>
-        new(action.Kind, ProtocolTestKit.Show(action.Bytes.Span), action.Context, action.ReplyCount, action.Selection, action.CloseAfterReply);
+        new(action.Kind, ProtocolTestKit.Show(action.Bytes.Span), action.Context, action.ReplyCount, action.Selection, action.CloseAfterReply, action.ReadOnly);
 }
 
 internal static class ProtocolTestKit

@@ -33,6 +33,31 @@ public class RespSessionTests
         Assert.Equal(SessionActionKind.Submit, actions[1].Kind);
     }
 
+    [Theory]
+    [InlineData("GET k\r\n", true)]
+    [InlineData("hgetall h\r\n", true)]
+    [InlineData("ZrAnGe z 0 -1\r\n", true)]
+    [InlineData("SET k v\r\n", false)]
+    [InlineData("PFCOUNT hll\r\n", false)]
+    [InlineData("EVAL \"return 1\" 0\r\n", false)]
+    [InlineData("GETDEL k\r\n", false)]
+    public void Only_listed_reads_are_marked_read_only(string request, bool readOnly)
+    {
+        var action = One(Session(), request);
+        Assert.Equal(SessionActionKind.Submit, action.Kind);
+        Assert.Equal(readOnly, action.ReadOnly);
+    }
+
+    [Fact]
+    public void A_transaction_of_reads_is_not_marked_read_only()
+    {
+        var session = Session();
+        Drain(session, "MULTI\r\nGET a\r\n");
+        var exec = One(session, "EXEC\r\n");
+        Assert.Equal(SessionActionKind.Submit, exec.Kind);
+        Assert.False(exec.ReadOnly);
+    }
+
     [Fact]
     public void Subcommand_entries_reject_only_that_subcommand()
     {

@@ -137,7 +137,7 @@ internal sealed class RespClientSession : IClientSession
             return Queue(bytes.Span);
         }
 
-        return new SessionAction(SessionActionKind.Submit, bytes, Context, ReplyHint: RespReplyOrder.Of(kind, name, argc > 1 ? _parser.Arg(1) : default, argc));
+        return new SessionAction(SessionActionKind.Submit, bytes, Context, ReplyHint: RespReplyOrder.Of(kind, name, argc > 1 ? _parser.Arg(1) : default, argc), ReadOnly: kind == RespCommandKind.Other && RespReadOnly.Is(name));
     }
 
     private SessionAction Multi(int argc)
