@@ -36,8 +36,9 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private readonly Voter _voter;
     private readonly Replica[] _replicas;
     private readonly Lock _lock = new();
-    private readonly Lock _diskLock = new();
-    private readonly PriorityQueue<(LogEntry Entry, ReadOnlyMemory<byte> Reply), long> _awaitingDisk = new();
+    private readonly Lock _commitLock = new();
+    private readonly PriorityQueue<(LogEntry Entry, ReadOnlyMemory<byte> Reply), long> _awaitingCommit = new();
+    private readonly List<ICommitGate> _gates = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _supervisors = [];
     private Task _monitor = Task.CompletedTask;
@@ -74,7 +75,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _voter = new Voter(options.Faults) { Members = options.Replicas.Count };
         if (log.Durable is { } durable)
         {
-            durable.Durable += OnDurable;
+            AddCommitGate(durable);
         }
 
         _replicas = [.. options.Replicas.Select((spec, i) => new Replica(i, spec))];
@@ -787,8 +788,46 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     }
 
     /// <summary>
-    /// Releases a decided reply to its session; with <see cref="LogFsync.Always"/> only once the request is on
-    /// disk (output commit), otherwise it waits for the durable log's next flush.
+    /// Adds an output-commit gate: from now on a decided reply is released only once its request is below the
+    /// gate's committed count (the ordered log on disk with fsync always, a Remus backup's acknowledgement).
+    /// </summary>
+    public void AddCommitGate(ICommitGate gate)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        lock (_commitLock)
+        {
+            _gates.Add(gate);
+        }
+
+        gate.Committed += OnCommitted;
+    }
+
+    /// <summary>Replies held back for output commit (decided, waiting for a gate).</summary>
+    public int HeldReplies
+    {
+        get
+        {
+            lock (_commitLock)
+            {
+                return _awaitingCommit.Count;
+            }
+        }
+    }
+
+    /// <summary>The lowest committed count of all gates. Call under the commit lock.</summary>
+    private long CommittedCount()
+    {
+        var count = long.MaxValue;
+        foreach (var gate in _gates)
+        {
+            count = Math.Min(count, gate.CommittedCount);
+        }
+
+        return count;
+    }
+
+    /// <summary>
+    /// Releases a decided reply to its session, once every output-commit gate has committed its request.
     /// </summary>
     private void Complete(LogEntry entry, ReadOnlyMemory<byte> reply)
     {
@@ -797,13 +836,13 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             return;
         }
 
-        if (_log.Durable is { Fsync: LogFsync.Always } durable && entry.Sequence >= durable.DurableCount)
+        if (_gates.Count > 0)
         {
-            lock (_diskLock)
+            lock (_commitLock)
             {
-                if (entry.Sequence >= durable.DurableCount)
+                if (entry.Sequence >= CommittedCount())
                 {
-                    _awaitingDisk.Enqueue((entry, reply), entry.Sequence);
+                    _awaitingCommit.Enqueue((entry, reply), entry.Sequence);
                     return;
                 }
             }
@@ -812,14 +851,15 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         CompleteNow(entry, reply);
     }
 
-    private void OnDurable(long count)
+    private void OnCommitted(long count)
     {
         List<(LogEntry Entry, ReadOnlyMemory<byte> Reply)>? ready = null;
-        lock (_diskLock)
+        lock (_commitLock)
         {
-            while (_awaitingDisk.TryPeek(out var item, out var seq) && seq < count)
+            var committed = CommittedCount();
+            while (_awaitingCommit.TryPeek(out var item, out var seq) && seq < committed)
             {
-                _awaitingDisk.Dequeue();
+                _awaitingCommit.Dequeue();
                 (ready ??= []).Add(item);
             }
         }

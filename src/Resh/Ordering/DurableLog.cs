@@ -42,10 +42,10 @@ public sealed class DurableLogOptions
 /// Record: u32 length of what follows the checksum | u64 checksum | u8 kind | i64 session | i32 context |
 /// i32 reply count | u8 flags (1 = last reply only) | i32 reply hint | payload. Little endian.
 /// </remarks>
-public sealed partial class DurableLog : IAsyncDisposable
+public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
 {
     private const int HeaderBytes = 4 + 8;
-    private const int FixedBytes = 1 + 8 + 4 + 4 + 1 + 4;
+    private const int FixedBytes = LogEntryCodec.FixedBytes;
     private const string LegacyFileName = "ordered.log";
     private const string SegmentPrefix = "ordered-";
     private const string SegmentSuffix = ".log";
@@ -117,6 +117,15 @@ public sealed partial class DurableLog : IAsyncDisposable
 
     /// <summary>Called (on the flusher's thread) after entries up to a count became durable.</summary>
     public event Action<long>? Durable;
+
+    /// <summary>With fsync always, a reply waits until its request is on disk; the other modes hold nothing back.</summary>
+    long ICommitGate.CommittedCount => Fsync == LogFsync.Always ? DurableCount : long.MaxValue;
+
+    event Action<long>? ICommitGate.Committed
+    {
+        add => Durable += value;
+        remove => Durable -= value;
+    }
 
     /// <summary>
     /// Opens or creates the log in <see cref="DurableLogOptions.Directory"/> and reads back what it holds after
@@ -411,17 +420,10 @@ public sealed partial class DurableLog : IAsyncDisposable
 
     private static void Write(MemoryStream output, LogEntry entry)
     {
-        var payload = entry.Payload.Span;
-        var bodyLength = FixedBytes + payload.Length;
+        var bodyLength = LogEntryCodec.EncodedLength(entry);
         var record = new byte[HeaderBytes + bodyLength];
         var body = record.AsSpan(HeaderBytes);
-        body[0] = (byte)entry.Kind;
-        BinaryPrimitives.WriteInt64LittleEndian(body[1..], entry.SessionId);
-        BinaryPrimitives.WriteInt32LittleEndian(body[9..], entry.Context);
-        BinaryPrimitives.WriteInt32LittleEndian(body[13..], entry.ReplyCount);
-        body[17] = entry.ReplyLastOnly ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteInt32LittleEndian(body[18..], entry.ReplyHint);
-        payload.CopyTo(body[FixedBytes..]);
+        LogEntryCodec.Encode(entry, body);
         BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)bodyLength);
         BinaryPrimitives.WriteUInt64LittleEndian(record.AsSpan(4), (ulong)ReplyDigest.Compute(body));
         output.Write(record);
@@ -454,20 +456,11 @@ public sealed partial class DurableLog : IAsyncDisposable
                 break;
             }
 
-            var kind = (LogEventKind)body[0];
-            if (kind > LogEventKind.Checkpoint)
+            if (LogEntryCodec.TryDecode(body) is not { } entry)
             {
                 break;
             }
 
-            var entry = new LogEntry(
-                kind,
-                BinaryPrimitives.ReadInt64LittleEndian(body.AsSpan(1)),
-                BinaryPrimitives.ReadInt32LittleEndian(body.AsSpan(9)),
-                body.AsMemory(FixedBytes),
-                BinaryPrimitives.ReadInt32LittleEndian(body.AsSpan(13)),
-                replyLastOnly: body[17] == 1,
-                replyHint: BinaryPrimitives.ReadInt32LittleEndian(body.AsSpan(18)));
             entries.Add(entry);
             valid += HeaderBytes + bodyLength;
         }
