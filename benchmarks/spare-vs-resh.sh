@@ -24,7 +24,7 @@ for tool in redis-server redis-benchmark redis-cli curl python3; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
 done
 dotnet build src/Resh.Cli -c Release -nologo -clp:ErrorsOnly >/dev/null
-resh() { dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll "$@"; }
+resh_dll=src/Resh.Cli/bin/Release/net10.0/resh.dll
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 work=$(mktemp -d)
@@ -56,7 +56,7 @@ replicas:
   count: $count
   command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
 EOF
-  resh run "$work/$name.yaml" --log-level Warning > "$work/$name.log" 2>&1 &
+  dotnet "$resh_dll" run "$work/$name.yaml" --log-level Warning > "$work/$name.log" 2>&1 &
   pids+=($!)
   printf -v "${name}_pid" %s "$!"
   printf -v "${name}_port" %s "$port"
@@ -72,12 +72,14 @@ start resh resh "" 3
 start spare spare "spare: { update-interval: 1s }" 4
 start act spare "spare: { update-interval: 1000000000 }" 4
 
-# CPU seconds so far of one gateway process and all of its replicas.
+# CPU seconds so far: "REPLICAS GATEWAY" (all replicas of one group; its gateway process).
 cpu_of() { # pid admin
   local ticks
   ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
-  curl -s "127.0.0.1:$2/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print($ticks / $(getconf CLK_TCK) + sum(r['cpuSeconds'] for r in s['replicas']))"
+  curl -s "127.0.0.1:$2/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(r['cpuSeconds'] for r in s['replicas']), $ticks / $(getconf CLK_TCK))"
 }
+# used BEFORE AFTER: "replicas total" seconds between two cpu_of readings.
+used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[1] - x[1], (y[1] + y[2]) - (x[1] + x[2]) }'; }
 
 measure() { # port test
   redis-benchmark -p "$1" -t "$2" -n "$requests" -c "$clients" -q --csv 2>/dev/null | tr -d '"' | awk -F, 'NR>1 {print $2, $5}'
@@ -88,24 +90,27 @@ for port in "$resh_port" "$spare_port" "$direct_port"; do
 done
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
-echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds; resh = 3 active redis-server replicas; spare = 2 active + 2 passive (update-interval 1s); CPU = gateway process + all replicas during the run"
-printf "%-4s %11s %11s %11s %7s %7s %13s %13s %7s\n" test direct_rps resh_rps spare_rps s/r s/d resh_cpu_us spare_cpu_us cpu_s/r
+echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds; resh = 3 active redis-server replicas; spare = 2 active + 2 passive (update-interval 1s)"
+echo "CPU in microseconds per request during the run: replicas (all domains, passive updates included) and total (replicas + gateway process)"
+printf "%-4s %10s %9s %9s %5s %5s %8s %8s %5s %8s %8s %5s\n" test direct_rps resh_rps spare_rps s/r s/d resh_rep spare_rep s/r resh_tot spare_tot s/r
 for t in set get; do
-  best_d=0 best_r=0 best_s=0 cpu_r=0 cpu_s=0
+  best_d=0 best_r=0 best_s=0 cpu_r="0 0" cpu_s="0 0"
   for _ in $(seq 1 "$rounds"); do
     read -r rps _ < <(measure "$direct_port" "$t")
     if awk "BEGIN{exit !($rps > $best_d)}"; then best_d=$rps; fi
     before=$(cpu_of "$resh_pid" "$resh_admin")
     read -r rps _ < <(measure "$resh_port" "$t")
-    used=$(awk -v a="$before" -v b="$(cpu_of "$resh_pid" "$resh_admin")" 'BEGIN{print b - a}')
-    if awk "BEGIN{exit !($rps > $best_r)}"; then best_r=$rps cpu_r=$used; fi
+    spent=$(used "$before" "$(cpu_of "$resh_pid" "$resh_admin")")
+    if awk "BEGIN{exit !($rps > $best_r)}"; then best_r=$rps cpu_r=$spent; fi
     before=$(cpu_of "$spare_pid" "$spare_admin")
     read -r rps _ < <(measure "$spare_port" "$t")
-    used=$(awk -v a="$before" -v b="$(cpu_of "$spare_pid" "$spare_admin")" 'BEGIN{print b - a}')
-    if awk "BEGIN{exit !($rps > $best_s)}"; then best_s=$rps cpu_s=$used; fi
+    spent=$(used "$before" "$(cpu_of "$spare_pid" "$spare_admin")")
+    if awk "BEGIN{exit !($rps > $best_s)}"; then best_s=$rps cpu_s=$spent; fi
   done
   awk -v t="$t" -v d="$best_d" -v r="$best_r" -v s="$best_s" -v cr="$cpu_r" -v cs="$cpu_s" -v n="$requests" \
-    'BEGIN { printf "%-4s %11.0f %11.0f %11.0f %7.2f %7.2f %13.1f %13.1f %7.2f\n", toupper(t), d, r, s, s/r, s/d, cr/n*1e6, cs/n*1e6, cs/cr }'
+    'BEGIN { split(cr, a, " "); split(cs, b, " ");
+             printf "%-4s %10.0f %9.0f %9.0f %5.2f %5.2f %8.1f %8.1f %5.2f %8.1f %8.1f %5.2f\n", toupper(t), d, r, s, s/r, s/d,
+               a[1]/n*1e6, b[1]/n*1e6, b[1]/a[1], a[2]/n*1e6, b[2]/n*1e6, b[2]/a[2] }'
 done
 
 # Activation: no passive update falls in (update-interval 10^9 entries), so the passive replicas are
@@ -127,7 +132,7 @@ for round in $(seq 1 "$rounds"); do
   behind=$(curl -s "127.0.0.1:$act_admin/status" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["head"] - max(x["applied"] for x in s["replicas"] if x["role"]=="passive"))')
   victim=$(curl -s "127.0.0.1:$act_admin/status" | python3 -c 'import json,sys; print([x["id"] for x in json.load(sys.stdin)["replicas"] if x["role"]=="active"][0])')
   after=$(curl -s "127.0.0.1:$act_admin/events" | python3 -c 'import json,sys; e=json.load(sys.stdin); print(e[-1]["id"] if e else 0)')
-  key=$(resh inject "$victim" corrupt --admin "127.0.0.1:$act_admin" | sed -n "s/.*key '\(.*\)' overwritten.*/\1/p")
+  key=$(dotnet "$resh_dll" inject "$victim" corrupt --admin "127.0.0.1:$act_admin" | sed -n "s/.*key '\(.*\)' overwritten.*/\1/p")
   start_ns=$(date +%s%N)
   redis-cli -p "$act_port" get "$key" >/dev/null
   read_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))

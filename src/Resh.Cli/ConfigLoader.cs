@@ -29,7 +29,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public sealed class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare"];
+    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare", "remus"];
     private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
@@ -126,8 +126,11 @@ public sealed class ConfigLoader
                 case "spare":
                     options.Group.Mode = ReplicationMode.Spare;
                     break;
+                case "remus":
+                    options.Group.Mode = ReplicationMode.Remus;
+                    break;
                 case { } other:
-                    Error(mode, $"mode: '{other}' is not known; use resh (2f+1 active replicas) or spare (f+1 active, f+1 passive)");
+                    Error(mode, $"mode: '{other}' is not known; use resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)");
                     break;
             }
         }
@@ -224,6 +227,20 @@ public sealed class ConfigLoader
             }
 
             ParseSpare(spareNode, options.Group.Spare);
+        }
+
+        if (keys.TryGetValue("remus", out var remusNode))
+        {
+            if (options.Group.Mode != ReplicationMode.Remus)
+            {
+                Error(remusNode, "remus: only mode remus reads this section; set mode: remus or remove it");
+            }
+
+            ParseRemus(remusNode, options.Group.Remus);
+        }
+        else if (options.Group.Mode == ReplicationMode.Remus)
+        {
+            Error(keys.TryGetValue("mode", out var m) ? m : root, "remus: missing; mode remus needs e.g. 'remus: { backup: 127.0.0.1:6391 }'");
         }
 
         if (keys.TryGetValue("replicas", out var replicas))
@@ -413,6 +430,60 @@ public sealed class ConfigLoader
         }
 
         return result;
+    }
+
+    private static readonly string[] RemusKeys = ["backup", "epoch", "failover-timeout", "apply-interval", "start-backup", "takeover-command"];
+
+    private void ParseRemus(YamlNode node, RemusOptions remus)
+    {
+        if (Mapping(node, "remus") is not { } map)
+        {
+            return;
+        }
+
+        var keys = Keys(map, RemusKeys, "remus.");
+        RequireKey(map, keys, "backup", "backup: 127.0.0.1:6391", "remus.");
+        if (keys.TryGetValue("backup", out var backup))
+        {
+            var texts = backup is YamlSequenceNode ? StringList(backup, "remus.backup") : Scalar(backup, "remus.backup") is { } one ? [one] : [];
+            remus.Backups = [.. texts.Select(t => Endpoint(backup, "remus.backup", t)).OfType<IPEndPoint>()];
+        }
+
+        if (keys.TryGetValue("epoch", out var epoch))
+        {
+            remus.Epoch = Duration(epoch, "remus.epoch", allowZero: true) ?? remus.Epoch;
+        }
+
+        if (keys.TryGetValue("failover-timeout", out var failover))
+        {
+            remus.FailoverTimeout = Duration(failover, "remus.failover-timeout") ?? remus.FailoverTimeout;
+        }
+
+        if (keys.TryGetValue("apply-interval", out var apply))
+        {
+            remus.ApplyInterval = Duration(apply, "remus.apply-interval") ?? remus.ApplyInterval;
+        }
+
+        if (keys.TryGetValue("start-backup", out var start))
+        {
+            switch (Scalar(start, "remus.start-backup"))
+            {
+                case "true" or "yes":
+                    remus.StartBackup = true;
+                    break;
+                case "false" or "no":
+                    remus.StartBackup = false;
+                    break;
+                case { } other:
+                    Error(start, $"remus.start-backup: '{other}' is not true or false");
+                    break;
+            }
+        }
+
+        if (keys.TryGetValue("takeover-command", out var takeover))
+        {
+            remus.TakeoverCommand = Scalar(takeover, "remus.takeover-command");
+        }
     }
 
     private static readonly string[] SpareKeys = ["update-interval", "rejuvenate-every", "digest"];

@@ -33,6 +33,15 @@ public static class ReshCli
         run.SetAction((parse, ct) => RunCommandAsync(parse.GetValue(configArg)!, parse.GetValue(logLevel), output, errors, ct));
         root.Subcommands.Add(run);
 
+        // backup (mode remus)
+        var listenOption = new Option<string>("--listen") { Description = "HOST:PORT the primary's backup link connects to (one of the config's remus.backup addresses).", Required = true };
+        var backupConfig = new Option<FileInfo>("--config", "-c") { Description = "The primary's configuration file (mode remus).", Required = true };
+        var backupAdmin = new Option<string?>("--admin") { Description = "This backup's own admin endpoint HOST:PORT (loopback); the configured one is opened after a takeover." };
+        var stateDir = new Option<string?>("--state-dir") { Description = "The backup's state directory (default: the config's state-dir + /backup)." };
+        var backup = new Command("backup", "Mode remus: hold a paused copy of the primary's replica, fed every epoch; take over when the primary is lost.") { listenOption, backupConfig, backupAdmin, stateDir };
+        backup.SetAction((parse, ct) => BackupCommandAsync(parse.GetValue(listenOption)!, parse.GetValue(backupConfig)!, parse.GetValue(backupAdmin), parse.GetValue(stateDir), parse.GetValue(logLevel), output, errors, ct));
+        root.Subcommands.Add(backup);
+
         // demo
         var service = new Option<string>("--service") { Description = "samplekv (built in, default) or redis (needs redis-server).", DefaultValueFactory = _ => "samplekv" };
         service.AcceptOnlyFromAmong("samplekv", "redis");
@@ -107,16 +116,12 @@ public static class ReshCli
 
         using var loggerFactory = CreateLoggerFactory(level);
         await using var host = new ReshHost(options, loggerFactory);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        using var signals = RouteSignals(host);
+        if (options.Group.Mode == ReplicationMode.Remus && options.Group.Remus.StartBackup)
         {
-            c.Cancel = true;
-            host.RequestShutdown();
-        });
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
-        {
-            c.Cancel = true;
-            host.RequestShutdown();
-        });
+            await output.WriteLineAsync($"resh: starting the backup on {options.Group.Remus.Backups[0]} ({StartBackupProcess(file.FullName, options)})");
+        }
+
         try
         {
             await host.StartAsync(ct);
@@ -128,6 +133,36 @@ public static class ReshCli
         }
 
         await output.WriteLineAsync($"resh: serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}");
+        return await ServeUntilStoppedAsync(host, output, errors, ct);
+    }
+
+    /// <summary>SIGTERM and SIGINT ask the host for a controlled shutdown.</summary>
+    private static IDisposable RouteSignals(ReshHost host)
+    {
+        var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            host.RequestShutdown();
+        });
+        var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, c =>
+        {
+            c.Cancel = true;
+            host.RequestShutdown();
+        });
+        return new Signals(sigterm, sigint);
+    }
+
+    private sealed class Signals(PosixSignalRegistration a, PosixSignalRegistration b) : IDisposable
+    {
+        public void Dispose()
+        {
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    private static async Task<int> ServeUntilStoppedAsync(ReshHost host, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
         try
         {
             await Task.Delay(Timeout.Infinite, CancellationTokenSource.CreateLinkedTokenSource(ct, host.ShutdownRequested).Token);
@@ -136,9 +171,116 @@ public static class ReshCli
         {
         }
 
+        var fenced = host.IsFenced;
         await host.StopAsync();
+        if (fenced)
+        {
+            await errors.WriteLineAsync("error: fenced: a newer primary took over; this one stopped without serving (see /events +fenced)");
+            return ExitFailure;
+        }
+
         await output.WriteLineAsync("resh: stopped");
         return ExitOk;
+    }
+
+    /// <summary>`resh backup`: waits for the primary, then either stops with it or takes over and serves.</summary>
+    private static async Task<int> BackupCommandAsync(string listen, FileInfo file, string? admin, string? stateDirectory, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        ReshOptions options;
+        try
+        {
+            options = ConfigLoader.LoadFile(file.FullName);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                await errors.WriteLineAsync($"error: {error}");
+            }
+
+            return ExitUsage;
+        }
+
+        if (options.Group.Mode != ReplicationMode.Remus)
+        {
+            await errors.WriteLineAsync($"error: {file}: resh backup needs mode: remus (it is {options.Group.ModeName})");
+            return ExitUsage;
+        }
+
+        if (!IPEndPoint.TryParse(listen, out var listenAt) || listenAt.Port == 0)
+        {
+            await errors.WriteLineAsync($"error: --listen: '{listen}' is not HOST:PORT");
+            return ExitUsage;
+        }
+
+        IPEndPoint? adminAt = null;
+        if (admin is not null && (!IPEndPoint.TryParse(admin, out adminAt) || !IPAddress.IsLoopback(adminAt.Address)))
+        {
+            await errors.WriteLineAsync($"error: --admin: '{admin}' is not a loopback HOST:PORT");
+            return ExitUsage;
+        }
+
+        options.Group.StateDirectory = stateDirectory is not null ? Path.GetFullPath(stateDirectory) : Path.Combine(options.Group.StateDirectory, "backup");
+        if (options.Group.Checkpoint is { StorePath: not null } checkpoint)
+        {
+            // The primary's store is its own; the backup keeps what it receives in its state directory.
+            checkpoint.StorePath = null;
+        }
+
+        using var loggerFactory = CreateLoggerFactory(level);
+        await using var host = new ReshHost(options, loggerFactory);
+        using var signals = RouteSignals(host);
+        bool serving;
+        try
+        {
+            await output.WriteLineAsync($"resh: backup waiting for the primary on {listenAt}");
+            serving = await host.RunBackupAsync(listenAt, adminAt, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            await host.StopAsync();
+            await output.WriteLineAsync("resh: stopped");
+            return ExitOk;
+        }
+        catch (Exception e) when (e is DomainStartException or InvalidOperationException or CommandTemplateException or IOException or TimeoutException)
+        {
+            await errors.WriteLineAsync($"error: {e.Message}");
+            return ExitFailure;
+        }
+
+        if (!serving)
+        {
+            await host.StopAsync();
+            await output.WriteLineAsync("resh: the primary stopped; backup stopped");
+            return ExitOk;
+        }
+
+        await output.WriteLineAsync($"resh: took over; serving {options.Protocol} on {host.ListenEndPoint}; admin {host.AdminEndPoint?.ToString() ?? "off"}");
+        return await ServeUntilStoppedAsync(host, output, errors, ct);
+    }
+
+    /// <summary>
+    /// remus.start-backup: `resh backup` for the first backup address on this machine, in its own session so
+    /// that it outlives this process (it must survive a crash of the primary to take over); it stops when the
+    /// primary stops in a controlled way. Its output goes to STATE-DIR/logs/backup.log.
+    /// </summary>
+    private static string StartBackupProcess(string configFile, ReshOptions options)
+    {
+        var logs = Path.Combine(options.Group.StateDirectory, "logs");
+        Directory.CreateDirectory(logs);
+        var log = Path.Combine(logs, "backup.log");
+        var self = Environment.ProcessPath ?? "dotnet";
+        List<string> command = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [self, typeof(ReshCli).Assembly.Location] : [self];
+        command.AddRange(["backup", "--listen", options.Group.Remus.Backups[0].ToString(), "--config", configFile]);
+        var start = new System.Diagnostics.ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        foreach (var arg in (string[])["-c", "exec setsid \"$@\" >>\"$RESH_BACKUP_LOG\" 2>&1 </dev/null", "sh", .. command])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["RESH_BACKUP_LOG"] = log;
+        using var process = System.Diagnostics.Process.Start(start)!;
+        return $"pid {process.Id}, log {log}";
     }
 
     private static int Validate(FileInfo file, TextWriter output, TextWriter errors)

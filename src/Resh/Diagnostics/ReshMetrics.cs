@@ -24,6 +24,9 @@ public sealed class ReshMetrics : IDisposable
     private readonly Counter<long> _passiveUpdates;
     private readonly Counter<long> _passiveUpdated;
     private readonly Counter<long> _rejuvenations;
+    private readonly Histogram<double> _epochs;
+    private readonly Histogram<double> _commitDelay;
+    private readonly Counter<long> _failovers;
 
     public ReshMetrics(IMeterFactory? factory = null)
     {
@@ -42,6 +45,9 @@ public sealed class ReshMetrics : IDisposable
         _passiveUpdates = _meter.CreateCounter<long>("resh.passive.updates", "{update}", "Mode spare: passive replicas thawed, brought up to date and frozen again.");
         _passiveUpdated = _meter.CreateCounter<long>("resh.passive.updated", "{entry}", "Mode spare: log entries fed to passive replicas in their updates.");
         _rejuvenations = _meter.CreateCounter<long>("resh.rejuvenations", "{rejuvenation}", "Mode spare: proactive recoveries (a passive replica activated, the oldest active domain replaced).");
+        _epochs = _meter.CreateHistogram<double>("resh.epoch.length", "s", "Mode remus: time each shipped epoch covered.");
+        _commitDelay = _meter.CreateHistogram<double>("resh.output.commit.delay", "s", "How long a decided reply waited for output commit (the backup's acknowledgement, the disk).");
+        _failovers = _meter.CreateCounter<long>("resh.failovers", "{failover}", "Mode remus: the backup took over as primary.");
         _clientErrors = _meter.CreateCounter<long>("resh.client.errors", "{error}", "Client connections closed for a protocol error or a limit.");
     }
 
@@ -81,6 +87,12 @@ public sealed class ReshMetrics : IDisposable
     }
 
     public void Rejuvenation() => _rejuvenations.Add(1);
+
+    public void Epoch(TimeSpan length) => _epochs.Record(length.TotalSeconds);
+
+    public void CommitDelay(TimeSpan delay) => _commitDelay.Record(delay.TotalSeconds);
+
+    public void Failover() => _failovers.Add(1);
 
     public void Dispose() => _meter.Dispose();
 }

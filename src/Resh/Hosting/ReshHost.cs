@@ -16,7 +16,7 @@ namespace Resh.Hosting;
 /// Composes one running gateway: domains, the ordered log and its sequencer, the replica group,
 /// the client listener and the admin endpoint. Start, then wait for <see cref="Stopped"/> or call <see cref="StopAsync"/>.
 /// </summary>
-public sealed class ReshHost : IAdminTarget, IAsyncDisposable
+public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
 {
     private readonly ReshOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -74,6 +74,22 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         HostLog.Starting(_logger, _options.Group.ModeName, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
+        var (restored, lastSession) = await OpenStateAsync(cancellationToken);
+        _sequencer = new LocalSequencer(Log);
+        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
+        if (_options.Group.Mode == ReplicationMode.Remus)
+        {
+            // Output commit to the backup from the first request on: a reply waits until the backup holds its request.
+            AttachBackupLink(PrimaryTerm(), unprotected: false, exclude: null);
+        }
+
+        await _group.StartAsync(cancellationToken);
+        await ServeAsync(lastSession, optionalAdmin: false, cancellationToken);
+    }
+
+    /// <summary>The state directory, domains, checkpoint store and durable log: the newest checkpoint and the highest session id found.</summary>
+    private async Task<(VerifiedCheckpoint? Restored, long LastSession)> OpenStateAsync(CancellationToken cancellationToken)
+    {
         Directory.CreateDirectory(_options.Group.StateDirectory);
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
         long lastSession = 0;
@@ -103,32 +119,53 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             HostLog.Restored(_logger, _durable.Recovered.Count, fsync);
         }
 
-        _sequencer = new LocalSequencer(Log);
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
-        await _group.StartAsync(cancellationToken);
+        return (restored, lastSession);
+    }
 
-        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
+    /// <summary>Opens the client listener and the admin endpoint (<paramref name="optionalAdmin"/>: one that cannot listen is left out).</summary>
+    private async Task ServeAsync(long lastSession, bool optionalAdmin, CancellationToken cancellationToken)
+    {
+        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer!, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
         _gateway.Start();
 
-        if (_options.Admin is { } adminEndpoint)
-        {
-            var exporter = new PrometheusExporter(ReshMetrics.MeterName);
-            _exporter = exporter;
-            RegisterObservables();
-            _admin = new AdminServer(adminEndpoint, _options.AdminToken, this, Events, exporter, _loggerFactory);
-            try
-            {
-                await _admin.StartAsync(cancellationToken);
-            }
-            catch (IOException e)
-            {
-                throw new InvalidOperationException($"cannot listen on {adminEndpoint}: {e.Message} (admin)", e);
-            }
+        // A backup that took over may find the configured admin address taken (the old primary's, on one host).
+        await StartAdminAsync(_options.Admin, optionalAdmin, cancellationToken);
+        HostLog.Serving(_logger, _gateway.EndPoint, AdminEndPoint?.ToString() ?? "(disabled)");
+    }
 
-            AdminEndPoint = adminEndpoint;
+    /// <summary>Starts the admin endpoint once; an optional one that cannot listen is logged and left out.</summary>
+    private async Task StartAdminAsync(IPEndPoint? endpoint, bool optional, CancellationToken cancellationToken)
+    {
+        if (endpoint is null || _admin is not null)
+        {
+            return;
         }
 
-        HostLog.Serving(_logger, _gateway.EndPoint, AdminEndPoint?.ToString() ?? "(disabled)");
+        if (_exporter is null)
+        {
+            _exporter = new PrometheusExporter(ReshMetrics.MeterName);
+            RegisterObservables();
+        }
+
+        var admin = new AdminServer(endpoint, _options.AdminToken, this, Events, _exporter, _loggerFactory);
+        try
+        {
+            await admin.StartAsync(cancellationToken);
+        }
+        catch (IOException e)
+        {
+            await admin.DisposeAsync();
+            if (!optional)
+            {
+                throw new InvalidOperationException($"cannot listen on {endpoint}: {e.Message} (admin)", e);
+            }
+
+            HostLog.AdminUnavailable(_logger, endpoint, e.Message);
+            return;
+        }
+
+        _admin = admin;
+        AdminEndPoint = endpoint;
     }
 
     private PrometheusExporter? _exporter;
@@ -168,7 +205,7 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public GroupStatus Status() => _group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, []);
+    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, [])) with { Remus = RemusStatus() };
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);
@@ -222,16 +259,23 @@ public sealed class ReshHost : IAdminTarget, IAsyncDisposable
 
             if (_group is not null)
             {
-                if (_options.Group.Checkpoint is not null)
+                if (_options.Group.Checkpoint is not null && !IsFenced && _group.Ready && !_group.Standby)
                 {
                     // The clients are drained: a final checkpoint lets the next run start without replay.
                     var final = await _group.CheckpointNowAsync(_options.FinalCheckpointTimeout);
                     HostLog.FinalCheckpoint(_logger, final?.Sequence ?? -1, final?.SnapshotId ?? "(none; the ordered log keeps what it covers)");
                 }
 
+                if (_link is not null && !IsFenced)
+                {
+                    // Controlled: the backup must not take over.
+                    await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
+                }
+
                 await _group.DisposeAsync();
             }
 
+            await StopRemusAsync();
             if (_domains is not null)
             {
                 await _domains.DisposeAsync();

@@ -37,6 +37,9 @@ public sealed partial class ReplicaGroup
     private long _lastCheckpointAt = -1;
     private long _lastCheckpointTicks = Environment.TickCount64;
 
+    /// <summary>Entries from this position on are kept in memory whatever the checkpoints (mode remus: what the backup has not acknowledged).</summary>
+    public Func<long>? Retain { get; set; }
+
     /// <summary>The newest verified checkpoint, or null.</summary>
     public VerifiedCheckpoint? NewestCheckpoint
     {
@@ -466,6 +469,11 @@ public sealed partial class ReplicaGroup
                 {
                     floor = Math.Min(floor, applier.Applied + 1);
                 }
+            }
+
+            if (Retain is { } retain)
+            {
+                floor = Math.Min(floor, retain());
             }
 
             if (floor > _log.First)

@@ -25,8 +25,12 @@ public sealed partial class ReplicaGroup
     private long _activations;
     private long _rejuvenations;
     private bool _rejuvenating;
+    private volatile bool _standby;
 
     private bool Spare => _options.Mode == ReplicationMode.Spare;
+
+    /// <summary>Mode remus, the backup: the replica waits passive until promoted.</summary>
+    public bool Standby => _standby;
 
     private void StartSpare()
     {
@@ -34,14 +38,75 @@ public sealed partial class ReplicaGroup
         {
             _spareLoop = Task.Run(() => SpareLoopAsync(_stopping.Token), CancellationToken.None);
         }
+        else if (_standby)
+        {
+            _spareLoop = Task.Run(() => StandbyLoopAsync(_stopping.Token), CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Where a passive replica's update ends: spare, the settled prefix (its replies are checked against decided
+    /// digests); the remus backup, everything it holds (the primary acknowledged nothing it did not ship).
+    /// </summary>
+    private long UpdateTarget() => _standby ? _log.Count : _voter.SettledBelow(_log.Head);
+
+    /// <summary>The remus backup applies what it holds to its frozen domain every apply interval.</summary>
+    private async Task StandbyLoopAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_options.Remus.ApplyInterval);
+        try
+        {
+            while (_standby && await timer.WaitForNextTickAsync(ct))
+            {
+                await UpdatePassivesAsync(ct);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Mode remus, the backup takes over: its replica is thawed, applies everything the backup holds, and votes
+    /// (alone) from then on. Completes when it votes.
+    /// </summary>
+    public async Task PromoteAsync(CancellationToken ct)
+    {
+        _standby = false;
+        var replica = _replicas[0];
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            await WakeAsync(replica);
+            Check();
+            lock (_lock)
+            {
+                if (replica.State == ReplicaState.Up)
+                {
+                    return;
+                }
+            }
+
+            if (waited.Elapsed > _options.StartupTimeout)
+            {
+                throw new TimeoutException($"the backup's replica did not catch up within {_options.StartupTimeout.TotalSeconds:0}s after the takeover (state {replica.State.ToString().ToLowerInvariant()})");
+            }
+
+            await Task.Delay(2, ct);
+        }
     }
 
     /// <summary>The role a new generation of <paramref name="replica"/> takes. Call under the lock.</summary>
     private ReplicaRole RoleOfNewGeneration(Replica replica, bool first)
     {
-        if (!Spare)
+        if (!Spare && !_standby)
         {
             return ReplicaRole.Active;
+        }
+
+        if (_standby)
+        {
+            return ReplicaRole.Passive;
         }
 
         if (first)
@@ -410,7 +475,7 @@ public sealed partial class ReplicaGroup
     /// </summary>
     private async Task<long> UpdatePassivesAsync(CancellationToken ct)
     {
-        if ((_options.Spare.Digest ?? _options.Checkpoint?.Digest) is { } digest)
+        if (Spare && (_options.Spare.Digest ?? _options.Checkpoint?.Digest) is { } digest)
         {
             // Voted like a request: a passive replica replaying it compares its state with the active replicas'.
             var probe = new LogEntry(LogEventKind.Request, 0, 0, _protocol.EncodeCommand(digest), 1);
@@ -435,7 +500,7 @@ public sealed partial class ReplicaGroup
         List<Replica> due;
         lock (_lock)
         {
-            target = _voter.SettledBelow(_log.Head);
+            target = UpdateTarget();
             due = [.. _replicas.Where(r => r.Role == ReplicaRole.Passive && r.State == ReplicaState.Passive && r.Applier is { } a && a.Applied < target - 1)];
         }
 

@@ -37,7 +37,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private readonly Replica[] _replicas;
     private readonly Lock _lock = new();
     private readonly Lock _commitLock = new();
-    private readonly PriorityQueue<(LogEntry Entry, ReadOnlyMemory<byte> Reply), long> _awaitingCommit = new();
+    private readonly PriorityQueue<(LogEntry Entry, ReadOnlyMemory<byte> Reply, long Held), long> _awaitingCommit = new();
     private readonly List<ICommitGate> _gates = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _supervisors = [];
@@ -45,7 +45,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
     /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
     /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
-    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null)
+    /// <param name="standby">Mode remus, the backup: the replica is passive (frozen, fed the log in batches) until <see cref="PromoteAsync"/>.</param>
+    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, bool standby = false)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sequencer);
@@ -72,7 +73,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _metrics = metrics;
         _events = events;
         _logger = logger ?? NullLogger.Instance;
-        _voter = new Voter(options.Faults) { Members = options.Replicas.Count };
+        _voter = new Voter(options.VotingFaults) { Members = options.Replicas.Count };
+        _standby = standby;
         if (log.Durable is { } durable)
         {
             AddCommitGate(durable);
@@ -342,7 +344,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     if (replica.Role == ReplicaRole.Passive)
                     {
                         replica.State = ReplicaState.Updating;
-                        parkAt = Math.Max(start, _voter.SettledBelow(_log.Head));
+                        parkAt = Math.Max(start, UpdateTarget());
                         applier.Limit = parkAt;
                     }
                     else
@@ -842,7 +844,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             {
                 if (entry.Sequence >= CommittedCount())
                 {
-                    _awaitingCommit.Enqueue((entry, reply), entry.Sequence);
+                    _awaitingCommit.Enqueue((entry, reply, Stopwatch.GetTimestamp()), entry.Sequence);
                     return;
                 }
             }
@@ -853,7 +855,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
     private void OnCommitted(long count)
     {
-        List<(LogEntry Entry, ReadOnlyMemory<byte> Reply)>? ready = null;
+        List<(LogEntry Entry, ReadOnlyMemory<byte> Reply, long Held)>? ready = null;
         lock (_commitLock)
         {
             var committed = CommittedCount();
@@ -864,8 +866,9 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             }
         }
 
-        foreach (var (entry, reply) in ready ?? [])
+        foreach (var (entry, reply, held) in ready ?? [])
         {
+            _metrics.CommitDelay(Stopwatch.GetElapsedTime(held));
             CompleteNow(entry, reply);
         }
     }

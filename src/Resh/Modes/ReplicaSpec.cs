@@ -15,11 +15,22 @@ public sealed class GroupOptions
     /// <summary>Settings of mode spare.</summary>
     public SpareOptions Spare { get; set; } = new();
 
+    /// <summary>Settings of mode remus.</summary>
+    public RemusOptions Remus { get; set; } = new();
+
+    /// <summary>f as the voter sees it: mode remus has one executing replica and no vote.</summary>
+    public int VotingFaults => Mode == ReplicationMode.Remus ? 0 : Faults;
+
     /// <summary>The mode as written in the configuration.</summary>
     public string ModeName => Mode.ToString().ToLowerInvariant();
 
     /// <summary>How many replicas the mode needs: 2f+1 for resh, 2f+2 (f+1 active, f+1 passive) for spare.</summary>
-    public int ReplicasNeeded => Mode == ReplicationMode.Spare ? 2 * Faults + 2 : 2 * Faults + 1;
+    public int ReplicasNeeded => Mode switch
+    {
+        ReplicationMode.Spare => 2 * Faults + 2,
+        ReplicationMode.Remus => 1,
+        _ => 2 * Faults + 1,
+    };
 
     public IReadOnlyList<ReplicaSpec> Replicas { get; set; } = [];
 
@@ -53,13 +64,19 @@ public sealed class GroupOptions
         var needed = ReplicasNeeded;
         if (Faults >= 0 && Replicas.Count != needed)
         {
-            var formula = Mode == ReplicationMode.Spare ? "2f+2 (f+1 active, f+1 passive)" : "2f+1";
-            errors.Add($"replicas: mode {ModeName} with faults: {Faults} needs exactly {formula} = {needed} replicas (got {Replicas.Count}); add or remove entries, or change faults");
+            errors.Add(Mode == ReplicationMode.Remus
+                ? $"replicas: mode remus runs exactly one replica here (the backup runs the same command); got {Replicas.Count}"
+                : $"replicas: mode {ModeName} with faults: {Faults} needs exactly {(Mode == ReplicationMode.Spare ? "2f+2 (f+1 active, f+1 passive)" : "2f+1")} = {needed} replicas (got {Replicas.Count}); add or remove entries, or change faults");
         }
 
         if (Mode == ReplicationMode.Spare)
         {
             errors.AddRange(Spare.Validate());
+        }
+
+        if (Mode == ReplicationMode.Remus)
+        {
+            errors.AddRange(Remus.Validate());
         }
 
         if (Replicas.Count > 64)

@@ -8,6 +8,9 @@ public enum ReplicationMode
 
     /// <summary>f+1 active replicas that must all agree, and f+1 frozen passive replicas woken on a mismatch or a missing reply.</summary>
     Spare,
+
+    /// <summary>One primary replica; a backup process holds a paused copy fed by epochs; replies wait for the backup's acknowledgement.</summary>
+    Remus,
 }
 
 /// <summary>Settings of mode spare: how often the passive replicas are brought up to date and how often replicas are rotated.</summary>

@@ -1,0 +1,65 @@
+using System.Net;
+
+namespace Resh.Modes;
+
+/// <summary>Settings of mode remus: where the backup is, how long an epoch lasts, when the backup takes over.</summary>
+public sealed class RemusOptions
+{
+    /// <summary>
+    /// Backup link addresses (`resh backup --listen ADDR`). The primary connects to the first one that answers;
+    /// a backup that took over connects to the others (a new backup attached later).
+    /// </summary>
+    public IReadOnlyList<IPEndPoint> Backups { get; set; } = [];
+
+    /// <summary>How long an epoch lasts: its input is shipped to the backup at its end. Zero ships every request at once.</summary>
+    public TimeSpan Epoch { get; set; } = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>The backup takes over when it has heard nothing from the primary (epochs or heartbeats) for this long.</summary>
+    public TimeSpan FailoverTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The backup thaws its domain, applies the acknowledged epochs and freezes it again this often.</summary>
+    public TimeSpan ApplyInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>`resh run` also starts `resh backup` on this machine for the first backup address (single host).</summary>
+    public bool StartBackup { get; set; }
+
+    /// <summary>A command the backup runs before it serves after a takeover (e.g. move the service address to this host).</summary>
+    public string? TakeoverCommand { get; set; }
+
+    /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Backups.Count == 0)
+        {
+            errors.Add("remus.backup: needs the address of `resh backup --listen ADDR`, e.g. 127.0.0.1:6391");
+        }
+
+        if (Epoch < TimeSpan.Zero || Epoch > TimeSpan.FromSeconds(10))
+        {
+            errors.Add($"remus.epoch: must be 0 (every request) up to 10s (got {Epoch.TotalMilliseconds:0.###}ms)");
+        }
+
+        if (FailoverTimeout < TimeSpan.FromMilliseconds(50))
+        {
+            errors.Add($"remus.failover-timeout: must be at least 50ms (got {FailoverTimeout.TotalMilliseconds:0.###}ms)");
+        }
+
+        if (FailoverTimeout <= Epoch)
+        {
+            errors.Add("remus.failover-timeout: must be longer than remus.epoch, or every epoch would look like a lost primary");
+        }
+
+        if (ApplyInterval < TimeSpan.FromMilliseconds(10))
+        {
+            errors.Add($"remus.apply-interval: must be at least 10ms (got {ApplyInterval.TotalMilliseconds:0.###}ms)");
+        }
+
+        if (TakeoverCommand is not null && string.IsNullOrWhiteSpace(TakeoverCommand))
+        {
+            errors.Add("remus.takeover-command: must be a command or left out");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,398 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Resh.Checkpoints;
+using Resh.Diagnostics;
+using Resh.Modes;
+using Resh.Ordering;
+
+namespace Resh.Remus;
+
+/// <summary>
+/// The primary's side of the Remus backup link. Every epoch it ships the ordered log's new entries to the
+/// backup; the backup acknowledges what it holds, and that count is this gate's committed count, so a decided
+/// reply is released only when the backup holds the request that produced it (output commit). Heartbeats
+/// flow both ways. The link carries a term: a backup that has seen a newer term answers Fenced, and this
+/// primary then must not serve (<see cref="Fenced"/>).
+/// </summary>
+public sealed partial class BackupLink : ICommitGate, IAsyncDisposable
+{
+    private readonly RemusOptions _options;
+    private readonly OrderedLog _log;
+    private readonly Func<VerifiedCheckpoint?> _newestCheckpoint;
+    private readonly CheckpointStore? _store;
+    private readonly ReshMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly IPEndPoint? _exclude;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource<string> _fenced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _run = Task.CompletedTask;
+    private long _acked;
+    private long _shipped;
+    private long _epochsShipped;
+    private long _epochsAcked;
+    private bool _unprotected;
+    private volatile string? _backup;
+
+    /// <param name="unprotected">A primary that took over: replies are released at once until a backup attaches.</param>
+    /// <param name="exclude">This host's own backup address, never dialled (a backup that took over).</param>
+    public BackupLink(RemusOptions options, ulong term, OrderedLog log, Func<VerifiedCheckpoint?> newestCheckpoint, CheckpointStore? store, ReshMetrics metrics, ILogger logger, bool unprotected = false, IPEndPoint? exclude = null)
+    {
+        _options = options;
+        Term = term;
+        _log = log;
+        _newestCheckpoint = newestCheckpoint;
+        _store = store;
+        _metrics = metrics;
+        _logger = logger;
+        _unprotected = unprotected;
+        _exclude = exclude;
+        _acked = 0;
+    }
+
+    public ulong Term { get; }
+
+    /// <summary>Entries below this position are held by the backup (or <see cref="long.MaxValue"/> while unprotected).</summary>
+    public long CommittedCount => Volatile.Read(ref _unprotected) ? long.MaxValue : Volatile.Read(ref _acked);
+
+    /// <summary>What the backup acknowledged (entries held), whatever the protection.</summary>
+    public long AckedCount => Volatile.Read(ref _acked);
+
+    /// <summary>The next log position to ship; the log must keep entries from here on.</summary>
+    public long ShippedCount => Volatile.Read(ref _shipped);
+
+    public long EpochsShipped => Interlocked.Read(ref _epochsShipped);
+
+    public long EpochsAcked => Interlocked.Read(ref _epochsAcked);
+
+    /// <summary>The backup address connected to, or null.</summary>
+    public string? Backup => _backup;
+
+    public bool Protected => !Volatile.Read(ref _unprotected);
+
+    public event Action<long>? Committed;
+
+    /// <summary>Completes with the reason when a backup refused this primary's term: it must stop serving.</summary>
+    public Task<string> Fenced => _fenced.Task;
+
+    /// <summary>Raised when a backup attached (address) or the link to it was lost (null).</summary>
+    public event Action<string?>? BackupChanged;
+
+    public void Start() => _run = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
+
+    /// <summary>Tells the backup this is a controlled shutdown (it must not take over), then closes the link.</summary>
+    public async Task SayGoodbyeAsync(TimeSpan timeout)
+    {
+        var connection = Volatile.Read(ref _connection);
+        if (connection is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            await connection.SendAsync(LinkFrame.Goodbye, ReadOnlyMemory<byte>.Empty, cts.Token);
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private LinkConnection? _connection;
+
+    private async Task RunAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (!ct.IsCancellationRequested && !_fenced.Task.IsCompleted)
+        {
+            foreach (var address in _options.Backups)
+            {
+                if (ct.IsCancellationRequested || _fenced.Task.IsCompleted)
+                {
+                    return;
+                }
+
+                if (address.Equals(_exclude))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    await ServeAsync(address, ct);
+                    delay = TimeSpan.FromMilliseconds(50);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is IOException or SocketException or InvalidDataException or EndOfStreamException or TimeoutException or OperationCanceledException or CheckpointStoreException)
+                {
+                    if (_backup is not null)
+                    {
+                        LinkLost(_logger, address.ToString(), e.Message);
+                        _backup = null;
+                        BackupChanged?.Invoke(null);
+                    }
+                }
+            }
+
+            try
+            {
+                await Task.Delay(delay, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromMilliseconds(Math.Min(1000, delay.TotalMilliseconds * 2));
+        }
+    }
+
+    /// <summary>One connection to one backup, until it fails.</summary>
+    private async Task ServeAsync(IPEndPoint address, CancellationToken ct)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        using (var connect = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            connect.CancelAfter(_options.FailoverTimeout + TimeSpan.FromSeconds(1));
+            try
+            {
+                await socket.ConnectAsync(address, connect.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        await using var connection = new LinkConnection(socket);
+        using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var token = linkCts.Token;
+        await connection.SendAsync(LinkFrame.Hello, new HelloFrame(Term, _log.First, _log.Count, 0).Encode(), token);
+        var (type, payload) = await connection.ReceiveAsync(token).WaitAsync(_options.FailoverTimeout + TimeSpan.FromSeconds(5), token);
+        if (type == LinkFrame.Fenced)
+        {
+            var fence = NumberFrame.Decode(payload);
+            var reason = $"the backup at {address} has seen term {fence.Number}, newer than this primary's {Term}: another primary took over";
+            FencedOff(_logger, reason);
+            _fenced.TrySetResult(reason);
+            return;
+        }
+
+        if (type != LinkFrame.Welcome)
+        {
+            throw new InvalidDataException($"expected Welcome from {address}, got {type}");
+        }
+
+        var expect = NumberFrame.Decode(payload).Position;
+        if (expect > _log.Count)
+        {
+            var reason = $"the backup at {address} holds the log up to #{expect - 1}, more than this primary (#{_log.Count - 1}); it may have served as primary: start from its state";
+            FencedOff(_logger, reason);
+            _fenced.TrySetResult(reason);
+            return;
+        }
+
+        var next = expect;
+        if (expect < _log.First)
+        {
+            next = await SendCheckpointAsync(connection, address, token);
+        }
+
+        // The backup holds everything below next (its log, or the checkpoint it was just sent).
+        Volatile.Write(ref _shipped, next);
+        Volatile.Write(ref _unprotected, false);
+        OnAck(new NumberFrame((ulong)Interlocked.Read(ref _epochsAcked), next));
+        _connection = connection;
+        _backup = address.ToString();
+        Attached(_logger, _backup, Term, next);
+        BackupChanged?.Invoke(_backup);
+        var heard = Stopwatch.GetTimestamp();
+        var reader = Task.Run(
+            async () =>
+            {
+                while (!token.IsCancellationRequested)
+                {
+                    var (t, p) = await connection.ReceiveAsync(token);
+                    Volatile.Write(ref heard, Stopwatch.GetTimestamp());
+                    if (t == LinkFrame.Ack)
+                    {
+                        OnAck(NumberFrame.Decode(p));
+                    }
+                    else if (t == LinkFrame.Fenced)
+                    {
+                        _fenced.TrySetResult($"the backup at {address} fenced this primary (term {NumberFrame.Decode(p).Number})");
+                        return;
+                    }
+                }
+            },
+            CancellationToken.None);
+        try
+        {
+            await ShipAsync(connection, () => Volatile.Read(ref heard), reader, token);
+        }
+        finally
+        {
+            _connection = null;
+            await linkCts.CancelAsync();
+            try
+            {
+                await reader;
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or EndOfStreamException or InvalidDataException or ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    private void OnAck(NumberFrame ack)
+    {
+        Interlocked.Exchange(ref _epochsAcked, (long)ack.Number);
+        long before;
+        do
+        {
+            before = Volatile.Read(ref _acked);
+            if (ack.Position <= before)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _acked, ack.Position, before) != before);
+        Committed?.Invoke(ack.Position);
+    }
+
+    /// <summary>Ships an epoch whenever one is due, and a heartbeat when there is nothing to ship; returns when the link fails.</summary>
+    private async Task ShipAsync(LinkConnection connection, Func<long> heard, Task reader, CancellationToken ct)
+    {
+        var heartbeat = TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3);
+        var lastSent = Stopwatch.GetTimestamp();
+        var epochStart = lastSent;
+        using var subscription = _log.Subscribe();
+        var batch = new LogEntry[4096];
+        var number = (ulong)Interlocked.Read(ref _epochsShipped);
+        while (!ct.IsCancellationRequested)
+        {
+            if (reader.IsCompleted)
+            {
+                await reader;
+                throw new IOException("the backup closed the link");
+            }
+
+            if (Stopwatch.GetElapsedTime(heard()) > _options.FailoverTimeout)
+            {
+                throw new TimeoutException($"nothing from the backup for {_options.FailoverTimeout.TotalMilliseconds:0} ms");
+            }
+
+            var next = Volatile.Read(ref _shipped);
+            if (_log.Count > next)
+            {
+                // The epoch closes: everything appended since the last one goes in one frame (or a few, if large).
+                var n = _log.Read(next, batch);
+                number++;
+                await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, batch.AsSpan(0, n)), ct);
+                Array.Clear(batch, 0, n);
+                Volatile.Write(ref _shipped, next + n);
+                Interlocked.Exchange(ref _epochsShipped, (long)number);
+                var now = Stopwatch.GetTimestamp();
+                _metrics.Epoch(Stopwatch.GetElapsedTime(epochStart, now));
+                (lastSent, epochStart) = (now, now);
+                if (n == batch.Length)
+                {
+                    continue;
+                }
+            }
+            else if (Stopwatch.GetElapsedTime(lastSent) >= heartbeat)
+            {
+                await connection.SendAsync(LinkFrame.Heartbeat, new NumberFrame(Term, Volatile.Read(ref _shipped)).Encode(), ct);
+                lastSent = Stopwatch.GetTimestamp();
+            }
+
+            // Epoch 0: ship as soon as something is appended; else wait out the epoch.
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            wait.CancelAfter(_options.Epoch > TimeSpan.Zero ? _options.Epoch : heartbeat);
+            try
+            {
+                if (_options.Epoch > TimeSpan.Zero)
+                {
+                    await Task.Delay(Timeout.Infinite, wait.Token);
+                }
+                else
+                {
+                    await subscription.WaitForAsync(Volatile.Read(ref _shipped), wait.Token);
+                }
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    /// <summary>A backup that needs entries this primary no longer holds gets the newest checkpoint first.</summary>
+    private async Task<long> SendCheckpointAsync(LinkConnection connection, IPEndPoint address, CancellationToken ct)
+    {
+        var checkpoint = _newestCheckpoint() ?? throw new InvalidDataException($"the backup at {address} needs entries before #{_log.First} and there is no checkpoint");
+        var store = _store ?? throw new InvalidDataException("no checkpoint store");
+        var staging = Path.Combine(Path.GetTempPath(), $"resh-transfer-{Guid.NewGuid():N}");
+        try
+        {
+            await store.RestoreAsync(checkpoint.SnapshotId, staging, ct);
+            var buffer = new byte[1 << 20];
+            foreach (var file in Directory.EnumerateFiles(staging, "*", SearchOption.AllDirectories))
+            {
+                var relative = Path.GetRelativePath(staging, file);
+                await using var stream = File.OpenRead(file);
+                long offset = 0;
+                int read;
+                do
+                {
+                    read = await stream.ReadAsync(buffer, ct);
+                    await connection.SendAsync(LinkFrame.SnapshotFile, new SnapshotFileFrame(relative, offset, buffer.AsMemory(0, read)).Encode(), ct);
+                    offset += read;
+                }
+                while (read > 0);
+            }
+
+            await connection.SendAsync(LinkFrame.SnapshotEnd, new NumberFrame(Term, checkpoint.Sequence).Encode(), ct);
+            CheckpointSent(_logger, checkpoint.Sequence, address.ToString());
+            return checkpoint.Sequence + 1;
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _run.WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (TimeoutException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Backup {Backup} attached (term {Term}), shipping from #{Next}")]
+    private static partial void Attached(ILogger logger, string backup, ulong term, long next);
+
+    [LoggerMessage(EventId = 1402, Level = LogLevel.Warning, Message = "Link to backup {Backup} lost: {Reason}; replies wait until a backup acknowledges")]
+    private static partial void LinkLost(ILogger logger, string backup, string reason);
+
+    [LoggerMessage(EventId = 1403, Level = LogLevel.Critical, Message = "Fenced: {Reason}. This primary stops serving")]
+    private static partial void FencedOff(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1404, Level = LogLevel.Information, Message = "Sent checkpoint #{Sequence} to backup {Backup}")]
+    private static partial void CheckpointSent(ILogger logger, long sequence, string backup);
+}

@@ -1,0 +1,228 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using System.Text;
+using Resh.Ordering;
+
+namespace Resh.Remus;
+
+/// <summary>Frame types of the Remus backup link.</summary>
+public enum LinkFrame : byte
+{
+    /// <summary>Primary → backup, first frame: term, the primary's log range and last session id.</summary>
+    Hello = 1,
+
+    /// <summary>Backup → primary: the term is accepted; the next log position the backup needs.</summary>
+    Welcome = 2,
+
+    /// <summary>Backup → primary: the primary's term is older than one the backup has seen; it must not serve.</summary>
+    Fenced = 3,
+
+    /// <summary>Primary → backup: one epoch's ordered input.</summary>
+    Epoch = 4,
+
+    /// <summary>Backup → primary: the backup holds everything below a log position.</summary>
+    Ack = 5,
+
+    /// <summary>Either way: nothing to send, still alive.</summary>
+    Heartbeat = 6,
+
+    /// <summary>Primary → backup: a piece of one file of a checkpoint (path, offset, bytes).</summary>
+    SnapshotFile = 7,
+
+    /// <summary>Primary → backup: the checkpoint is complete; the log continues after its position.</summary>
+    SnapshotEnd = 8,
+
+    /// <summary>Primary → backup: controlled shutdown; do not take over.</summary>
+    Goodbye = 9,
+}
+
+/// <summary>Primary → backup, the first frame.</summary>
+public readonly record struct HelloFrame(ulong Term, long First, long Count, long LastSession)
+{
+    public byte[] Encode()
+    {
+        var b = new byte[32];
+        BinaryPrimitives.WriteUInt64BigEndian(b, Term);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(8), First);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(16), Count);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(24), LastSession);
+        return b;
+    }
+
+    public static HelloFrame Decode(ReadOnlySpan<byte> b) => new(
+        BinaryPrimitives.ReadUInt64BigEndian(b), BinaryPrimitives.ReadInt64BigEndian(b[8..]), BinaryPrimitives.ReadInt64BigEndian(b[16..]), BinaryPrimitives.ReadInt64BigEndian(b[24..]));
+}
+
+/// <summary>A term and a position: Welcome (term, next position wanted), Ack (epoch number, count held), Heartbeat (term, -), SnapshotEnd (-, sequence).</summary>
+public readonly record struct NumberFrame(ulong Number, long Position)
+{
+    public byte[] Encode()
+    {
+        var b = new byte[16];
+        BinaryPrimitives.WriteUInt64BigEndian(b, Number);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(8), Position);
+        return b;
+    }
+
+    public static NumberFrame Decode(ReadOnlySpan<byte> b) => new(BinaryPrimitives.ReadUInt64BigEndian(b), BinaryPrimitives.ReadInt64BigEndian(b[8..]));
+}
+
+/// <summary>Epoch frames: number, first sequence, count, then each entry as u32 length + <see cref="LogEntryCodec"/> body.</summary>
+public static class EpochFrame
+{
+    public static byte[] Encode(ulong number, long first, ReadOnlySpan<LogEntry> entries)
+    {
+        var length = 8 + 8 + 4;
+        foreach (var e in entries)
+        {
+            length += 4 + LogEntryCodec.EncodedLength(e);
+        }
+
+        var b = new byte[length];
+        BinaryPrimitives.WriteUInt64BigEndian(b, number);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(8), first);
+        BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(16), entries.Length);
+        var at = 20;
+        foreach (var e in entries)
+        {
+            var n = LogEntryCodec.EncodedLength(e);
+            BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(at), n);
+            LogEntryCodec.Encode(e, b.AsSpan(at + 4, n));
+            at += 4 + n;
+        }
+
+        return b;
+    }
+
+    /// <summary>Decodes an epoch; throws <see cref="InvalidDataException"/> on malformed bytes.</summary>
+    public static (ulong Number, long First, List<LogEntry> Entries) Decode(ReadOnlyMemory<byte> frame)
+    {
+        var s = frame.Span;
+        if (s.Length < 20)
+        {
+            throw new InvalidDataException("epoch frame too short");
+        }
+
+        var number = BinaryPrimitives.ReadUInt64BigEndian(s);
+        var first = BinaryPrimitives.ReadInt64BigEndian(s[8..]);
+        var count = BinaryPrimitives.ReadInt32BigEndian(s[16..]);
+        var entries = new List<LogEntry>(Math.Clamp(count, 0, 65536));
+        var at = 20;
+        for (var i = 0; i < count; i++)
+        {
+            if (at + 4 > s.Length)
+            {
+                throw new InvalidDataException($"epoch {number}: entry {i} is cut off");
+            }
+
+            var n = BinaryPrimitives.ReadInt32BigEndian(s[at..]);
+            if (n < 0 || at + 4 + n > s.Length)
+            {
+                throw new InvalidDataException($"epoch {number}: entry {i} has a bad length {n}");
+            }
+
+            entries.Add(LogEntryCodec.TryDecode(frame.Slice(at + 4, n)) ?? throw new InvalidDataException($"epoch {number}: entry {i} is not a log entry"));
+            at += 4 + n;
+        }
+
+        return (number, first, entries);
+    }
+}
+
+/// <summary>A file piece of a checkpoint: path (u16 length + UTF-8), offset, bytes.</summary>
+public readonly record struct SnapshotFileFrame(string Path, long Offset, ReadOnlyMemory<byte> Data)
+{
+    public byte[] Encode()
+    {
+        var path = Encoding.UTF8.GetBytes(Path);
+        var b = new byte[2 + path.Length + 8 + Data.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(b, (ushort)path.Length);
+        path.CopyTo(b, 2);
+        BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(2 + path.Length), Offset);
+        Data.Span.CopyTo(b.AsSpan(10 + path.Length));
+        return b;
+    }
+
+    public static SnapshotFileFrame Decode(ReadOnlyMemory<byte> frame)
+    {
+        var s = frame.Span;
+        var n = BinaryPrimitives.ReadUInt16BigEndian(s);
+        if (2 + n + 8 > s.Length)
+        {
+            throw new InvalidDataException("snapshot file frame too short");
+        }
+
+        return new SnapshotFileFrame(Encoding.UTF8.GetString(s.Slice(2, n)), BinaryPrimitives.ReadInt64BigEndian(s[(2 + n)..]), frame[(10 + n)..]);
+    }
+}
+
+/// <summary>
+/// One link connection: frames of u32 big-endian length (type byte + payload), then the type and the payload.
+/// Sends are serialized; one reader. Knows frames, not what they mean.
+/// </summary>
+public sealed class LinkConnection : IAsyncDisposable
+{
+    /// <summary>Largest frame accepted (an epoch of many large requests, a checkpoint piece).</summary>
+    public const int MaxFrameBytes = 256 << 20;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly SemaphoreSlim _send = new(1, 1);
+    private readonly byte[] _header = new byte[5];
+
+    public LinkConnection(Socket socket)
+    {
+        _socket = socket ?? throw new ArgumentNullException(nameof(socket));
+        _socket.NoDelay = true;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+    }
+
+    public string Remote => _socket.RemoteEndPoint?.ToString() ?? "?";
+
+    public async Task SendAsync(LinkFrame type, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        var header = new byte[5];
+        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)(payload.Length + 1));
+        header[4] = (byte)type;
+        await _send.WaitAsync(ct);
+        try
+        {
+            await _stream.WriteAsync(header, ct);
+            await _stream.WriteAsync(payload, ct);
+            await _stream.FlushAsync(ct);
+        }
+        finally
+        {
+            _send.Release();
+        }
+    }
+
+    /// <summary>Reads the next frame; throws <see cref="EndOfStreamException"/> when the peer closed the link.</summary>
+    public async Task<(LinkFrame Type, byte[] Payload)> ReceiveAsync(CancellationToken ct)
+    {
+        await _stream.ReadExactlyAsync(_header, ct);
+        var length = BinaryPrimitives.ReadUInt32BigEndian(_header);
+        if (length < 1 || length > MaxFrameBytes)
+        {
+            throw new InvalidDataException($"link frame of {length} bytes (at most {MaxFrameBytes})");
+        }
+
+        var payload = new byte[length - 1];
+        await _stream.ReadExactlyAsync(payload, ct);
+        return ((LinkFrame)_header[4], payload);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        await _stream.DisposeAsync();
+        _send.Dispose();
+    }
+}

@@ -1,0 +1,273 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Resh.Clients;
+using Resh.Domains;
+using Resh.Hosting;
+using Resh.Modes;
+using Resh.Ordering;
+using Resh.Remus;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>Mode remus with real redis-server replicas: a primary gateway and a backup, in this process.</summary>
+public sealed class RemusTests
+{
+    private static ReshOptions Options(string state, IPEndPoint backup, Action<RemusOptions>? remus = null)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        var options = new ReshOptions
+        {
+            Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+            Group = new GroupOptions
+            {
+                Mode = ReplicationMode.Remus,
+                Replicas = [new ReplicaSpec("r1", Tools.RedisCommand)],
+                StateDirectory = state,
+                ReplyTimeout = TimeSpan.FromSeconds(1),
+                StartupTimeout = TimeSpan.FromSeconds(60),
+            },
+        };
+        options.Group.Remus = new RemusOptions { Backups = [backup], Epoch = TimeSpan.FromMilliseconds(25), FailoverTimeout = TimeSpan.FromSeconds(5), ApplyInterval = TimeSpan.FromMilliseconds(200) };
+        remus?.Invoke(options.Group.Remus);
+        return options;
+    }
+
+    private static ILoggerFactory Logs() => LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning));
+
+    private static string NewState() => Path.Combine(Path.GetTempPath(), "resh-remus-" + Guid.NewGuid().ToString("N")[..12]);
+
+    [Fact]
+    public async Task Kill_9_of_the_primary_replica_under_load_loses_nothing_and_breaks_no_client()
+    {
+        var state = NewState();
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            var acked = new ConcurrentDictionary<string, string>();
+            var errors = new ConcurrentBag<string>();
+            var count = 0;
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            {
+                await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+                for (var i = 0; i < 300; i++)
+                {
+                    var key = $"k:{c}:{i}";
+                    var reply = await client.CallAsync("SET", key, $"v{i}").WaitAsync(TimeSpan.FromSeconds(60));
+                    if (reply.AsString() == "OK")
+                    {
+                        acked[key] = $"v{i}";
+                    }
+                    else
+                    {
+                        errors.Add($"{key}: {reply}");
+                    }
+
+                    if (Interlocked.Increment(ref count) == 300)
+                    {
+                        await primary.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+                    }
+                }
+            }))).WaitAsync(TimeSpan.FromMinutes(3));
+
+            Assert.Empty(errors);
+            Assert.Equal(1200, acked.Count);
+            await Tools.AssertAllReadableAsync(primary.ListenEndPoint, acked);
+            var status = primary.Status();
+            Assert.True(status.Replicas.Single().Generation >= 2);
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r1");
+            var remus = Assert.IsType<RemusStatus>(status.Remus);
+            Assert.Equal("primary", remus.Role);
+            Assert.True(remus.Protected);
+            Assert.Equal(backupAt.ToString(), remus.Backup);
+
+            // Every request a client saw answered is held by the backup.
+            await Tools.WaitUntilAsync(() => primary.Status().Remus!.AckedCount == primary.Log.Count, TimeSpan.FromSeconds(10), "the backup to acknowledge the whole log");
+            Assert.Equal(primary.Log.Count, backup.Log.Count);
+            Assert.Equal("backup", backup.Status().Remus!.Role);
+        }
+        finally
+        {
+            await primary.DisposeAsync();
+            Assert.False(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "a controlled stop of the primary stops the backup without a takeover");
+            await backup.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_reply_is_never_released_before_the_backup_acknowledged_its_epoch()
+    {
+        var state = NewState();
+        await using var fake = await FakeBackup.StartAsync();
+        await using var primary = new ReshHost(Options(state, fake.EndPoint, r => (r.Epoch, r.FailoverTimeout) = (TimeSpan.Zero, TimeSpan.FromSeconds(30))), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            var reply = client.CallAsync("SET", "held", "until-acked");
+
+            // The backup has the request and the primary's replica answered it: the reply is decided and held.
+            await Tools.WaitUntilAsync(() => fake.Received.Any(e => e.Kind == LogEventKind.Request) && primary.Status().Remus!.HeldReplies == 1, TimeSpan.FromSeconds(30), "the SET shipped and its reply held");
+            Assert.False(reply.IsCompleted);
+            Assert.True(primary.Status().Remus!.AckedCount < primary.Log.Count);
+
+            fake.ReleaseAcks();
+            Assert.Equal("OK", (await reply.WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            Assert.Equal(0, primary.Status().Remus!.HeldReplies);
+        }
+        finally
+        {
+            await primary.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_primary_with_an_older_term_is_fenced_by_the_backup_and_serves_nothing()
+    {
+        var state = NewState();
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+
+        // This backup has seen term 5 (a takeover happened); the primary comes back with term 1.
+        new TermFile(Path.Combine(state, "backup", "term")).Write(5);
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            var reply = client.CallAsync("SET", "stale", "write");
+            await Tools.WaitUntilAsync(() => primary.IsFenced, TimeSpan.FromSeconds(30), "the primary to be fenced");
+            Assert.True(primary.ShutdownRequested.IsCancellationRequested);
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+fenced" && e.Detail.Contains("term 5", StringComparison.Ordinal));
+            await primary.StopAsync();
+
+            // The client never saw a reply: the connection ends without one.
+            string? answer;
+            try
+            {
+                answer = (await reply.WaitAsync(TimeSpan.FromSeconds(30))).AsString();
+            }
+            catch (Exception e) when (e is IOException or SocketException or EndOfStreamException or InvalidDataException)
+            {
+                answer = null;
+            }
+
+            Assert.NotEqual("OK", answer);
+            Assert.Equal(0L, backup.Log.Count);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            try
+            {
+                await backupRun.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await backup.DisposeAsync();
+            await primary.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    /// <summary>A scripted backup on port 0: welcomes the primary, records what it ships, and acknowledges only when told.</summary>
+    private sealed class FakeBackup : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private Task _run = Task.CompletedTask;
+
+        private FakeBackup()
+        {
+            _listener = new TcpListener(IPAddress.Loopback, 0);
+        }
+
+        public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndpoint;
+
+        public ConcurrentQueue<LogEntry> Received { get; } = new();
+
+        public static Task<FakeBackup> StartAsync()
+        {
+            var fake = new FakeBackup();
+            fake._listener.Start();
+            fake._run = Task.Run(() => fake.RunAsync(fake._stop.Token));
+            return Task.FromResult(fake);
+        }
+
+        public void ReleaseAcks() => _release.TrySetResult();
+
+        private async Task RunAsync(CancellationToken ct)
+        {
+            using var socket = await _listener.AcceptSocketAsync(ct);
+            await using var link = new LinkConnection(socket);
+            var (type, payload) = await link.ReceiveAsync(ct);
+            Assert.Equal(LinkFrame.Hello, type);
+            var hello = HelloFrame.Decode(payload);
+            await link.SendAsync(LinkFrame.Welcome, new NumberFrame(hello.Term, 0).Encode(), ct);
+            var held = new List<NumberFrame>();
+            while (!ct.IsCancellationRequested)
+            {
+                var next = link.ReceiveAsync(ct);
+                while (!next.IsCompleted)
+                {
+                    if (_release.Task.IsCompleted && held.Count > 0)
+                    {
+                        foreach (var ack in held)
+                        {
+                            await link.SendAsync(LinkFrame.Ack, ack.Encode(), ct);
+                        }
+
+                        held.Clear();
+                    }
+
+                    await Task.WhenAny(next, _release.Task.IsCompleted ? Task.Delay(Timeout.Infinite, ct) : _release.Task);
+                }
+
+                (type, payload) = await next;
+                if (type == LinkFrame.Epoch)
+                {
+                    var (number, first, entries) = EpochFrame.Decode(payload);
+                    foreach (var e in entries)
+                    {
+                        Received.Enqueue(e);
+                    }
+
+                    held.Add(new NumberFrame(number, first + entries.Count));
+                    if (_release.Task.IsCompleted)
+                    {
+                        await link.SendAsync(LinkFrame.Ack, held[^1].Encode(), ct);
+                        held.Clear();
+                    }
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            try
+            {
+                await _run.WaitAsync(TimeSpan.FromSeconds(10));
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or EndOfStreamException or TimeoutException)
+            {
+            }
+
+            _stop.Dispose();
+        }
+    }
+}
