@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (redis-server,
-# redis-tools, util-linux's setpriv, python3 for a small test service, the garnet-server
-# local tool), checks formatting,
+# redis-tools, util-linux's setpriv and nsenter, python3 for a small test service, iproute2 for
+# the network namespaces of the two-host tests, the garnet-server local tool), checks formatting,
 # builds, and runs unit and integration tests against real processes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +13,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
+command -v ip >/dev/null || missing+=(iproute2)
 if ((${#missing[@]})); then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq

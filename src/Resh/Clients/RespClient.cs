@@ -159,8 +159,16 @@ public sealed class RespClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _input.DisposeAsync();
+        // The socket first: a read still waiting on a peer that is gone (a lost host) ends with it, and only then
+        // can the buffered stream, which serializes its operations, be disposed.
         _tcp.Dispose();
+        try
+        {
+            await _input.DisposeAsync();
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException)
+        {
+        }
     }
 
     private async Task<string> ReadLineAsync(CancellationToken cancellationToken)
