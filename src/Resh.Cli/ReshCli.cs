@@ -97,12 +97,12 @@ public static class ReshCli
         });
     });
 
-    private static async Task<int> RunCommandAsync(FileInfo file, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    /// <summary>Reads the configuration; prints every problem and returns null when it is not valid.</summary>
+    private static async Task<ReshOptions?> LoadAsync(FileInfo file, TextWriter errors)
     {
-        ReshOptions options;
         try
         {
-            options = ConfigLoader.LoadFile(file.FullName);
+            return ConfigLoader.LoadFile(file.FullName);
         }
         catch (ConfigException e)
         {
@@ -111,6 +111,14 @@ public static class ReshCli
                 await errors.WriteLineAsync($"error: {error}");
             }
 
+            return null;
+        }
+    }
+
+    private static async Task<int> RunCommandAsync(FileInfo file, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (await LoadAsync(file, errors) is not { } options)
+        {
             return ExitUsage;
         }
 
@@ -186,18 +194,8 @@ public static class ReshCli
     /// <summary>`resh backup`: waits for the primary, then either stops with it or takes over and serves.</summary>
     private static async Task<int> BackupCommandAsync(string listen, FileInfo file, string? admin, string? stateDirectory, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
     {
-        ReshOptions options;
-        try
+        if (await LoadAsync(file, errors) is not { } options)
         {
-            options = ConfigLoader.LoadFile(file.FullName);
-        }
-        catch (ConfigException e)
-        {
-            foreach (var error in e.Errors)
-            {
-                await errors.WriteLineAsync($"error: {error}");
-            }
-
             return ExitUsage;
         }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
@@ -181,19 +182,26 @@ public sealed class LinkConnection : IAsyncDisposable
 
     public async Task SendAsync(LinkFrame type, ReadOnlyMemory<byte> payload, CancellationToken ct)
     {
-        var header = new byte[5];
-        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)(payload.Length + 1));
-        header[4] = (byte)type;
-        await _send.WaitAsync(ct);
+        // Header and payload in one write: one send per frame.
+        var frame = ArrayPool<byte>.Shared.Rent(payload.Length + 5);
         try
         {
-            await _stream.WriteAsync(header, ct);
-            await _stream.WriteAsync(payload, ct);
-            await _stream.FlushAsync(ct);
+            BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(payload.Length + 1));
+            frame[4] = (byte)type;
+            payload.CopyTo(frame.AsMemory(5));
+            await _send.WaitAsync(ct);
+            try
+            {
+                await _stream.WriteAsync(frame.AsMemory(0, payload.Length + 5), ct);
+            }
+            finally
+            {
+                _send.Release();
+            }
         }
         finally
         {
-            _send.Release();
+            ArrayPool<byte>.Shared.Return(frame);
         }
     }
 

@@ -225,4 +225,54 @@ public sealed class ConfigLoaderTests
         var e = Fails("service: { listen: 127.0.0.1:6380 }\n" + yaml + "\n");
         Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void The_remus_example_loads_with_its_backup_and_epoch()
+    {
+        var root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "Resh.slnx")))
+        {
+            root = Path.GetDirectoryName(root)!;
+        }
+
+        var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "remus.yaml"));
+        Assert.Equal(Resh.Modes.ReplicationMode.Remus, options.Group.Mode);
+        Assert.Single(options.Group.Replicas);
+        Assert.Equal("127.0.0.1:6391", Assert.Single(options.Group.Remus.Backups).ToString());
+        Assert.Equal(TimeSpan.FromMilliseconds(25), options.Group.Remus.Epoch);
+        Assert.Equal(TimeSpan.FromSeconds(1), options.Group.Remus.FailoverTimeout);
+        Assert.True(options.Group.Remus.StartBackup);
+        Assert.Equal("127.0.0.1:6380", options.Gateway.Listen.ToString());
+        Assert.Equal("127.0.0.1:6390", options.Admin!.ToString());
+    }
+
+    [Fact]
+    public void Remus_takes_a_list_of_backups_and_epoch_zero()
+    {
+        var options = ConfigLoader.Load("""
+            service: { listen: 10.0.0.100:6380 }
+            mode: remus
+            remus: { backup: [10.0.0.2:6391, 10.0.0.1:6391], epoch: 0, failover-timeout: 300ms, takeover-command: ip addr add 10.0.0.100/32 dev eth0 }
+            replicas: [ { command: "redis-server --port {port}" } ]
+            """, "t.yaml", "/tmp");
+        Assert.Equal(["10.0.0.2:6391", "10.0.0.1:6391"], options.Group.Remus.Backups.Select(b => b.ToString()));
+        Assert.Equal(TimeSpan.Zero, options.Group.Remus.Epoch);
+        Assert.Equal(TimeSpan.FromMilliseconds(300), options.Group.Remus.FailoverTimeout);
+        Assert.Equal("ip addr add 10.0.0.100/32 dev eth0", options.Group.Remus.TakeoverCommand);
+        Assert.Equal(0, options.Group.VotingFaults);
+    }
+
+    [Theory]
+    [InlineData("mode: remus\nreplicas: [ { command: \"redis-server --port {port}\" } ]", "remus: missing; mode remus needs")]
+    [InlineData("mode: remus\nremus: { epoch: 25ms }\nreplicas: [ { command: \"redis-server --port {port}\" } ]", "remus.backup: missing")]
+    [InlineData("mode: remus\nremus: { backup: 127.0.0.1:6391 }\nreplicas: { count: 2, command: \"redis-server --port {port}\" }", "mode remus runs exactly one replica here")]
+    [InlineData("mode: remus\nremus: { backup: 127.0.0.1:6391, epoch: 2s, failover-timeout: 1s }\nreplicas: [ { command: \"redis-server --port {port}\" } ]", "remus.failover-timeout: must be longer than remus.epoch")]
+    [InlineData("mode: remus\nremus: { backup: nowhere }\nreplicas: [ { command: \"redis-server --port {port}\" } ]", "remus.backup: 'nowhere' is not an address")]
+    [InlineData("mode: remus\nremus: { backup: 127.0.0.1:6391, start-backup: maybe }\nreplicas: [ { command: \"redis-server --port {port}\" } ]", "remus.start-backup: 'maybe' is not true or false")]
+    [InlineData("mode: resh\nremus: { backup: 127.0.0.1:6391 }\nreplicas: { count: 3, command: \"redis-server --port {port}\" }", "remus: only mode remus reads this section")]
+    public void Remus_mistakes_are_named(string yaml, string expected)
+    {
+        var e = Fails("service: { listen: 127.0.0.1:6380 }\n" + yaml + "\n");
+        Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
+    }
 }
