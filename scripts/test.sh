@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (redis-server,
 # redis-tools, util-linux's setpriv and nsenter, python3 for a small test service, iproute2 for
-# the network namespaces of the two-host tests, the garnet-server local tool), checks formatting,
+# the network namespaces of the multi-host tests, etcd-server for D-RESH, the garnet-server local tool), checks formatting,
 # builds, and runs unit and integration tests against real processes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,15 +14,18 @@ command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v etcd >/dev/null || missing+=(etcd-server)
 if ((${#missing[@]})); then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# Debian starts a system redis on 6379 after install; the tests don't need it.
-if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
-  as_root systemctl stop redis-server || true
-fi
+# Debian starts a system redis (6379) and etcd (2379) after install; the tests start their own.
+for unit in redis-server etcd; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    as_root systemctl stop "$unit" || true
+  fi
+done
 
 echo "== dotnet tool restore (garnet-server)"
 dotnet tool restore >/dev/null

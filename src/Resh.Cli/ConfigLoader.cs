@@ -29,7 +29,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public sealed class ConfigLoader
 {
-    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare", "remus"];
+    private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare", "remus", "ordering"];
     private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
@@ -243,6 +243,11 @@ public sealed class ConfigLoader
             Error(keys.TryGetValue("mode", out var m) ? m : root, "remus: missing; mode remus needs e.g. 'remus: { backup: 127.0.0.1:6391 }'");
         }
 
+        if (keys.TryGetValue("ordering", out var orderingNode))
+        {
+            options.Ordering = ParseOrdering(orderingNode);
+        }
+
         if (keys.TryGetValue("replicas", out var replicas))
         {
             options.Group.Replicas = ParseReplicas(replicas);
@@ -430,6 +435,56 @@ public sealed class ConfigLoader
         }
 
         return result;
+    }
+
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch"];
+
+    private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
+    {
+        if (Mapping(node, "ordering") is not { } map)
+        {
+            return null;
+        }
+
+        var keys = Keys(map, OrderingKeys, "ordering.");
+        RequireKey(map, keys, "etcd", "etcd: [http://127.0.0.1:2379]", "ordering.");
+        RequireKey(map, keys, "cluster", "cluster: redis", "ordering.");
+        var options = new Ordering.EtcdOrderingOptions();
+        if (keys.TryGetValue("etcd", out var etcd))
+        {
+            var texts = etcd is YamlSequenceNode ? StringList(etcd, "ordering.etcd") : Scalar(etcd, "ordering.etcd") is { } one ? [one] : [];
+            var endpoints = new List<Uri>();
+            foreach (var text in texts)
+            {
+                if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                {
+                    endpoints.Add(uri);
+                }
+                else
+                {
+                    Error(etcd, $"ordering.etcd: '{text}' is not an etcd client URL; write e.g. http://10.0.0.1:2379");
+                }
+            }
+
+            options.Endpoints = endpoints;
+        }
+
+        if (keys.TryGetValue("cluster", out var cluster))
+        {
+            options.Cluster = Scalar(cluster, "ordering.cluster") ?? "";
+        }
+
+        if (keys.TryGetValue("member", out var member))
+        {
+            options.Member = (int)(Integer(member, "ordering.member", 1, 1023) ?? options.Member);
+        }
+
+        if (keys.TryGetValue("max-batch", out var maxBatch))
+        {
+            options.MaxBatch = (int)(Integer(maxBatch, "ordering.max-batch", 1, 1_000_000) ?? options.MaxBatch);
+        }
+
+        return options;
     }
 
     private static readonly string[] RemusKeys = ["backup", "epoch", "failover-timeout", "apply-interval", "start-backup", "takeover-command"];

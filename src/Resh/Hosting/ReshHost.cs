@@ -75,7 +75,27 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     {
         HostLog.Starting(_logger, _options.Group.ModeName, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
         var (restored, lastSession) = await OpenStateAsync(cancellationToken);
-        _sequencer = new LocalSequencer(Log);
+        if (_options.Ordering is { } etcd)
+        {
+            // D-RESH: the log so far comes from etcd before the replicas start; then every gateway appends the same.
+            var sequencer = new EtcdSequencer(Log, etcd, _loggerFactory.CreateLogger("Resh.Etcd"));
+            _sequencer = sequencer;
+            await sequencer.StartAsync(cancellationToken);
+            lastSession = etcd.FirstSessionId;
+            for (var seq = Log.First; seq < Log.Count; seq++)
+            {
+                var session = Log[seq].SessionId;
+                if (session > lastSession && session < etcd.FirstSessionId + (1L << 40))
+                {
+                    lastSession = session;
+                }
+            }
+        }
+        else
+        {
+            _sequencer = new LocalSequencer(Log);
+        }
+
         _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         if (_options.Group.Mode == ReplicationMode.Remus)
         {
@@ -205,7 +225,11 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, [])) with { Remus = RemusStatus() };
+    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, [])) with
+    {
+        Remus = RemusStatus(),
+        Etcd = _sequencer is EtcdSequencer etcd ? new EtcdStatus(etcd.Endpoint.ToString(), _options.Ordering!.Cluster, _options.Ordering.Member, etcd.AppliedRevision, etcd.BatchStats.Batches, etcd.BatchStats.Largest) : null,
+    };
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);

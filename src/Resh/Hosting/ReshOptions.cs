@@ -30,6 +30,9 @@ public sealed class ReshOptions
 
     public GroupOptions Group { get; set; } = new();
 
+    /// <summary>D-RESH: order the log through etcd, shared with the other gateways of the cluster; null orders locally.</summary>
+    public Ordering.EtcdOrderingOptions? Ordering { get; set; }
+
     /// <summary>Keep the ordered log on disk in state-dir/log with this fsync mode; null keeps it in memory only.</summary>
     public Ordering.LogFsync? DurableLog { get; set; }
 
@@ -76,6 +79,20 @@ public sealed class ReshOptions
         }
 
         errors.AddRange(Group.Validate());
+        if (Ordering is not null)
+        {
+            errors.AddRange(Ordering.Validate());
+            if (Group.Mode != ReplicationMode.Resh)
+            {
+                errors.Add($"ordering.etcd: only mode resh orders through etcd in this version (mode is {Group.ModeName})");
+            }
+
+            if (Group.Checkpoint is not null || DurableLog is not null)
+            {
+                errors.Add("ordering.etcd: checkpoints and log: are not available with etcd ordering in this version; etcd keeps the log");
+            }
+        }
+
         if (DrainTimeout < TimeSpan.Zero)
         {
             errors.Add("drain-timeout: must be 0 or positive, e.g. 10s");

@@ -90,7 +90,13 @@ public sealed record GroupStatus(string Mode, int Faults, long Head, long Decide
 
     /// <summary>Mode remus: the link between primary and backup.</summary>
     public RemusStatus? Remus { get; init; }
+
+    /// <summary>D-RESH: the etcd ordering.</summary>
+    public EtcdStatus? Etcd { get; init; }
 }
+
+/// <summary>D-RESH as /status shows it: the etcd endpoint in use, the last revision applied, this gateway's batches.</summary>
+public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch);
 
 /// <summary>
 /// Mode remus as /status shows it: this process's role (primary, backup), its term, the peer, epochs shipped and
