@@ -18,14 +18,17 @@ public sealed class RemusTwoHostTests
         Tools.Require("redis-server", "apt-get install redis-server");
         Tools.Require("ip", "apt-get install iproute2");
         Tools.Require("nsenter", "apt-get install util-linux");
-        await using var net = await TwoHosts.CreateAsync();
+        await using var net = await TestHosts.CreateAsync(["A", "B"]);
+
+        // The service address starts on host A.
+        await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
         var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
         var config = $$"""
             service: { protocol: resp, listen: {{net.Service}}:6380 }
             admin: 127.0.0.1:6390
             mode: remus
             remus:
-              backup: [{{net.B}}:6391, {{net.A}}:6391]
+              backup: [{{net.Address("B")}}:6391, {{net.Address("A")}}:6391]
               epoch: 25ms
               failover-timeout: 300ms
               apply-interval: 200ms
@@ -39,7 +42,7 @@ public sealed class RemusTwoHostTests
         await File.WriteAllTextAsync(configA, config + $"state-dir: {net.Directory}/state-a\n");
         await File.WriteAllTextAsync(configB, config + $"state-dir: {net.Directory}/state-b\n");
 
-        var backupLog = net.Start("B", "backup.log", "dotnet", resh, "backup", "--listen", $"{net.B}:6391", "--config", configB);
+        var backupLog = net.Start("B", "backup.log", "dotnet", resh, "backup", "--listen", $"{net.Address("B")}:6391", "--config", configB);
         await Tools.WaitUntilAsync(() => File.ReadAllText(backupLog).Contains("waiting for the primary", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "resh backup on host B");
         var primaryLog = net.Start("A", "primary.log", "dotnet", resh, "run", configA);
         await Tools.WaitUntilAsync(() => File.ReadAllText(primaryLog).Contains("resh: serving", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "resh run on host A");
@@ -125,7 +128,7 @@ public sealed class RemusTwoHostTests
     }
 
     /// <summary>Connects to the service address, retrying while it moves (the neighbour cache is refreshed as a gratuitous ARP would).</summary>
-    private static async Task<RespClient> ConnectAsync(TwoHosts net, IPEndPoint service, CancellationToken ct)
+    private static async Task<RespClient> ConnectAsync(TestHosts net, IPEndPoint service, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -140,140 +143,6 @@ public sealed class RemusTwoHostTests
             {
                 await net.IpAsync("neigh", "flush", "dev", net.Bridge);
                 await Task.Delay(50, ct);
-            }
-        }
-    }
-
-    /// <summary>Two network namespaces on a bridge of the test's own; everything is removed on dispose, processes first.</summary>
-    private sealed class TwoHosts : IAsyncDisposable
-    {
-        private readonly string _suffix = Guid.NewGuid().ToString("N")[..6];
-        private readonly int _subnet = Random.Shared.Next(1, 250);
-
-        private TwoHosts()
-        {
-            Directory = Path.Combine(Path.GetTempPath(), "resh-2h-" + _suffix);
-            System.IO.Directory.CreateDirectory(Directory);
-        }
-
-        public string Directory { get; }
-
-        public string Bridge => "rbr" + _suffix;
-
-        public string A => $"10.213.{_subnet}.1";
-
-        public string B => $"10.213.{_subnet}.2";
-
-        public string Service => $"10.213.{_subnet}.100";
-
-        public string Namespace(string host) => $"resh{host}{_suffix}";
-
-        public static async Task<TwoHosts> CreateAsync()
-        {
-            var net = new TwoHosts();
-            try
-            {
-                await net.IpAsync("link", "add", net.Bridge, "type", "bridge");
-                await net.IpAsync("addr", "add", $"10.213.{net._subnet}.254/24", "dev", net.Bridge);
-                await net.IpAsync("link", "set", net.Bridge, "up");
-                foreach (var (host, address) in new[] { ("A", net.A), ("B", net.B) })
-                {
-                    var ns = net.Namespace(host);
-                    var veth = $"v{host.ToLowerInvariant()}{net._suffix}";
-                    await net.IpAsync("netns", "add", ns);
-                    await net.IpAsync("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns);
-                    await net.IpAsync("link", "set", veth, "master", net.Bridge, "up");
-                    await net.IpAsync("-n", ns, "addr", "add", address + "/24", "dev", "eth0");
-                    await net.IpAsync("-n", ns, "link", "set", "eth0", "up");
-                    await net.IpAsync("-n", ns, "link", "set", "lo", "up");
-                }
-
-                // The service address starts on host A.
-                await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
-                return net;
-            }
-            catch
-            {
-                await net.DisposeAsync();
-                throw;
-            }
-        }
-
-        /// <summary>
-        /// Runs a program inside a host's network namespace in a session of its own; returns its log file. nsenter
-        /// rather than `ip netns exec`, which mounts a sysfs of its own and so hides the cgroup hierarchies.
-        /// </summary>
-        public string Start(string host, string log, params string[] command)
-        {
-            var path = Path.Combine(Directory, log);
-            File.WriteAllText(path, "");
-            var start = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-            foreach (var arg in (string[])["-c", "exec nsenter --net=\"/run/netns/$0\" setsid \"$@\" >>\"$RESH_TEST_LOG\" 2>&1 </dev/null", Namespace(host), .. command])
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            start.Environment["RESH_TEST_LOG"] = path;
-            Process.Start(start)!.Dispose();
-            return path;
-        }
-
-        /// <summary>SIGKILL to every process in a host's namespace.</summary>
-        public void KillAll(string host)
-        {
-            using var pids = Process.Start(new ProcessStartInfo("ip", ["netns", "pids", Namespace(host)]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-            var output = pids.StandardOutput.ReadToEnd();
-            pids.WaitForExit();
-            foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-            {
-                if (int.TryParse(line.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-                {
-                    try
-                    {
-                        Process.GetProcessById(pid).Kill();
-                    }
-                    catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
-                    {
-                    }
-                }
-            }
-        }
-
-        public async Task IpAsync(params string[] args)
-        {
-            using var process = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            var error = await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"ip {string.Join(' ', args)}: {error.Trim()} (this test needs root and network namespaces)");
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var host in new[] { "A", "B" })
-            {
-                KillAll(host);
-            }
-
-            foreach (var args in new[] { new[] { "netns", "del", Namespace("A") }, ["netns", "del", Namespace("B")], ["link", "del", Bridge] })
-            {
-                try
-                {
-                    await IpAsync(args);
-                }
-                catch (InvalidOperationException)
-                {
-                }
-            }
-
-            try
-            {
-                System.IO.Directory.Delete(Directory, recursive: true);
-            }
-            catch (IOException)
-            {
             }
         }
     }

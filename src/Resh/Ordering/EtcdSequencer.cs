@@ -93,7 +93,8 @@ public sealed partial class EtcdSequencer : ISequencer
         _options = options;
         _logger = logger;
         _endpoint = options.Endpoints[0];
-        _http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        // No overall timeout (the watch is a stream that lasts), but an unreachable member must not hold a put for minutes.
+        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) }) { Timeout = Timeout.InfiniteTimeSpan };
     }
 
     public OrderedLog Log { get; }
