@@ -437,7 +437,7 @@ public sealed class ConfigLoader
         return result;
     }
 
-    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch"];
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight"];
 
     private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
@@ -482,6 +482,11 @@ public sealed class ConfigLoader
         if (keys.TryGetValue("max-batch", out var maxBatch))
         {
             options.MaxBatch = (int)(Integer(maxBatch, "ordering.max-batch", 1, 1_000_000) ?? options.MaxBatch);
+        }
+
+        if (keys.TryGetValue("max-in-flight", out var inFlight))
+        {
+            options.MaxInFlight = (int)(Integer(inFlight, "ordering.max-in-flight", 1, 1024) ?? options.MaxInFlight);
         }
 
         return options;

@@ -163,15 +163,20 @@ internal sealed class ClientConnection
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);
 
-                        // Not cancellable: once its reply slot is queued, the request must reach the log.
+                        // Not cancellable: once its reply slot is queued, the request must reach the log. A sequencer
+                        // takes submissions in order at the call; one that orders elsewhere (etcd) completes later, and
+                        // the session reads on meanwhile: its replies are released in request order all the same.
                         try
                         {
-                            await _sequencer.SubmitAsync(entry, CancellationToken.None);
+                            var submitted = _sequencer.SubmitAsync(entry, CancellationToken.None);
+                            if (!submitted.IsCompletedSuccessfully)
+                            {
+                                _ = ObserveSubmitAsync(submitted, pending);
+                            }
                         }
                         catch (IOException e)
                         {
-                            // The ordered log cannot be written (e.g. a full disk): say so; nothing was applied.
-                            pending.Complete(_protocol.ErrorReply($"resh: request not accepted, the ordered log cannot be written ({e.Message})"));
+                            NotAccepted(pending, e);
                         }
                         break;
                     case SessionActionKind.Fatal:
@@ -191,6 +196,22 @@ internal sealed class ClientConnection
             }
         }
     }
+
+    private async Task ObserveSubmitAsync(ValueTask<long> submitted, Pending pending)
+    {
+        try
+        {
+            await submitted;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            NotAccepted(pending, e);
+        }
+    }
+
+    /// <summary>The ordered log cannot take the request (e.g. a full disk): say so; nothing was applied.</summary>
+    private void NotAccepted(Pending pending, Exception e) =>
+        pending.Complete(_protocol.ErrorReply($"resh: request not accepted, the ordered log cannot be written ({e.Message})"));
 
     private async ValueTask<ReadResult> ReadWithIdleTimeoutAsync(PipeReader input, CancellationToken ct)
     {

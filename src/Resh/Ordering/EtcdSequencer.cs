@@ -24,6 +24,9 @@ public sealed class EtcdOrderingOptions
     /// <summary>At most this many entries go into one batch (one etcd key).</summary>
     public int MaxBatch { get; set; } = 1024;
 
+    /// <summary>Batches of this gateway being written to etcd at once (each waits for etcd's commit).</summary>
+    public int MaxInFlight { get; set; } = 8;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -55,6 +58,11 @@ public sealed class EtcdOrderingOptions
             errors.Add("ordering.max-batch: must be at least 1");
         }
 
+        if (MaxInFlight is < 1 or > 1024)
+        {
+            errors.Add("ordering.max-in-flight: must be 1 to 1024");
+        }
+
         return errors;
     }
 
@@ -64,10 +72,13 @@ public sealed class EtcdOrderingOptions
 
 /// <summary>
 /// D-RESH ordering: every gateway appends its sessions' events to etcd in batches, one key per batch under
-/// /resh/CLUSTER/log/, and every gateway watches that prefix from the start and appends the batches to its
-/// local log in etcd's revision order. So every gateway's log holds the same entries at the same positions;
-/// a gateway's own entries come back with their reply sinks. etcd (its Raft) does the agreement; this class
-/// only moves bytes, through etcd's HTTP/JSON gateway.
+/// /resh/CLUSTER/log/ (MEMBER-INCARNATION-NUMBER), and every gateway watches that prefix from the start and
+/// appends the batches to its local log in etcd's revision order, except that a batch waits for the batches
+/// before it of the same gateway run: several batches of one gateway may be in flight at once, and etcd may
+/// commit them in any order, but a session's events stay in the order they were submitted. Every gateway
+/// applies the same rule to the same revisions, so every log holds the same entries at the same positions; a
+/// gateway's own entries come back with their reply sinks. etcd (its Raft) does the agreement; this class only
+/// moves bytes, through etcd's HTTP/JSON gateway.
 /// </summary>
 public sealed partial class EtcdSequencer : ISequencer
 {
@@ -81,6 +92,8 @@ public sealed partial class EtcdSequencer : ISequencer
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _writer = Task.CompletedTask;
     private Task _watcher = Task.CompletedTask;
+    private readonly Dictionary<string, Run> _runs = new(StringComparer.Ordinal);
+    private readonly string _incarnation = DateTime.UtcNow.Ticks.ToString("x16", CultureInfo.InvariantCulture);
     private long _batch;
     private long _appliedRevision;
     private long _batches;
@@ -130,14 +143,20 @@ public sealed partial class EtcdSequencer : ISequencer
         return await done.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>One batch at a time, so a session's events reach etcd in the order they were submitted.</summary>
+    /// <summary>
+    /// Writes batches, up to max-in-flight at once; numbered in submission order, which the watcher restores.
+    /// The key names this gateway run (an incarnation of its own), so a restarted gateway never rewrites an old key.
+    /// </summary>
     private async Task WriteLoopAsync(CancellationToken ct)
     {
         var reader = _submitted.Reader;
+        using var slots = new SemaphoreSlim(_options.MaxInFlight);
+        var writes = new List<Task>();
         try
         {
             while (await reader.WaitToReadAsync(ct))
             {
+                await slots.WaitAsync(ct);
                 var batch = new List<(LogEntry Entry, TaskCompletionSource<long> Done)>();
                 while (batch.Count < _options.MaxBatch && reader.TryRead(out var item))
                 {
@@ -145,7 +164,7 @@ public sealed partial class EtcdSequencer : ISequencer
                 }
 
                 var number = ++_batch;
-                var key = $"{Prefix}{_options.Member:D4}-{number:D16}";
+                var key = $"{Prefix}{_options.Member:D4}-{_incarnation}-{number:D16}";
                 lock (_lock)
                 {
                     _inFlight[number] = batch;
@@ -157,8 +176,30 @@ public sealed partial class EtcdSequencer : ISequencer
                     Interlocked.Exchange(ref _largestBatch, batch.Count);
                 }
 
-                await PutWithRetryAsync(key, Encode(batch.Select(b => b.Entry)), ct);
+                var value = Encode(batch.Select(b => b.Entry));
+                writes.RemoveAll(t => t.IsCompleted);
+                writes.Add(Task.Run(
+                    async () =>
+                    {
+                        try
+                        {
+                            await PutWithRetryAsync(key, value, ct);
+                        }
+                        finally
+                        {
+                            slots.Release();
+                        }
+                    },
+                    CancellationToken.None));
             }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+
+        try
+        {
+            await Task.WhenAll(writes);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -270,7 +311,10 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    /// <summary>Appends one batch to the local log, once, at its creation revision; this gateway's own entries keep their reply sinks.</summary>
+    /// <summary>
+    /// Takes one batch at its creation revision (once), and appends it to the local log when every earlier batch
+    /// of the same gateway run has been appended; then whatever waited for it.
+    /// </summary>
     private void Apply(WatchEvent change)
     {
         var kv = change.Kv;
@@ -287,27 +331,59 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
-        var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
-        var name = key[Prefix.Length..];
-        var own = name.StartsWith($"{_options.Member:D4}-", StringComparison.Ordinal)
-            && long.TryParse(name.AsSpan(5), NumberStyles.None, CultureInfo.InvariantCulture, out var number)
-            && TakeInFlight(number) is { } mine ? mine : null;
+        Interlocked.Exchange(ref _appliedRevision, modified);
+        var name = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key))[Prefix.Length..];
+        var dash = name.LastIndexOf('-');
+        if (dash < 0 || !long.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        {
+            return;
+        }
+
+        var runName = name[..dash];
+        if (!_runs.TryGetValue(runName, out var run))
+        {
+            run = new Run();
+            _runs[runName] = run;
+        }
+
+        if (number < run.Next)
+        {
+            return;
+        }
+
+        run.Waiting[number] = kv.Value;
+        while (run.Waiting.Remove(run.Next, out var value))
+        {
+            AppendBatch(runName, run.Next, value);
+            run.Next++;
+        }
+    }
+
+    private void AppendBatch(string runName, long number, string value)
+    {
+        var own = runName == $"{_options.Member:D4}-{_incarnation}" ? TakeInFlight(number) : null;
         if (own is not null)
         {
             foreach (var (entry, done) in own)
             {
                 done.TrySetResult(Log.Append(entry));
             }
-        }
-        else
-        {
-            foreach (var entry in Decode(Convert.FromBase64String(kv.Value)))
-            {
-                Log.Append(entry);
-            }
+
+            return;
         }
 
-        Interlocked.Exchange(ref _appliedRevision, modified);
+        foreach (var entry in Decode(Convert.FromBase64String(value)))
+        {
+            Log.Append(entry);
+        }
+    }
+
+    /// <summary>One gateway run's batches: the next number to append, and those that arrived before it.</summary>
+    private sealed class Run
+    {
+        public long Next { get; set; } = 1;
+
+        public Dictionary<long, string> Waiting { get; } = [];
     }
 
     private List<(LogEntry Entry, TaskCompletionSource<long> Done)>? TakeInFlight(long number)

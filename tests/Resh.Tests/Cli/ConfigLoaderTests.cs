@@ -275,4 +275,28 @@ public sealed class ConfigLoaderTests
         var e = Fails("service: { listen: 127.0.0.1:6380 }\n" + yaml + "\n");
         Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Ordering_through_etcd_names_the_cluster_and_the_member()
+    {
+        var options = ConfigLoader.Load(Issue + "\nordering: { etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379], cluster: redis, member: 2, max-in-flight: 4 }\n", "t.yaml", "/tmp");
+        var ordering = Assert.IsType<Resh.Ordering.EtcdOrderingOptions>(options.Ordering);
+        Assert.Equal(["http://10.0.0.1:2379/", "http://10.0.0.2:2379/"], ordering.Endpoints.Select(e => e.ToString()));
+        Assert.Equal("redis", ordering.Cluster);
+        Assert.Equal(2, ordering.Member);
+        Assert.Equal(4, ordering.MaxInFlight);
+        Assert.Equal(2L << 40, ordering.FirstSessionId);
+    }
+
+    [Theory]
+    [InlineData("ordering: { cluster: redis }", "ordering.etcd: missing")]
+    [InlineData("ordering: { etcd: [tcp://x:1], cluster: redis }", "ordering.etcd: 'tcp://x:1' is not an etcd client URL")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: 'a b' }", "ordering.cluster: 'a b' must be a name")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, member: 0 }", "ordering.member: '0' is not a whole number from 1 to 1023")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis }\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s }", "checkpoints and log: are not available with etcd ordering")]
+    public void Ordering_mistakes_are_named(string yaml, string expected)
+    {
+        var e = Fails(Issue + "\n" + yaml + "\n");
+        Assert.Contains(e.Errors, x => x.Message.Contains(expected, StringComparison.Ordinal));
+    }
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# D-RESH (three network-namespace hosts of examples/dresh/run.sh, a 3-member etcd cluster, three local
+# redis-server replicas per host) against single-host resh with the same three replicas, in the same run:
+# redis-benchmark SET against all three D-RESH hosts at once, then against one resh gateway with the same
+# total number of clients; throughput, p50, and the batch sizes D-RESH reached. Needs root and what run.sh needs.
+#
+#   benchmarks/dresh-vs-resh.sh [-n REQUESTS-PER-HOST] [-c CLIENTS-PER-HOST]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+requests=60000 clients=30
+while getopts "n:c:" opt; do
+  case $opt in
+    n) requests=$OPTARG ;;
+    c) clients=$OPTARG ;;
+    *) echo "usage: $0 [-n requests-per-host] [-c clients-per-host]" >&2; exit 2 ;;
+  esac
+done
+command -v redis-benchmark >/dev/null || { echo "needs redis-benchmark" >&2; exit 2; }
+work=$(mktemp -d)
+cleanup() {
+  examples/dresh/run.sh down >/dev/null 2>&1 || true
+  [[ -n "${resh_pid:-}" ]] && kill "$resh_pid" 2>/dev/null && wait "$resh_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# run_all HOSTS P: redis-benchmark on every host at once; prints "total_rps mean_p50_ms".
+run_all() {
+  local p=$1; shift
+  local i=0
+  for h in "$@"; do
+    redis-benchmark -h "${h%:*}" -p "${h#*:}" -t set -n "$requests" -c "$clients" -P "$p" -r 1000000 -q --csv 2>/dev/null | tail -n 1 > "$work/out.$i" &
+    i=$((i + 1))
+  done
+  wait
+  cat "$work"/out.* | tr -d '"' | awk -F, '{ r += $2; p += $5; n++ } END { printf "%.0f %.3f\n", r, p / n }'
+  rm -f "$work"/out.*
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
+examples/dresh/run.sh up >/dev/null
+dresh=(10.213.50.1:6380 10.213.50.2:6380 10.213.50.3:6380)
+run_all 1 "${dresh[@]}" >/dev/null # warm-up
+read -r d1 d1p < <(run_all 1 "${dresh[@]}")
+read -r d16 d16p < <(run_all 16 "${dresh[@]}")
+batches=$(for h in a b c; do nsenter --net="/run/netns/resh-$h" curl -s 127.0.0.1:6390/status; echo; done | python3 -c '
+import json,sys
+b = [json.loads(l)["etcd"] for l in sys.stdin if l.strip()]
+print(sum(x["batches"] for x in b), max(x["largestBatch"] for x in b))')
+examples/dresh/run.sh down >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+sed -e "s/127.0.0.1:6380/127.0.0.1:$port/" -e "/^admin:/d" examples/redis-3.yaml > "$work/resh.yaml"
+dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll run "$work/resh.yaml" --log-level Warning > "$work/resh.log" 2>&1 &
+resh_pid=$!
+for _ in $(seq 1 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+single=(127.0.0.1:$port 127.0.0.1:$port 127.0.0.1:$port)
+run_all 1 "${single[@]}" >/dev/null
+read -r s1 s1p < <(run_all 1 "${single[@]}")
+read -r s16 s16p < <(run_all 16 "${single[@]}")
+
+read -r total largest <<< "$batches"
+echo "redis-benchmark SET, $requests requests x 3 runs at once, $clients clients each; D-RESH: one run per host; resh: three runs against one gateway"
+printf "%-3s %12s %10s %12s %10s %7s\n" P dresh_rps dresh_p50 resh_rps resh_p50 ratio
+awk -v a="$d1" -v b="$d1p" -v c="$s1" -v d="$s1p" 'BEGIN { printf "%-3s %12.0f %8.3fms %12.0f %8.3fms %7.2f\n", 1, a, b, c, d, a/c }'
+awk -v a="$d16" -v b="$d16p" -v c="$s16" -v d="$s16p" 'BEGIN { printf "%-3s %12.0f %8.3fms %12.0f %8.3fms %7.2f\n", 16, a, b, c, d, a/c }'
+echo "D-RESH batches written: $total (warm-up included), largest $largest entries (about $(awk -v n="$total" -v r="$requests" 'BEGIN { printf "%.1f", 9 * r / n }') requests per batch)"
