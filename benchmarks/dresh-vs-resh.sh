@@ -27,12 +27,13 @@ trap cleanup EXIT
 # run_all HOSTS P: redis-benchmark on every host at once; prints "total_rps mean_p50_ms".
 run_all() {
   local p=$1; shift
-  local i=0
+  local i=0 jobs=()
   for h in "$@"; do
     redis-benchmark -h "${h%:*}" -p "${h#*:}" -t set -n "$requests" -c "$clients" -P "$p" -r 1000000 -q --csv 2>/dev/null | tail -n 1 > "$work/out.$i" &
+    jobs+=($!)
     i=$((i + 1))
   done
-  wait
+  wait "${jobs[@]}"
   cat "$work"/out.* | tr -d '"' | awk -F, '{ r += $2; p += $5; n++ } END { printf "%.0f %.3f\n", r, p / n }'
   rm -f "$work"/out.*
 }
@@ -43,10 +44,11 @@ dresh=(10.213.50.1:6380 10.213.50.2:6380 10.213.50.3:6380)
 run_all 1 "${dresh[@]}" >/dev/null # warm-up
 read -r d1 d1p < <(run_all 1 "${dresh[@]}")
 read -r d16 d16p < <(run_all 16 "${dresh[@]}")
-batches=$(for h in a b c; do nsenter --net="/run/netns/resh-$h" curl -s 127.0.0.1:6390/status; echo; done | python3 -c '
+for h in a b c; do nsenter --net="/run/netns/resh-$h" curl -s 127.0.0.1:6390/status > "$work/status-$h.json"; done
+batches=$(python3 -c '
 import json,sys
-b = [json.loads(l)["etcd"] for l in sys.stdin if l.strip()]
-print(sum(x["batches"] for x in b), max(x["largestBatch"] for x in b))')
+b = [json.load(open(f))["etcd"] for f in sys.argv[1:]]
+print(sum(x["batches"] for x in b), max(x["largestBatch"] for x in b))' "$work"/status-*.json)
 examples/dresh/run.sh down >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
