@@ -176,7 +176,9 @@ public sealed partial class EtcdSequencer : ISequencer
                     Interlocked.Exchange(ref _largestBatch, batch.Count);
                 }
 
-                var value = Encode(batch.Select(b => b.Entry));
+                var entries = batch.ConvertAll(b => b.Entry);
+                var value = new byte[LogEntryCodec.BatchLength(entries)];
+                LogEntryCodec.EncodeBatch(entries, value);
                 writes.RemoveAll(t => t.IsCompleted);
                 writes.Add(Task.Run(
                     async () =>
@@ -372,7 +374,7 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
-        foreach (var entry in Decode(Convert.FromBase64String(value)))
+        foreach (var entry in LogEntryCodec.DecodeBatch(Convert.FromBase64String(value)))
         {
             Log.Append(entry);
         }
@@ -399,39 +401,6 @@ public sealed partial class EtcdSequencer : ISequencer
         var endpoints = _options.Endpoints;
         var i = endpoints.ToList().IndexOf(Endpoint);
         Volatile.Write(ref _endpoint, endpoints[(i + 1) % endpoints.Count]);
-    }
-
-    /// <summary>A batch: u32 count, then per entry u32 length + <see cref="LogEntryCodec"/> body (little-endian).</summary>
-    private static byte[] Encode(IEnumerable<LogEntry> entries)
-    {
-        var list = entries.ToList();
-        var buffer = new byte[4 + list.Sum(e => 4 + LogEntryCodec.EncodedLength(e))];
-        BinaryPrimitives.WriteInt32LittleEndian(buffer, list.Count);
-        var at = 4;
-        foreach (var e in list)
-        {
-            var n = LogEntryCodec.EncodedLength(e);
-            BinaryPrimitives.WriteInt32LittleEndian(buffer.AsSpan(at), n);
-            LogEntryCodec.Encode(e, buffer.AsSpan(at + 4, n));
-            at += 4 + n;
-        }
-
-        return buffer;
-    }
-
-    private static List<LogEntry> Decode(byte[] batch)
-    {
-        var count = BinaryPrimitives.ReadInt32LittleEndian(batch);
-        var entries = new List<LogEntry>(count);
-        var at = 4;
-        for (var i = 0; i < count; i++)
-        {
-            var n = BinaryPrimitives.ReadInt32LittleEndian(batch.AsSpan(at));
-            entries.Add(LogEntryCodec.TryDecode(batch.AsMemory(at + 4, n)) ?? throw new InvalidDataException($"batch entry {i} is not a log entry"));
-            at += 4 + n;
-        }
-
-        return entries;
     }
 
     private static string B64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));

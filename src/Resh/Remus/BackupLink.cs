@@ -294,7 +294,7 @@ public sealed partial class BackupLink : ICommitGate, IAsyncDisposable
                 // The epoch closes: everything appended since the last one goes in one frame (or a few, if large).
                 var n = _log.Read(next, batch);
                 number++;
-                await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, batch.AsSpan(0, n)), ct);
+                await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, new ArraySegment<LogEntry>(batch, 0, n)), ct);
                 Array.Clear(batch, 0, n);
                 Volatile.Write(ref _shipped, next + n);
                 Interlocked.Exchange(ref _epochsShipped, (long)number);

@@ -68,30 +68,15 @@ public readonly record struct NumberFrame(ulong Number, long Position)
     public static NumberFrame Decode(ReadOnlySpan<byte> b) => new(BinaryPrimitives.ReadUInt64BigEndian(b), BinaryPrimitives.ReadInt64BigEndian(b[8..]));
 }
 
-/// <summary>Epoch frames: number, first sequence, count, then each entry as u32 length + <see cref="LogEntryCodec"/> body.</summary>
+/// <summary>Epoch frames: number and first sequence (big-endian), then the entries as a <see cref="LogEntryCodec"/> batch.</summary>
 public static class EpochFrame
 {
-    public static byte[] Encode(ulong number, long first, ReadOnlySpan<LogEntry> entries)
+    public static byte[] Encode(ulong number, long first, IReadOnlyList<LogEntry> entries)
     {
-        var length = 8 + 8 + 4;
-        foreach (var e in entries)
-        {
-            length += 4 + LogEntryCodec.EncodedLength(e);
-        }
-
-        var b = new byte[length];
+        var b = new byte[16 + LogEntryCodec.BatchLength(entries)];
         BinaryPrimitives.WriteUInt64BigEndian(b, number);
         BinaryPrimitives.WriteInt64BigEndian(b.AsSpan(8), first);
-        BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(16), entries.Length);
-        var at = 20;
-        foreach (var e in entries)
-        {
-            var n = LogEntryCodec.EncodedLength(e);
-            BinaryPrimitives.WriteInt32BigEndian(b.AsSpan(at), n);
-            LogEntryCodec.Encode(e, b.AsSpan(at + 4, n));
-            at += 4 + n;
-        }
-
+        LogEntryCodec.EncodeBatch(entries, b.AsSpan(16));
         return b;
     }
 
@@ -105,28 +90,14 @@ public static class EpochFrame
         }
 
         var number = BinaryPrimitives.ReadUInt64BigEndian(s);
-        var first = BinaryPrimitives.ReadInt64BigEndian(s[8..]);
-        var count = BinaryPrimitives.ReadInt32BigEndian(s[16..]);
-        var entries = new List<LogEntry>(Math.Clamp(count, 0, 65536));
-        var at = 20;
-        for (var i = 0; i < count; i++)
+        try
         {
-            if (at + 4 > s.Length)
-            {
-                throw new InvalidDataException($"epoch {number}: entry {i} is cut off");
-            }
-
-            var n = BinaryPrimitives.ReadInt32BigEndian(s[at..]);
-            if (n < 0 || at + 4 + n > s.Length)
-            {
-                throw new InvalidDataException($"epoch {number}: entry {i} has a bad length {n}");
-            }
-
-            entries.Add(LogEntryCodec.TryDecode(frame.Slice(at + 4, n)) ?? throw new InvalidDataException($"epoch {number}: entry {i} is not a log entry"));
-            at += 4 + n;
+            return (number, BinaryPrimitives.ReadInt64BigEndian(s[8..]), LogEntryCodec.DecodeBatch(frame[16..]));
         }
-
-        return (number, first, entries);
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"epoch {number}: {e.Message}", e);
+        }
     }
 }
 
