@@ -140,7 +140,7 @@ public sealed partial class ReplicaGroup
             }
 
             woken = [.. _replicas.Where(r => r.Role == ReplicaRole.Passive && r.State is not (ReplicaState.Suspected or ReplicaState.Down))];
-            _activation = new Activation(reason, contested, silent ?? [], Stopwatch.GetTimestamp(), [.. woken.Select(r => r.Index)]);
+            _activation = new Activation(contested, silent ?? [], Stopwatch.GetTimestamp(), [.. woken.Select(r => r.Index)]);
             _activations++;
         }
 
@@ -663,11 +663,9 @@ public sealed partial class ReplicaGroup
         }
     }
 
-    /// <summary>A running activation: why, the contested entry (or -1), the silent active replicas, when, and whom it woke.</summary>
-    private sealed class Activation(string reason, long contested, int[] silent, long started, int[] woken)
+    /// <summary>A running activation: the contested entry (or -1), the silent active replicas, when, and whom it woke.</summary>
+    private sealed class Activation(long contested, int[] silent, long started, int[] woken)
     {
-        public string Reason { get; } = reason;
-
         public long Contested { get; } = contested;
 
         public int[] Silent { get; } = silent;

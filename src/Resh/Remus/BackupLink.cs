@@ -59,9 +59,6 @@ public sealed partial class BackupLink : ICommitGate, IAsyncDisposable
     /// <summary>What the backup acknowledged (entries held), whatever the protection.</summary>
     public long AckedCount => Volatile.Read(ref _acked);
 
-    /// <summary>The next log position to ship; the log must keep entries from here on.</summary>
-    public long ShippedCount => Volatile.Read(ref _shipped);
-
     public long EpochsShipped => Interlocked.Read(ref _epochsShipped);
 
     public long EpochsAcked => Interlocked.Read(ref _epochsAcked);

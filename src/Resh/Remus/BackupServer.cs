@@ -59,7 +59,6 @@ public sealed partial class BackupServer : IAsyncDisposable
     private Task _monitor = Task.CompletedTask;
     private long _heard;
     private long _lastSession;
-    private int _connected;
 
     public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger)
     {
@@ -90,8 +89,6 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     /// <summary>The checkpoint received from the primary, if any (the log starts right after it).</summary>
     public VerifiedCheckpoint? Received { get; private set; }
-
-    public bool Connected => Volatile.Read(ref _connected) == 1;
 
     /// <summary>The primary that is (or was last) connected.</summary>
     public string? Primary { get; private set; }
@@ -166,7 +163,6 @@ public sealed partial class BackupServer : IAsyncDisposable
             await connection.SendAsync(LinkFrame.Welcome, new NumberFrame(Term, _log.Count).Encode(), ct);
             Primary = connection.Remote;
             Touch();
-            Volatile.Write(ref _connected, 1);
             PrimaryAttached(_logger, Primary, Term, _log.Count);
             beating = Task.Run(() => HeartbeatAsync(connection, heartbeats.Token), CancellationToken.None);
             if (_log.Count >= hello.First)
@@ -259,7 +255,6 @@ public sealed partial class BackupServer : IAsyncDisposable
         }
         finally
         {
-            Volatile.Write(ref _connected, 0);
             await heartbeats.CancelAsync();
             try
             {
