@@ -437,7 +437,7 @@ public sealed class ConfigLoader
         return result;
     }
 
-    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight"];
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease"];
 
     private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
@@ -487,6 +487,11 @@ public sealed class ConfigLoader
         if (keys.TryGetValue("max-in-flight", out var inFlight))
         {
             options.MaxInFlight = (int)(Integer(inFlight, "ordering.max-in-flight", 1, 1024) ?? options.MaxInFlight);
+        }
+
+        if (keys.TryGetValue("lease", out var lease))
+        {
+            options.Lease = Duration(lease, "ordering.lease") ?? options.Lease;
         }
 
         return options;

@@ -161,6 +161,18 @@ public sealed class GatewayServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the connections of these sessions (those still open here), each with the reason.</summary>
+    public void CloseSessions(IEnumerable<long> sessions, string reason)
+    {
+        foreach (var session in sessions)
+        {
+            if (_connections.TryGetValue(session, out var connection))
+            {
+                connection.Connection.Break(reason);
+            }
+        }
+    }
+
     private async Task RunConnectionAsync(ClientConnection connection, Task registered)
     {
         await registered;

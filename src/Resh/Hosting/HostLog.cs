@@ -39,4 +39,7 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms after the primary was declared lost; serving")]
     public static partial void TookOver(ILogger logger, double milliseconds);
+
+    [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Going on from the checkpoint at #{Sequence}: the log after it comes from etcd revision {Revision} on")]
+    public static partial void EtcdResumed(ILogger logger, long sequence, long revision);
 }

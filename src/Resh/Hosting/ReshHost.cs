@@ -77,19 +77,10 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         var (restored, lastSession) = await OpenStateAsync(cancellationToken);
         if (_options.Ordering is { } etcd)
         {
-            // D-RESH: the log so far comes from etcd before the replicas start; then every gateway appends the same.
-            var sequencer = new EtcdSequencer(Log, etcd, _loggerFactory.CreateLogger("Resh.Etcd"));
+            // D-RESH: the log so far (after the restored checkpoint) comes from etcd before the replicas start.
+            var sequencer = await StartEtcdAsync(etcd, cancellationToken);
             _sequencer = sequencer;
-            await sequencer.StartAsync(cancellationToken);
-            lastSession = etcd.FirstSessionId;
-            for (var seq = Log.First; seq < Log.Count; seq++)
-            {
-                var session = Log[seq].SessionId;
-                if (session > lastSession && session < etcd.FirstSessionId + (1L << 40))
-                {
-                    lastSession = session;
-                }
-            }
+            lastSession = sequencer.LastSessionId;
         }
         else
         {
@@ -103,8 +94,18 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             AttachBackupLink(PrimaryTerm(), unprotected: false, exclude: null);
         }
 
+        if (_sequencer is EtcdSequencer joining)
+        {
+            _group.CheckpointLabels = seq => joining.CursorFor(seq) is { } cursor ? new Dictionary<string, string> { [EtcdCursor.Label] = cursor } : null;
+            _group.SchedulesCheckpoints = () => joining.SchedulesCheckpoints;
+        }
+
         await _group.StartAsync(cancellationToken);
         await ServeAsync(lastSession, optionalAdmin: false, cancellationToken);
+        if (_sequencer is EtcdSequencer member)
+        {
+            await JoinClusterAsync(member, cancellationToken);
+        }
     }
 
     /// <summary>The state directory, domains, checkpoint store and durable log: the newest checkpoint and the highest session id found.</summary>
@@ -118,7 +119,8 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         {
             var storePath = checkpoint.StorePath ?? Path.Combine(_options.Group.StateDirectory, "store");
             _store = await CheckpointStore.OpenAsync(storePath, new StoreOptions { Logger = _loggerFactory.CreateLogger("Resh.Store") }, cancellationToken);
-            restored = await NewestCheckpointAsync(_store, cancellationToken);
+            // D-RESH: only a checkpoint that says where in etcd's log it stands can be gone on from.
+            (restored, _restoredCursor) = await NewestCheckpointAsync(_store, _options.Ordering is null ? null : EtcdCursor.Label, cancellationToken);
             if (restored is not null)
             {
                 Log.StartAt(restored.Sequence + 1);
@@ -190,21 +192,28 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
 
     private PrometheusExporter? _exporter;
 
-    /// <summary>The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas).</summary>
-    private static async Task<VerifiedCheckpoint?> NewestCheckpointAsync(CheckpointStore store, CancellationToken ct)
+    /// <summary>
+    /// The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas), and
+    /// the value of its label <paramref name="required"/>; with that label asked for, only checkpoints that have it count.
+    /// </summary>
+    private static async Task<(VerifiedCheckpoint? Newest, string? Label)> NewestCheckpointAsync(CheckpointStore store, string? required, CancellationToken ct)
     {
         VerifiedCheckpoint? newest = null;
+        string? label = null;
         foreach (var snapshot in await store.ListAsync(ct))
         {
+            string? value = null;
             if (snapshot.Labels.TryGetValue(ReplicaGroup.SequenceLabel, out var text)
                 && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
-                && (newest is null || seq > newest.Sequence))
+                && (newest is null || seq > newest.Sequence)
+                && (required is null || snapshot.Labels.TryGetValue(required, out value)))
             {
                 newest = new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time);
+                label = value;
             }
         }
 
-        return newest;
+        return (newest, label);
     }
 
     private void RegisterObservables()
@@ -228,7 +237,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, [])) with
     {
         Remus = RemusStatus(),
-        Etcd = _sequencer is EtcdSequencer etcd ? new EtcdStatus(etcd.Endpoint.ToString(), _options.Ordering!.Cluster, _options.Ordering.Member, etcd.AppliedRevision, etcd.BatchStats.Batches, etcd.BatchStats.Largest) : null,
+        Etcd = EtcdStatus(),
     };
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>

@@ -87,9 +87,9 @@ public sealed class ReshOptions
                 errors.Add($"ordering.etcd: only mode resh orders through etcd in this version (mode is {Group.ModeName})");
             }
 
-            if (Group.Checkpoint is not null || DurableLog is not null)
+            if (DurableLog is not null)
             {
-                errors.Add("ordering.etcd: checkpoints and log: are not available with etcd ordering in this version; etcd keeps the log");
+                errors.Add("log: etcd keeps the ordered log with ordering.etcd; leave log: out (checkpoints are kept as usual)");
             }
         }
 

@@ -40,6 +40,15 @@ public sealed partial class ReplicaGroup
     /// <summary>Entries from this position on are kept in memory whatever the checkpoints (mode remus: what the backup has not acknowledged).</summary>
     public Func<long>? Retain { get; set; }
 
+    /// <summary>More labels for the checkpoint at a log position (D-RESH: where in etcd's log it stands).</summary>
+    public Func<long, IReadOnlyDictionary<string, string>?>? CheckpointLabels { get; set; }
+
+    /// <summary>
+    /// Whether this gateway submits the checkpoints that fall due (D-RESH: only one of the hosts, which share the
+    /// log and so every checkpoint entry). Checkpoints asked for explicitly are submitted whatever it says.
+    /// </summary>
+    public Func<bool>? SchedulesCheckpoints { get; set; }
+
     /// <summary>The newest verified checkpoint, or null.</summary>
     public VerifiedCheckpoint? NewestCheckpoint
     {
@@ -130,7 +139,8 @@ public sealed partial class ReplicaGroup
         LogEntry entry;
         lock (_lock)
         {
-            if (_checkpointInProgress is not null || _stopping.IsCancellationRequested || _voter.VoterCount < _voter.Quorum)
+            if (_checkpointInProgress is not null || _stopping.IsCancellationRequested || _voter.VoterCount < _voter.Quorum
+                || (!force && SchedulesCheckpoints is { } schedules && !schedules()))
             {
                 return false;
             }
@@ -333,11 +343,20 @@ public sealed partial class ReplicaGroup
                         labels["resh.digest"] = digest.TrimStart('+', '$');
                     }
 
+                    foreach (var (key, value) in CheckpointLabels?.Invoke(entry.Sequence) ?? new Dictionary<string, string>())
+                    {
+                        labels[key] = value;
+                    }
+
                     var info = await _store!.SnapshotAsync(capture.Path!, labels, ct);
                     verified = new VerifiedCheckpoint(entry.Sequence, info.Id, info.Time);
                     lock (_lock)
                     {
                         _newest = verified;
+
+                        // The schedule counts from the newest checkpoint, whoever submitted it (D-RESH: another host).
+                        _lastCheckpointAt = Math.Max(_lastCheckpointAt, entry.Sequence);
+                        _lastCheckpointTicks = Environment.TickCount64;
                     }
 
                     _log.Durable?.TruncateThrough(entry.Sequence);

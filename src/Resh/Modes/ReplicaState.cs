@@ -95,8 +95,18 @@ public sealed record GroupStatus(string Mode, int Faults, long Head, long Decide
     public EtcdStatus? Etcd { get; init; }
 }
 
-/// <summary>D-RESH as /status shows it: the etcd endpoint in use, the last revision applied, this gateway's batches.</summary>
-public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch);
+/// <summary>
+/// D-RESH as /status shows it: the etcd endpoint in use, the last revision applied, this gateway's batches, its
+/// current run, how often its lease was lost, and the gateway runs of the cluster with their leases.
+/// </summary>
+public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch)
+{
+    public string? Run { get; init; }
+
+    public long LeasesLost { get; init; }
+
+    public IReadOnlyList<Ordering.EtcdPeer> Peers { get; init; } = [];
+}
 
 /// <summary>
 /// Mode remus as /status shows it: this process's role (primary, backup), its term, the peer, epochs shipped and

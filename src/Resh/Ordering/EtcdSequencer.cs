@@ -1,84 +1,22 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace Resh.Ordering;
 
-/// <summary>Ordering through etcd (D-RESH): where the cluster is, and who this gateway is in it.</summary>
-public sealed class EtcdOrderingOptions
-{
-    /// <summary>etcd client URLs (its HTTP/JSON gateway), e.g. http://127.0.0.1:2379; the first that answers is used.</summary>
-    public IReadOnlyList<Uri> Endpoints { get; set; } = [];
-
-    /// <summary>The replicated service's name: the log lives under /resh/NAME/log/.</summary>
-    public string Cluster { get; set; } = "";
-
-    /// <summary>This gateway's number in the cluster (1..1023): its batch keys and session ids are its own.</summary>
-    public int Member { get; set; } = 1;
-
-    /// <summary>At most this many entries go into one batch (one etcd key).</summary>
-    public int MaxBatch { get; set; } = 1024;
-
-    /// <summary>Batches of this gateway being written to etcd at once (each waits for etcd's commit).</summary>
-    public int MaxInFlight { get; set; } = 8;
-
-    public IReadOnlyList<string> Validate()
-    {
-        var errors = new List<string>();
-        if (Endpoints.Count == 0)
-        {
-            errors.Add("ordering.etcd: needs at least one etcd client URL, e.g. [http://127.0.0.1:2379]");
-        }
-
-        foreach (var endpoint in Endpoints)
-        {
-            if (endpoint.Scheme is not ("http" or "https"))
-            {
-                errors.Add($"ordering.etcd: '{endpoint}' is not an http(s) URL");
-            }
-        }
-
-        if (string.IsNullOrWhiteSpace(Cluster) || Cluster.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
-        {
-            errors.Add($"ordering.cluster: '{Cluster}' must be a name of letters, digits, '-' and '_'");
-        }
-
-        if (Member is < 1 or > 1023)
-        {
-            errors.Add($"ordering.member: must be 1 to 1023 (got {Member}); every gateway of the cluster needs its own");
-        }
-
-        if (MaxBatch < 1)
-        {
-            errors.Add("ordering.max-batch: must be at least 1");
-        }
-
-        if (MaxInFlight is < 1 or > 1024)
-        {
-            errors.Add("ordering.max-in-flight: must be 1 to 1024");
-        }
-
-        return errors;
-    }
-
-    /// <summary>Session ids of this member start here, so that they never collide with another member's.</summary>
-    public long FirstSessionId => (long)Member << 40;
-}
-
 /// <summary>
 /// D-RESH ordering: every gateway appends its sessions' events to etcd in batches, one key per batch under
-/// /resh/CLUSTER/log/ (MEMBER-INCARNATION-NUMBER), and every gateway watches that prefix from the start and
-/// appends the batches to its local log in etcd's revision order, except that a batch waits for the batches
-/// before it of the same gateway run: several batches of one gateway may be in flight at once, and etcd may
-/// commit them in any order, but a session's events stay in the order they were submitted. Every gateway
-/// applies the same rule to the same revisions, so every log holds the same entries at the same positions; a
-/// gateway's own entries come back with their reply sinks. etcd (its Raft) does the agreement; this class only
-/// moves bytes, through etcd's HTTP/JSON gateway.
+/// /resh/CLUSTER/log/ (MEMBER-INCARNATION-NUMBER), and every gateway watches /resh/CLUSTER/ and appends the
+/// batches to its local log in etcd's revision order, except that a batch waits for the batches before it of
+/// the same gateway run: several batches of one gateway may be in flight at once, and etcd may commit them in
+/// any order, but a session's events stay in the order they were submitted. Every gateway applies the same
+/// rule to the same revisions, so every log holds the same entries at the same positions; a gateway's own
+/// entries come back with their reply sinks. etcd (its Raft) does the agreement; this class only moves bytes,
+/// through etcd's HTTP/JSON gateway. Membership (leases, lost gateways) is in EtcdSequencer.Members.cs, the
+/// resume point of a checkpoint in EtcdSequencer.Cursor.cs.
 /// </summary>
 public sealed partial class EtcdSequencer : ISequencer
 {
@@ -86,21 +24,27 @@ public sealed partial class EtcdSequencer : ISequencer
     private readonly ILogger _logger;
     private readonly HttpClient _http;
     private readonly Channel<(LogEntry Entry, TaskCompletionSource<long> Done)> _submitted = Channel.CreateUnbounded<(LogEntry, TaskCompletionSource<long>)>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<long, List<(LogEntry Entry, TaskCompletionSource<long> Done)>> _inFlight = [];
+    private readonly Dictionary<(string Run, long Number), List<(LogEntry Entry, TaskCompletionSource<long> Done)>> _inFlight = [];
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _caughtUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _writer = Task.CompletedTask;
     private Task _watcher = Task.CompletedTask;
+
+    // Applied state: only the watcher's loop changes it; the same log gives every gateway the same state.
     private readonly Dictionary<string, Run> _runs = new(StringComparer.Ordinal);
-    private readonly string _incarnation = DateTime.UtcNow.Ticks.ToString("x16", CultureInfo.InvariantCulture);
-    private long _batch;
+    private readonly HashSet<string> _closedRuns = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, string> _openSessions = [];
+    private readonly Dictionary<int, long> _lastSessions = [];
     private long _appliedRevision;
+    private long _ownLastSession;
+
     private long _batches;
     private long _largestBatch;
     private Uri _endpoint;
 
-    public EtcdSequencer(OrderedLog log, EtcdOrderingOptions options, ILogger logger)
+    public EtcdSequencer(OrderedLog log, EtcdOrderingOptions options, ILogger logger, EtcdCursor? resume = null)
     {
         Log = log;
         _options = options;
@@ -108,6 +52,10 @@ public sealed partial class EtcdSequencer : ISequencer
         _endpoint = options.Endpoints[0];
         // No overall timeout (the watch is a stream that lasts), but an unreachable member must not hold a put for minutes.
         _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) }) { Timeout = Timeout.InfiniteTimeSpan };
+        if (resume is not null)
+        {
+            Restore(resume);
+        }
     }
 
     public OrderedLog Log { get; }
@@ -121,15 +69,22 @@ public sealed partial class EtcdSequencer : ISequencer
     /// <summary>Batches this gateway wrote, and the largest one (entries).</summary>
     public (long Batches, long Largest) BatchStats => (Interlocked.Read(ref _batches), Interlocked.Read(ref _largestBatch));
 
-    private string Prefix => $"/resh/{_options.Cluster}/log/";
+    /// <summary>Faults when this gateway can no longer follow the log (etcd compacted what it still needs): it must stop.</summary>
+    public Task Failed => _failed.Task;
 
-    /// <summary>Starts watching (from the first revision) and writing; completes when the existing log has been appended.</summary>
+    private string Root => $"/resh/{_options.Cluster}/";
+
+    private string LogPrefix => Root + "log/";
+
+    /// <summary>
+    /// Starts watching (from the first revision, or from a checkpoint's cursor) and completes when the existing
+    /// log has been appended. Writing starts with <see cref="JoinAsync"/>, once this gateway can be reached.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var head = await NewestBatchRevisionAsync(cancellationToken);
+        var head = await NewestRevisionAsync(cancellationToken);
         _watcher = Task.Run(() => WatchLoopAsync(head, _stop.Token), CancellationToken.None);
-        _writer = Task.Run(() => WriteLoopAsync(_stop.Token), CancellationToken.None);
-        await _caughtUp.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+        await _caughtUp.Task.WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
     }
 
     public async ValueTask<long> SubmitAsync(LogEntry entry, CancellationToken cancellationToken = default)
@@ -145,7 +100,8 @@ public sealed partial class EtcdSequencer : ISequencer
 
     /// <summary>
     /// Writes batches, up to max-in-flight at once; numbered in submission order, which the watcher restores.
-    /// The key names this gateway run (an incarnation of its own), so a restarted gateway never rewrites an old key.
+    /// The key names this gateway run (an incarnation of its own, with its lease), so a restarted gateway never
+    /// rewrites an old key, and a put is refused once the run's lease expired.
     /// </summary>
     private async Task WriteLoopAsync(CancellationToken ct)
     {
@@ -157,17 +113,18 @@ public sealed partial class EtcdSequencer : ISequencer
             while (await reader.WaitToReadAsync(ct))
             {
                 await slots.WaitAsync(ct);
+                var member = await CurrentRunAsync(ct);
                 var batch = new List<(LogEntry Entry, TaskCompletionSource<long> Done)>();
                 while (batch.Count < _options.MaxBatch && reader.TryRead(out var item))
                 {
                     batch.Add(item);
                 }
 
-                var number = ++_batch;
-                var key = $"{Prefix}{_options.Member:D4}-{_incarnation}-{number:D16}";
+                long number;
                 lock (_lock)
                 {
-                    _inFlight[number] = batch;
+                    number = ++member.Batches;
+                    _inFlight[(member.Run, number)] = batch;
                 }
 
                 Interlocked.Increment(ref _batches);
@@ -176,6 +133,7 @@ public sealed partial class EtcdSequencer : ISequencer
                     Interlocked.Exchange(ref _largestBatch, batch.Count);
                 }
 
+                var key = $"{LogPrefix}{member.Run}-{number:D16}";
                 var entries = batch.ConvertAll(b => b.Entry);
                 var value = new byte[LogEntryCodec.BatchLength(entries)];
                 LogEntryCodec.EncodeBatch(entries, value);
@@ -185,7 +143,12 @@ public sealed partial class EtcdSequencer : ISequencer
                     {
                         try
                         {
-                            await PutWithRetryAsync(key, value, ct);
+                            if (!await PutWithRetryAsync(member, key, value, ct))
+                            {
+                                // The run's member key is gone: its lease expired, and every gateway closes its sessions.
+                                FailInFlight(member.Run, number, "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect");
+                                LeaseLost(member);
+                            }
                         }
                         finally
                         {
@@ -208,18 +171,23 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    private async Task PutWithRetryAsync(string key, byte[] value, CancellationToken ct)
+    /// <summary>Puts a batch key if the run's member key still exists; false when it does not (the lease expired).</summary>
+    private async Task<bool> PutWithRetryAsync(MemberRun member, string key, byte[] value, CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(20);
+        var txn = new TxnRequest(
+            [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
+            [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
         while (true)
         {
             try
             {
-                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(key), Convert.ToBase64String(value)), EtcdJson.Default.PutRequest, ct);
+                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
                 response.EnsureSuccessStatusCode();
-                return;
+                var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.TxnResponse, ct);
+                return body?.Succeeded == true;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
             {
                 // The same key again is harmless: the watcher applies a key once, at its creation.
                 EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
@@ -230,14 +198,14 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    private async Task<long> NewestBatchRevisionAsync(CancellationToken ct)
+    /// <summary>The newest revision of a key under the cluster's prefix: the log is read when the watch has applied it.</summary>
+    private async Task<long> NewestRevisionAsync(CancellationToken ct)
     {
         while (true)
         {
             try
             {
-                // The newest batch key: the log is read when the watch has applied its revision.
-                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(Prefix), B64(PrefixEnd(Prefix)), 1, "DESCEND", "MOD", true), EtcdJson.Default.RangeRequest, ct);
+                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(Root), B64(PrefixEnd(Root)), 1, "DESCEND", "MOD", true), EtcdJson.Default.RangeRequest, ct);
                 response.EnsureSuccessStatusCode();
                 var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
                 return long.Parse(body?.Kvs?.FirstOrDefault()?.ModRevision ?? "0", CultureInfo.InvariantCulture);
@@ -251,10 +219,10 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    /// <summary>Watches the log prefix from the revision after the last one applied; reconnects on errors.</summary>
+    /// <summary>Watches the cluster's prefix from the revision after the last one applied; reconnects on errors.</summary>
     private async Task WatchLoopAsync(long headAtStart, CancellationToken ct)
     {
-        if (headAtStart <= 0)
+        if (headAtStart <= AppliedRevision)
         {
             _caughtUp.TrySetResult();
         }
@@ -263,7 +231,8 @@ public sealed partial class EtcdSequencer : ISequencer
         {
             try
             {
-                var request = new WatchRequest(new WatchCreate(B64(Prefix), B64(PrefixEnd(Prefix)), (AppliedRevision + 1).ToString(CultureInfo.InvariantCulture)));
+                var from = AppliedRevision + 1;
+                var request = new WatchRequest(new WatchCreate(B64(Root), B64(PrefixEnd(Root)), from.ToString(CultureInfo.InvariantCulture)));
                 using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint, "/v3/watch")) { Content = JsonContent.Create(request, EtcdJson.Default.WatchRequest) };
                 using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
                 response.EnsureSuccessStatusCode();
@@ -280,6 +249,16 @@ public sealed partial class EtcdSequencer : ISequencer
                     if (result is null)
                     {
                         continue;
+                    }
+
+                    if (result.Canceled == true && long.TryParse(result.CompactRevision, NumberStyles.None, CultureInfo.InvariantCulture, out var compacted) && compacted > 0)
+                    {
+                        // etcd no longer holds the revisions this gateway needs next: it cannot follow, so it stops.
+                        var failure = new EtcdCompactedException(_options.Cluster, from, compacted);
+                        EtcdCompacted(_logger, from, compacted);
+                        _caughtUp.TrySetException(failure);
+                        _failed.TrySetException(failure);
+                        return;
                     }
 
                     foreach (var change in result.Events ?? [])
@@ -313,28 +292,49 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    /// <summary>
-    /// Takes one batch at its creation revision (once), and appends it to the local log when every earlier batch
-    /// of the same gateway run has been appended; then whatever waited for it.
-    /// </summary>
+    /// <summary>One change under the cluster's prefix, in revision order: a batch of the log, or a member coming or going.</summary>
     private void Apply(WatchEvent change)
     {
         var kv = change.Kv;
-        if (change.Type == "DELETE" || kv?.Key is null || kv.Value is null)
+        if (kv?.Key is null)
         {
+            return;
+        }
+
+        var modified = long.Parse(kv.ModRevision ?? "0", CultureInfo.InvariantCulture);
+        if (modified <= AppliedRevision)
+        {
+            // A revision seen before a reconnect: applied once only (every key this class writes has a revision of its own).
+            return;
+        }
+
+        var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
+        var deleted = change.Type == "DELETE";
+        if (key.StartsWith(MembersPrefix, StringComparison.Ordinal))
+        {
+            Interlocked.Exchange(ref _appliedRevision, modified);
+            var run = key[MembersPrefix.Length..];
+            if (deleted)
+            {
+                RunLeft(run);
+            }
+            else if (kv.Value is not null)
+            {
+                MemberJoined(run, kv.Value);
+            }
+
             return;
         }
 
         var created = long.Parse(kv.CreateRevision ?? "0", CultureInfo.InvariantCulture);
-        var modified = long.Parse(kv.ModRevision ?? "0", CultureInfo.InvariantCulture);
-        if (created != modified || modified <= AppliedRevision)
+        if (!key.StartsWith(LogPrefix, StringComparison.Ordinal) || deleted || kv.Value is null || created != modified)
         {
-            // A retried put of a key that exists already, or a revision seen before a reconnect: applied once only.
+            // Not a batch, or a retried put of a key that exists already: applied once, at its creation.
             return;
         }
 
         Interlocked.Exchange(ref _appliedRevision, modified);
-        var name = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key))[Prefix.Length..];
+        var name = key[LogPrefix.Length..];
         var dash = name.LastIndexOf('-');
         if (dash < 0 || !long.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number))
         {
@@ -342,57 +342,115 @@ public sealed partial class EtcdSequencer : ISequencer
         }
 
         var runName = name[..dash];
-        if (!_runs.TryGetValue(runName, out var run))
+        if (_closedRuns.Contains(runName))
         {
-            run = new Run();
-            _runs[runName] = run;
+            // The put checks the run's member key, so this cannot happen through this class; a foreign writer is ignored alike.
+            return;
         }
 
-        if (number < run.Next)
+        if (!_runs.TryGetValue(runName, out var state))
+        {
+            state = new Run();
+            _runs[runName] = state;
+        }
+
+        if (number < state.Next)
         {
             return;
         }
 
-        run.Waiting[number] = kv.Value;
-        while (run.Waiting.Remove(run.Next, out var value))
+        state.Waiting[number] = (modified, kv.Value);
+        while (state.Waiting.Remove(state.Next, out var waiting))
         {
-            AppendBatch(runName, run.Next, value);
-            run.Next++;
+            AppendBatch(runName, state.Next, waiting.Revision, waiting.Value);
+            state.Next++;
         }
     }
 
-    private void AppendBatch(string runName, long number, string value)
+    private void AppendBatch(string runName, long number, long revision, string value)
     {
-        var own = runName == $"{_options.Member:D4}-{_incarnation}" ? TakeInFlight(number) : null;
-        if (own is not null)
+        var own = TakeInFlight(runName, number);
+        var entries = own?.ConvertAll(o => o.Entry) ?? LogEntryCodec.DecodeBatch(Convert.FromBase64String(value));
+        var skip = 0;
+        if (_resume is { } resume && resume.Run == runName && resume.Number == number)
         {
-            foreach (var (entry, done) in own)
-            {
-                done.TrySetResult(Log.Append(entry));
-            }
-
-            return;
+            // The batch that holds the restored checkpoint: its entries up to the checkpoint are in the checkpoint.
+            skip = resume.Skip;
+            _resume = null;
         }
 
-        foreach (var entry in LogEntryCodec.DecodeBatch(Convert.FromBase64String(value)))
+        for (var i = skip; i < entries.Count; i++)
         {
-            Log.Append(entry);
+            var entry = entries[i];
+            Track(entry, runName);
+            var seq = Log.Append(entry);
+            own?[i].Done.TrySetResult(seq);
+            if (entry.Kind == LogEventKind.Checkpoint)
+            {
+                RememberCursor(seq, runName, number, i + 1, revision);
+            }
         }
     }
 
-    /// <summary>One gateway run's batches: the next number to append, and those that arrived before it.</summary>
+    /// <summary>Which sessions are open and of which run, and the highest session id of every member.</summary>
+    private void Track(LogEntry entry, string runName)
+    {
+        switch (entry.Kind)
+        {
+            case LogEventKind.Open:
+                _openSessions[entry.SessionId] = runName;
+                var member = (int)(entry.SessionId >> 40);
+                if (!_lastSessions.TryGetValue(member, out var last) || entry.SessionId > last)
+                {
+                    _lastSessions[member] = entry.SessionId;
+                    if (member == _options.Member)
+                    {
+                        Interlocked.Exchange(ref _ownLastSession, entry.SessionId);
+                    }
+                }
+
+                break;
+            case LogEventKind.Close:
+                _openSessions.Remove(entry.SessionId);
+                break;
+        }
+    }
+
+    /// <summary>Session ids of this member are handed out above this one (the highest in the log, or the member's first).</summary>
+    public long LastSessionId => Math.Max(Interlocked.Read(ref _ownLastSession), _options.FirstSessionId);
+
+    /// <summary>One gateway run's batches: the next number to append, and those that arrived before it (with their revisions).</summary>
     private sealed class Run
     {
         public long Next { get; set; } = 1;
 
-        public Dictionary<long, string> Waiting { get; } = [];
+        public Dictionary<long, (long Revision, string Value)> Waiting { get; } = [];
     }
 
-    private List<(LogEntry Entry, TaskCompletionSource<long> Done)>? TakeInFlight(long number)
+    private List<(LogEntry Entry, TaskCompletionSource<long> Done)>? TakeInFlight(string run, long number)
     {
         lock (_lock)
         {
-            return _inFlight.Remove(number, out var batch) ? batch : null;
+            return _inFlight.Remove((run, number), out var batch) ? batch : null;
+        }
+    }
+
+    /// <summary>Fails a batch that etcd refused (and, with <paramref name="number"/> 0, every batch of the run still in flight).</summary>
+    private void FailInFlight(string run, long number, string reason)
+    {
+        List<List<(LogEntry Entry, TaskCompletionSource<long> Done)>> failed = [];
+        lock (_lock)
+        {
+            foreach (var key in _inFlight.Keys.Where(k => k.Run == run && (number == 0 || k.Number == number)).ToList())
+            {
+                failed.Add(_inFlight[key]);
+                _inFlight.Remove(key);
+            }
+        }
+
+        foreach (var (_, done) in failed.SelectMany(b => b))
+        {
+            done.TrySetException(new InvalidOperationException(reason));
         }
     }
 
@@ -413,12 +471,13 @@ public sealed partial class EtcdSequencer : ISequencer
         await _stop.CancelAsync();
         try
         {
-            await Task.WhenAll(_writer, _watcher).WaitAsync(TimeSpan.FromSeconds(5));
+            await Task.WhenAll(_writer, _watcher, _keepAlive).WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
         }
 
+        await RevokeAsync();
         _http.Dispose();
         _stop.Dispose();
     }
@@ -426,40 +485,15 @@ public sealed partial class EtcdSequencer : ISequencer
     [LoggerMessage(EventId = 1501, Level = LogLevel.Warning, Message = "etcd at {Endpoint}: {Reason}; trying again")]
     private static partial void EtcdUnavailable(ILogger logger, string endpoint, string reason);
 
-    internal sealed record PutRequest([property: JsonPropertyName("key")] string Key, [property: JsonPropertyName("value")] string Value);
-
-    internal sealed record RangeRequest(
-        [property: JsonPropertyName("key")] string Key,
-        [property: JsonPropertyName("range_end")] string RangeEnd,
-        [property: JsonPropertyName("limit")] long Limit,
-        [property: JsonPropertyName("sort_order")] string SortOrder,
-        [property: JsonPropertyName("sort_target")] string SortTarget,
-        [property: JsonPropertyName("keys_only")] bool KeysOnly);
-
-    internal sealed record RangeResponse([property: JsonPropertyName("header")] Header? Header, [property: JsonPropertyName("kvs")] List<KeyValue>? Kvs);
-
-    internal sealed record Header([property: JsonPropertyName("revision")] string? Revision);
-
-    internal sealed record WatchRequest([property: JsonPropertyName("create_request")] WatchCreate CreateRequest);
-
-    internal sealed record WatchCreate([property: JsonPropertyName("key")] string Key, [property: JsonPropertyName("range_end")] string RangeEnd, [property: JsonPropertyName("start_revision")] string StartRevision);
-
-    internal sealed record WatchResponse([property: JsonPropertyName("result")] WatchResult? Result);
-
-    internal sealed record WatchResult([property: JsonPropertyName("header")] Header? Header, [property: JsonPropertyName("events")] List<WatchEvent>? Events);
-
-    internal sealed record WatchEvent([property: JsonPropertyName("type")] string? Type, [property: JsonPropertyName("kv")] KeyValue? Kv);
-
-    internal sealed record KeyValue(
-        [property: JsonPropertyName("key")] string? Key,
-        [property: JsonPropertyName("value")] string? Value,
-        [property: JsonPropertyName("create_revision")] string? CreateRevision,
-        [property: JsonPropertyName("mod_revision")] string? ModRevision);
+    [LoggerMessage(EventId = 1502, Level = LogLevel.Critical, Message = "etcd compacted the log: this gateway needs revision {Wanted}, etcd holds only {Compacted} and later; it stops (restart it: it rebuilds from a newer checkpoint)")]
+    private static partial void EtcdCompacted(ILogger logger, long wanted, long compacted);
 }
 
-[JsonSerializable(typeof(EtcdSequencer.PutRequest))]
-[JsonSerializable(typeof(EtcdSequencer.RangeRequest))]
-[JsonSerializable(typeof(EtcdSequencer.RangeResponse))]
-[JsonSerializable(typeof(EtcdSequencer.WatchRequest))]
-[JsonSerializable(typeof(EtcdSequencer.WatchResponse))]
-internal sealed partial class EtcdJson : JsonSerializerContext;
+/// <summary>etcd compacted revisions a gateway still needs: it can only go on from a newer checkpoint.</summary>
+public sealed class EtcdCompactedException(string cluster, long wanted, long compacted)
+    : Exception($"etcd compacted the log of cluster '{cluster}' up to revision {compacted}, but this gateway needs revision {wanted} and later; it needs a checkpoint newer than the compaction (from its own store, or a peer's)")
+{
+    public long Wanted { get; } = wanted;
+
+    public long Compacted { get; } = compacted;
+}

@@ -1,0 +1,73 @@
+namespace Resh.Ordering;
+
+/// <summary>Ordering through etcd (D-RESH): where the cluster is, and who this gateway is in it.</summary>
+public sealed class EtcdOrderingOptions
+{
+    /// <summary>etcd client URLs (its HTTP/JSON gateway), e.g. http://127.0.0.1:2379; the first that answers is used.</summary>
+    public IReadOnlyList<Uri> Endpoints { get; set; } = [];
+
+    /// <summary>The replicated service's name: the log lives under /resh/NAME/log/.</summary>
+    public string Cluster { get; set; } = "";
+
+    /// <summary>This gateway's number in the cluster (1..1023): its batch keys and session ids are its own.</summary>
+    public int Member { get; set; } = 1;
+
+    /// <summary>At most this many entries go into one batch (one etcd key).</summary>
+    public int MaxBatch { get; set; } = 1024;
+
+    /// <summary>Batches of this gateway being written to etcd at once (each waits for etcd's commit).</summary>
+    public int MaxInFlight { get; set; } = 8;
+
+    /// <summary>
+    /// TTL of this gateway's etcd lease. A gateway whose lease expires (it crashed, or was cut off that long) is
+    /// taken out of the cluster: every gateway closes its sessions at the same log position, and its later batches are refused.
+    /// </summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(10);
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Endpoints.Count == 0)
+        {
+            errors.Add("ordering.etcd: needs at least one etcd client URL, e.g. [http://127.0.0.1:2379]");
+        }
+
+        foreach (var endpoint in Endpoints)
+        {
+            if (endpoint.Scheme is not ("http" or "https"))
+            {
+                errors.Add($"ordering.etcd: '{endpoint}' is not an http(s) URL");
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(Cluster) || Cluster.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+        {
+            errors.Add($"ordering.cluster: '{Cluster}' must be a name of letters, digits, '-' and '_'");
+        }
+
+        if (Member is < 1 or > 1023)
+        {
+            errors.Add($"ordering.member: must be 1 to 1023 (got {Member}); every gateway of the cluster needs its own");
+        }
+
+        if (MaxBatch < 1)
+        {
+            errors.Add("ordering.max-batch: must be at least 1");
+        }
+
+        if (MaxInFlight is < 1 or > 1024)
+        {
+            errors.Add("ordering.max-in-flight: must be 1 to 1024");
+        }
+
+        if (Lease < TimeSpan.FromSeconds(2) || Lease > TimeSpan.FromHours(1))
+        {
+            errors.Add($"ordering.lease: must be 2s to 1h (got {Lease.TotalSeconds:0.###}s)");
+        }
+
+        return errors;
+    }
+
+    /// <summary>Session ids of this member start here, so that they never collide with another member's.</summary>
+    public long FirstSessionId => (long)Member << 40;
+}

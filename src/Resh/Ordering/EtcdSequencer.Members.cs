@@ -1,0 +1,356 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Resh.Ordering;
+
+/// <summary>
+/// Membership. Every gateway run holds an etcd lease and a member key under /resh/CLUSTER/members/ attached to
+/// it, and writes its batches only while that key exists (a txn compares it), so no batch of a run can be
+/// ordered after the run's member key is gone. When the key goes (the lease expired, or was revoked at a
+/// controlled stop), every gateway sees the deletion at the same revision and appends, there, a Close entry for
+/// each session of that run still open: the same entries at the same position everywhere. A gateway whose own
+/// lease expired (it was cut off longer than the lease) fails what it had in flight, drops its clients, and
+/// joins again as a new run.
+/// </summary>
+public sealed partial class EtcdSequencer
+{
+    private readonly Dictionary<string, Peer> _members = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _ownRuns = new(StringComparer.Ordinal);
+    private TaskCompletionSource<MemberRun> _registration = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private MemberRun? _current;
+    private Task _keepAlive = Task.CompletedTask;
+    private string? _service;
+    private string? _admin;
+    private long _runsLost;
+
+    /// <summary>
+    /// A gateway run left the cluster (its lease expired or was revoked): the sessions of it that were open, now
+    /// closed in the log. Raised on the watcher's loop, in log order; whether the run was this gateway's own.
+    /// </summary>
+    public event Action<EtcdPeer, IReadOnlyList<long>>? MemberLeft;
+
+    private string MembersPrefix => Root + "members/";
+
+    /// <summary>This gateway's current run (MEMBER-INCARNATION), or null while it (re)joins.</summary>
+    public string? CurrentRun
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current?.Run;
+            }
+        }
+    }
+
+    /// <summary>How often one of this gateway's runs lost its lease and joined again.</summary>
+    public long RunsLost => Interlocked.Read(ref _runsLost);
+
+    /// <summary>
+    /// Joins the cluster (lease, member key with the addresses to advertise) and starts writing batches and
+    /// keeping the lease alive.
+    /// </summary>
+    public async Task JoinAsync(string? service, string? admin, CancellationToken cancellationToken)
+    {
+        _service = service;
+        _admin = admin;
+        _ = Task.Run(() => RegisterAsync(_stop.Token), CancellationToken.None);
+        _writer = Task.Run(() => WriteLoopAsync(_stop.Token), CancellationToken.None);
+        _keepAlive = Task.Run(() => KeepAliveLoopAsync(_stop.Token), CancellationToken.None);
+        TaskCompletionSource<MemberRun> registration;
+        lock (_lock)
+        {
+            registration = _registration;
+        }
+
+        await registration.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellationToken);
+    }
+
+    /// <summary>
+    /// Whether this gateway submits the scheduled checkpoints: the member with the lowest number among those
+    /// alive does, so that the hosts share one checkpoint position instead of one each.
+    /// </summary>
+    public bool SchedulesCheckpoints
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current is not null && _members.Values.All(p => p.Info.Member >= _options.Member);
+            }
+        }
+    }
+
+    /// <summary>The gateway runs in the cluster as this gateway has applied them, with their leases' time to live.</summary>
+    public IReadOnlyList<EtcdPeer> Peers
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _members.OrderBy(m => m.Value.Info.Member).Select(m => m.Value.ToStatus(m.Key, _current?.Run == m.Key))];
+            }
+        }
+    }
+
+    private async Task<MemberRun> CurrentRunAsync(CancellationToken ct)
+    {
+        Task<MemberRun> registration;
+        lock (_lock)
+        {
+            registration = _registration.Task;
+        }
+
+        return await registration.WaitAsync(ct);
+    }
+
+    /// <summary>Grants a lease and puts a member key for a new run of this gateway; retries until etcd answers.</summary>
+    private async Task RegisterAsync(CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var incarnation = DateTime.UtcNow.Ticks.ToString("x16", CultureInfo.InvariantCulture);
+                var run = $"{_options.Member:D4}-{incarnation}";
+                using var granted = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/grant"), new LeaseGrantRequest((long)_options.Lease.TotalSeconds), EtcdJson.Default.LeaseGrantRequest, ct);
+                granted.EnsureSuccessStatusCode();
+                var lease = (await granted.Content.ReadFromJsonAsync(EtcdJson.Default.LeaseGrantResponse, ct))?.Id ?? throw new IOException("etcd granted no lease");
+                var info = new MemberInfo(_options.Member, incarnation, lease, _service, _admin);
+                var key = MembersPrefix + run;
+                lock (_lock)
+                {
+                    _ownRuns.Add(run);
+                }
+
+                using var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(key), Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(info, EtcdJson.Default.MemberInfo)), lease), EtcdJson.Default.PutRequest, ct);
+                put.EnsureSuccessStatusCode();
+                var member = new MemberRun(run, key, lease);
+                lock (_lock)
+                {
+                    _current = member;
+                    _registration.TrySetResult(member);
+                }
+
+                Joined(_logger, run, lease, (long)_options.Lease.TotalSeconds);
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
+                NextEndpoint();
+                try
+                {
+                    await Task.Delay(delay, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
+            }
+        }
+    }
+
+    /// <summary>The run's lease is gone: batches wait for a new run, which is registered once.</summary>
+    private void LeaseLost(MemberRun member)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_current, member))
+            {
+                return;
+            }
+
+            _current = null;
+            _registration = new TaskCompletionSource<MemberRun>(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        Interlocked.Increment(ref _runsLost);
+        LeaseExpired(_logger, member.Run);
+        _ = Task.Run(() => RegisterAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>Keeps this run's lease alive (three times per TTL) and reads the peers' remaining TTLs.</summary>
+    private async Task KeepAliveLoopAsync(CancellationToken ct)
+    {
+        var period = _options.Lease / 3;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(period, ct);
+                MemberRun? member;
+                List<(string Run, string Lease)> peers;
+                lock (_lock)
+                {
+                    member = _current;
+                    peers = [.. _members.Select(m => (m.Key, m.Value.Info.Lease))];
+                }
+
+                if (member is not null)
+                {
+                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    cts.CancelAfter(period);
+                    using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint, "/v3/lease/keepalive")) { Content = JsonContent.Create(new LeaseIdRequest(member.Lease), EtcdJson.Default.LeaseIdRequest) };
+                    using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+                    response.EnsureSuccessStatusCode();
+                    await using var stream = await response.Content.ReadAsStreamAsync(cts.Token);
+                    using var lines = new StreamReader(stream, Encoding.UTF8);
+                    var first = await lines.ReadLineAsync(cts.Token) ?? "";
+                    var result = JsonSerializer.Deserialize(first, EtcdJson.Default.KeepAliveResponse)?.Result;
+                    var alive = long.TryParse(result?.Ttl, NumberStyles.None, CultureInfo.InvariantCulture, out var ttl) && ttl > 0;
+                    if (result is not null && !alive)
+                    {
+                        // etcd no longer knows the lease: it expired while this gateway could not reach a quorum.
+                        LeaseLost(member);
+                    }
+                }
+
+                foreach (var (run, lease) in peers)
+                {
+                    using var ttlResponse = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/timetolive"), new LeaseIdRequest(lease), EtcdJson.Default.LeaseIdRequest, ct);
+                    var ttl = (await ttlResponse.Content.ReadFromJsonAsync(EtcdJson.Default.TimeToLiveResponse, ct))?.Ttl;
+                    lock (_lock)
+                    {
+                        if (_members.TryGetValue(run, out var peer))
+                        {
+                            peer.Ttl = long.TryParse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? t : -1;
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or OperationCanceledException)
+            {
+                EtcdUnavailable(_logger, Endpoint.ToString(), $"keepalive: {e.Message}");
+                NextEndpoint();
+            }
+        }
+    }
+
+    private void MemberJoined(string run, string value)
+    {
+        MemberInfo? info;
+        try
+        {
+            info = JsonSerializer.Deserialize(Convert.FromBase64String(value), EtcdJson.Default.MemberInfo);
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            info = null;
+        }
+
+        lock (_lock)
+        {
+            _members[run] = new Peer(info ?? new MemberInfo(int.TryParse(run.Split('-')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0, "?", "0", null, null));
+        }
+    }
+
+    /// <summary>
+    /// A run's member key is gone: its sessions still open are closed here, in log order, and its batches that
+    /// wait for an earlier one are dropped (etcd refuses its later puts).
+    /// </summary>
+    private void RunLeft(string run)
+    {
+        Peer? peer;
+        bool own;
+        lock (_lock)
+        {
+            _members.Remove(run, out peer);
+            own = _ownRuns.Contains(run);
+        }
+
+        _closedRuns.Add(run);
+        _runs.Remove(run);
+        var sessions = _openSessions.Where(s => s.Value == run).Select(s => s.Key).Order().ToList();
+        foreach (var session in sessions)
+        {
+            _openSessions.Remove(session);
+            Log.Append(new LogEntry(LogEventKind.Close, session, 0, ReadOnlyMemory<byte>.Empty, 0));
+        }
+
+        var status = (peer ?? new Peer(new MemberInfo(0, run, "0", null, null))).ToStatus(run, own);
+        MemberGone(_logger, run, sessions.Count, own);
+        if (own)
+        {
+            FailInFlight(run, 0, "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect");
+            MemberRun? current;
+            lock (_lock)
+            {
+                current = _current;
+            }
+
+            if (current?.Run == run)
+            {
+                LeaseLost(current);
+            }
+        }
+
+        MemberLeft?.Invoke(status, sessions);
+    }
+
+    /// <summary>Revokes the current run's lease (a controlled stop): the others close what is left of its sessions at once.</summary>
+    private async Task RevokeAsync()
+    {
+        MemberRun? member;
+        lock (_lock)
+        {
+            member = _current;
+        }
+
+        if (member is null)
+        {
+            return;
+        }
+
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/revoke"), new LeaseIdRequest(member.Lease), EtcdJson.Default.LeaseIdRequest, cts.Token);
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+        {
+            // The lease expires by itself.
+        }
+    }
+
+    /// <summary>This gateway's run in the cluster: its name, member key and lease, and the batches it numbered.</summary>
+    private sealed class MemberRun(string run, string key, string lease)
+    {
+        public string Run { get; } = run;
+
+        public string Key { get; } = key;
+
+        public string Lease { get; } = lease;
+
+        public long Batches { get; set; }
+    }
+
+    /// <summary>A member as applied from its key, with its lease's remaining TTL as last read (-1: unknown or expired).</summary>
+    private sealed class Peer(MemberInfo info)
+    {
+        public MemberInfo Info { get; } = info;
+
+        public long Ttl { get; set; } = -1;
+
+        public EtcdPeer ToStatus(string run, bool self) => new(Info.Member, run, Info.Lease, Ttl, Info.Service, Info.Admin, self);
+    }
+
+    [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "joined the etcd cluster as run {Run} (lease {Lease}, {Ttl}s)")]
+    private static partial void Joined(ILogger logger, string run, string lease, long ttl);
+
+    [LoggerMessage(EventId = 1504, Level = LogLevel.Warning, Message = "the etcd lease of run {Run} expired; this gateway joins again as a new run")]
+    private static partial void LeaseExpired(ILogger logger, string run);
+
+    [LoggerMessage(EventId = 1505, Level = LogLevel.Warning, Message = "gateway run {Run} left the cluster; {Sessions} of its sessions closed in the log (this gateway's own: {Own})")]
+    private static partial void MemberGone(ILogger logger, string run, int sessions, bool own);
+}
