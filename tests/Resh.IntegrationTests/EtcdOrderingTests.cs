@@ -91,6 +91,149 @@ public sealed class EtcdOrderingTests
         }
     }
 
+    [Fact]
+    public async Task A_returning_gateway_goes_on_from_its_checkpoint_and_the_log_after_it()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var etcd = await Etcd.StartAsync();
+        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        var hosts = new ReshHost?[3];
+        ReshOptions Options(int member) => new()
+        {
+            Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+            Group = new GroupOptions
+            {
+                Faults = 1,
+                Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand + " --enable-debug-command local"))],
+                StateDirectory = Path.Combine(state, $"host{member}"),
+                ReplyTimeout = TimeSpan.FromSeconds(2),
+                StartupTimeout = TimeSpan.FromSeconds(60),
+                Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", EveryEntries = 1_000_000 },
+            },
+            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3) },
+        };
+        async Task<ReshHost> StartAsync(int member)
+        {
+            var host = new ReshHost(Options(member), LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+            hosts[member - 1] = host;
+            await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            return host;
+        }
+
+        var acked = new Dictionary<string, string>();
+        async Task WriteAsync(ReshHost host, string prefix, int count)
+        {
+            await using var client = await RespClient.ConnectAsync(host.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            for (var i = 0; i < count; i++)
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", $"{prefix}:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                acked[$"{prefix}:{i}"] = $"v{i}";
+                Assert.False((await client.CallAsync("RPUSH", "list", $"{prefix}{i}").WaitAsync(TimeSpan.FromSeconds(30))).IsError);
+            }
+        }
+
+        try
+        {
+            for (var member = 1; member <= 3; member++)
+            {
+                await StartAsync(member);
+            }
+
+            await Tools.WaitUntilAsync(() => hosts[0]!.Status().Etcd!.Peers.Count == 3, TimeSpan.FromSeconds(30), "three members in etcd");
+            await WriteAsync(hosts[0]!, "before", 50);
+            await WriteAsync(hosts[2]!, "before3", 50);
+
+            // Pipelining writers on hosts 1 and 2 keep several batches in flight while the checkpoints are taken.
+            using var stop = new CancellationTokenSource();
+            var written = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
+            var writers = new[] { 0, 1 }.Select(h => Task.Run(async () =>
+            {
+                await using var client = await RespClient.ConnectAsync(hosts[h]!.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+                for (var i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    var replies = await client.PipelineAsync([["SET", $"w{h}:{i}", "x"], ["RPUSH", "list", $"w{h}:{i}"], ["SET", $"w{h}:{i}:b", "y"]]).WaitAsync(TimeSpan.FromSeconds(30));
+                    Assert.Equal("OK", replies[2].AsString());
+                    written[$"w{h}:{i}"] = "x";
+                    written[$"w{h}:{i}:b"] = "y";
+                }
+            })).ToList();
+            await Tools.WaitUntilAsync(() => written.Count > 200, TimeSpan.FromSeconds(60), "writes under way");
+
+            // One checkpoint entry in the shared log: every host stores its own checkpoint at the same position.
+            VerifiedCheckpoint checkpoint;
+            try
+            {
+                checkpoint = await hosts[1]!.CheckpointAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new InvalidOperationException(e.Message + "; events: " + string.Join(" | ", hosts[1]!.Events.Since().Select(x => $"{x.Name} {x.Replica} {x.Detail}")), e);
+            }
+
+            await Tools.WaitUntilAsync(() => hosts.All(h => h!.Status().Checkpoint?.Sequence >= checkpoint.Sequence), TimeSpan.FromSeconds(60), "the checkpoint stored on every host");
+
+            // Host 3 stops under the others' load (its lease is revoked; its final checkpoint is the cluster's too).
+            await hosts[2]!.DisposeAsync();
+            hosts[2] = null;
+            await Tools.WaitUntilAsync(() => hosts[0]!.Events.Since().Any(e => e.Name == "+member-left" && e.Detail.StartsWith("member 3 ", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), "member 3 left, in host 1's events");
+            Assert.DoesNotContain(hosts[0]!.Status().Etcd!.Peers, p => p.Member == 3);
+            Assert.Equal(2, hosts[0]!.Status().Etcd!.Peers.Count);
+
+            // A newer checkpoint that host 3 does not hold, and more writes it has not seen.
+            await Tools.WaitUntilAsync(() => written.Count > 600, TimeSpan.FromSeconds(60), "writes while host 3 is away");
+            var newer = await hosts[0]!.CheckpointAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+            await Tools.WaitUntilAsync(() => written.Count > 900, TimeSpan.FromSeconds(60), "writes after the newer checkpoint");
+            await stop.CancelAsync();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
+            await WriteAsync(hosts[0]!, "after", 20);
+            await WriteAsync(hosts[1]!, "after2", 20);
+
+            // Host 3 returns: it starts from its own newest checkpoint, and only the log after it comes from etcd.
+            var returned = await StartAsync(3);
+            var from = returned.Log.First - 1;
+            Assert.True(from >= checkpoint.Sequence && from < newer.Sequence, $"the returning host went on from #{from}, not from its own checkpoint (the shared one is #{checkpoint.Sequence}, the newer one #{newer.Sequence})");
+            foreach (var (key, value) in written)
+            {
+                acked[key] = value;
+            }
+
+            await WriteAsync(returned, "returned", 20);
+            await Tools.WaitUntilAsync(() => hosts.All(h => h!.Log.Head == hosts[0]!.Log.Head && h.Status().Replicas.All(r => r.State == "up" && r.Applied == h.Log.Head)), TimeSpan.FromSeconds(60), "every host and replica at the same head");
+            foreach (var host in hosts)
+            {
+                await Tools.AssertAllReadableAsync(host!.ListenEndPoint, acked);
+            }
+
+            var lists = new List<List<string?>>();
+            foreach (var host in hosts)
+            {
+                foreach (var replica in host!.Status().Replicas)
+                {
+                    await using var direct = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, replica.Port)).WaitAsync(TimeSpan.FromSeconds(10));
+                    lists.Add([.. (await direct.CallAsync("LRANGE", "list", "0", "-1")).Items!.Select(v => v.AsString())]);
+                }
+            }
+
+            Assert.Equal(160 + (written.Count / 2), lists[0].Count);
+            Assert.All(lists, l => Assert.Equal(lists[0], l));
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                if (host is not null)
+                {
+                    await host.DisposeAsync();
+                }
+            }
+
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
     /// <summary>A single-member etcd on loopback ports of its own, with a data directory it removes.</summary>
     private sealed class Etcd : IAsyncDisposable
     {
