@@ -99,6 +99,20 @@ public static class Tools
         }
     }
 
+    /// <summary>Waits until a process's log file holds a text; on timeout the message carries the log's last lines.</summary>
+    public static async Task WaitForLogAsync(string log, string text, TimeSpan timeout, string what)
+    {
+        try
+        {
+            await WaitUntilAsync(() => File.Exists(log) && File.ReadAllText(log).Contains(text, StringComparison.Ordinal), timeout, what);
+        }
+        catch (TimeoutException e)
+        {
+            var tail = File.Exists(log) ? string.Join("\n", File.ReadLines(log).TakeLast(30)) : "(no log)";
+            throw new TimeoutException($"{e.Message}; the end of {Path.GetFileName(log)}:\n{tail}", e);
+        }
+    }
+
     public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
     {
         var clock = Stopwatch.StartNew();

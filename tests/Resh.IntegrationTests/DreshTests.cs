@@ -6,14 +6,14 @@ namespace Resh.IntegrationTests;
 
 /// <summary>
 /// D-RESH on three hosts (network namespaces A, B, C on a bridge): each runs an etcd member of one 3-member
-/// cluster and a gateway with three local redis-server replicas. The test clients run outside all three.
+/// cluster and a gateway with three local redis-server replicas and checkpoints. The test clients run outside all three.
 /// </summary>
 public sealed class DreshTests
 {
     private static readonly string[] Hosts = ["A", "B", "C"];
 
     [Fact]
-    public async Task Three_hosts_share_one_order_a_cut_off_host_stops_and_catches_up_and_a_lost_host_loses_no_write()
+    public async Task Three_hosts_share_one_order_a_cut_off_host_stops_and_catches_up_a_lost_host_loses_no_write_and_returns_from_its_checkpoint()
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         Tools.Require("ip", "apt-get install iproute2");
@@ -23,14 +23,15 @@ public sealed class DreshTests
         var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
         var cluster = string.Join(',', Hosts.Select(h => $"{h}=http://{net.Address(h)}:2380"));
         var logs = new Dictionary<string, string>();
+        void StartEtcd(string h, string ip) => net.Start(h, $"etcd-{h}.log", etcd, "--name", h, "--data-dir", Path.Combine(net.Directory, $"etcd-{h}"),
+            "--listen-client-urls", $"http://{ip}:2379", "--advertise-client-urls", $"http://{ip}:2379",
+            "--listen-peer-urls", $"http://{ip}:2380", "--initial-advertise-peer-urls", $"http://{ip}:2380",
+            "--initial-cluster", cluster, "--initial-cluster-state", "new", "--log-level", "error");
         for (var i = 0; i < Hosts.Length; i++)
         {
             var h = Hosts[i];
             var ip = net.Address(h);
-            net.Start(h, $"etcd-{h}.log", etcd, "--name", h, "--data-dir", Path.Combine(net.Directory, $"etcd-{h}"),
-                "--listen-client-urls", $"http://{ip}:2379", "--advertise-client-urls", $"http://{ip}:2379",
-                "--listen-peer-urls", $"http://{ip}:2380", "--initial-advertise-peer-urls", $"http://{ip}:2380",
-                "--initial-cluster", cluster, "--initial-cluster-state", "new", "--log-level", "error");
+            StartEtcd(h, ip);
             var endpoints = string.Join(", ", Hosts.Skip(i).Concat(Hosts.Take(i)).Select(x => $"http://{net.Address(x)}:2379"));
             var config = Path.Combine(net.Directory, $"{h}.yaml");
             await File.WriteAllTextAsync(config, $$"""
@@ -40,10 +41,11 @@ public sealed class DreshTests
                 faults: 1
                 reply-timeout: 2s
                 state-dir: {{net.Directory}}/state-{{h}}
-                ordering: { etcd: [{{endpoints}}], cluster: it, member: {{i + 1}} }
+                ordering: { etcd: [{{endpoints}}], cluster: it, member: {{i + 1}}, lease: 15s }
+                checkpoint: { flush: SAVE, files: [dump.rdb], digest: DEBUG DIGEST, interval: 300 }
                 replicas:
                   count: 3
-                  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
+                  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no --enable-debug-command local
 
                 """);
             logs[h] = net.Start(h, $"resh-{h}.log", "dotnet", resh, "run", config);
@@ -51,7 +53,7 @@ public sealed class DreshTests
 
         foreach (var h in Hosts)
         {
-            await Tools.WaitUntilAsync(() => File.ReadAllText(logs[h]).Contains("resh: serving", StringComparison.Ordinal), TimeSpan.FromSeconds(90), $"resh run on host {h}");
+            await Tools.WaitForLogAsync(logs[h], "resh: serving", TimeSpan.FromSeconds(90), $"resh run on host {h}");
         }
 
         IPEndPoint Service(string h) => new(IPAddress.Parse(net.Address(h)), 6380);
@@ -156,5 +158,34 @@ public sealed class DreshTests
         {
             await Tools.AssertAllReadableAsync(Service(h), acked);
         }
+
+        // 4. A's lease expires: B and C close A's open sessions in their logs, at the same position.
+        Task<string> AdminAsync(string h, string path) => net.GetAsync(h, $"http://127.0.0.1:6390{path}");
+        foreach (var h in new[] { "B", "C" })
+        {
+            await Tools.WaitUntilAsync(() => AdminAsync(h, "/events").Result.Contains("\"+member-left\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), $"host {h} sees host A's lease end");
+            var left = System.Text.RegularExpressions.Regex.Match(await AdminAsync(h, "/events"), "member 1 \\(run [^)]*\\): its lease ended; (\\d+) open sessions closed");
+            Assert.True(left.Success && int.Parse(left.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 1, $"host {h}: A's writer sessions were closed in the log");
+            var status = await AdminAsync(h, "/status");
+            Assert.DoesNotContain("\"member\":1,", status, StringComparison.Ordinal);
+            Assert.Contains("\"leasesLost\":", status, StringComparison.Ordinal);
+        }
+
+        // 5. A returns (its etcd member and its gateway): it goes on from its newest checkpoint and the log after it.
+        await net.IpAsync("-n", net.Namespace("A"), "link", "set", "eth0", "up");
+        StartEtcd("A", net.Address("A"));
+        var again = net.Start("A", "resh-A-again.log", "dotnet", resh, "run", Path.Combine(net.Directory, "A.yaml"));
+        await Tools.WaitForLogAsync(again, "resh: serving", TimeSpan.FromSeconds(120), "resh run on host A again");
+        Assert.Matches("Going on from the checkpoint at #[1-9][0-9]*: the log after it comes from etcd revision [1-9]", File.ReadAllText(again));
+        await Tools.AssertAllReadableAsync(Service("A"), acked);
+        var final = new List<List<string?>>();
+        foreach (var h in Hosts)
+        {
+            await using var client = await RespClient.ConnectAsync(Service(h)).WaitAsync(TimeSpan.FromSeconds(10));
+            await Tools.WaitUntilAsync(() => client.CallAsync("LLEN", "list").Result.Integer == 301, TimeSpan.FromSeconds(30), $"host {h} at the same list");
+            final.Add([.. (await client.CallAsync("LRANGE", "list", "0", "-1").WaitAsync(TimeSpan.FromSeconds(30))).Items!.Select(v => v.AsString())]);
+        }
+
+        Assert.All(final, l => Assert.Equal(final[0], l));
     }
 }

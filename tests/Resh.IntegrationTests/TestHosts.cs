@@ -100,6 +100,27 @@ public sealed class TestHosts : IAsyncDisposable
         }
     }
 
+    /// <summary>An HTTP GET from inside a host's namespace (its admin endpoint binds loopback there); returns the body.</summary>
+    public async Task<string> GetAsync(string host, string url)
+    {
+        var start = new ProcessStartInfo("nsenter") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var arg in (string[])[$"--net=/run/netns/{Namespace(host)}", "python3", "-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", url])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(start)!;
+        var body = process.StandardOutput.ReadToEndAsync();
+        var error = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"GET {url} on host {host}: {error.Trim()}");
+        }
+
+        return await body;
+    }
+
     public async Task IpAsync(params string[] args)
     {
         using var process = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true, RedirectStandardOutput = true })!;
