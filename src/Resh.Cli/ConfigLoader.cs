@@ -437,7 +437,7 @@ public sealed class ConfigLoader
         return result;
     }
 
-    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease"];
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease", "peer-listen"];
 
     private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
@@ -492,6 +492,11 @@ public sealed class ConfigLoader
         if (keys.TryGetValue("lease", out var lease))
         {
             options.Lease = Duration(lease, "ordering.lease") ?? options.Lease;
+        }
+
+        if (keys.TryGetValue("peer-listen", out var peerListen) && Scalar(peerListen, "ordering.peer-listen") is { } peer)
+        {
+            options.PeerListen = Endpoint(peerListen, "ordering.peer-listen", peer);
         }
 
         return options;

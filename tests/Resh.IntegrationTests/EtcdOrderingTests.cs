@@ -91,8 +91,10 @@ public sealed class EtcdOrderingTests
         }
     }
 
-    [Fact]
-    public async Task A_returning_gateway_goes_on_from_its_checkpoint_and_the_log_after_it()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_returning_gateway_goes_on_from_a_checkpoint_and_the_log_after_it(bool compacted)
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         await using var etcd = await Etcd.StartAsync();
@@ -110,7 +112,7 @@ public sealed class EtcdOrderingTests
                 StartupTimeout = TimeSpan.FromSeconds(60),
                 Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", EveryEntries = 1_000_000 },
             },
-            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3) },
+            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0) },
         };
         async Task<ReshHost> StartAsync(int member)
         {
@@ -188,10 +190,28 @@ public sealed class EtcdOrderingTests
             await WriteAsync(hosts[0]!, "after", 20);
             await WriteAsync(hosts[1]!, "after2", 20);
 
-            // Host 3 returns: it starts from its own newest checkpoint, and only the log after it comes from etcd.
+            if (compacted)
+            {
+                // etcd forgets the history up to the newer checkpoint: host 3's own is too old now; it takes a peer's.
+                await using var store = await Resh.Checkpoints.CheckpointStore.OpenAsync(Path.Combine(state, "host1", "store"), new Resh.Checkpoints.StoreOptions { ReadOnly = true });
+                var labels = (await store.ListAsync()).Single(c => c.Labels[ReplicaGroup.SequenceLabel] == newer.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)).Labels;
+                await etcd.CompactAsync(EtcdCursor.Parse(labels[EtcdCursor.Label]).Revision);
+            }
+
+            // Host 3 returns: it starts from its own newest checkpoint (or a peer's), and only the log after it comes from etcd.
             var returned = await StartAsync(3);
             var from = returned.Log.First - 1;
-            Assert.True(from >= checkpoint.Sequence && from < newer.Sequence, $"the returning host went on from #{from}, not from its own checkpoint (the shared one is #{checkpoint.Sequence}, the newer one #{newer.Sequence})");
+            if (compacted)
+            {
+                Assert.True(from >= newer.Sequence, $"the returning host went on from #{from}, older than the peers' checkpoint #{newer.Sequence}");
+                Assert.Contains(returned.Events.Since(), e => e.Name == "+peer-checkpoint");
+            }
+            else
+            {
+                Assert.True(from >= checkpoint.Sequence && from < newer.Sequence, $"the returning host went on from #{from}, not from its own checkpoint (the shared one is #{checkpoint.Sequence}, the newer one #{newer.Sequence})");
+                Assert.DoesNotContain(returned.Events.Since(), e => e.Name == "+peer-checkpoint");
+            }
+
             foreach (var (key, value) in written)
             {
                 acked[key] = value;
@@ -289,6 +309,14 @@ public sealed class EtcdOrderingTests
 
                 await Task.Delay(50);
             }
+        }
+
+        /// <summary>Compacts etcd's history: the revisions before <paramref name="revision"/> are gone.</summary>
+        public async Task CompactAsync(long revision)
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            using var compact = await http.PostAsync(new Uri(Url, "/v3/kv/compaction"), new StringContent($"{{\"revision\":\"{revision}\",\"physical\":true}}"));
+            compact.EnsureSuccessStatusCode();
         }
 
         public async ValueTask DisposeAsync()

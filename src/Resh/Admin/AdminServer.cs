@@ -140,7 +140,7 @@ public sealed class AdminServer : IAsyncDisposable
         }
     }
 
-    private static bool Authorized(HttpContext http, string? token)
+    internal static bool Authorized(HttpContext http, string? token)
     {
         if (string.IsNullOrEmpty(token))
         {

@@ -42,4 +42,7 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Going on from the checkpoint at #{Sequence}: the log after it comes from etcd revision {Revision} on")]
     public static partial void EtcdResumed(ILogger logger, long sequence, long revision);
+
+    [LoggerMessage(EventId = 1214, Level = LogLevel.Warning, Message = "etcd compacted the history this host needed: took the checkpoint at #{Sequence} from member {Member} ({Url}), stored as {Snapshot}")]
+    public static partial void PeerCheckpoint(ILogger logger, int member, string url, long sequence, string snapshot);
 }

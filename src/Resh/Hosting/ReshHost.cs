@@ -78,7 +78,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         if (_options.Ordering is { } etcd)
         {
             // D-RESH: the log so far (after the restored checkpoint) comes from etcd before the replicas start.
-            var sequencer = await StartEtcdAsync(etcd, cancellationToken);
+            (var sequencer, restored) = await StartOrderingAsync(etcd, restored, cancellationToken);
             _sequencer = sequencer;
             lastSession = sequencer.LastSessionId;
         }
@@ -317,6 +317,11 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             if (_admin is not null)
             {
                 await _admin.DisposeAsync();
+            }
+
+            if (_peerServer is not null)
+            {
+                await _peerServer.DisposeAsync();
             }
 
             _exporter?.Dispose();

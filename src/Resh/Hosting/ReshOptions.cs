@@ -87,6 +87,11 @@ public sealed class ReshOptions
                 errors.Add($"ordering.etcd: only mode resh orders through etcd in this version (mode is {Group.ModeName})");
             }
 
+            if (Ordering.PeerListen is not null && Group.Checkpoint is null)
+            {
+                errors.Add("ordering.peer-listen: serves this host's checkpoints to its peers, so it needs a checkpoint: section");
+            }
+
             if (DurableLog is not null)
             {
                 errors.Add("log: etcd keeps the ordered log with ordering.etcd; leave log: out (checkpoints are kept as usual)");

@@ -24,6 +24,12 @@ public sealed class EtcdOrderingOptions
     /// </summary>
     public TimeSpan Lease { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Where this host serves its newest checkpoint to peers (GET /checkpoint/newest), for a host whose etcd
+    /// history was compacted past its own checkpoint; advertised in its member key. Null: not served.
+    /// </summary>
+    public System.Net.IPEndPoint? PeerListen { get; set; }
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

@@ -24,6 +24,7 @@ public sealed partial class EtcdSequencer
     private Task _keepAlive = Task.CompletedTask;
     private string? _service;
     private string? _admin;
+    private string? _checkpoints;
     private long _runsLost;
 
     /// <summary>
@@ -53,10 +54,11 @@ public sealed partial class EtcdSequencer
     /// Joins the cluster (lease, member key with the addresses to advertise) and starts writing batches and
     /// keeping the lease alive.
     /// </summary>
-    public async Task JoinAsync(string? service, string? admin, CancellationToken cancellationToken)
+    public async Task JoinAsync(string? service, string? admin, string? checkpoints, CancellationToken cancellationToken)
     {
         _service = service;
         _admin = admin;
+        _checkpoints = checkpoints;
         _ = Task.Run(() => RegisterAsync(_stop.Token), CancellationToken.None);
         _writer = Task.Run(() => WriteLoopAsync(_stop.Token), CancellationToken.None);
         _keepAlive = Task.Run(() => KeepAliveLoopAsync(_stop.Token), CancellationToken.None);
@@ -120,7 +122,7 @@ public sealed partial class EtcdSequencer
                 using var granted = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/grant"), new LeaseGrantRequest((long)_options.Lease.TotalSeconds), EtcdJson.Default.LeaseGrantRequest, ct);
                 granted.EnsureSuccessStatusCode();
                 var lease = (await granted.Content.ReadFromJsonAsync(EtcdJson.Default.LeaseGrantResponse, ct))?.Id ?? throw new IOException("etcd granted no lease");
-                var info = new MemberInfo(_options.Member, incarnation, lease, _service, _admin);
+                var info = new MemberInfo(_options.Member, incarnation, lease, _service, _admin, _checkpoints);
                 var key = MembersPrefix + run;
                 lock (_lock)
                 {
@@ -155,6 +157,31 @@ public sealed partial class EtcdSequencer
                 delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
             }
         }
+    }
+
+    /// <summary>The members registered in etcd now, read directly (for a gateway that cannot follow the log).</summary>
+    public async Task<IReadOnlyList<MemberInfo>> ListMembersAsync(CancellationToken ct)
+    {
+        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(MembersPrefix), B64(PrefixEnd(MembersPrefix)), 0, "ASCEND", "KEY", false), EtcdJson.Default.RangeRequest, ct);
+        response.EnsureSuccessStatusCode();
+        var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
+        var members = new List<MemberInfo>();
+        foreach (var kv in body?.Kvs ?? [])
+        {
+            try
+            {
+                if (kv.Value is not null && JsonSerializer.Deserialize(Convert.FromBase64String(kv.Value), EtcdJson.Default.MemberInfo) is { } info)
+                {
+                    members.Add(info);
+                }
+            }
+            catch (Exception e) when (e is JsonException or FormatException)
+            {
+                // A member key this version cannot read is no source of checkpoints.
+            }
+        }
+
+        return members;
     }
 
     /// <summary>The run's lease is gone: batches wait for a new run, which is registered once.</summary>
@@ -342,7 +369,7 @@ public sealed partial class EtcdSequencer
 
         public long Ttl { get; set; } = -1;
 
-        public EtcdPeer ToStatus(string run, bool self) => new(Info.Member, run, Info.Lease, Ttl, Info.Service, Info.Admin, self);
+        public EtcdPeer ToStatus(string run, bool self) => new(Info.Member, run, Info.Lease, Ttl, Info.Service, Info.Admin, Info.Checkpoints, self);
     }
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "joined the etcd cluster as run {Run} (lease {Lease}, {Ttl}s)")]

@@ -8,10 +8,11 @@ public sealed record MemberInfo(
     [property: JsonPropertyName("incarnation")] string Incarnation,
     [property: JsonPropertyName("lease")] string Lease,
     [property: JsonPropertyName("service")] string? Service,
-    [property: JsonPropertyName("admin")] string? Admin);
+    [property: JsonPropertyName("admin")] string? Admin,
+    [property: JsonPropertyName("checkpoints")] string? Checkpoints = null);
 
 /// <summary>A gateway run of the cluster as /status shows it: its lease and the lease's remaining TTL (-1: not read yet, or expired).</summary>
-public sealed record EtcdPeer(int Member, string Run, string Lease, long TtlSeconds, string? Service, string? Admin, bool Self);
+public sealed record EtcdPeer(int Member, string Run, string Lease, long TtlSeconds, string? Service, string? Admin, string? Checkpoints, bool Self);
 
 /// <summary>The JSON of etcd's HTTP/JSON gateway (v3), as far as Resh uses it; 64-bit numbers travel as strings.</summary>
 public sealed partial class EtcdSequencer

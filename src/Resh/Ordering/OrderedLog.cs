@@ -34,18 +34,19 @@ public sealed class OrderedLog
 
     /// <summary>
     /// Makes an empty log continue at <paramref name="sequence"/>: the entries before it are covered by a
-    /// checkpoint the replicas start from.
+    /// checkpoint the replicas start from. Allowed again as long as nothing was appended (a newer checkpoint was found).
     /// </summary>
     public void StartAt(long sequence)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
         lock (_appendLock)
         {
-            if (_count != 0)
+            if (_count != _first)
             {
                 throw new InvalidOperationException($"the log already holds entries (#{_first}..#{_count - 1})");
             }
 
+            _chunks.Clear();
             for (var i = 0; i < sequence >> ChunkBits; i++)
             {
                 _chunks.Add(null!);

@@ -1,0 +1,131 @@
+using System.Formats.Tar;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Resh.Admin;
+using Resh.Checkpoints;
+
+namespace Resh.Hosting;
+
+/// <summary>
+/// D-RESH hosts hand each other checkpoints: a host whose etcd history was compacted past its own newest
+/// checkpoint fetches a peer's newest one. GET /checkpoint/newest?label=L answers the newest stored checkpoint
+/// that has label L as a tar stream: resh-labels.json (the labels), then the files under files/. With an
+/// admin token configured, the same bearer token is asked for (the checkpoint is the service's data).
+/// </summary>
+internal sealed class CheckpointPeerServer : IAsyncDisposable
+{
+    public const string LabelsEntry = "resh-labels.json";
+    public const string FilesPrefix = "files/";
+
+    private readonly WebApplication _app;
+
+    public CheckpointPeerServer(IPEndPoint endpoint, string? token, CheckpointStore store, string scratch, ILoggerFactory loggerFactory)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(loggerFactory);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint));
+        _app = builder.Build();
+        _app.MapGet("/checkpoint/newest", async (HttpContext http, string? label) =>
+        {
+            if (!AdminServer.Authorized(http, token))
+            {
+                http.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                return;
+            }
+
+            var newest = (await store.ListAsync(http.RequestAborted))
+                .Where(s => label is null || s.Labels.ContainsKey(label))
+                .Select(s => (Snapshot: s, Sequence: s.Labels.TryGetValue(Modes.ReplicaGroup.SequenceLabel, out var t) && long.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var seq) ? seq : -1))
+                .Where(s => s.Sequence >= 0)
+                .MaxBy(s => s.Sequence).Snapshot;
+            if (newest is null)
+            {
+                http.Response.StatusCode = StatusCodes.Status404NotFound;
+                await http.Response.WriteAsync($"no stored checkpoint{(label is null ? "" : $" with label {label}")}\n", http.RequestAborted);
+                return;
+            }
+
+            var dir = Path.Combine(scratch, "peer-" + Guid.NewGuid().ToString("N")[..12]);
+            try
+            {
+                await store.RestoreAsync(newest.Id, dir, http.RequestAborted);
+                http.Response.ContentType = "application/x-tar";
+                await using var tar = new TarWriter(http.Response.Body, TarEntryFormat.Pax, leaveOpen: true);
+                var labels = new PaxTarEntry(TarEntryType.RegularFile, LabelsEntry) { DataStream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(newest.Labels)) };
+                await tar.WriteEntryAsync(labels, http.RequestAborted);
+                foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                {
+                    await tar.WriteEntryAsync(file, FilesPrefix + Path.GetRelativePath(dir, file).Replace('\\', '/'), http.RequestAborted);
+                }
+            }
+            finally
+            {
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+            }
+        });
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken) => await _app.StartAsync(cancellationToken);
+
+    /// <summary>The bound address (with port 0, the one the system chose).</summary>
+    public string Url => _app.Urls.FirstOrDefault() ?? "";
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>
+    /// Fetches a peer's newest checkpoint with <paramref name="label"/> into <paramref name="target"/> (files
+    /// only, under it) and returns its labels; an entry that would land outside the target is refused.
+    /// </summary>
+    public static async Task<IReadOnlyDictionary<string, string>> FetchAsync(HttpClient http, Uri peer, string label, string? token, string target, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(peer, $"/checkpoint/newest?label={Uri.EscapeDataString(label)}"));
+        if (!string.IsNullOrEmpty(token))
+        {
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new IOException($"{peer} answered {(int)response.StatusCode} {response.ReasonPhrase}: {(await response.Content.ReadAsStringAsync(ct)).Trim()}");
+        }
+
+        Directory.CreateDirectory(target);
+        var root = Path.GetFullPath(target) + Path.DirectorySeparatorChar;
+        IReadOnlyDictionary<string, string>? labels = null;
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        await using var tar = new TarReader(stream);
+        while (await tar.GetNextEntryAsync(copyData: false, ct) is { } entry)
+        {
+            if (entry.Name == LabelsEntry && entry.DataStream is { } labelStream)
+            {
+                labels = await JsonSerializer.DeserializeAsync<Dictionary<string, string>>(labelStream, cancellationToken: ct);
+                continue;
+            }
+
+            var path = Path.GetFullPath(Path.Combine(target, entry.Name.StartsWith(FilesPrefix, StringComparison.Ordinal) ? entry.Name[FilesPrefix.Length..] : entry.Name));
+            if (entry.EntryType != TarEntryType.RegularFile || !entry.Name.StartsWith(FilesPrefix, StringComparison.Ordinal) || !path.StartsWith(root, StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"{peer} sent a checkpoint entry '{entry.Name}' that is not a file inside the checkpoint");
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            await entry.ExtractToFileAsync(path, overwrite: false, ct);
+        }
+
+        return labels ?? throw new InvalidDataException($"{peer} sent a checkpoint without its labels ({LabelsEntry})");
+    }
+}
