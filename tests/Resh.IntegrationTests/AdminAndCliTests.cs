@@ -71,7 +71,7 @@ public sealed class AdminAndCliTests
     [Fact]
     public async Task Config_validate_exits_zero_for_the_examples_and_two_with_the_key_for_a_broken_file()
     {
-        foreach (var example in new[] { "redis-3.yaml", "nversion.yaml", "redis-durable.yaml", "spare.yaml", "remus.yaml" })
+        foreach (var example in new[] { "redis-3.yaml", "nversion.yaml", "redis-durable.yaml", "spare.yaml", "remus.yaml", "dresh/host-a.yaml", "dresh/host-b.yaml", "dresh/host-c.yaml" })
         {
             var output = new StringWriter();
             var code = await ReshCli.RunAsync(["config", "validate", Path.Combine(Tools.RepoRoot, "examples", example)], output, new StringWriter());

@@ -19,6 +19,7 @@ public sealed partial class EtcdSequencer
 {
     private readonly Dictionary<string, Peer> _members = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ownRuns = new(StringComparer.Ordinal);
+    private readonly HashSet<long> _lostSessions = [];
     private TaskCompletionSource<MemberRun> _registration = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private MemberRun? _current;
     private Task _keepAlive = Task.CompletedTask;
@@ -33,7 +34,17 @@ public sealed partial class EtcdSequencer
     /// </summary>
     public event Action<EtcdPeer, IReadOnlyList<long>>? MemberLeft;
 
+    private const string LeaseLostReason = "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect";
+
     private string MembersPrefix => Root + "members/";
+
+    private bool IsLostSession(long session)
+    {
+        lock (_lock)
+        {
+            return _lostSessions.Count > 0 && _lostSessions.Contains(session);
+        }
+    }
 
     /// <summary>This gateway's current run (MEMBER-INCARNATION), or null while it (re)joins.</summary>
     public string? CurrentRun
@@ -309,7 +320,12 @@ public sealed partial class EtcdSequencer
         MemberGone(_logger, run, sessions.Count, own);
         if (own)
         {
-            FailInFlight(run, 0, "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect");
+            lock (_lock)
+            {
+                _lostSessions.UnionWith(sessions);
+            }
+
+            FailInFlight(run, 0, LeaseLostReason);
             MemberRun? current;
             lock (_lock)
             {

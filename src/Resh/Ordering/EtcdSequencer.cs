@@ -117,7 +117,20 @@ public sealed partial class EtcdSequencer : ISequencer
                 var batch = new List<(LogEntry Entry, TaskCompletionSource<long> Done)>();
                 while (batch.Count < _options.MaxBatch && reader.TryRead(out var item))
                 {
+                    if (item.Entry.Kind != LogEventKind.Close && IsLostSession(item.Entry.SessionId))
+                    {
+                        // The cluster closed this session (its run's lease expired): nothing more of it is ordered.
+                        item.Done.TrySetException(new InvalidOperationException(LeaseLostReason));
+                        continue;
+                    }
+
                     batch.Add(item);
+                }
+
+                if (batch.Count == 0)
+                {
+                    slots.Release();
+                    continue;
                 }
 
                 long number;
@@ -146,7 +159,7 @@ public sealed partial class EtcdSequencer : ISequencer
                             if (!await PutWithRetryAsync(member, key, value, ct))
                             {
                                 // The run's member key is gone: its lease expired, and every gateway closes its sessions.
-                                FailInFlight(member.Run, number, "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect");
+                                FailInFlight(member.Run, number, LeaseLostReason);
                                 LeaseLost(member);
                             }
                         }
