@@ -39,11 +39,7 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
                 return;
             }
 
-            var newest = (await store.ListAsync(http.RequestAborted))
-                .Where(s => label is null || s.Labels.ContainsKey(label))
-                .Select(s => (Snapshot: s, Sequence: s.Labels.TryGetValue(Modes.ReplicaGroup.SequenceLabel, out var t) && long.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var seq) ? seq : -1))
-                .Where(s => s.Sequence >= 0)
-                .MaxBy(s => s.Sequence).Snapshot;
+            var (newest, _) = await ReshHost.NewestSnapshotAsync(store, label, http.RequestAborted);
             if (newest is null)
             {
                 http.Response.StatusCode = StatusCodes.Status404NotFound;

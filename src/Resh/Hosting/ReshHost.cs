@@ -198,22 +198,26 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     /// </summary>
     private static async Task<(VerifiedCheckpoint? Newest, string? Label)> NewestCheckpointAsync(CheckpointStore store, string? required, CancellationToken ct)
     {
-        VerifiedCheckpoint? newest = null;
-        string? label = null;
+        var (snapshot, seq) = await NewestSnapshotAsync(store, required, ct);
+        return snapshot is null ? (null, null) : (new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time), required is null ? null : snapshot.Labels[required]);
+    }
+
+    /// <summary>The stored snapshot with the highest checkpoint position (and, if asked for, the label <paramref name="required"/>), or null.</summary>
+    internal static async Task<(SnapshotInfo? Snapshot, long Sequence)> NewestSnapshotAsync(CheckpointStore store, string? required, CancellationToken ct)
+    {
+        (SnapshotInfo? Snapshot, long Sequence) newest = (null, -1);
         foreach (var snapshot in await store.ListAsync(ct))
         {
-            string? value = null;
             if (snapshot.Labels.TryGetValue(ReplicaGroup.SequenceLabel, out var text)
                 && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
-                && (newest is null || seq > newest.Sequence)
-                && (required is null || snapshot.Labels.TryGetValue(required, out value)))
+                && seq > newest.Sequence
+                && (required is null || snapshot.Labels.ContainsKey(required)))
             {
-                newest = new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time);
-                label = value;
+                newest = (snapshot, seq);
             }
         }
 
-        return (newest, label);
+        return newest;
     }
 
     private void RegisterObservables()
