@@ -228,7 +228,7 @@ public sealed partial class EtcdSequencer
                 lock (_lock)
                 {
                     member = _current;
-                    peers = [.. _members.Select(m => (m.Key, m.Value.Info.Lease))];
+                    peers = [.. _members.Where(m => m.Key != _current?.Run).Select(m => (m.Key, m.Value.Info.Lease))];
                 }
 
                 if (member is not null)
@@ -248,19 +248,16 @@ public sealed partial class EtcdSequencer
                         // etcd no longer knows the lease: it expired while this gateway could not reach a quorum.
                         LeaseLost(member);
                     }
+
+                    // The keepalive's answer is this run's TTL: no separate time-to-live query for it.
+                    SetTtl(member.Run, alive ? ttl : -1);
                 }
 
                 foreach (var (run, lease) in peers)
                 {
                     using var ttlResponse = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/timetolive"), new LeaseIdRequest(lease), EtcdJson.Default.LeaseIdRequest, ct);
                     var ttl = (await ttlResponse.Content.ReadFromJsonAsync(EtcdJson.Default.TimeToLiveResponse, ct))?.Ttl;
-                    lock (_lock)
-                    {
-                        if (_members.TryGetValue(run, out var peer))
-                        {
-                            peer.Ttl = long.TryParse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? t : -1;
-                        }
-                    }
+                    SetTtl(run, long.TryParse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? t : -1);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -271,6 +268,17 @@ public sealed partial class EtcdSequencer
             {
                 EtcdUnavailable(_logger, Endpoint.ToString(), $"keepalive: {e.Message}");
                 NextEndpoint();
+            }
+        }
+    }
+
+    private void SetTtl(string run, long ttl)
+    {
+        lock (_lock)
+        {
+            if (_members.TryGetValue(run, out var peer))
+            {
+                peer.Ttl = ttl;
             }
         }
     }
