@@ -25,6 +25,9 @@ internal sealed class ClientConnection
     private readonly ILogger _logger;
     private readonly Channel<Pending> _pending;
     private readonly CancellationTokenSource _cts;
+
+    // Cancelled only by Break: a drained connection still waits for its pending replies, a broken one does not.
+    private readonly CancellationTokenSource _broken = new();
     private string? _closeReason;
 
     public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, CancellationToken stopping)
@@ -79,6 +82,7 @@ internal sealed class ClientConnection
         GatewayLog.SessionClosed(_logger, SessionId, CloseReason ?? "closed");
         _socket.Dispose();
         _cts.Dispose();
+        _broken.Dispose();
     }
 
     /// <summary>Stops reading new requests; replies already pending are still delivered, then the connection closes.</summary>
@@ -104,6 +108,7 @@ internal sealed class ClientConnection
         try
         {
             _cts.Cancel();
+            _broken.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -245,6 +250,7 @@ internal sealed class ClientConnection
     private async Task WriteLoopAsync(PipeWriter output)
     {
         var reader = _pending.Reader;
+        var broken = _broken.Token;
         try
         {
             while (await reader.WaitToReadAsync(CancellationToken.None))
@@ -257,7 +263,8 @@ internal sealed class ClientConnection
                         await FlushAsync(output);
                     }
 
-                    var reply = await pending.Reply;
+                    // A reply that never comes (a fenced primary holds it for good) must not keep a broken connection open.
+                    var reply = pending.IsCompleted ? await pending.Reply : await pending.Reply.AsTask().WaitAsync(broken);
                     output.Write(reply.Span);
                     if (pending.Close)
                     {

@@ -289,8 +289,10 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         {
             if (_gateway is not null)
             {
-                HostLog.Draining(_logger, _options.DrainTimeout);
-                await _gateway.DrainAsync(_options.DrainTimeout);
+                // A fenced primary never releases its held replies: its clients are closed at once, without them.
+                var drain = IsFenced ? TimeSpan.Zero : _options.DrainTimeout;
+                HostLog.Draining(_logger, drain);
+                await _gateway.DrainAsync(drain);
                 await _gateway.DisposeAsync();
             }
 

@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Resh.Diagnostics;
+using Resh.Gateway;
+using Resh.Ordering;
+using Resh.Protocols.Resp;
+
+namespace Resh.Tests.Gateway;
+
+/// <summary>The gateway's shutdown with replies that come late or never (nobody applies the log here).</summary>
+public sealed class GatewayDrainTests
+{
+    [Fact]
+    public async Task A_drain_closes_a_connection_whose_reply_never_comes_without_sending_it()
+    {
+        var log = new OrderedLog();
+        using var metrics = new ReshMetrics();
+        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
+        gateway.Start();
+        using var client = new TcpClient();
+        await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await Tools.WaitUntilAsync(() => log.Count >= 2, TimeSpan.FromSeconds(10));
+
+        // The reply slot waits for a vote that never happens: the drain gives up on it and closes the connection.
+        await gateway.DrainAsync(TimeSpan.FromMilliseconds(200)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        var buffer = new byte[64];
+        var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, read);
+        Assert.Equal(LogEventKind.Request, log[1].Kind);
+    }
+
+    [Fact]
+    public async Task A_drain_still_delivers_a_reply_that_comes_within_the_timeout()
+    {
+        var log = new OrderedLog();
+        using var metrics = new ReshMetrics();
+        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
+        gateway.Start();
+        using var client = new TcpClient();
+        await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+        await Tools.WaitUntilAsync(() => log.Count >= 2, TimeSpan.FromSeconds(10));
+
+        var drain = gateway.DrainAsync(TimeSpan.FromSeconds(30));
+        log[1].Origin!.Complete(Encoding.ASCII.GetBytes("+OK\r\n"));
+        await drain.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var received = new MemoryStream();
+        var buffer = new byte[64];
+        int read;
+        while ((read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10))) > 0)
+        {
+            received.Write(buffer, 0, read);
+        }
+
+        Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(received.ToArray()));
+    }
+}
