@@ -89,6 +89,12 @@ public sealed partial class EtcdSequencer : ISequencer
 
     public async ValueTask<long> SubmitAsync(LogEntry entry, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (!entry.TryClaimSubmission())
+        {
+            throw new InvalidOperationException(entry.Sequence >= 0 ? $"entry already appended at #{entry.Sequence}" : "entry already submitted");
+        }
+
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_submitted.Writer.TryWrite((entry, done)))
         {

@@ -59,6 +59,8 @@ public sealed class LogEntry
         Origin = origin;
     }
 
+    private int _submitted;
+
     /// <summary>Position in the log, assigned when the entry is appended.</summary>
     public long Sequence { get; internal set; } = -1;
 
@@ -101,6 +103,12 @@ public sealed class LogEntry
 
     /// <summary>Digest of the decided normalized reply; replayed replies are checked against it.</summary>
     public UInt128 Digest { get; internal set; }
+
+    /// <summary>
+    /// Claims the entry for one submission to a sequencer that orders it later (etcd): a second claim is refused,
+    /// as the local log refuses a second append, since every other gateway would apply a resubmitted copy twice.
+    /// </summary>
+    internal bool TryClaimSubmission() => Interlocked.Exchange(ref _submitted, 1) == 0 && Sequence < 0;
 
     public override string ToString() => $"#{Sequence} {Kind} session {SessionId} ({Payload.Length} bytes)";
 }
