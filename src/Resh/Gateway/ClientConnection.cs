@@ -55,15 +55,27 @@ internal sealed class ClientConnection
         var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024));
         GatewayLog.SessionOpened(_logger, SessionId, _socket.RemoteEndPoint);
-        await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Open, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
         var writer = Task.Run(() => WriteLoopAsync(output));
         try
         {
+            // The Open takes its place in the order at the call and the session's requests follow it; its completion
+            // is not awaited, which with etcd ordering would cost every new connection a round trip.
+            var opened = _sequencer.SubmitAsync(new LogEntry(LogEventKind.Open, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0), CancellationToken.None);
+            if (!opened.IsCompletedSuccessfully)
+            {
+                _ = ObserveOpenAsync(opened);
+            }
+
             await ReadLoopAsync(input);
         }
         catch (OperationCanceledException)
         {
             // Drained or broken: pending replies are still written below.
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            // The Open could not be ordered (a full disk, a stopped sequencer): nothing of this session was applied.
+            Break($"session not opened, the ordered log cannot be written ({e.Message})");
         }
         catch (Exception e)
         {
@@ -78,7 +90,16 @@ internal sealed class ClientConnection
 
         await writer;
         Break("client disconnected");
-        await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Close, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
+        try
+        {
+            await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Close, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            // The log cannot take the Close (full disk, stopped sequencer); the replicas keep no session state.
+            GatewayLog.SessionCloseNotOrdered(_logger, SessionId, e.Message);
+        }
+
         GatewayLog.SessionClosed(_logger, SessionId, CloseReason ?? "closed");
         _socket.Dispose();
         _cts.Dispose();
@@ -199,6 +220,18 @@ internal sealed class ClientConnection
             {
                 return;
             }
+        }
+    }
+
+    private async Task ObserveOpenAsync(ValueTask<long> opened)
+    {
+        try
+        {
+            await opened;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        {
+            Break($"session not opened, the ordered log cannot be written ({e.Message})");
         }
     }
 

@@ -24,4 +24,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 1107, Level = LogLevel.Error, Message = "Accept loop failed")]
     public static partial void AcceptFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1108, Level = LogLevel.Warning, Message = "Session {Session}: its Close could not be ordered ({Reason})")]
+    public static partial void SessionCloseNotOrdered(ILogger logger, long session, string reason);
 }

@@ -8,8 +8,8 @@ using Resh.Protocols.Resp;
 
 namespace Resh.Tests.Gateway;
 
-/// <summary>The gateway's shutdown with replies that come late or never (nobody applies the log here).</summary>
-public sealed class GatewayDrainTests
+/// <summary>Client connections at the edges: replies that come late or never (nobody applies the log here), a log that cannot be written.</summary>
+public sealed class GatewayConnectionTests
 {
     [Fact]
     public async Task A_drain_closes_a_connection_whose_reply_never_comes_without_sending_it()
@@ -59,5 +59,48 @@ public sealed class GatewayDrainTests
         }
 
         Assert.Equal("+OK\r\n", Encoding.ASCII.GetString(received.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_session_the_log_cannot_open_is_closed_and_the_gateway_keeps_accepting()
+    {
+        var log = new OrderedLog();
+        var sequencer = new RefusingSequencer(log);
+        using var metrics = new ReshMetrics();
+        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), sequencer, metrics);
+        gateway.Start();
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            var stream = client.GetStream();
+            var read = await stream.ReadAsync(new byte[64]).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(0, read);
+        }
+
+        Assert.Equal(0, log.Count);
+        Assert.Equal(2, sequencer.Refused);
+    }
+
+    /// <summary>A log on a full disk: every submission fails at the call, as the durable log's append does.</summary>
+    private sealed class RefusingSequencer(OrderedLog log) : ISequencer
+    {
+        private int _refused;
+
+        public OrderedLog Log { get; } = log;
+
+        public int Refused => Volatile.Read(ref _refused);
+
+        public ValueTask<long> SubmitAsync(LogEntry entry, CancellationToken cancellationToken = default)
+        {
+            if (entry.Kind == LogEventKind.Open)
+            {
+                Interlocked.Increment(ref _refused);
+            }
+
+            throw new IOException("No space left on device");
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
