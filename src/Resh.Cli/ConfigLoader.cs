@@ -437,7 +437,7 @@ public sealed class ConfigLoader
         return result;
     }
 
-    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease", "peer-listen"];
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease", "peer-listen", "trim"];
 
     private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
@@ -499,7 +499,29 @@ public sealed class ConfigLoader
             options.PeerListen = Endpoint(peerListen, "ordering.peer-listen", peer);
         }
 
+        if (keys.TryGetValue("trim", out var trim))
+        {
+            options.Trim = Flag(trim, "ordering.trim") ?? options.Trim;
+        }
+
         return options;
+    }
+
+    /// <summary>true/yes or false/no; anything else is an error naming the key.</summary>
+    private bool? Flag(YamlNode node, string key)
+    {
+        switch (Scalar(node, key))
+        {
+            case "true" or "yes":
+                return true;
+            case "false" or "no":
+                return false;
+            case { } other:
+                Error(node, $"{key}: '{other}' is not true or false");
+                return null;
+            default:
+                return null;
+        }
     }
 
     private static readonly string[] RemusKeys = ["backup", "epoch", "failover-timeout", "apply-interval", "start-backup", "takeover-command"];
@@ -536,18 +558,7 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("start-backup", out var start))
         {
-            switch (Scalar(start, "remus.start-backup"))
-            {
-                case "true" or "yes":
-                    remus.StartBackup = true;
-                    break;
-                case "false" or "no":
-                    remus.StartBackup = false;
-                    break;
-                case { } other:
-                    Error(start, $"remus.start-backup: '{other}' is not true or false");
-                    break;
-            }
+            remus.StartBackup = Flag(start, "remus.start-backup") ?? remus.StartBackup;
         }
 
         if (keys.TryGetValue("takeover-command", out var takeover))

@@ -113,10 +113,14 @@ public static class Tools
         }
     }
 
-    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what)
+    public static Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, string what) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), timeout, what);
+
+    /// <summary>Polls an asynchronous condition (e.g. a read from etcd) until it holds; each poll is bounded by the timeout too.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
         var clock = Stopwatch.StartNew();
-        while (!condition())
+        while (!await condition().WaitAsync(timeout))
         {
             if (clock.Elapsed > timeout)
             {

@@ -60,13 +60,50 @@ internal sealed class Etcd : IAsyncDisposable
         }
     }
 
-    /// <summary>Compacts etcd's history: the revisions before <paramref name="revision"/> are gone.</summary>
-    public async Task CompactAsync(long revision)
+    /// <summary>The keys under <paramref name="prefix"/> and their values, as text.</summary>
+    public async Task<Dictionary<string, string>> RangeAsync(string prefix)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var doc = await PostAsync("/v3/kv/range", $"{{\"key\":\"{B64(prefix)}\",\"range_end\":\"{B64(PrefixEnd(prefix))}\"}}");
+        if (doc.RootElement.TryGetProperty("kvs", out var kvs))
+        {
+            foreach (var kv in kvs.EnumerateArray())
+            {
+                result[Text(kv.GetProperty("key").GetString())] = kv.TryGetProperty("value", out var v) ? Text(v.GetString()) : "";
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>How many keys are under <paramref name="prefix"/> (last modified at or before <paramref name="maxModRevision"/>, when given).</summary>
+    public async Task<long> CountAsync(string prefix, long maxModRevision = 0)
+    {
+        using var doc = await PostAsync("/v3/kv/range", $"{{\"key\":\"{B64(prefix)}\",\"range_end\":\"{B64(PrefixEnd(prefix))}\",\"keys_only\":true,\"max_mod_revision\":\"{maxModRevision}\"}}");
+        return doc.RootElement.TryGetProperty("kvs", out var kvs) ? kvs.GetArrayLength() : 0;
+    }
+
+    /// <summary>Whether etcd no longer holds <paramref name="revision"/> (a read at it is refused as compacted).</summary>
+    public async Task<bool> IsCompactedAsync(long revision)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        using var compact = await http.PostAsync(new Uri(Url, "/v3/kv/compaction"), new StringContent($"{{\"revision\":\"{revision}\",\"physical\":true}}"));
-        compact.EnsureSuccessStatusCode();
+        using var response = await http.PostAsync(new Uri(Url, "/v3/kv/range"), new StringContent($"{{\"key\":\"{B64("/")}\",\"revision\":\"{revision}\"}}"));
+        return (await response.Content.ReadAsStringAsync()).Contains("compacted", StringComparison.Ordinal);
     }
+
+    private async Task<System.Text.Json.JsonDocument> PostAsync(string path, string json)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var response = await http.PostAsync(new Uri(Url, path), new StringContent(json));
+        response.EnsureSuccessStatusCode();
+        return await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync());
+    }
+
+    private static string B64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+
+    private static string Text(string? b64) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64 ?? ""));
+
+    private static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     public async ValueTask DisposeAsync()
     {

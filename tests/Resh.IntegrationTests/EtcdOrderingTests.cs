@@ -112,7 +112,8 @@ public sealed class EtcdOrderingTests
                 StartupTimeout = TimeSpan.FromSeconds(60),
                 Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", EveryEntries = 1_000_000 },
             },
-            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0) },
+            // Not compacted: Resh leaves etcd alone (ordering.trim off). Compacted: Resh trims and compacts etcd itself.
+            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0), Trim = compacted },
         };
         async Task<ReshHost> StartAsync(int member)
         {
@@ -192,10 +193,20 @@ public sealed class EtcdOrderingTests
 
             if (compacted)
             {
-                // etcd forgets the history up to the newer checkpoint: host 3's own is too old now; it takes a peer's.
+                // Both live hosts publish the revision their newer checkpoint goes on from; at the next checkpoint host 1
+                // (it schedules them) deletes the batches before it and compacts etcd there. Host 3's own checkpoint
+                // is too old now: it takes a peer's.
                 await using var store = await Resh.Checkpoints.CheckpointStore.OpenAsync(Path.Combine(state, "host1", "store"), new Resh.Checkpoints.StoreOptions { ReadOnly = true });
                 var labels = (await store.ListAsync()).Single(c => c.Labels[ReplicaGroup.SequenceLabel] == newer.Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture)).Labels;
-                await etcd.CompactAsync(EtcdCursor.Parse(labels[EtcdCursor.Label]).Revision);
+                var revision = EtcdCursor.Parse(labels[EtcdCursor.Label]).Revision;
+                await Tools.WaitUntilAsync(() => hosts.Take(2).All(h => h!.Status().Checkpoint?.Sequence >= newer.Sequence), TimeSpan.FromSeconds(60), "the newer checkpoint stored on hosts 1 and 2");
+                await Tools.WaitUntilAsync(async () => await etcd.RangeAsync("/resh/it/trim/") is { Count: 2 } published && published.Values.All(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture) >= revision), TimeSpan.FromSeconds(30), "hosts 1 and 2 published the newer checkpoint's revision");
+                await hosts[0]!.CheckpointAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+                await Tools.WaitUntilAsync(() => hosts[0]!.Status().Etcd!.TrimmedRevision >= revision, TimeSpan.FromSeconds(30), "host 1 trimmed etcd up to the newer checkpoint");
+                Assert.True(hosts[0]!.Status().Etcd!.TrimmedBatches > 0);
+                Assert.Equal(0, await etcd.CountAsync("/resh/it/log/", maxModRevision: revision - 1));
+                Assert.True(await etcd.CountAsync("/resh/it/log/") > 0, "the batches after the trim are kept");
+                Assert.True(await etcd.IsCompactedAsync(revision - 1), "etcd's history before the trim is compacted");
             }
 
             // Host 3 returns: it starts from its own newest checkpoint (or a peer's), and only the log after it comes from etcd.

@@ -156,6 +156,8 @@ public sealed partial class ReshHost
             Run = etcd.CurrentRun,
             LeasesLost = etcd.RunsLost,
             Peers = etcd.Peers,
+            TrimmedRevision = etcd.TrimStats.Revision,
+            TrimmedBatches = etcd.TrimStats.Batches,
         }
         : null;
 }

@@ -98,6 +98,13 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         {
             _group.CheckpointLabels = seq => joining.CursorFor(seq) is { } cursor ? new Dictionary<string, string> { [EtcdCursor.Label] = cursor } : null;
             _group.SchedulesCheckpoints = () => joining.SchedulesCheckpoints;
+            _group.CheckpointStored += (stored, labels) =>
+            {
+                if (labels.TryGetValue(EtcdCursor.Label, out var cursor))
+                {
+                    _ = joining.CheckpointStoredAsync(EtcdCursor.Parse(cursor), CancellationToken.None);
+                }
+            };
         }
 
         await _group.StartAsync(cancellationToken);

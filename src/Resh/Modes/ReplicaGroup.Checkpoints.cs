@@ -49,6 +49,9 @@ public sealed partial class ReplicaGroup
     /// </summary>
     public Func<bool>? SchedulesCheckpoints { get; set; }
 
+    /// <summary>A checkpoint is stored and verified, with its labels (D-RESH: the etcd log before its cursor may be trimmed).</summary>
+    public event Action<VerifiedCheckpoint, IReadOnlyDictionary<string, string>>? CheckpointStored;
+
     /// <summary>The newest verified checkpoint, or null.</summary>
     public VerifiedCheckpoint? NewestCheckpoint
     {
@@ -330,10 +333,11 @@ public sealed partial class ReplicaGroup
             await foreach (var (entry, capture, digest) in _storeJobs.Reader.ReadAllAsync(ct))
             {
                 VerifiedCheckpoint verified;
+                Dictionary<string, string> labels;
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
-                    var labels = new Dictionary<string, string>(StringComparer.Ordinal)
+                    labels = new Dictionary<string, string>(StringComparer.Ordinal)
                     {
                         [SequenceLabel] = entry.Sequence.ToString(CultureInfo.InvariantCulture),
                         ["resh.replica"] = capture.Replica,
@@ -377,6 +381,7 @@ public sealed partial class ReplicaGroup
                 }
 
                 CompleteCheckpoint(entry, verified);
+                CheckpointStored?.Invoke(verified, labels);
                 await PruneAsync(options.Retention, ct);
             }
         }

@@ -106,6 +106,12 @@ public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, lon
     public long LeasesLost { get; init; }
 
     public IReadOnlyList<Ordering.EtcdPeer> Peers { get; init; } = [];
+
+    /// <summary>The revision this gateway last trimmed and compacted etcd to (0: not yet, or ordering.trim is off).</summary>
+    public long TrimmedRevision { get; init; }
+
+    /// <summary>Batch keys this gateway deleted from etcd, covered by every live host's newest checkpoint.</summary>
+    public long TrimmedBatches { get; init; }
 }
 
 /// <summary>

@@ -30,6 +30,14 @@ public sealed class EtcdOrderingOptions
     /// </summary>
     public System.Net.IPEndPoint? PeerListen { get; set; }
 
+    /// <summary>
+    /// After a checkpoint, the member that schedules checkpoints deletes the batches every live member's newest
+    /// checkpoint covers and compacts etcd's history up to there, so that etcd does not grow until its quota
+    /// stops the cluster. False: Resh deletes nothing and compacts nothing (the etcd cluster is shared with
+    /// others, or its operator compacts it).
+    /// </summary>
+    public bool Trim { get; set; } = true;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();

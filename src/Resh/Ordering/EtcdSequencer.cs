@@ -327,11 +327,13 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
+        // Every change under the prefix moves the watch on, whatever it is: a start waits for the head revision,
+        // which may be a trim key or a member key as well as a batch.
+        Interlocked.Exchange(ref _appliedRevision, modified);
         var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
         var deleted = change.Type == "DELETE";
         if (key.StartsWith(MembersPrefix, StringComparison.Ordinal))
         {
-            Interlocked.Exchange(ref _appliedRevision, modified);
             var run = key[MembersPrefix.Length..];
             if (deleted)
             {
@@ -352,7 +354,6 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
-        Interlocked.Exchange(ref _appliedRevision, modified);
         var name = key[LogPrefix.Length..];
         var dash = name.LastIndexOf('-');
         if (dash < 0 || !long.TryParse(name.AsSpan(dash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var number))
@@ -494,6 +495,12 @@ public sealed partial class EtcdSequencer : ISequencer
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
+        }
+
+        // A trim in progress ends at the cancellation; it must not use the client once disposed.
+        if (await _trimming.WaitAsync(TimeSpan.FromSeconds(5)))
+        {
+            _trimming.Release();
         }
 
         await RevokeAsync();

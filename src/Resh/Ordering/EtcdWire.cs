@@ -30,7 +30,20 @@ public sealed partial class EtcdSequencer
         [property: JsonPropertyName("result")] string Result,
         [property: JsonPropertyName("create_revision")] string CreateRevision);
 
-    internal sealed record TxnOp([property: JsonPropertyName("request_put")] PutRequest RequestPut);
+    internal sealed record TxnOp(
+        [property: JsonPropertyName("request_put"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] PutRequest? RequestPut,
+        [property: JsonPropertyName("request_delete_range"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] DeleteRequest? RequestDeleteRange = null);
+
+    internal sealed record DeleteRequest([property: JsonPropertyName("key")] string Key);
+
+    internal sealed record TrimRangeRequest(
+        [property: JsonPropertyName("key")] string Key,
+        [property: JsonPropertyName("range_end")] string RangeEnd,
+        [property: JsonPropertyName("limit")] long Limit,
+        [property: JsonPropertyName("keys_only")] bool KeysOnly,
+        [property: JsonPropertyName("max_mod_revision")] string MaxModRevision);
+
+    internal sealed record CompactionRequest([property: JsonPropertyName("revision")] string Revision, [property: JsonPropertyName("physical")] bool Physical);
 
     internal sealed record TxnResponse([property: JsonPropertyName("succeeded")] bool? Succeeded);
 
@@ -83,6 +96,8 @@ public sealed partial class EtcdSequencer
 [JsonSerializable(typeof(EtcdSequencer.TxnRequest))]
 [JsonSerializable(typeof(EtcdSequencer.TxnResponse))]
 [JsonSerializable(typeof(EtcdSequencer.RangeRequest))]
+[JsonSerializable(typeof(EtcdSequencer.TrimRangeRequest))]
+[JsonSerializable(typeof(EtcdSequencer.CompactionRequest))]
 [JsonSerializable(typeof(EtcdSequencer.RangeResponse))]
 [JsonSerializable(typeof(EtcdSequencer.WatchRequest))]
 [JsonSerializable(typeof(EtcdSequencer.WatchResponse))]

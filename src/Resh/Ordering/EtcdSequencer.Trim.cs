@@ -1,0 +1,197 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+
+namespace Resh.Ordering;
+
+/// <summary>
+/// Trimming the log in etcd. Batch keys are never rewritten, so without trimming etcd grows until its quota
+/// (2 GiB by default) raises the NOSPACE alarm and refuses every put: the cluster would stop. Every member
+/// publishes, with its run's lease, the revision its newest stored checkpoint goes on from
+/// (/resh/CLUSTER/trim/RUN); after a checkpoint, the member that schedules checkpoints takes the lowest of
+/// those over the live runs, deletes the batch keys older than it and compacts etcd's history up to it. A live
+/// host that restarts then goes on from its own checkpoint and the log after it; a host that was down at the
+/// time takes a peer's checkpoint (see <see cref="EtcdCompactedException"/>), so nothing is trimmed unless
+/// every live host serves its checkpoints (ordering.peer-listen).
+/// </summary>
+public sealed partial class EtcdSequencer
+{
+    // etcd refuses a txn of more operations than --max-txn-ops (128 by default).
+    private const int DeletesPerTxn = 100;
+
+    private readonly SemaphoreSlim _trimming = new(1, 1);
+    private long _published;
+    private long _trimmedRevision;
+    private long _trimmedBatches;
+    private int _trimBlocked;
+
+    private string TrimPrefix => Root + "trim/";
+
+    /// <summary>The revision etcd was last trimmed and compacted to by this gateway, and the batch keys it deleted in all.</summary>
+    public (long Revision, long Batches) TrimStats => (Interlocked.Read(ref _trimmedRevision), Interlocked.Read(ref _trimmedBatches));
+
+    /// <summary>
+    /// A checkpoint with this cursor is stored: publishes the revision it goes on from and, on the member that
+    /// schedules checkpoints, trims. Failures are logged, never thrown: the log just stays longer in etcd.
+    /// </summary>
+    public async Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(cursor);
+        if (!_options.Trim)
+        {
+            return;
+        }
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        cancellationToken = linked.Token;
+        try
+        {
+            await _trimming.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            MemberRun? member;
+            lock (_lock)
+            {
+                member = _current;
+            }
+
+            if (member is null || cursor.Revision <= Interlocked.Read(ref _published))
+            {
+                return;
+            }
+
+            using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(TrimPrefix + member.Run), B64(cursor.Revision.ToString(CultureInfo.InvariantCulture)), member.Lease), EtcdJson.Default.PutRequest, cancellationToken))
+            {
+                put.EnsureSuccessStatusCode();
+            }
+
+            Interlocked.Exchange(ref _published, cursor.Revision);
+            if (SchedulesCheckpoints)
+            {
+                await TrimAsync(cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or FormatException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                TrimFailed(_logger, e.Message);
+            }
+        }
+        finally
+        {
+            _trimming.Release();
+        }
+    }
+
+    /// <summary>Deletes the batches below the lowest published revision of the live runs and compacts up to it.</summary>
+    private async Task TrimAsync(CancellationToken ct)
+    {
+        var members = await RangeAsync(MembersPrefix, keysOnly: false, maxModRevision: 0, ct);
+        var live = members.Select(kv => Key(kv)[MembersPrefix.Length..]).ToHashSet(StringComparer.Ordinal);
+        var unserved = members.Where(kv => !ServesCheckpoints(kv)).Select(kv => Key(kv)[MembersPrefix.Length..]).ToList();
+        if (unserved.Count > 0)
+        {
+            // A host that is down while the others trim can only come back with a peer's checkpoint: without
+            // ordering.peer-listen on every host there may be none to take, so the log stays.
+            if (Interlocked.Exchange(ref _trimBlocked, 1) == 0)
+            {
+                TrimBlocked(_logger, string.Join(", ", unserved));
+            }
+
+            return;
+        }
+
+        Interlocked.Exchange(ref _trimBlocked, 0);
+        var published = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var kv in await RangeAsync(TrimPrefix, keysOnly: false, maxModRevision: 0, ct))
+        {
+            published[Key(kv)[TrimPrefix.Length..]] = long.Parse(Text(kv), NumberStyles.None, CultureInfo.InvariantCulture);
+        }
+
+        if (live.Count == 0 || live.Any(run => !published.ContainsKey(run)))
+        {
+            // A live host without a published checkpoint still needs the log from where it started.
+            return;
+        }
+
+        var upTo = live.Min(run => published[run]);
+        if (upTo <= Interlocked.Read(ref _trimmedRevision))
+        {
+            return;
+        }
+
+        var deleted = 0;
+        while (true)
+        {
+            var old = await RangeAsync(LogPrefix, keysOnly: true, maxModRevision: upTo - 1, ct, limit: 1000);
+            if (old.Count == 0)
+            {
+                break;
+            }
+
+            foreach (var chunk in old.Chunk(DeletesPerTxn))
+            {
+                var txn = new TxnRequest([], [.. chunk.Select(kv => new TxnOp(null, new DeleteRequest(kv.Key!)))]);
+                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
+                response.EnsureSuccessStatusCode();
+                deleted += chunk.Length;
+            }
+        }
+
+        using (var compact = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/compaction"), new CompactionRequest(upTo.ToString(CultureInfo.InvariantCulture), false), EtcdJson.Default.CompactionRequest, ct))
+        {
+            var body = await compact.Content.ReadAsStringAsync(ct);
+
+            // "required revision has been compacted": another member or the operator compacted there or further.
+            if (!compact.IsSuccessStatusCode && !body.Contains("compacted", StringComparison.Ordinal))
+            {
+                throw new HttpRequestException($"etcd refused the compaction to revision {upTo}: {(int)compact.StatusCode} {body.Trim()}");
+            }
+        }
+
+        Interlocked.Exchange(ref _trimmedRevision, upTo);
+        Interlocked.Add(ref _trimmedBatches, deleted);
+        Trimmed(_logger, deleted, upTo, live.Count);
+    }
+
+    private async Task<List<KeyValue>> RangeAsync(string prefix, bool keysOnly, long maxModRevision, CancellationToken ct, long limit = 0)
+    {
+        var request = new TrimRangeRequest(B64(prefix), B64(PrefixEnd(prefix)), limit, keysOnly, maxModRevision.ToString(CultureInfo.InvariantCulture));
+        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), request, EtcdJson.Default.TrimRangeRequest, ct);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct))?.Kvs ?? [];
+    }
+
+    private static bool ServesCheckpoints(KeyValue kv)
+    {
+        try
+        {
+            return kv.Value is not null && JsonSerializer.Deserialize(Convert.FromBase64String(kv.Value), EtcdJson.Default.MemberInfo)?.Checkpoints is { Length: > 0 };
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            return false;
+        }
+    }
+
+    private static string Key(KeyValue kv) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key ?? ""));
+
+    private static string Text(KeyValue kv) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(kv.Value ?? ""));
+
+    [LoggerMessage(EventId = 1506, Level = LogLevel.Information, Message = "trimmed the log in etcd: deleted {Batches} batches before revision {Revision} (covered by the newest checkpoint of all {Runs} live hosts) and compacted up to it")]
+    private static partial void Trimmed(ILogger logger, int batches, long revision, int runs);
+
+    [LoggerMessage(EventId = 1508, Level = LogLevel.Warning, Message = "the log in etcd is not trimmed: gateway runs {Runs} advertise no ordering.peer-listen, and a host that returns after a trim needs a peer's checkpoint; give every host one (or set ordering.trim: false and compact etcd yourself)")]
+    private static partial void TrimBlocked(ILogger logger, string runs);
+
+    [LoggerMessage(EventId = 1507, Level = LogLevel.Warning, Message = "could not trim the log in etcd ({Reason}); it stays there until the next checkpoint")]
+    private static partial void TrimFailed(ILogger logger, string reason);
+}
