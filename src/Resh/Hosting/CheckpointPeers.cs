@@ -14,12 +14,15 @@ namespace Resh.Hosting;
 /// <summary>
 /// D-RESH hosts hand each other checkpoints: a host whose etcd history was compacted past its own newest
 /// checkpoint fetches a peer's newest one. GET /checkpoint/newest?label=L answers the newest stored checkpoint
-/// that has label L as a tar stream: resh-labels.json (the labels), then the files under files/. With an
-/// admin token configured, the same bearer token is asked for (the checkpoint is the service's data).
+/// that has label L as a tar stream: resh-labels.json (the labels), resh-files.json (every file's SHA-256),
+/// then the files under files/. The fetching host checks every file against its hash and that none is
+/// missing, so a transfer cut off or damaged is refused rather than stored as a checkpoint. With an admin
+/// token configured, the same bearer token is asked for (the checkpoint is the service's data).
 /// </summary>
 internal sealed class CheckpointPeerServer : IAsyncDisposable
 {
     public const string LabelsEntry = "resh-labels.json";
+    public const string FilesEntry = "resh-files.json";
     public const string FilesPrefix = "files/";
 
     private readonly WebApplication _app;
@@ -55,9 +58,17 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
                 await using var tar = new TarWriter(http.Response.Body, TarEntryFormat.Pax, leaveOpen: true);
                 var labels = new PaxTarEntry(TarEntryType.RegularFile, LabelsEntry) { DataStream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(newest.Labels)) };
                 await tar.WriteEntryAsync(labels, http.RequestAborted);
-                foreach (var file in Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+                var files = Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(f => (Path: f, Name: Path.GetRelativePath(dir, f).Replace('\\', '/'))).ToList();
+                var sums = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var (path, name) in files)
                 {
-                    await tar.WriteEntryAsync(file, FilesPrefix + Path.GetRelativePath(dir, file).Replace('\\', '/'), http.RequestAborted);
+                    sums[name] = await Sha256Async(path, http.RequestAborted);
+                }
+
+                await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, FilesEntry) { DataStream = new MemoryStream(JsonSerializer.SerializeToUtf8Bytes(sums)) }, http.RequestAborted);
+                foreach (var (path, name) in files)
+                {
+                    await tar.WriteEntryAsync(path, FilesPrefix + name, http.RequestAborted);
                 }
             }
             finally
@@ -102,6 +113,8 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         Directory.CreateDirectory(target);
         var root = Path.GetFullPath(target) + Path.DirectorySeparatorChar;
         IReadOnlyDictionary<string, string>? labels = null;
+        Dictionary<string, string>? sums = null;
+        var received = new Dictionary<string, string>(StringComparer.Ordinal);
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
         await using var tar = new TarReader(stream);
         while (await tar.GetNextEntryAsync(copyData: false, ct) is { } entry)
@@ -109,6 +122,12 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
             if (entry.Name == LabelsEntry && entry.DataStream is { } labelStream)
             {
                 labels = await JsonSerializer.DeserializeAsync<Dictionary<string, string>>(labelStream, cancellationToken: ct);
+                continue;
+            }
+
+            if (entry.Name == FilesEntry && entry.DataStream is { } sumStream)
+            {
+                sums = await JsonSerializer.DeserializeAsync<Dictionary<string, string>>(sumStream, cancellationToken: ct);
                 continue;
             }
 
@@ -120,8 +139,38 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
 
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             await entry.ExtractToFileAsync(path, overwrite: false, ct);
+            received[entry.Name[FilesPrefix.Length..]] = await Sha256Async(path, ct);
         }
 
-        return labels ?? throw new InvalidDataException($"{peer} sent a checkpoint without its labels ({LabelsEntry})");
+        if (labels is null || sums is null)
+        {
+            throw new InvalidDataException($"{peer} sent a checkpoint without its {(labels is null ? $"labels ({LabelsEntry})" : $"file hashes ({FilesEntry})")}");
+        }
+
+        foreach (var (name, sum) in sums)
+        {
+            if (!received.TryGetValue(name, out var got))
+            {
+                throw new InvalidDataException($"{peer} sent a checkpoint without its file '{name}' (the transfer was cut off?)");
+            }
+
+            if (!string.Equals(got, sum, StringComparison.Ordinal))
+            {
+                throw new InvalidDataException($"{peer} sent a checkpoint whose file '{name}' does not match its SHA-256 (damaged in transfer)");
+            }
+        }
+
+        if (received.Keys.FirstOrDefault(name => !sums.ContainsKey(name)) is { } extra)
+        {
+            throw new InvalidDataException($"{peer} sent a checkpoint file '{extra}' that its file list does not name");
+        }
+
+        return labels;
+    }
+
+    private static async Task<string> Sha256Async(string path, CancellationToken ct)
+    {
+        await using var file = File.OpenRead(path);
+        return Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(file, ct));
     }
 }
