@@ -21,6 +21,21 @@ public static class StatusTable
             sb.Append(CultureInfo.InvariantCulture, $"checkpoint #{checkpoint.Sequence} {checkpoint.SnapshotId} at {checkpoint.Time:u}  log held from #{status.LogFirst}\n");
         }
 
+        if (status.Remus is { } remus)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"remus {remus.Role}  term {remus.Term}  {(remus.Role == "backup" ? $"primary {remus.Primary ?? "-"}" : $"backup {remus.Backup ?? "-"}")}  epoch {remus.Epoch} (acked {remus.AckedEpoch}, #{remus.AckedCount})  held replies {remus.HeldReplies}{(remus.Protected ? "" : "  UNPROTECTED")}{(remus.Fenced ? "  FENCED" : "")}\n");
+        }
+
+        if (status.Etcd is { } etcd)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"etcd {etcd.Endpoint}  cluster {etcd.Cluster}  member {etcd.Member}  run {etcd.Run ?? "(joining)"}  revision {etcd.AppliedRevision}  batches {etcd.Batches} (largest {etcd.LargestBatch})  leases lost {etcd.LeasesLost}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"etcd log {(etcd.TrimmedRevision > 0 ? $"trimmed to revision {etcd.TrimmedRevision} ({etcd.TrimmedBatches} batches deleted)" : "not trimmed by this host")}\n");
+            foreach (var peer in etcd.Peers)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"  peer member {peer.Member}  run {peer.Run}  lease ttl {(peer.TtlSeconds >= 0 ? $"{peer.TtlSeconds}s" : "-")}  service {peer.Service ?? "-"}{(peer.Self ? "  (this host)" : "")}\n");
+            }
+        }
+
         string[] header = ["replica", "role", "state", "pid", "port", "applied", "mismatches", "recoveries", "gen", "replayed", "cpu s", "last suspicion"];
         var rows = new List<string[]> { header };
         foreach (var r in status.Replicas)
