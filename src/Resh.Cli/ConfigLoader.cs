@@ -437,7 +437,7 @@ public sealed class ConfigLoader
         return result;
     }
 
-    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "lease", "peer-listen", "trim"];
+    private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "max-batch-bytes", "lease", "peer-listen", "trim"];
 
     private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
@@ -487,6 +487,11 @@ public sealed class ConfigLoader
         if (keys.TryGetValue("max-in-flight", out var inFlight))
         {
             options.MaxInFlight = (int)(Integer(inFlight, "ordering.max-in-flight", 1, 1024) ?? options.MaxInFlight);
+        }
+
+        if (keys.TryGetValue("max-batch-bytes", out var batchBytes))
+        {
+            options.MaxBatchBytes = (int)Math.Min(int.MaxValue, Size(batchBytes, "ordering.max-batch-bytes") ?? options.MaxBatchBytes);
         }
 
         if (keys.TryGetValue("lease", out var lease))

@@ -6,58 +6,114 @@ namespace Resh.IntegrationTests;
 /// <summary>A one-member etcd on loopback ports, for a test; killed and its data removed on dispose.</summary>
 internal sealed class Etcd : IAsyncDisposable
 {
-    private readonly Process _process;
     private readonly string _dir;
+    private readonly string _peer;
+    private Process _process;
 
-    private Etcd(Process process, string dir, Uri url)
+    private Etcd(string dir, Uri url, string peer)
     {
-        _process = process;
         _dir = dir;
         Url = url;
+        _peer = peer;
+        _process = null!;
     }
 
     public Uri Url { get; }
 
-    public static async Task<Etcd> StartAsync()
+    /// <summary>Starts a fresh member; <paramref name="quotaBytes"/> sets etcd's backend quota (the NOSPACE alarm fires beyond it).</summary>
+    public static async Task<Etcd> StartAsync(long? quotaBytes = null)
     {
-        var etcd = Tools.Require("etcd", "apt-get install etcd-server");
+        Tools.Require("etcd", "apt-get install etcd-server");
         var dir = Path.Combine(Path.GetTempPath(), "resh-etcd-data-" + Guid.NewGuid().ToString("N")[..8]);
-        var client = $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}";
-        var peer = $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}";
-        var process = Process.Start(new ProcessStartInfo(etcd, ["--name", "it", "--data-dir", dir, "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", $"it={peer}", "--log-level", "error"])
+        var running = new Etcd(dir, new Uri($"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}"), $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}");
+        try
+        {
+            await running.LaunchAsync(quotaBytes);
+            return running;
+        }
+        catch
+        {
+            await running.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Kills the member and starts it again on the same data and ports (with another quota, if given).</summary>
+    public async Task RestartAsync(long? quotaBytes = null)
+    {
+        Kill();
+        await LaunchAsync(quotaBytes);
+    }
+
+    /// <summary>Clears the NOSPACE alarms (after the quota was raised), as etcdctl alarm disarm does: etcd takes writes again.</summary>
+    public async Task DisarmAsync()
+    {
+        using var alarms = await PostAsync("/v3/maintenance/alarm", "{\"action\":\"GET\"}");
+        var members = alarms.RootElement.TryGetProperty("alarms", out var list) ? list.EnumerateArray().Select(a => a.GetProperty("memberID").GetString()).ToList() : [];
+        Assert.NotEmpty(members);
+        foreach (var member in members)
+        {
+            using var _ = await PostAsync("/v3/maintenance/alarm", $"{{\"action\":\"DEACTIVATE\",\"memberID\":\"{member}\",\"alarm\":\"NOSPACE\"}}");
+        }
+    }
+
+    private async Task LaunchAsync(long? quotaBytes)
+    {
+        var client = Url.ToString().TrimEnd('/');
+        List<string> args = ["--name", "it", "--data-dir", _dir, "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", _peer, "--initial-advertise-peer-urls", _peer, "--initial-cluster", $"it={_peer}", "--log-level", "error"];
+        if (quotaBytes is { } quota)
+        {
+            args.AddRange(["--quota-backend-bytes", quota.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+
+        _process = Process.Start(new ProcessStartInfo("etcd", args)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         })!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var running = new Etcd(process, dir, new Uri(client));
-        using var http = new HttpClient();
+        _process.OutputDataReceived += (_, _) => { };
+        _process.ErrorDataReceived += (_, _) => { };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        // Ready once a read is answered (it needs a leader; /health would also fail while an alarm is raised).
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var clock = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                using var response = await http.GetAsync(new Uri(running.Url, "/health"));
+                using var response = await http.PostAsync(new Uri(Url, "/v3/kv/range"), new StringContent($"{{\"key\":\"{B64("/")}\"}}"));
                 if (response.IsSuccessStatusCode)
                 {
-                    return running;
+                    return;
                 }
             }
-            catch (HttpRequestException) when (clock.Elapsed < TimeSpan.FromSeconds(30) && !process.HasExited)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && clock.Elapsed < TimeSpan.FromSeconds(30) && !_process.HasExited)
             {
             }
 
-            if (clock.Elapsed > TimeSpan.FromSeconds(30) || process.HasExited)
+            if (clock.Elapsed > TimeSpan.FromSeconds(30) || _process.HasExited)
             {
-                await running.DisposeAsync();
-                throw new InvalidOperationException($"etcd did not become healthy on {client}");
+                throw new InvalidOperationException($"etcd did not become ready on {client}");
             }
 
             await Task.Delay(50);
         }
+    }
+
+    private void Kill()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        _process.Dispose();
     }
 
     /// <summary>The keys under <paramref name="prefix"/> and their values, as text.</summary>
@@ -105,21 +161,18 @@ internal sealed class Etcd : IAsyncDisposable
 
     private static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        try
+        if (_process is not null)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-        }
-        catch (InvalidOperationException)
-        {
+            Kill();
         }
 
-        _process.Dispose();
         if (Directory.Exists(_dir))
         {
             Directory.Delete(_dir, recursive: true);
         }
+
+        return ValueTask.CompletedTask;
     }
 }

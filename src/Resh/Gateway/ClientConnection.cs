@@ -92,9 +92,11 @@ internal sealed class ClientConnection
         Break("client disconnected");
         try
         {
-            await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Close, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0));
+            // Bounded: an order that cannot be written now (etcd out of space or unreachable) keeps the Close queued,
+            // but must not keep the connection, and so a shutdown, waiting.
+            await _sequencer.SubmitAsync(new LogEntry(LogEventKind.Close, SessionId, 0, ReadOnlyMemory<byte>.Empty, 0)).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
         }
-        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException or TimeoutException)
         {
             // The log cannot take the Close (full disk, stopped sequencer); the replicas keep no session state.
             GatewayLog.SessionCloseNotOrdered(_logger, SessionId, e.Message);

@@ -19,6 +19,13 @@ public sealed class EtcdOrderingOptions
     public int MaxInFlight { get; set; } = 8;
 
     /// <summary>
+    /// Bytes of one batch at most, as encoded (etcd's own limit, --max-request-bytes, is 1.5 MiB by default, and
+    /// a batch travels base64-encoded, a third larger). A request larger than this alone gets an error reply and
+    /// is not applied; raise both together for larger requests.
+    /// </summary>
+    public int MaxBatchBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
     /// TTL of this gateway's etcd lease. A gateway whose lease expires (it crashed, or was cut off that long) is
     /// taken out of the cluster: every gateway closes its sessions at the same log position, and its later batches are refused.
     /// </summary>
@@ -72,6 +79,11 @@ public sealed class EtcdOrderingOptions
         if (MaxInFlight is < 1 or > 1024)
         {
             errors.Add("ordering.max-in-flight: must be 1 to 1024");
+        }
+
+        if (MaxBatchBytes is < 1024 or > 512 * 1024 * 1024)
+        {
+            errors.Add($"ordering.max-batch-bytes: must be 1kb to 512mb (got {MaxBatchBytes}); keep it about two thirds of etcd's --max-request-bytes");
         }
 
         if (Lease < TimeSpan.FromSeconds(2) || Lease > TimeSpan.FromHours(1))

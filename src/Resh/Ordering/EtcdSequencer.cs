@@ -114,15 +114,20 @@ public sealed partial class EtcdSequencer : ISequencer
         var reader = _submitted.Reader;
         using var slots = new SemaphoreSlim(_options.MaxInFlight);
         var writes = new List<Task>();
+
+        // The entry that did not fit into the last batch: it opens the next one.
+        (LogEntry Entry, TaskCompletionSource<long> Done)? carried = null;
         try
         {
-            while (await reader.WaitToReadAsync(ct))
+            while (carried is not null || await reader.WaitToReadAsync(ct))
             {
                 await slots.WaitAsync(ct);
                 var member = await CurrentRunAsync(ct);
                 var batch = new List<(LogEntry Entry, TaskCompletionSource<long> Done)>();
-                while (batch.Count < _options.MaxBatch && reader.TryRead(out var item))
+                var bytes = 4;
+                while (batch.Count < _options.MaxBatch && (carried ?? (reader.TryRead(out var read) ? read : null)) is { } item)
                 {
+                    carried = null;
                     if (item.Entry.Kind != LogEventKind.Close && IsLostSession(item.Entry.SessionId))
                     {
                         // The cluster closed this session (its run's lease expired): nothing more of it is ordered.
@@ -130,7 +135,22 @@ public sealed partial class EtcdSequencer : ISequencer
                         continue;
                     }
 
+                    var size = 4 + LogEntryCodec.EncodedLength(item.Entry);
+                    if (4 + size > _options.MaxBatchBytes)
+                    {
+                        // etcd would refuse the put, and every later batch of this run would wait for it.
+                        item.Done.TrySetException(new InvalidOperationException($"the request is {size} bytes, more than one etcd batch may hold (ordering.max-batch-bytes {_options.MaxBatchBytes}; raise it together with etcd's --max-request-bytes)"));
+                        continue;
+                    }
+
+                    if (bytes + size > _options.MaxBatchBytes)
+                    {
+                        carried = item;
+                        break;
+                    }
+
                     batch.Add(item);
+                    bytes += size;
                 }
 
                 if (batch.Count == 0)
@@ -162,7 +182,7 @@ public sealed partial class EtcdSequencer : ISequencer
                     {
                         try
                         {
-                            if (!await PutWithRetryAsync(member, key, value, ct))
+                            if (!await PutWithRetryAsync(member, number, key, value, ct))
                             {
                                 // The run's member key is gone: its lease expired, and every gateway closes its sessions.
                                 FailInFlight(member.Run, number, LeaseLostReason);
@@ -190,31 +210,74 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    /// <summary>Puts a batch key if the run's member key still exists; false when it does not (the lease expired).</summary>
-    private async Task<bool> PutWithRetryAsync(MemberRun member, string key, byte[] value, CancellationToken ct)
+    /// <summary>
+    /// Puts a batch key if the run's member key still exists; false when it does not (the lease expired). etcd
+    /// refusing the put outright (out of space: the NOSPACE alarm; a request too large) while no earlier attempt
+    /// may have been applied fails the batch's requests at once with etcd's reason, and the key is put empty
+    /// instead once etcd takes puts again: every later batch of the run waits for this number, and nothing of
+    /// the refused requests is applied anywhere.
+    /// </summary>
+    private async Task<bool> PutWithRetryAsync(MemberRun member, long number, string key, byte[] value, CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(20);
-        var txn = new TxnRequest(
-            [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
-            [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
+        var ambiguous = false;
+        var emptied = false;
         while (true)
         {
+            var txn = new TxnRequest(
+                [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
+                [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
+            string reason;
             try
             {
                 using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
-                response.EnsureSuccessStatusCode();
-                var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.TxnResponse, ct);
-                return body?.Succeeded == true;
+                if (response.IsSuccessStatusCode)
+                {
+                    var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.TxnResponse, ct);
+                    return body?.Succeeded == true;
+                }
+
+                reason = $"{(int)response.StatusCode} {(await response.Content.ReadAsStringAsync(ct)).Trim()}";
+                if (!ambiguous && !emptied && (int)response.StatusCode is 400 or 413 or 429)
+                {
+                    // Refused, not applied: say so to the clients now rather than keep them waiting.
+                    FailInFlight(member.Run, number, $"etcd refused to order the request ({reason}); it was not applied");
+                    value = EmptyBatch;
+                    emptied = true;
+                }
+                else if ((int)response.StatusCode >= 500)
+                {
+                    ambiguous = true;
+                }
             }
             catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
             {
-                // The same key again is harmless: the watcher applies a key once, at its creation.
-                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
+                // The put may have been applied: the same key again is harmless, the watcher applies a key once, at
+                // its creation; but from now on the batch is never given up.
+                reason = e.Message;
+                ambiguous |= e is not HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
+                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
                 NextEndpoint();
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(1000, delay.TotalMilliseconds * 2));
+                reason = "";
             }
+
+            if (reason.Length > 0)
+            {
+                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
+            }
+
+            await Task.Delay(delay, ct);
+            delay = TimeSpan.FromMilliseconds(Math.Min(1000, delay.TotalMilliseconds * 2));
         }
+    }
+
+    private static readonly byte[] EmptyBatch = EncodeEmptyBatch();
+
+    private static byte[] EncodeEmptyBatch()
+    {
+        var empty = new byte[LogEntryCodec.BatchLength([])];
+        LogEntryCodec.EncodeBatch([], empty);
+        return empty;
     }
 
     /// <summary>The newest revision of a key under the cluster's prefix: the log is read when the watch has applied it.</summary>
