@@ -83,7 +83,7 @@ public sealed class EtcdOrderingOptions
 
         if (MaxBatchBytes is < 1024 or > 512 * 1024 * 1024)
         {
-            errors.Add($"ordering.max-batch-bytes: must be 1kb to 512mb (got {MaxBatchBytes}); keep it about two thirds of etcd's --max-request-bytes");
+            errors.Add($"ordering.max-batch-bytes: must be 1KiB to 512MiB (got {MaxBatchBytes}); keep it about two thirds of etcd's --max-request-bytes");
         }
 
         if (Lease < TimeSpan.FromSeconds(2) || Lease > TimeSpan.FromHours(1))

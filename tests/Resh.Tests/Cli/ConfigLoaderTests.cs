@@ -279,7 +279,7 @@ public sealed class ConfigLoaderTests
     [Fact]
     public void Ordering_through_etcd_names_the_cluster_and_the_member()
     {
-        var options = ConfigLoader.Load(Issue + "\nordering: { etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379], cluster: redis, member: 2, max-in-flight: 4, lease: 30s, trim: false }\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s }\n", "t.yaml", "/tmp");
+        var options = ConfigLoader.Load(Issue + "\nordering: { etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379], cluster: redis, member: 2, max-in-flight: 4, max-batch-bytes: 2MiB, lease: 30s, trim: false }\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s }\n", "t.yaml", "/tmp");
         var ordering = Assert.IsType<Resh.Ordering.EtcdOrderingOptions>(options.Ordering);
         Assert.Equal(["http://10.0.0.1:2379/", "http://10.0.0.2:2379/"], ordering.Endpoints.Select(e => e.ToString()));
         Assert.Equal("redis", ordering.Cluster);
@@ -288,6 +288,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(2L << 40, ordering.FirstSessionId);
         Assert.Equal(TimeSpan.FromSeconds(30), ordering.Lease);
         Assert.False(ordering.Trim);
+        Assert.Equal(2 * 1024 * 1024, ordering.MaxBatchBytes);
         Assert.NotNull(options.Group.Checkpoint);
     }
 
@@ -299,6 +300,7 @@ public sealed class ConfigLoaderTests
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis }\nlog: { fsync: always }", "log: etcd keeps the ordered log")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, lease: 1s }", "ordering.lease: must be 2s to 1h")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, trim: sometimes }", "ordering.trim: 'sometimes' is not true or false")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, max-batch-bytes: 10 }", "ordering.max-batch-bytes: must be 1KiB to 512MiB")]
     public void Ordering_mistakes_are_named(string yaml, string expected)
     {
         var e = Fails(Issue + "\n" + yaml + "\n");
