@@ -94,120 +94,110 @@ public sealed class EtcdOrderingTests
     [Fact]
     public async Task A_request_too_large_for_one_etcd_batch_gets_an_error_and_the_gateway_goes_on()
     {
-        Tools.Require("redis-server", "apt-get install redis-server");
         await using var etcd = await Etcd.StartAsync();
-        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
-        var host = new ReshHost(
-            new ReshOptions
-            {
-                Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
-                Group = new GroupOptions
-                {
-                    Faults = 1,
-                    Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
-                    StateDirectory = state,
-                    ReplyTimeout = TimeSpan.FromSeconds(5),
-                    StartupTimeout = TimeSpan.FromSeconds(60),
-                },
-                Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "big", Member = 1 },
-            },
-            LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-        try
-        {
-            await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            await using var client = await RespClient.ConnectAsync(host.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        await using var gateway = await OneGatewayAsync(etcd, "big");
+        await using var client = await RespClient.ConnectAsync(gateway.Host.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
 
-            // etcd takes at most 1.5 MiB per request by default: a 2 MiB value cannot be ordered, and says so.
-            var refused = await client.CallAsync("SET", "big", new string('x', 2 * 1024 * 1024)).WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.True(refused.IsError, refused.ToString());
-            Assert.Contains("ordering.max-batch-bytes", refused.ToString(), StringComparison.Ordinal);
+        // etcd takes at most 1.5 MiB per request by default: a 2 MiB value cannot be ordered, and says so.
+        var refused = await client.CallAsync("SET", "big", new string('x', 2 * 1024 * 1024)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(refused.IsError, refused.ToString());
+        Assert.Contains("ordering.max-batch-bytes", refused.ToString(), StringComparison.Ordinal);
 
-            // Large requests that fit go in batches of their own; the session and the gateway go on.
-            var fits = new string('y', 600 * 1024);
-            var replies = await client.PipelineAsync([["SET", "a", fits], ["SET", "b", fits], ["SET", "c", "small"]]).WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
-            Assert.Equal(fits, (await client.CallAsync("GET", "b").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-            Assert.True((await client.CallAsync("GET", "big").WaitAsync(TimeSpan.FromSeconds(30))).IsNull);
-        }
-        finally
-        {
-            await host.DisposeAsync();
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
-        }
+        // Large requests that fit go in batches of their own; the session and the gateway go on.
+        var fits = new string('y', 600 * 1024);
+        var replies = await client.PipelineAsync([["SET", "a", fits], ["SET", "b", fits], ["SET", "c", "small"]]).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
+        Assert.Equal(fits, (await client.CallAsync("GET", "b").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+        Assert.True((await client.CallAsync("GET", "big").WaitAsync(TimeSpan.FromSeconds(30))).IsNull);
     }
 
     [Fact]
     public async Task When_etcd_runs_out_of_space_requests_get_an_error_at_once_and_after_it_is_freed_nothing_is_lost()
     {
-        Tools.Require("redis-server", "apt-get install redis-server");
         await using var etcd = await Etcd.StartAsync(quotaBytes: 8L * 1024 * 1024);
-        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
-        var host = new ReshHost(
-            new ReshOptions
+        await using var gateway = await OneGatewayAsync(etcd, "full");
+        await using var client = await RespClient.ConnectAsync(gateway.Host.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Fill etcd's 8 MiB quota: the NOSPACE alarm fires, and the write that meets it gets etcd's reason.
+        var value = new string('v', 300 * 1024);
+        var acked = new Dictionary<string, string>();
+        string? refusedKey = null;
+        for (var i = 0; i < 200 && refusedKey is null; i++)
+        {
+            var reply = await client.CallAsync("SET", $"k{i}", value).WaitAsync(TimeSpan.FromSeconds(30));
+            if (reply.IsError)
             {
-                Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
-                Group = new GroupOptions
+                Assert.Contains("etcd refused to order the request", reply.ToString(), StringComparison.Ordinal);
+                Assert.Contains("space", reply.ToString(), StringComparison.Ordinal);
+                refusedKey = $"k{i}";
+            }
+            else
+            {
+                Assert.Equal("OK", reply.AsString());
+                acked[$"k{i}"] = value;
+            }
+        }
+
+        Assert.NotNull(refusedKey);
+        Assert.True((await client.CallAsync("SET", "while-full", "x").WaitAsync(TimeSpan.FromSeconds(30))).IsError);
+
+        // The operator raises the quota and clears the alarm: the same session goes on, every acknowledged
+        // write is there and none of the refused ones.
+        await etcd.RestartAsync(quotaBytes: 1L << 30);
+        await etcd.DisarmAsync();
+        await Tools.WaitUntilAsync(async () => !(await client.CallAsync("SET", "after", "y").WaitAsync(TimeSpan.FromSeconds(30))).IsError, TimeSpan.FromSeconds(60), "a write accepted after the alarm is cleared");
+        acked["after"] = "y";
+        foreach (var (key, expected) in acked)
+        {
+            Assert.Equal(expected, (await client.CallAsync("GET", key).WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+        }
+
+        Assert.True((await client.CallAsync("GET", "while-full").WaitAsync(TimeSpan.FromSeconds(30))).IsNull);
+        Assert.True((await client.CallAsync("GET", refusedKey).WaitAsync(TimeSpan.FromSeconds(30))).IsNull, "the refused write was not applied");
+    }
+
+    /// <summary>One gateway with three local redis-server replicas, ordered by <paramref name="etcd"/>; disposing it removes its state.</summary>
+    private static async Task<OneGateway> OneGatewayAsync(Etcd etcd, string cluster)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        var gateway = new OneGateway(
+            new ReshHost(
+                new ReshOptions
                 {
-                    Faults = 1,
-                    Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
-                    StateDirectory = state,
-                    ReplyTimeout = TimeSpan.FromSeconds(5),
-                    StartupTimeout = TimeSpan.FromSeconds(60),
+                    Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+                    Group = new GroupOptions
+                    {
+                        Faults = 1,
+                        Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
+                        StateDirectory = state,
+                        ReplyTimeout = TimeSpan.FromSeconds(5),
+                        StartupTimeout = TimeSpan.FromSeconds(60),
+                    },
+                    Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = cluster, Member = 1, Lease = TimeSpan.FromSeconds(30) },
                 },
-                Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "full", Member = 1, Lease = TimeSpan.FromSeconds(30) },
-            },
-            LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+                LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning))),
+            state);
         try
         {
-            await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            await using var client = await RespClient.ConnectAsync(host.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
-
-            // Fill etcd's 8 MiB quota: the NOSPACE alarm fires, and the write that meets it gets etcd's reason.
-            var value = new string('v', 300 * 1024);
-            var acked = new Dictionary<string, string>();
-            RespValue? refused = null;
-            for (var i = 0; i < 200 && refused is null; i++)
-            {
-                var reply = await client.CallAsync("SET", $"k{i}", value).WaitAsync(TimeSpan.FromSeconds(30));
-                if (reply.IsError)
-                {
-                    refused = reply;
-                }
-                else
-                {
-                    Assert.Equal("OK", reply.AsString());
-                    acked[$"k{i}"] = value;
-                }
-            }
-
-            Assert.NotNull(refused);
-            Assert.Contains("etcd refused to order the request", refused.ToString(), StringComparison.Ordinal);
-            Assert.Contains("space", refused.ToString(), StringComparison.Ordinal);
-            Assert.True((await client.CallAsync("SET", "while-full", "x").WaitAsync(TimeSpan.FromSeconds(30))).IsError);
-
-            // The operator raises the quota and clears the alarm: the same session goes on, every acknowledged
-            // write is there and none of the refused ones.
-            await etcd.RestartAsync(quotaBytes: 1L << 30);
-            await etcd.DisarmAsync();
-            await Tools.WaitUntilAsync(async () => !(await client.CallAsync("SET", "after", "y").WaitAsync(TimeSpan.FromSeconds(30))).IsError, TimeSpan.FromSeconds(60), "a write accepted after the alarm is cleared");
-            acked["after"] = "y";
-            foreach (var (key, expected) in acked)
-            {
-                Assert.Equal(expected, (await client.CallAsync("GET", key).WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-            }
-
-            Assert.True((await client.CallAsync("GET", "while-full").WaitAsync(TimeSpan.FromSeconds(30))).IsNull);
-            Assert.True((await client.CallAsync("GET", $"k{acked.Count - 1}").WaitAsync(TimeSpan.FromSeconds(30))).IsNull, "the refused write was not applied");
+            await gateway.Host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            return gateway;
         }
-        finally
+        catch
         {
-            await host.DisposeAsync();
-            if (Directory.Exists(state))
+            await gateway.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed record OneGateway(ReshHost Host, string State) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Host.DisposeAsync();
+            if (Directory.Exists(State))
             {
-                Directory.Delete(state, recursive: true);
+                Directory.Delete(State, recursive: true);
             }
         }
     }

@@ -14,15 +14,8 @@ public sealed class GatewayConnectionTests
     [Fact]
     public async Task A_drain_closes_a_connection_whose_reply_never_comes_without_sending_it()
     {
-        var log = new OrderedLog();
-        using var metrics = new ReshMetrics();
-        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
-        gateway.Start();
-        using var client = new TcpClient();
-        await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        await Tools.WaitUntilAsync(() => log.Count >= 2, TimeSpan.FromSeconds(10));
+        await using var setup = await OneSetAsync();
+        var (log, gateway, stream) = (setup.Log, setup.Gateway, setup.Stream);
 
         // The reply slot waits for a vote that never happens: the drain gives up on it and closes the connection.
         await gateway.DrainAsync(TimeSpan.FromMilliseconds(200)).WaitAsync(TimeSpan.FromSeconds(30));
@@ -36,15 +29,8 @@ public sealed class GatewayConnectionTests
     [Fact]
     public async Task A_drain_still_delivers_a_reply_that_comes_within_the_timeout()
     {
-        var log = new OrderedLog();
-        using var metrics = new ReshMetrics();
-        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
-        gateway.Start();
-        using var client = new TcpClient();
-        await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-        await Tools.WaitUntilAsync(() => log.Count >= 2, TimeSpan.FromSeconds(10));
+        await using var setup = await OneSetAsync();
+        var (log, gateway, stream) = (setup.Log, setup.Gateway, setup.Stream);
 
         var drain = gateway.DrainAsync(TimeSpan.FromSeconds(30));
         log[1].Origin!.Complete(Encoding.ASCII.GetBytes("+OK\r\n"));
@@ -102,5 +88,40 @@ public sealed class GatewayConnectionTests
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    /// <summary>A gateway whose log nobody applies, and a client whose SET is in the log (after its Open), waiting for its reply.</summary>
+    private static async Task<PendingSet> OneSetAsync()
+    {
+        var log = new OrderedLog();
+        var metrics = new ReshMetrics();
+        var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
+        var client = new TcpClient();
+        var setup = new PendingSet(log, gateway, metrics, client);
+        try
+        {
+            gateway.Start();
+            await client.ConnectAsync(gateway.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            await setup.Stream.WriteAsync(Encoding.ASCII.GetBytes("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n")).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            await Tools.WaitUntilAsync(() => log.Count >= 2, TimeSpan.FromSeconds(10));
+            return setup;
+        }
+        catch
+        {
+            await setup.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed record PendingSet(OrderedLog Log, GatewayServer Gateway, ReshMetrics Metrics, TcpClient Client) : IAsyncDisposable
+    {
+        public NetworkStream Stream => Client.GetStream();
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await Gateway.DisposeAsync();
+            Metrics.Dispose();
+        }
     }
 }
