@@ -35,52 +35,81 @@ public sealed partial class EtcdSequencer
     /// A checkpoint with this cursor is stored: publishes the revision it goes on from and, on the member that
     /// schedules checkpoints, trims. Failures are logged, never thrown: the log just stays longer in etcd.
     /// </summary>
-    public async Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken)
+    public Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(cursor);
+        return TrimStepAsync(
+            async ct =>
+            {
+                MemberRun? member;
+                lock (_lock)
+                {
+                    member = _current;
+                }
+
+                if (member is null || cursor.Revision <= Interlocked.Read(ref _published))
+                {
+                    return;
+                }
+
+                using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(TrimPrefix + member.Run), B64(cursor.Revision.ToString(CultureInfo.InvariantCulture)), member.Lease), EtcdJson.Default.PutRequest, ct))
+                {
+                    put.EnsureSuccessStatusCode();
+                }
+
+                Interlocked.Exchange(ref _published, cursor.Revision);
+                if (SchedulesCheckpoints)
+                {
+                    await TrimAsync(ct);
+                }
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Another run published its checkpoint's revision (seen by the watcher): the member that schedules checkpoints
+    /// trims now rather than at its next checkpoint, since the last host to store a checkpoint is often not it.
+    /// </summary>
+    private void PeerPublished(string run)
+    {
+        bool own;
+        lock (_lock)
+        {
+            own = _ownRuns.Contains(run);
+        }
+
+        if (_options.Trim && !own && SchedulesCheckpoints)
+        {
+            _ = TrimStepAsync(TrimAsync, CancellationToken.None);
+        }
+    }
+
+    /// <summary>One step of trimming at a time; failures are logged, never thrown.</summary>
+    private async Task TrimStepAsync(Func<CancellationToken, Task> step, CancellationToken cancellationToken)
+    {
         if (!_options.Trim)
         {
             return;
         }
 
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
-        cancellationToken = linked.Token;
+        var ct = linked.Token;
         try
         {
-            await _trimming.WaitAsync(cancellationToken);
+            await _trimming.WaitAsync(ct);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
         {
             return;
         }
 
         try
         {
-            MemberRun? member;
-            lock (_lock)
-            {
-                member = _current;
-            }
-
-            if (member is null || cursor.Revision <= Interlocked.Read(ref _published))
-            {
-                return;
-            }
-
-            using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(TrimPrefix + member.Run), B64(cursor.Revision.ToString(CultureInfo.InvariantCulture)), member.Lease), EtcdJson.Default.PutRequest, cancellationToken))
-            {
-                put.EnsureSuccessStatusCode();
-            }
-
-            Interlocked.Exchange(ref _published, cursor.Revision);
-            if (SchedulesCheckpoints)
-            {
-                await TrimAsync(cancellationToken);
-            }
+            await step(ct);
         }
         catch (Exception e) when (e is HttpRequestException or IOException or JsonException or FormatException or OperationCanceledException or ObjectDisposedException)
         {
-            if (!cancellationToken.IsCancellationRequested)
+            if (!ct.IsCancellationRequested)
             {
                 TrimFailed(_logger, e.Message);
             }

@@ -410,6 +410,16 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
+        if (key.StartsWith(TrimPrefix, StringComparison.Ordinal))
+        {
+            if (!deleted)
+            {
+                PeerPublished(key[TrimPrefix.Length..]);
+            }
+
+            return;
+        }
+
         var created = long.Parse(kv.CreateRevision ?? "0", CultureInfo.InvariantCulture);
         if (!key.StartsWith(LogPrefix, StringComparison.Ordinal) || deleted || kv.Value is null || created != modified)
         {
