@@ -92,7 +92,18 @@ public sealed partial class EtcdSequencer
             return;
         }
 
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        CancellationTokenSource linked;
+        try
+        {
+            // After the sequencer is disposed (a checkpoint stored during shutdown) there is nothing to trim.
+            linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _stop.Token);
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        using var _ = linked;
         var ct = linked.Token;
         try
         {

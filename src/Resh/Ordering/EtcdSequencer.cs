@@ -222,12 +222,9 @@ public sealed partial class EtcdSequencer : ISequencer
         var delay = TimeSpan.FromMilliseconds(20);
         var ambiguous = false;
         var emptied = false;
+        var txn = Txn(member, key, value);
         while (true)
         {
-            var txn = new TxnRequest(
-                [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
-                [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
-            string reason;
             try
             {
                 using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
@@ -237,12 +234,13 @@ public sealed partial class EtcdSequencer : ISequencer
                     return body?.Succeeded == true;
                 }
 
-                reason = $"{(int)response.StatusCode} {(await response.Content.ReadAsStringAsync(ct)).Trim()}";
+                var reason = $"{(int)response.StatusCode} {(await response.Content.ReadAsStringAsync(ct)).Trim()}";
+                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
                 if (!ambiguous && !emptied && (int)response.StatusCode is 400 or 413 or 429)
                 {
                     // Refused, not applied: say so to the clients now rather than keep them waiting.
                     FailInFlight(member.Run, number, $"etcd refused to order the request ({reason}); it was not applied");
-                    value = EmptyBatch;
+                    txn = Txn(member, key, EmptyBatch);
                     emptied = true;
                 }
                 else if ((int)response.StatusCode >= 500)
@@ -252,24 +250,22 @@ public sealed partial class EtcdSequencer : ISequencer
             }
             catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
             {
-                // The put may have been applied: the same key again is harmless, the watcher applies a key once, at
-                // its creation; but from now on the batch is never given up.
-                reason = e.Message;
+                // The put may have been applied (unless the connection was never made): the same key again is
+                // harmless, the watcher applies a key once, at its creation; but the batch is no longer given up.
                 ambiguous |= e is not HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
-                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
+                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
                 NextEndpoint();
-                reason = "";
-            }
-
-            if (reason.Length > 0)
-            {
-                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
             }
 
             await Task.Delay(delay, ct);
             delay = TimeSpan.FromMilliseconds(Math.Min(1000, delay.TotalMilliseconds * 2));
         }
     }
+
+    /// <summary>The put of a batch key, guarded by the run's member key.</summary>
+    private static TxnRequest Txn(MemberRun member, string key, byte[] value) => new(
+        [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
+        [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
 
     private static readonly byte[] EmptyBatch = EncodeEmptyBatch();
 
