@@ -171,28 +171,20 @@ public sealed partial class EtcdSequencer
     }
 
     /// <summary>The members registered in etcd now, read directly (for a gateway that cannot follow the log).</summary>
-    public async Task<IReadOnlyList<MemberInfo>> ListMembersAsync(CancellationToken ct)
-    {
-        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(MembersPrefix), B64(PrefixEnd(MembersPrefix)), 0, "ASCEND", "KEY", false), EtcdJson.Default.RangeRequest, ct);
-        response.EnsureSuccessStatusCode();
-        var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
-        var members = new List<MemberInfo>();
-        foreach (var kv in body?.Kvs ?? [])
-        {
-            try
-            {
-                if (kv.Value is not null && JsonSerializer.Deserialize(Convert.FromBase64String(kv.Value), EtcdJson.Default.MemberInfo) is { } info)
-                {
-                    members.Add(info);
-                }
-            }
-            catch (Exception e) when (e is JsonException or FormatException)
-            {
-                // A member key this version cannot read is no source of checkpoints.
-            }
-        }
+    public async Task<IReadOnlyList<MemberInfo>> ListMembersAsync(CancellationToken ct) =>
+        [.. (await RangeAsync(MembersPrefix, keysOnly: false, maxModRevision: 0, ct)).Select(kv => ReadMemberInfo(kv.Value)).OfType<MemberInfo>()];
 
-        return members;
+    /// <summary>A member key's value, or null when this version cannot read it (such a member is no source of checkpoints).</summary>
+    private static MemberInfo? ReadMemberInfo(string? value)
+    {
+        try
+        {
+            return value is null ? null : JsonSerializer.Deserialize(Convert.FromBase64String(value), EtcdJson.Default.MemberInfo);
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The run's lease is gone: batches wait for a new run, which is registered once.</summary>
@@ -285,16 +277,7 @@ public sealed partial class EtcdSequencer
 
     private void MemberJoined(string run, string value)
     {
-        MemberInfo? info;
-        try
-        {
-            info = JsonSerializer.Deserialize(Convert.FromBase64String(value), EtcdJson.Default.MemberInfo);
-        }
-        catch (Exception e) when (e is JsonException or FormatException)
-        {
-            info = null;
-        }
-
+        var info = ReadMemberInfo(value);
         lock (_lock)
         {
             _members[run] = new Peer(info ?? new MemberInfo(int.TryParse(run.Split('-')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var m) ? m : 0, "?", "0", null, null));

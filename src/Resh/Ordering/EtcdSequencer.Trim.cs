@@ -204,23 +204,13 @@ public sealed partial class EtcdSequencer
 
     private async Task<List<KeyValue>> RangeAsync(string prefix, bool keysOnly, long maxModRevision, CancellationToken ct, long limit = 0)
     {
-        var request = new TrimRangeRequest(B64(prefix), B64(PrefixEnd(prefix)), limit, keysOnly, maxModRevision.ToString(CultureInfo.InvariantCulture));
-        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), request, EtcdJson.Default.TrimRangeRequest, ct);
+        var request = new PrefixRangeRequest(B64(prefix), B64(PrefixEnd(prefix)), limit, keysOnly, maxModRevision.ToString(CultureInfo.InvariantCulture));
+        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), request, EtcdJson.Default.PrefixRangeRequest, ct);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct))?.Kvs ?? [];
     }
 
-    private static bool ServesCheckpoints(KeyValue kv)
-    {
-        try
-        {
-            return kv.Value is not null && JsonSerializer.Deserialize(Convert.FromBase64String(kv.Value), EtcdJson.Default.MemberInfo)?.Checkpoints is { Length: > 0 };
-        }
-        catch (Exception e) when (e is JsonException or FormatException)
-        {
-            return false;
-        }
-    }
+    private static bool ServesCheckpoints(KeyValue kv) => ReadMemberInfo(kv.Value)?.Checkpoints is { Length: > 0 };
 
     private static string Key(KeyValue kv) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key ?? ""));
 

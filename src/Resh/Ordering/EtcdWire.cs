@@ -36,7 +36,7 @@ public sealed partial class EtcdSequencer
 
     internal sealed record DeleteRequest([property: JsonPropertyName("key")] string Key);
 
-    internal sealed record TrimRangeRequest(
+    internal sealed record PrefixRangeRequest(
         [property: JsonPropertyName("key")] string Key,
         [property: JsonPropertyName("range_end")] string RangeEnd,
         [property: JsonPropertyName("limit")] long Limit,
@@ -96,7 +96,7 @@ public sealed partial class EtcdSequencer
 [JsonSerializable(typeof(EtcdSequencer.TxnRequest))]
 [JsonSerializable(typeof(EtcdSequencer.TxnResponse))]
 [JsonSerializable(typeof(EtcdSequencer.RangeRequest))]
-[JsonSerializable(typeof(EtcdSequencer.TrimRangeRequest))]
+[JsonSerializable(typeof(EtcdSequencer.PrefixRangeRequest))]
 [JsonSerializable(typeof(EtcdSequencer.CompactionRequest))]
 [JsonSerializable(typeof(EtcdSequencer.RangeResponse))]
 [JsonSerializable(typeof(EtcdSequencer.WatchRequest))]
