@@ -102,6 +102,8 @@ public sealed class DreshTests
             Assert.Equal("x", (await onC.CallAsync("GET", "during-cut:19").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
         }
 
+        Task<string> AdminAsync(string h, string path) => net.GetAsync(h, $"http://127.0.0.1:6390{path}");
+
         // 3. Host A is lost under load (its etcd member and its gateway): its clients go to B; nothing acknowledged is lost.
         var errors = new ConcurrentBag<string>();
         var killed = 0;
@@ -146,6 +148,12 @@ public sealed class DreshTests
             }
         })).ToList();
         await Tools.WaitUntilAsync(() => acked.Keys.Count(k => k.StartsWith("load:", StringComparison.Ordinal)) >= 150, TimeSpan.FromSeconds(60), "writes on host A before it is lost");
+        string runOfA;
+        using (var statusOfA = System.Text.Json.JsonDocument.Parse(await AdminAsync("A", "/status")))
+        {
+            runOfA = statusOfA.RootElement.GetProperty("etcd").GetProperty("run").GetString()!;
+        }
+
         net.KillAll("A");
         await net.IpAsync("-n", net.Namespace("A"), "link", "set", "eth0", "down");
         Volatile.Write(ref killed, 1);
@@ -160,11 +168,12 @@ public sealed class DreshTests
         }
 
         // 4. A's lease expires: B and C close A's open sessions in their logs, at the same position.
-        Task<string> AdminAsync(string h, string path) => net.GetAsync(h, $"http://127.0.0.1:6390{path}");
         foreach (var h in new[] { "B", "C" })
         {
-            await Tools.WaitUntilAsync(() => AdminAsync(h, "/events").Result.Contains("\"+member-left\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), $"host {h} sees host A's lease end");
-            var left = System.Text.RegularExpressions.Regex.Match(await AdminAsync(h, "/events"), "member 1 \\(run [^)]*\\): its lease ended; (\\d+) open sessions closed");
+            // The run A served the writers with (not any other run of member 1 whose lease ended).
+            var leftOfA = $"member 1 (run {runOfA}): its lease ended; ";
+            await Tools.WaitUntilAsync(async () => (await AdminAsync(h, "/events")).Contains(leftOfA, StringComparison.Ordinal), TimeSpan.FromSeconds(60), $"host {h} sees the lease of host A's run {runOfA} end");
+            var left = System.Text.RegularExpressions.Regex.Match(await AdminAsync(h, "/events"), System.Text.RegularExpressions.Regex.Escape(leftOfA) + "(\\d+) open sessions closed");
             Assert.True(left.Success && int.Parse(left.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= 1, $"host {h}: A's writer sessions were closed in the log");
             using var status = System.Text.Json.JsonDocument.Parse(await AdminAsync(h, "/status"));
             var peers = status.RootElement.GetProperty("etcd").GetProperty("peers").EnumerateArray().Select(p => p.GetProperty("member").GetInt32()).ToList();

@@ -126,13 +126,14 @@ public sealed partial class EtcdSequencer
         var delay = TimeSpan.FromMilliseconds(100);
         while (!ct.IsCancellationRequested)
         {
+            string? lease = null;
             try
             {
                 var incarnation = DateTime.UtcNow.Ticks.ToString("x16", CultureInfo.InvariantCulture);
                 var run = $"{_options.Member:D4}-{incarnation}";
                 using var granted = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/grant"), new LeaseGrantRequest((long)_options.Lease.TotalSeconds), EtcdJson.Default.LeaseGrantRequest, ct);
                 granted.EnsureSuccessStatusCode();
-                var lease = (await granted.Content.ReadFromJsonAsync(EtcdJson.Default.LeaseGrantResponse, ct))?.Id ?? throw new IOException("etcd granted no lease");
+                lease = (await granted.Content.ReadFromJsonAsync(EtcdJson.Default.LeaseGrantResponse, ct))?.Id ?? throw new IOException("etcd granted no lease");
                 var info = new MemberInfo(_options.Member, incarnation, lease, _service, _admin, _checkpoints);
                 var key = MembersPrefix + run;
                 lock (_lock)
@@ -155,6 +156,14 @@ public sealed partial class EtcdSequencer
             catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
             {
                 EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
+
+                // The member key may have been put all the same (etcd answered "request timed out" after applying
+                // it): revoking the lease takes it away now, instead of a run nobody keeps alive for a lease's time.
+                if (lease is not null)
+                {
+                    await RevokeAsync(lease);
+                }
+
                 NextEndpoint();
                 try
                 {
@@ -341,15 +350,19 @@ public sealed partial class EtcdSequencer
             member = _current;
         }
 
-        if (member is null)
+        if (member is not null)
         {
-            return;
+            await RevokeAsync(member.Lease);
         }
+    }
 
+    /// <summary>Revokes a lease of this gateway (its member key goes with it); best effort, within 2 s.</summary>
+    private async Task RevokeAsync(string lease)
+    {
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/revoke"), new LeaseIdRequest(member.Lease), EtcdJson.Default.LeaseIdRequest, cts.Token);
+            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/revoke"), new LeaseIdRequest(lease), EtcdJson.Default.LeaseIdRequest, cts.Token);
         }
         catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
         {
