@@ -187,7 +187,7 @@ internal sealed class ClientConnection
 
                         break;
                     case SessionActionKind.Submit:
-                        var pending = new Pending(action.CloseAfterReply);
+                        var pending = new Pending(action.CloseAfterReply, action.Transform);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);
 
@@ -300,6 +300,11 @@ internal sealed class ClientConnection
 
                     // A reply that never comes (a fenced primary holds it for good) must not keep a broken connection open.
                     var reply = pending.IsCompleted ? await pending.Reply : await pending.Reply.AsTask().WaitAsync(broken);
+                    if (pending.Transform is { } transform)
+                    {
+                        reply = Transform(transform, reply);
+                    }
+
                     output.Write(reply.Span);
                     if (pending.Close)
                     {
@@ -315,6 +320,20 @@ internal sealed class ClientConnection
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or InvalidOperationException)
         {
             Break("client connection lost while writing");
+        }
+    }
+
+    /// <summary>A transform that fails answers an error to this request only: a client never crashes the gateway.</summary>
+    private ReadOnlyMemory<byte> Transform(IReplyTransform transform, ReadOnlyMemory<byte> reply)
+    {
+        try
+        {
+            return transform.Apply(reply);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            GatewayLog.SessionFailed(_logger, SessionId, e);
+            return _protocol.ErrorReply($"resh: internal error while answering: {e.Message}");
         }
     }
 
@@ -339,13 +358,17 @@ internal sealed class ClientConnection
             Close = close;
         }
 
-        public Pending(bool close)
+        public Pending(bool close, IReplyTransform? transform)
         {
             _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
             Close = close;
+            Transform = transform;
         }
 
         public bool Close { get; }
+
+        /// <summary>Applied to the voted reply when it is released to the client.</summary>
+        public IReplyTransform? Transform { get; }
 
         public bool IsCompleted => _source is null || _source.Task.IsCompleted;
 

@@ -21,6 +21,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _closing = new();
     private Socket? _listener;
+    private IAsyncDisposable? _background;
     private Task _accept = Task.CompletedTask;
     private long _nextSession;
 
@@ -63,6 +64,7 @@ public sealed class GatewayServer : IAsyncDisposable
         }
 
         _listener = listener;
+        _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
     }
@@ -117,6 +119,11 @@ public sealed class GatewayServer : IAsyncDisposable
         }
         catch (TimeoutException)
         {
+        }
+
+        if (_background is not null)
+        {
+            await _background.DisposeAsync();
         }
 
         _stopping.Dispose();
@@ -204,6 +211,31 @@ public sealed class GatewayServer : IAsyncDisposable
         finally
         {
             client.Dispose();
+        }
+    }
+
+    /// <summary>The protocol's way into the log: requests of no client session, released to a waiting task.</summary>
+    private sealed class Link(GatewayServer server) : IGatewayLink
+    {
+        public int ConnectedClients => server._connections.Count;
+
+        public IPEndPoint? Listen => server._listener?.LocalEndPoint as IPEndPoint;
+
+        public async ValueTask<ReadOnlyMemory<byte>> RequestAsync(ReadOnlyMemory<byte> payload, int context, int replyHint, CancellationToken cancellationToken)
+        {
+            var sink = new Sink();
+            var entry = new LogEntry(LogEventKind.Request, 0, context, payload.ToArray(), 1, origin: sink, replyHint: replyHint);
+            await server._sequencer.SubmitAsync(entry, cancellationToken);
+            return await sink.Reply.WaitAsync(cancellationToken);
+        }
+
+        private sealed class Sink : IReplySink
+        {
+            private readonly TaskCompletionSource<ReadOnlyMemory<byte>> _reply = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+            public Task<ReadOnlyMemory<byte>> Reply => _reply.Task;
+
+            public void Complete(ReadOnlyMemory<byte> reply) => _reply.TrySetResult(reply);
         }
     }
 }

@@ -50,6 +50,13 @@ public interface IProtocol
     Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Called once by the gateway when it starts serving: <paramref name="link"/> lets the protocol submit requests
+    /// of its own to the ordered log (RESP: the deletion of expired keys) and read what the gateway knows. The
+    /// returned object is disposed when the gateway stops. A protocol without background work returns null.
+    /// </summary>
+    IAsyncDisposable? Attach(IGatewayLink link) => null;
+
+    /// <summary>
     /// Fault drill: change one existing piece of state directly in the replica at <paramref name="endpoint"/>,
     /// bypassing the gateway. Returns a description of what was changed.
     /// Throws <see cref="NotSupportedException"/> where the protocol cannot do it.
@@ -99,9 +106,36 @@ public readonly record struct SessionAction(
     ReplySelection Selection = ReplySelection.All,
     bool CloseAfterReply = false,
     int ReplyHint = 0,
-    bool ReadOnly = false)
+    bool ReadOnly = false,
+    IReplyTransform? Transform = null)
 {
     public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
+}
+
+/// <summary>
+/// Turns the voted reply of a request into what the client receives, when the client is released (RESP: a TTL
+/// computed from the voted deadline and the gateway's clock, a page of a cursor the gateway keeps). Called once,
+/// on the connection's writer, with the decided reply or with an error reply of the gateway.
+/// </summary>
+public interface IReplyTransform
+{
+    ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply);
+}
+
+/// <summary>What a protocol may use of the gateway it serves (see <see cref="IProtocol.Attach"/>).</summary>
+public interface IGatewayLink
+{
+    /// <summary>
+    /// Appends <paramref name="payload"/> (one request producing one reply) to the ordered log as a request of no
+    /// client session, in <paramref name="context"/>, and returns its voted reply (or an error reply).
+    /// </summary>
+    ValueTask<ReadOnlyMemory<byte>> RequestAsync(ReadOnlyMemory<byte> payload, int context, int replyHint, CancellationToken cancellationToken);
+
+    /// <summary>Client connections open now.</summary>
+    int ConnectedClients { get; }
+
+    /// <summary>The address clients connect to.</summary>
+    System.Net.IPEndPoint? Listen { get; }
 }
 
 /// <summary>
