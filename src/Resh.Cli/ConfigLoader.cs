@@ -312,6 +312,9 @@ public sealed class ConfigLoader
         {
             switch (Scalar(expiry, "service.expiry"))
             {
+                case "owned":
+                    resp.ExpiryRewrite = ExpiryRewrite.Owned;
+                    break;
                 case "absolute":
                     resp.ExpiryRewrite = ExpiryRewrite.Absolute;
                     break;
@@ -319,7 +322,7 @@ public sealed class ConfigLoader
                     resp.ExpiryRewrite = ExpiryRewrite.Passthrough;
                     break;
                 case { } other:
-                    Error(expiry, $"service.expiry: '{other}' is not known; use absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough");
+                    Error(expiry, $"service.expiry: '{other}' is not known; use owned (the gateway fixes every deadline and deletes expired keys through the log), absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough");
                     break;
             }
         }

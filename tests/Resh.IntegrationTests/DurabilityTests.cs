@@ -136,9 +136,10 @@ public sealed class DurabilityTests : IDisposable
         using var again = await StartReshAsync();
         try
         {
-            // The final checkpoint covers everything: nothing is replayed.
+            // The final checkpoint covers everything: nothing is replayed. The one entry after it may be the expiry
+            // keeper's sweep for keys with deadlines, which a gateway orders when it starts.
             var status = await StatusAsync();
-            Assert.Equal(status.GetProperty("head").GetInt64(), status.GetProperty("checkpoint").GetProperty("sequence").GetInt64());
+            Assert.InRange(status.GetProperty("head").GetInt64() - status.GetProperty("checkpoint").GetProperty("sequence").GetInt64(), 0, 1);
             await AssertAllPresentAsync(acked);
         }
         finally

@@ -53,7 +53,7 @@ public sealed class GatewayConnectionTests
         var log = new OrderedLog();
         var sequencer = new RefusingSequencer(log);
         using var metrics = new ReshMetrics();
-        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), sequencer, metrics);
+        await using var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(new RespOptions { ExpiryRewrite = ExpiryRewrite.Absolute }), sequencer, metrics);
         gateway.Start();
         for (var attempt = 0; attempt < 2; attempt++)
         {
@@ -95,7 +95,7 @@ public sealed class GatewayConnectionTests
     {
         var log = new OrderedLog();
         var metrics = new ReshMetrics();
-        var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(), new LocalSequencer(log), metrics);
+        var gateway = new GatewayServer(new GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) }, new RespProtocol(new RespOptions { ExpiryRewrite = ExpiryRewrite.Absolute }), new LocalSequencer(log), metrics);
         var client = new TcpClient();
         var setup = new PendingSet(log, gateway, metrics, client);
         try

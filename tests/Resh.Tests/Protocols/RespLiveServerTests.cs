@@ -210,7 +210,7 @@ public sealed class RespLiveServerTests : IClassFixture<RedisServerFixture>
     {
         var clock = new FakeClock(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 60_000);
         var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
-        var session = new RespProtocol(new RespOptions { Clock = clock }).CreateSession(7);
+        var session = new RespProtocol(new RespOptions { Clock = clock, ExpiryRewrite = ExpiryRewrite.Absolute }).CreateSession(7);
         var input =
             "SELECT 9\r\nFLUSHDB\r\n" +
             "SET k1 v EX 100\r\nSETEX k2 100 v\r\nPSETEX k3 100000 v\r\nSET k4 v\r\nEXPIRE k4 100\r\nGETEX k1 PX 200000\r\n" +

@@ -80,12 +80,26 @@ public sealed class RespReplyOrderTests
     public void Requests_carry_the_hint_of_their_command(int hint, params string[] command) => Assert.Equal(hint, HintOf(command));
 
     [Fact]
-    public void The_scan_family_is_rejected_because_cursors_differ()
+    public void Scan_starts_from_a_voted_snapshot_and_pages_it_from_the_gateway()
     {
         var session = new RespProtocol().CreateSession(1);
-        var buffer = new ReadOnlySequence<byte>(Resh.Clients.RespClient.Encode("SCAN", "0"));
+        var buffer = new ReadOnlySequence<byte>(Resh.Clients.RespClient.Encode("SCAN", "0", "COUNT", "2"));
         var action = session.Next(ref buffer);
-        Assert.Equal(SessionActionKind.LocalReply, action.Kind);
-        Assert.StartsWith("-ERR resh: scan is not supported", Encoding.ASCII.GetString(action.Bytes.Span), StringComparison.Ordinal);
+        Assert.Equal(SessionActionKind.Submit, action.Kind);
+        Assert.Equal("*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n", Encoding.ASCII.GetString(action.Bytes.Span));
+        Assert.Equal(RespReplyOrder.UnorderedElements, action.ReplyHint);
+        var first = Encoding.ASCII.GetString(action.Transform!.Apply("*3\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\nb\r\n"u8.ToArray()).Span);
+        Assert.EndsWith("\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n", first, StringComparison.Ordinal);
+        var cursor = first.Split("\r\n")[2];
+        Assert.NotEqual("0", cursor);
+
+        buffer = new ReadOnlySequence<byte>(Resh.Clients.RespClient.Encode("SCAN", cursor, "COUNT", "2"));
+        var next = session.Next(ref buffer);
+        Assert.Equal(SessionActionKind.LocalReply, next.Kind);
+        Assert.Equal("*2\r\n$1\r\n0\r\n*1\r\n$1\r\nc\r\n", Encoding.ASCII.GetString(next.Bytes.Span));
+
+        // Finished: the cursor is gone, and says so.
+        buffer = new ReadOnlySequence<byte>(Resh.Clients.RespClient.Encode("SCAN", cursor));
+        Assert.StartsWith("-ERR resh: unknown or expired cursor", Encoding.ASCII.GetString(session.Next(ref buffer).Bytes.Span), StringComparison.Ordinal);
     }
 }

@@ -7,7 +7,7 @@ namespace Resh.Protocols.Resp;
 /// Per-connection RESP state: the selected database, the protocol version (HELLO), and an open
 /// MULTI block, which is held here and submitted as one unit on EXEC. Not thread safe.
 /// </summary>
-internal sealed class RespClientSession : IClientSession
+internal sealed partial class RespClientSession : IClientSession
 {
     private static readonly byte[] Ok = "+OK\r\n"u8.ToArray();
     private static readonly byte[] Queued = "+QUEUED\r\n"u8.ToArray();
@@ -37,6 +37,7 @@ internal sealed class RespClientSession : IClientSession
     private int _protover = 2;
     private bool _inMulti;
     private bool _multiAborted;
+    private bool _multiHinted;
     private int _queued;
 
     public RespClientSession(RespProtocol protocol, long sessionId)
@@ -118,26 +119,46 @@ internal sealed class RespClientSession : IClientSession
                 return _inMulti ? AbortBlock(HelloInMulti) : Hello(argc);
         }
 
+        if (RespCommands.IsOwned(kind))
+        {
+            return Owned(kind, argc);
+        }
+
         var bytes = _parser.Request;
         if (_protocol.RewritesExpiry && RespCommands.IsClockDependent(kind))
         {
             var now = kind == RespCommandKind.XAdd ? _protocol.NextStreamMillis() : _protocol.NowMillis();
-            switch (RespExpiryRewriter.Rewrite(_parser, kind, now, _out))
+            var clock = new ExpiryClock(now, _protocol.Keeper is not null);
+            switch (RespExpiryRewriter.Rewrite(_parser, kind, ref clock, _out))
             {
                 case RewriteResult.Rewritten:
                     bytes = _out.WrittenMemory;
+                    if (clock.Deadline > now)
+                    {
+                        _protocol.Keeper!.Schedule(_db, _parser.Arg(1), clock.Deadline);
+                    }
+
                     break;
                 case RewriteResult.InvalidExpire when !_inMulti:
                     return Local(kind == RespCommandKind.SetEx ? InvalidSetEx : InvalidPSetEx);
+                case RewriteResult.TooManyArguments:
+                    var tooMany = Encoding.ASCII.GetBytes($"-ERR resh: {kind.ToString().ToLowerInvariant()} with more than {RespRequestParser.TrackedArguments} arguments is not supported under replication: its deadline could not be fixed by the gateway\r\n");
+                    return _inMulti ? AbortBlock(tooMany) : Local(tooMany);
             }
         }
+        else if (RespCommands.MovesDeadline(kind))
+        {
+            CheckMovedDeadline(kind, argc);
+        }
 
+        var hint = RespReplyOrder.Of(kind, name, argc > 1 ? _parser.Arg(1) : default, argc);
         if (_inMulti)
         {
+            _multiHinted |= hint != RespReplyOrder.Ordered;
             return Queue(bytes.Span);
         }
 
-        return new SessionAction(SessionActionKind.Submit, bytes, Context, ReplyHint: RespReplyOrder.Of(kind, name, argc > 1 ? _parser.Arg(1) : default, argc), ReadOnly: kind == RespCommandKind.Other && RespReadOnly.Is(name));
+        return new SessionAction(SessionActionKind.Submit, bytes, Context, ReplyHint: hint, ReadOnly: kind == RespCommandKind.Other && RespReadOnly.Is(name));
     }
 
     private SessionAction Multi(int argc)
@@ -180,9 +201,11 @@ internal sealed class RespClientSession : IClientSession
 
         _multi.Write(ExecCommand);
         var replies = _queued + 2;
+        var hint = _multiHinted ? RespReplyOrder.ExecElements : RespReplyOrder.Ordered;
         _inMulti = false;
+        _multiHinted = false;
         _queued = 0;
-        return new SessionAction(SessionActionKind.Submit, _multi.WrittenMemory, Context, replies, ReplySelection.Last);
+        return new SessionAction(SessionActionKind.Submit, _multi.WrittenMemory, Context, replies, ReplySelection.Last, ReplyHint: hint);
     }
 
     private SessionAction Discard(int argc)
@@ -340,6 +363,7 @@ internal sealed class RespClientSession : IClientSession
     {
         _inMulti = false;
         _multiAborted = false;
+        _multiHinted = false;
         _queued = 0;
         _multi.Reset();
     }

@@ -12,8 +12,42 @@ internal enum RespCommandKind
     Exec,
     Discard,
     Quit,
+
+    // Owned by the gateway (RespClientSession.Owned.cs): answered, rewritten or given a reply transform.
+    Ttl,
+    PTtl,
+    ExpireTime,
+    PExpireTime,
+    Time,
+    LastSave,
+    Scan,
+    SScan,
+    HScan,
+    ZScan,
+    SPop,
+    SRandMember,
+    HRandField,
+    ZRandMember,
+    RandomKey,
+    Info,
+    Config,
+    Object,
+    Memory,
+    Role,
+    SlowLog,
+    Latency,
+
+    // Forwarded, then the keeper checks the destination key's deadline (it keeps it under a new name).
+    Rename,
+    RenameNx,
+    Move,
+    Copy,
+
+    // Clock-dependent: rewritten by RespExpiryRewriter.
     Expire,
     PExpire,
+    ExpireAt,
+    PExpireAt,
     HExpire,
     HPExpire,
     Set,
@@ -29,6 +63,34 @@ internal static class RespCommands
     /// <summary>Case-insensitive recognition of the command name, without allocating.</summary>
     public static RespCommandKind Identify(ReadOnlySpan<byte> name) => name.Length switch
     {
+        3 when Ascii.EqualsIgnoreCase(name, "TTL"u8) => RespCommandKind.Ttl,
+        4 when Ascii.EqualsIgnoreCase(name, "PTTL"u8) => RespCommandKind.PTtl,
+        4 when Ascii.EqualsIgnoreCase(name, "TIME"u8) => RespCommandKind.Time,
+        4 when Ascii.EqualsIgnoreCase(name, "SCAN"u8) => RespCommandKind.Scan,
+        4 when Ascii.EqualsIgnoreCase(name, "SPOP"u8) => RespCommandKind.SPop,
+        4 when Ascii.EqualsIgnoreCase(name, "INFO"u8) => RespCommandKind.Info,
+        4 when Ascii.EqualsIgnoreCase(name, "ROLE"u8) => RespCommandKind.Role,
+        4 when Ascii.EqualsIgnoreCase(name, "MOVE"u8) => RespCommandKind.Move,
+        4 when Ascii.EqualsIgnoreCase(name, "COPY"u8) => RespCommandKind.Copy,
+        5 when Ascii.EqualsIgnoreCase(name, "SSCAN"u8) => RespCommandKind.SScan,
+        5 when Ascii.EqualsIgnoreCase(name, "HSCAN"u8) => RespCommandKind.HScan,
+        5 when Ascii.EqualsIgnoreCase(name, "ZSCAN"u8) => RespCommandKind.ZScan,
+        6 when Ascii.EqualsIgnoreCase(name, "CONFIG"u8) => RespCommandKind.Config,
+        6 when Ascii.EqualsIgnoreCase(name, "OBJECT"u8) => RespCommandKind.Object,
+        6 when Ascii.EqualsIgnoreCase(name, "MEMORY"u8) => RespCommandKind.Memory,
+        6 when Ascii.EqualsIgnoreCase(name, "RENAME"u8) => RespCommandKind.Rename,
+        7 when Ascii.EqualsIgnoreCase(name, "SLOWLOG"u8) => RespCommandKind.SlowLog,
+        7 when Ascii.EqualsIgnoreCase(name, "LATENCY"u8) => RespCommandKind.Latency,
+        8 when Ascii.EqualsIgnoreCase(name, "LASTSAVE"u8) => RespCommandKind.LastSave,
+        8 when Ascii.EqualsIgnoreCase(name, "RENAMENX"u8) => RespCommandKind.RenameNx,
+        8 when Ascii.EqualsIgnoreCase(name, "EXPIREAT"u8) => RespCommandKind.ExpireAt,
+        9 when Ascii.EqualsIgnoreCase(name, "RANDOMKEY"u8) => RespCommandKind.RandomKey,
+        9 when Ascii.EqualsIgnoreCase(name, "PEXPIREAT"u8) => RespCommandKind.PExpireAt,
+        10 when Ascii.EqualsIgnoreCase(name, "EXPIRETIME"u8) => RespCommandKind.ExpireTime,
+        10 when Ascii.EqualsIgnoreCase(name, "HRANDFIELD"u8) => RespCommandKind.HRandField,
+        11 when Ascii.EqualsIgnoreCase(name, "PEXPIRETIME"u8) => RespCommandKind.PExpireTime,
+        11 when Ascii.EqualsIgnoreCase(name, "SRANDMEMBER"u8) => RespCommandKind.SRandMember,
+        11 when Ascii.EqualsIgnoreCase(name, "ZRANDMEMBER"u8) => RespCommandKind.ZRandMember,
         3 when Ascii.EqualsIgnoreCase(name, "SET"u8) => RespCommandKind.Set,
         4 when Ascii.EqualsIgnoreCase(name, "EXEC"u8) => RespCommandKind.Exec,
         4 when Ascii.EqualsIgnoreCase(name, "QUIT"u8) => RespCommandKind.Quit,
@@ -49,4 +111,10 @@ internal static class RespCommands
     };
 
     public static bool IsClockDependent(RespCommandKind kind) => kind >= RespCommandKind.Expire;
+
+    /// <summary>Commands the gateway answers, rewrites or transforms (RespClientSession.Owned.cs).</summary>
+    public static bool IsOwned(RespCommandKind kind) => kind is >= RespCommandKind.Ttl and <= RespCommandKind.Latency;
+
+    /// <summary>Commands that may carry a key's deadline to another name or database.</summary>
+    public static bool MovesDeadline(RespCommandKind kind) => kind is >= RespCommandKind.Rename and <= RespCommandKind.Copy;
 }

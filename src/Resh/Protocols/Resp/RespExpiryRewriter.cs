@@ -13,6 +13,32 @@ internal enum RewriteResult
 
     /// <summary>SETEX/PSETEX with a non-positive or overflowing time: answer Redis's error locally.</summary>
     InvalidExpire,
+
+    /// <summary>More arguments than the gateway inspects: it cannot tell the deadline, so the request is refused.</summary>
+    TooManyArguments,
+}
+
+/// <summary>
+/// The gateway's clock reading for one rewrite, whether deadlines are gateway-owned (shifted, see
+/// <see cref="RespExpiryKeeper"/>), and the deadline the rewrite wrote (0 when none), for the keeper to check.
+/// </summary>
+internal struct ExpiryClock(long now, bool owned)
+{
+    public readonly long Now = now;
+    public readonly bool Owned = owned;
+    public long Deadline;
+
+    /// <summary>The value to write for <paramref name="deadline"/>, remembering it.</summary>
+    public long Write(long deadline)
+    {
+        if (!Owned)
+        {
+            return deadline;
+        }
+
+        Deadline = deadline;
+        return RespExpiryKeeper.ShiftFuture(deadline, Now);
+    }
 }
 
 /// <summary>
@@ -34,20 +60,39 @@ internal enum RewriteResult
 /// </summary>
 internal static class RespExpiryRewriter
 {
-    public static RewriteResult Rewrite(RespRequestParser request, RespCommandKind kind, long nowMs, PooledBuffer output) => kind switch
+    public static RewriteResult Rewrite(RespRequestParser request, RespCommandKind kind, long nowMs, PooledBuffer output)
     {
-        RespCommandKind.Expire => RewriteExpire(request, "PEXPIREAT"u8, 1000, nowMs, output),
-        RespCommandKind.PExpire => RewriteExpire(request, "PEXPIREAT"u8, 1, nowMs, output),
-        RespCommandKind.HExpire => RewriteExpire(request, "HPEXPIREAT"u8, 1000, nowMs, output),
-        RespCommandKind.HPExpire => RewriteExpire(request, "HPEXPIREAT"u8, 1, nowMs, output),
-        RespCommandKind.Set => RewriteOptions(request, 3, nowMs, output),
-        RespCommandKind.GetEx => RewriteOptions(request, 2, nowMs, output),
-        RespCommandKind.SetEx => RewriteSetEx(request, 1000, nowMs, output),
-        RespCommandKind.PSetEx => RewriteSetEx(request, 1, nowMs, output),
-        RespCommandKind.Restore => RewriteRestore(request, nowMs, output),
-        RespCommandKind.XAdd => RewriteXAdd(request, nowMs, output),
-        _ => RewriteResult.Unchanged,
-    };
+        var clock = new ExpiryClock(nowMs, owned: false);
+        return Rewrite(request, kind, ref clock, output);
+    }
+
+    public static RewriteResult Rewrite(RespRequestParser request, RespCommandKind kind, ref ExpiryClock clock, PooledBuffer output)
+    {
+        if (request.ArgCount > RespRequestParser.TrackedArguments && kind is RespCommandKind.Set or RespCommandKind.GetEx or RespCommandKind.Restore)
+        {
+            return RewriteResult.TooManyArguments;
+        }
+
+        var hashClock = new ExpiryClock(clock.Now, owned: false);
+        return kind switch
+        {
+            RespCommandKind.Expire => RewriteExpire(request, "PEXPIREAT"u8, 1000, ref clock, relative: true, output),
+            RespCommandKind.PExpire => RewriteExpire(request, "PEXPIREAT"u8, 1, ref clock, relative: true, output),
+            RespCommandKind.ExpireAt when clock.Owned => RewriteExpire(request, "PEXPIREAT"u8, 1000, ref clock, relative: false, output),
+            RespCommandKind.PExpireAt when clock.Owned => RewriteExpire(request, "PEXPIREAT"u8, 1, ref clock, relative: false, output),
+
+            // Hash fields keep absolute deadlines that each replica applies (Redis 7.4 and later): the keeper checks keys.
+            RespCommandKind.HExpire => RewriteExpire(request, "HPEXPIREAT"u8, 1000, ref hashClock, relative: true, output),
+            RespCommandKind.HPExpire => RewriteExpire(request, "HPEXPIREAT"u8, 1, ref hashClock, relative: true, output),
+            RespCommandKind.Set => RewriteOptions(request, 3, ref clock, output),
+            RespCommandKind.GetEx => RewriteOptions(request, 2, ref clock, output),
+            RespCommandKind.SetEx => RewriteSetEx(request, 1000, ref clock, output),
+            RespCommandKind.PSetEx => RewriteSetEx(request, 1, ref clock, output),
+            RespCommandKind.Restore => RewriteRestore(request, ref clock, output),
+            RespCommandKind.XAdd => RewriteXAdd(request, clock.Now, output),
+            _ => RewriteResult.Unchanged,
+        };
+    }
 
     /// <summary>now + value*unit, or false on overflow.</summary>
     private static bool TryDeadline(long nowMs, long value, long unit, out long deadline)
@@ -68,15 +113,17 @@ internal static class RespExpiryRewriter
         return true;
     }
 
-    private static RewriteResult RewriteExpire(RespRequestParser request, ReadOnlySpan<byte> absoluteName, long unit, long nowMs, PooledBuffer output)
+    private static RewriteResult RewriteExpire(RespRequestParser request, ReadOnlySpan<byte> absoluteName, long unit, ref ExpiryClock clock, bool relative, PooledBuffer output)
     {
         // EXPIRE accepts any integer (a past deadline deletes the key, as PEXPIREAT does).
         if (request.ArgCount < 3
             || !RespEncoding.TryParseInteger(request.Arg(2), out var value)
-            || !TryDeadline(nowMs, value, unit, out var deadline))
+            || !TryDeadline(relative ? clock.Now : 0, value, unit, out var deadline))
         {
             return RewriteResult.Unchanged;
         }
+
+        deadline = clock.Write(deadline);
 
         output.Reset();
         RespEncoding.WriteArrayHeader(output, request.ArgCount);
@@ -88,9 +135,10 @@ internal static class RespExpiryRewriter
     }
 
     /// <summary>SET/GETEX options from <paramref name="first"/> on: each EX s / PX ms becomes PXAT deadline.</summary>
-    private static RewriteResult RewriteOptions(RespRequestParser request, int first, long nowMs, PooledBuffer output)
+    private static RewriteResult RewriteOptions(RespRequestParser request, int first, ref ExpiryClock clock, PooledBuffer output)
     {
         var count = request.ArgCount;
+        var nowMs = clock.Now;
         if (count > RespRequestParser.TrackedArguments || count < first + 2)
         {
             return RewriteResult.Unchanged;
@@ -99,7 +147,7 @@ internal static class RespExpiryRewriter
         var any = false;
         for (var i = first; i < count; i++)
         {
-            if (TryRelativeOption(request, i, nowMs, out _, out var takesValue))
+            if (TryRelativeOption(request, i, nowMs, clock.Owned, out _, out var takesValue))
             {
                 any = true;
             }
@@ -124,10 +172,10 @@ internal static class RespExpiryRewriter
 
         for (var i = first; i < count; i++)
         {
-            if (TryRelativeOption(request, i, nowMs, out var deadline, out var takesValue))
+            if (TryRelativeOption(request, i, nowMs, clock.Owned, out var deadline, out var takesValue))
             {
                 RespEncoding.WriteBulk(output, "PXAT"u8);
-                RespEncoding.WriteBulk(output, deadline);
+                RespEncoding.WriteBulk(output, clock.Write(deadline));
                 i++;
                 continue;
             }
@@ -144,15 +192,17 @@ internal static class RespExpiryRewriter
     }
 
     /// <summary>
-    /// Whether argument <paramref name="index"/> is EX or PX followed by a positive integer whose deadline
-    /// fits; <paramref name="takesValue"/> tells whether the option at <paramref name="index"/> consumes the next argument.
+    /// Whether argument <paramref name="index"/> is EX or PX (with <paramref name="absoluteToo"/>, EXAT or PXAT too)
+    /// followed by a positive integer whose deadline fits; <paramref name="takesValue"/> tells whether the option at
+    /// <paramref name="index"/> consumes the next argument.
     /// </summary>
-    private static bool TryRelativeOption(RespRequestParser request, int index, long nowMs, out long deadline, out bool takesValue)
+    private static bool TryRelativeOption(RespRequestParser request, int index, long nowMs, bool absoluteToo, out long deadline, out bool takesValue)
     {
         deadline = 0;
         var option = request.Arg(index);
         var hasValue = index + 1 < request.ArgCount;
         long unit;
+        var from = nowMs;
         if (Ascii.EqualsIgnoreCase(option, "EX"u8))
         {
             unit = 1000;
@@ -161,9 +211,20 @@ internal static class RespExpiryRewriter
         {
             unit = 1;
         }
+        else if (Ascii.EqualsIgnoreCase(option, "EXAT"u8) || Ascii.EqualsIgnoreCase(option, "PXAT"u8))
+        {
+            takesValue = hasValue;
+            if (!absoluteToo)
+            {
+                return false;
+            }
+
+            unit = option.Length == 4 && (option[0] | 0x20) == 'e' ? 1000 : 1;
+            from = 0;
+        }
         else
         {
-            takesValue = hasValue && (Ascii.EqualsIgnoreCase(option, "EXAT"u8) || Ascii.EqualsIgnoreCase(option, "PXAT"u8));
+            takesValue = false;
             return false;
         }
 
@@ -171,20 +232,22 @@ internal static class RespExpiryRewriter
         return hasValue
             && RespEncoding.TryParseInteger(request.Arg(index + 1), out var value)
             && value > 0
-            && TryDeadline(nowMs, value, unit, out deadline);
+            && TryDeadline(from, value, unit, out deadline);
     }
 
-    private static RewriteResult RewriteSetEx(RespRequestParser request, long unit, long nowMs, PooledBuffer output)
+    private static RewriteResult RewriteSetEx(RespRequestParser request, long unit, ref ExpiryClock clock, PooledBuffer output)
     {
         if (request.ArgCount != 4 || !RespEncoding.TryParseInteger(request.Arg(2), out var value))
         {
             return RewriteResult.Unchanged;
         }
 
-        if (value <= 0 || !TryDeadline(nowMs, value, unit, out var deadline))
+        if (value <= 0 || !TryDeadline(clock.Now, value, unit, out var deadline))
         {
             return RewriteResult.InvalidExpire;
         }
+
+        deadline = clock.Write(deadline);
 
         output.Reset();
         RespEncoding.WriteArrayHeader(output, 5);
@@ -196,32 +259,38 @@ internal static class RespExpiryRewriter
         return RewriteResult.Rewritten;
     }
 
-    private static RewriteResult RewriteRestore(RespRequestParser request, long nowMs, PooledBuffer output)
+    private static RewriteResult RewriteRestore(RespRequestParser request, ref ExpiryClock clock, PooledBuffer output)
     {
         var count = request.ArgCount;
         if (count < 4 || count > RespRequestParser.TrackedArguments
             || !RespEncoding.TryParseInteger(request.Arg(2), out var ttl)
-            || ttl <= 0
-            || !TryDeadline(nowMs, ttl, 1, out var deadline))
+            || ttl <= 0)
         {
             return RewriteResult.Unchanged;
         }
 
+        var absolute = false;
         for (var i = 4; i < count; i++)
         {
-            if (Ascii.EqualsIgnoreCase(request.Arg(i), "ABSTTL"u8))
-            {
-                return RewriteResult.Unchanged;
-            }
+            absolute |= Ascii.EqualsIgnoreCase(request.Arg(i), "ABSTTL"u8);
+        }
+
+        if ((absolute && !clock.Owned) || !TryDeadline(absolute ? 0 : clock.Now, ttl, 1, out var deadline))
+        {
+            return RewriteResult.Unchanged;
         }
 
         output.Reset();
-        RespEncoding.WriteArrayHeader(output, count + 1);
+        RespEncoding.WriteArrayHeader(output, absolute ? count : count + 1);
         output.Write(request.RawArg(0));
         output.Write(request.RawArg(1));
-        RespEncoding.WriteBulk(output, deadline);
+        RespEncoding.WriteBulk(output, clock.Write(deadline));
         output.Write(request.RawFrom(3));
-        RespEncoding.WriteBulk(output, "ABSTTL"u8);
+        if (!absolute)
+        {
+            RespEncoding.WriteBulk(output, "ABSTTL"u8);
+        }
+
         return RewriteResult.Rewritten;
     }
 

@@ -30,6 +30,15 @@ public enum ExpiryRewrite
 
     /// <summary>Requests are forwarded as they are: every replica reads its own clock.</summary>
     Passthrough,
+
+    /// <summary>
+    /// As <see cref="Absolute"/>, and expiry itself is the gateway's (the default): every future deadline, absolute
+    /// ones (EXPIREAT, PEXPIREAT, EXAT, PXAT, RESTORE ABSTTL) included, reaches the replicas shifted far into the
+    /// future, so no replica expires a key by its own clock, and the gateway deletes each key at its deadline
+    /// through the ordered log (<see cref="RespExpiryKeeper"/>). TTL, PTTL, EXPIRETIME and PEXPIRETIME are answered
+    /// from the voted deadline. Needs Lua scripting on the replicas (Garnet: --lua).
+    /// </summary>
+    Owned,
 }
 
 /// <summary>Options of the RESP codec. Byte limits apply to client requests.</summary>
@@ -68,7 +77,7 @@ public sealed class RespOptions
     /// <summary>Number of databases of the replicas (SELECT 0..Databases-1).</summary>
     public int Databases { get; set; } = DefaultDatabases;
 
-    public ExpiryRewrite ExpiryRewrite { get; set; } = ExpiryRewrite.Absolute;
+    public ExpiryRewrite ExpiryRewrite { get; set; } = ExpiryRewrite.Owned;
 
     /// <summary>Clock used to turn relative expiry times into absolute ones.</summary>
     public TimeProvider Clock { get; set; } = TimeProvider.System;
@@ -107,7 +116,7 @@ public sealed class RespOptions
         CheckRange(errors, "service.databases", Databases, MaxDatabases);
         if (!Enum.IsDefined(ExpiryRewrite))
         {
-            errors.Add($"service.expiry must be absolute or passthrough (got {(int)ExpiryRewrite})");
+            errors.Add($"service.expiry must be owned, absolute or passthrough (got {(int)ExpiryRewrite})");
         }
 
         if (Clock is null)

@@ -30,11 +30,8 @@ public static class RespProfile
 {
     private const string Blocking = "blocks the connection waiting for data, which a replicated request stream cannot do";
     private const string PubSub = "pub/sub turns the connection into a message stream with no one-to-one replies";
-    private const string Random = "picks elements at random: replicas would disagree";
-    private const string ReplicaState = "reports one replica's runtime state, not the replicated service's";
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
-    private const string Cursor = "cursors and batches depend on each replica's randomly seeded hash tables; use KEYS, SMEMBERS, HGETALL or ZRANGE, whose order the voter normalizes";
     private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions";
 
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
@@ -60,30 +57,10 @@ public static class RespProfile
         ["sunsubscribe"] = PubSub,
         ["publish"] = "every replica would deliver the message: subscribers would get it once per replica",
         ["spublish"] = "every replica would deliver the message: subscribers would get it once per replica",
-        ["pubsub"] = ReplicaState,
+        ["pubsub"] = "reports the subscriptions of one replica, not of the gateway's clients",
         ["monitor"] = "streams one replica's traffic instead of replying",
         ["debug"] = "can crash, stall or alter a single replica",
-        ["randomkey"] = Random,
-        ["srandmember"] = Random,
-        ["hrandfield"] = Random,
-        ["zrandmember"] = Random,
-        ["spop"] = Random,
         ["lolwut"] = "draws random art",
-        ["time"] = "reads each replica's own clock",
-        ["lastsave"] = ReplicaState,
-        ["info"] = ReplicaState,
-        ["role"] = ReplicaState,
-        ["slowlog"] = ReplicaState,
-        ["latency"] = ReplicaState,
-        ["memory"] = ReplicaState,
-        ["object"] = "reports per-replica encodings, idle times and access frequencies",
-        ["ttl"] = "replicas read their clocks at different instants; use EXPIRETIME",
-        ["scan"] = Cursor,
-        ["sscan"] = Cursor,
-        ["hscan"] = Cursor,
-        ["zscan"] = Cursor,
-        ["pttl"] = "replicas read their clocks at different instants; use PEXPIRETIME",
-        ["config"] = "reads or changes one replica's configuration; configure replicas through resh",
         ["client"] = SharedConnection,
         ["reset"] = SharedConnection,
         ["watch"] = "a shared replica connection cannot carry per-session watches",
@@ -110,6 +87,22 @@ public static class RespProfile
         ["script|kill"] = "interrupts whatever one replica is running at that instant",
         ["function|kill"] = "interrupts whatever one replica is running at that instant",
         ["function|stats"] = "reports what one replica is running at that instant",
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Configuration parameters CONFIG SET may not change, and why.</summary>
+    public static IReadOnlyDictionary<string, string> ManagedConfig { get; } = new Dictionary<string, string>
+    {
+        ["save"] = Managed,
+        ["appendonly"] = Managed,
+        ["appendfsync"] = Managed,
+        ["replicaof"] = Managed,
+        ["slaveof"] = Managed,
+        ["masterauth"] = Managed,
+        ["masteruser"] = Managed,
+        ["requirepass"] = "the gateway talks to the replicas without a password",
+        ["maxmemory"] = "eviction picks keys by sampling, so replicas would evict different keys",
+        ["maxmemory-policy"] = "eviction picks keys by sampling, so replicas would evict different keys",
+        ["databases"] = "the number of databases is service.databases in the resh configuration",
     }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>A fresh, editable, case-insensitive set holding the default rejected commands.</summary>

@@ -44,8 +44,14 @@ public sealed class RespProtocol : IProtocol
         MaxQueuedCommands = options.MaxQueuedCommands;
         Databases = options.Databases;
         CodeOnlyErrors = options.ErrorComparison == ErrorComparison.CodeOnly;
-        RewritesExpiry = options.ExpiryRewrite == ExpiryRewrite.Absolute;
+        RewritesExpiry = options.ExpiryRewrite is ExpiryRewrite.Absolute or ExpiryRewrite.Owned;
         _clock = options.Clock;
+        Cursors = new RespCursors(options.Clock);
+        LastSave = options.Clock.GetUtcNow();
+        if (options.ExpiryRewrite == ExpiryRewrite.Owned)
+        {
+            Keeper = new RespExpiryKeeper(options.Clock, options.Databases);
+        }
         Rejected = new RespCommandSet(options.RejectedCommands);
     }
 
@@ -71,6 +77,41 @@ public sealed class RespProtocol : IProtocol
     internal bool RewritesExpiry { get; }
 
     internal RespCommandSet Rejected { get; }
+
+    /// <summary>The gateway's clock: deadlines, TTLs, TIME, stream ids.</summary>
+    internal TimeProvider Clock => _clock;
+
+    /// <summary>The iterations of the SCAN family, kept by the gateway.</summary>
+    internal RespCursors Cursors { get; }
+
+    /// <summary>Deletes expired keys through the log when expiry is gateway-owned; null otherwise.</summary>
+    internal RespExpiryKeeper? Keeper { get; }
+
+    /// <summary>What LASTSAVE answers: when this gateway started.</summary>
+    internal DateTimeOffset LastSave { get; }
+
+    private IGatewayLink? _link;
+    private int _keeperStarted;
+
+    /// <summary>Client connections of the gateway this protocol serves.</summary>
+    internal int ConnectedClients => _link?.ConnectedClients ?? 0;
+
+    /// <summary>The port clients connect to, once attached.</summary>
+    internal int? ListenPort => _link?.Listen?.Port;
+
+    /// <summary>Starts the expiry keeper on the gateway that serves clients (once; a later gateway of the same host takes over).</summary>
+    public IAsyncDisposable? Attach(IGatewayLink link)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        _link = link;
+        if (Keeper is null || Interlocked.Exchange(ref _keeperStarted, 1) != 0)
+        {
+            return null;
+        }
+
+        Keeper.Start(link);
+        return Keeper;
+    }
 
     /// <summary>The session context for database <paramref name="database"/> in RESP2 or RESP3.</summary>
     public static int MakeContext(int database, bool resp3) => (database & DatabaseMask) | (resp3 ? Resp3Flag : 0);

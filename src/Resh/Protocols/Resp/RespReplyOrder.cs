@@ -27,6 +27,30 @@ public static class RespReplyOrder
     /// </summary>
     public const int UnorderedDeep = 3;
 
+    /// <summary>
+    /// Reports of one replica's runtime (INFO, OBJECT IDLETIME/FREQ, MEMORY USAGE): correct replicas differ, so every
+    /// reply counts as equal; the request is still ordered, and the client receives one replica's reply.
+    /// </summary>
+    public const int Unvoted = 4;
+
+    /// <summary>CONFIG GET: pairs in any order; the values that differ per replica (port, dir, pidfile, ...) are left out of the vote.</summary>
+    public const int ConfigPairs = 5;
+
+    /// <summary>
+    /// An EXEC reply some of whose elements answer a hinted command (SMEMBERS inside MULTI): every aggregate element
+    /// is compared with its elements sorted, a weaker check for the ordered ones that never splits a correct vote.
+    /// </summary>
+    public const int ExecElements = 6;
+
+    /// <summary>Configuration parameters whose values differ between correct replicas (their own files and addresses).</summary>
+    internal static readonly HashSet<string> PerReplicaConfig = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "port", "tls-port", "bind", "dir", "dbfilename", "pidfile", "logfile", "unixsocket", "unixsocketperm",
+        "appendfilename", "appenddirname", "syslog-ident", "cluster-config-file", "bind-source-addr", "oom-score-adj-values",
+    };
+
+    private static readonly byte[] UnvotedForm = "+resh-unvoted\r\n"u8.ToArray();
+
     private static readonly Dictionary<string, int> Commands = new(StringComparer.OrdinalIgnoreCase)
     {
         ["KEYS"] = UnorderedElements,
@@ -74,6 +98,17 @@ public static class RespReplyOrder
     public static bool TrySortAggregate(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output)
     {
         ArgumentNullException.ThrowIfNull(output);
+        switch (hint)
+        {
+            case Unvoted:
+                output.Write(UnvotedForm);
+                return true;
+            case ConfigPairs:
+                return TryNormalizeConfig(reply, output);
+            case ExecElements:
+                return TryNormalizeExec(reply, output);
+        }
+
         if (hint == UnorderedDeep)
         {
             var deep = SortDeep(reply, out var consumed);
@@ -140,6 +175,72 @@ public static class RespReplyOrder
         }
 
         output.Write(reply[(headerEnd + 2 + offset)..]);
+        return true;
+    }
+
+    private static bool TryNormalizeConfig(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
+    {
+        if (RespReplyReader.IsError(reply) || !RespReplyReader.TryReadStrings(reply, out var items) || items.Count % 2 != 0)
+        {
+            return false;
+        }
+
+        var pairs = new List<(byte[] Key, byte[] Value)>();
+        for (var i = 0; i < items.Count; i += 2)
+        {
+            if (!PerReplicaConfig.Contains(Encoding.ASCII.GetString(items[i])))
+            {
+                pairs.Add((items[i], items[i + 1]));
+            }
+        }
+
+        pairs.Sort((x, y) => x.Key.AsSpan().SequenceCompareTo(y.Key));
+        RespEncoding.WriteArrayHeader(output, pairs.Count * 2);
+        foreach (var (key, value) in pairs)
+        {
+            RespEncoding.WriteBulk(output, key);
+            RespEncoding.WriteBulk(output, value);
+        }
+
+        return true;
+    }
+
+    private static bool TryNormalizeExec(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
+    {
+        if (reply.Length < 4 || reply[0] != (byte)'*')
+        {
+            return false;
+        }
+
+        var headerEnd = reply.IndexOf("\r\n"u8);
+        if (headerEnd < 2 || !int.TryParse(reply[1..headerEnd], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count))
+        {
+            return false;
+        }
+
+        var body = new ReadOnlySequence<byte>(reply[(headerEnd + 2)..].ToArray());
+        var framer = new RespReplyFramer();
+        var normalized = new ArrayBufferWriter<byte>(reply.Length);
+        normalized.Write(reply[..(headerEnd + 2)]);
+        var offset = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (framer.TryFrame(body.Slice(offset), out var end) != FrameStatus.Complete)
+            {
+                return false;
+            }
+
+            var element = body.Slice(offset, end).ToArray();
+            if (!TrySortAggregate(element, UnorderedElements, normalized))
+            {
+                normalized.Write(element);
+            }
+
+            offset += element.Length;
+        }
+
+        normalized.Write(body.Slice(offset).ToArray());
+        output.Write(normalized.WrittenSpan);
         return true;
     }
 

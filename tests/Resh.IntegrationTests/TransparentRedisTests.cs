@@ -1,0 +1,229 @@
+using System.Net;
+using Resh.Modes;
+using StackExchange.Redis;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>
+/// What applications send, through StackExchange.Redis, against three real redis-server replicas: expiry and TTL
+/// reads, random pops, SCAN, INFO and CONFIG as clients read them. Faults are injected during the runs; no vote
+/// may split and no correct replica may be suspected, and the replicas end identical.
+/// </summary>
+public sealed class TransparentRedisTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    private static async Task<ConnectionMultiplexer> ConnectAsync(IPEndPoint endpoint)
+    {
+        var options = new ConfigurationOptions
+        {
+            EndPoints = { endpoint },
+            AllowAdmin = true,
+            AbortOnConnectFail = true,
+            ConnectTimeout = 15000,
+            SyncTimeout = 15000,
+            AsyncTimeout = 15000,
+        };
+        return await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(Timeout);
+    }
+
+    private static async Task AssertIdenticalAsync(Cluster cluster)
+    {
+        await cluster.WaitHealthyAsync();
+        var dumps = new List<SortedDictionary<string, string?>>();
+        foreach (var replica in cluster.Host.Status().Replicas)
+        {
+            dumps.Add(await cluster.DumpAsync(replica.Id));
+        }
+
+        Assert.All(dumps.Skip(1), d => Assert.Equal(dumps[0], d));
+    }
+
+    private static void AssertNoDisagreement(Cluster cluster)
+    {
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+disagreement");
+    }
+
+    /// <summary>Every key read through the gateway by its type, so a corrupted one is outvoted.</summary>
+    private static async Task ReadEverythingAsync(IDatabase db, IServer server)
+    {
+        foreach (var key in server.Keys(pageSize: 100))
+        {
+            switch (await db.KeyTypeAsync(key))
+            {
+                case RedisType.String:
+                    await db.StringGetAsync(key);
+                    break;
+                case RedisType.Set:
+                    await db.SetMembersAsync(key);
+                    break;
+                case RedisType.Hash:
+                    await db.HashGetAllAsync(key);
+                    break;
+                case RedisType.SortedSet:
+                    await db.SortedSetRangeByRankWithScoresAsync(key);
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Reads_racing_10000_expiring_keys_never_split_the_vote()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var redis = await ConnectAsync(cluster.EndPoint);
+        var db = redis.GetDatabase();
+        var random = new Random(7);
+        const int Keys = 10_000;
+        var sets = Enumerable.Range(0, Keys).Select(i => db.StringSetAsync($"e:{i}", $"v{i}", TimeSpan.FromMilliseconds(300 + random.Next(1500)))).ToArray();
+        Assert.All(await Task.WhenAll(sets).WaitAsync(Timeout), Assert.True);
+
+        // Read every key again and again while the deadlines pass: each read must be voted, never refused.
+        var keys = Enumerable.Range(0, Keys).Select(i => (RedisKey)$"e:{i}").ToArray();
+        var rounds = 0;
+        long present;
+        do
+        {
+            present = 0;
+            foreach (var chunk in keys.Chunk(500))
+            {
+                var values = await db.StringGetAsync(chunk).WaitAsync(Timeout);
+                present += values.Count(v => v.HasValue);
+                var ttls = await Task.WhenAll(chunk.Take(20).Select(k => db.KeyTimeToLiveAsync(k))).WaitAsync(Timeout);
+                Assert.All(ttls, t => Assert.True(t is null || t.Value <= TimeSpan.FromSeconds(2), $"ttl {t}"));
+            }
+
+            rounds++;
+        }
+        while (present > 0 && rounds < 500);
+
+        Assert.Equal(0, present);
+        Assert.True(rounds > 2, $"the keys expired within {rounds} rounds: no read raced a deadline");
+        await Tools.WaitUntilAsync(async () => await db.ExecuteAsync("DBSIZE") is var size && (long)size == 0, Timeout, "every expired key deleted through the log");
+        AssertNoDisagreement(cluster);
+        Assert.All(cluster.Host.Status().Replicas, r => Assert.Equal((0L, 0L), (r.Mismatches, r.Recoveries)));
+        await AssertIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_cache_with_expiry_random_pops_and_introspection_work_as_against_one_server()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var redis = await ConnectAsync(cluster.EndPoint);
+        var db = redis.GetDatabase();
+        var server = redis.GetServer(cluster.EndPoint);
+
+        // Cache entries with expiry, and their TTLs as an application reads them.
+        Assert.True(await db.StringSetAsync("session:1", "alice", TimeSpan.FromSeconds(100)));
+        var ttl = await db.KeyTimeToLiveAsync("session:1");
+        Assert.InRange(ttl!.Value.TotalSeconds, 95, 100);
+        Assert.True(await db.KeyExpireAsync("session:1", TimeSpan.FromSeconds(30)));
+        Assert.InRange((await db.KeyTimeToLiveAsync("session:1"))!.Value.TotalSeconds, 25, 30);
+        Assert.True(await db.KeyExpireAsync("session:1", DateTime.UtcNow.AddHours(1)));
+        Assert.InRange((await db.KeyTimeToLiveAsync("session:1"))!.Value.TotalMinutes, 59, 60);
+        Assert.True(await db.KeyPersistAsync("session:1"));
+        Assert.Null(await db.KeyTimeToLiveAsync("session:1"));
+        Assert.Null(await db.KeyTimeToLiveAsync("missing"));
+        Assert.True(await db.StringSetAsync("flash", "x", TimeSpan.FromMilliseconds(200)));
+        await Tools.WaitUntilAsync(async () => !await db.KeyExistsAsync("flash"), Timeout, "the flash key to expire");
+
+        // A crash of one replica in the middle of the run.
+        await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+
+        // Random members: the gateway picks, every replica removes the same one.
+        await db.SetAddAsync("jobs", [.. Enumerable.Range(0, 200).Select(i => (RedisValue)$"job{i}")]);
+        var popped = new HashSet<string>();
+        for (var i = 0; i < 50; i++)
+        {
+            popped.Add((string)(await db.SetPopAsync("jobs"))!);
+        }
+
+        Assert.Equal(50, popped.Count);
+        Assert.Equal(150, await db.SetLengthAsync("jobs"));
+        Assert.Equal(10, (await db.SetPopAsync("jobs", 10)).Length);
+        Assert.Equal(5, (await db.SetRandomMembersAsync("jobs", 5)).Distinct().Count());
+        Assert.Equal(20, (await db.SetRandomMembersAsync("jobs", -20)).Length);
+        Assert.True((await db.SetRandomMemberAsync("jobs")).HasValue);
+        await db.HashSetAsync("user:1", [new("name", "alice"), new("mail", "a@example.org"), new("age", "30")]);
+        Assert.Equal(2, (await db.HashRandomFieldsWithValuesAsync("user:1", 2)).Length);
+        await db.SortedSetAddAsync("board", [new("a", 1), new("b", 2.5), new("c", 3)]);
+        var ranked = await db.SortedSetRandomMembersWithScoresAsync("board", 3);
+        Assert.Equal(new[] { 1.0, 2.5, 3.0 }, ranked.Select(e => e.Score).Order());
+        Assert.False(string.IsNullOrEmpty(await db.KeyRandomAsync()));
+
+        // A corrupted replica in the middle of the run.
+        await cluster.WaitHealthyAsync();
+        await cluster.Host.InjectAsync("r2", FaultKind.Corrupt, CancellationToken.None);
+
+        // What clients read on connect and operators read from dashboards.
+        var info = await server.InfoAsync();
+        Assert.Contains(info.SelectMany(g => g), p => p.Key == "role" && p.Value == "master");
+        Assert.Contains(info.SelectMany(g => g), p => p.Key == "redis_version");
+        var config = await server.ConfigGetAsync("maxmemory*");
+        Assert.Contains(config, p => p.Key == "maxmemory-policy");
+        Assert.Equal(cluster.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), (await server.ConfigGetAsync("port")).Single().Value);
+        Assert.InRange((await server.TimeAsync()) - DateTime.UtcNow, TimeSpan.FromSeconds(-5), TimeSpan.FromSeconds(5));
+        Assert.Equal(await server.DatabaseSizeAsync(), server.Keys(pageSize: 2).Count());
+        Assert.Equal("master", (await server.RoleAsync()).Value);
+        await server.ConfigSetAsync("slowlog-max-len", "64");
+        Assert.Equal("64", (await server.ConfigGetAsync("slowlog-max-len")).Single().Value);
+
+        await ReadEverythingAsync(db, server);
+        await Tools.WaitUntilAsync(() => cluster.Host.Status().Replicas.All(r => r.Recoveries >= (r.Id == "r3" ? 0 : 1)), Timeout, "r1 and r2 rebuilt");
+        AssertNoDisagreement(cluster);
+        Assert.Equal(0, cluster.Replica("r3").Recoveries);
+        await AssertIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task Scan_over_100k_keys_while_writes_go_on_returns_every_key_present_throughout()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var redis = await ConnectAsync(cluster.EndPoint);
+        var db = redis.GetDatabase();
+        var server = redis.GetServer(cluster.EndPoint);
+        const int Keys = 100_000;
+        foreach (var chunk in Enumerable.Range(0, Keys).Chunk(5000))
+        {
+            await Task.WhenAll(chunk.Select(i => db.StringSetAsync($"s:{i}", i))).WaitAsync(Timeout);
+        }
+
+        await db.SetAddAsync("tags", [.. Enumerable.Range(0, 2000).Select(i => (RedisValue)$"t{i}")]);
+        await db.HashSetAsync("profile", [.. Enumerable.Range(0, 1000).Select(i => new HashEntry($"f{i}", i))]);
+
+        using var stop = new CancellationTokenSource();
+        var writer = Task.Run(async () =>
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await db.StringSetAsync($"new:{n++}", n);
+                await db.KeyDeleteAsync($"new:{n - 2}");
+            }
+
+            return n;
+        });
+
+        var seen = new HashSet<string>();
+        var injected = false;
+        foreach (var key in server.Keys(pattern: "s:*", pageSize: 1000))
+        {
+            seen.Add(key!);
+            if (!injected && seen.Count == Keys / 2)
+            {
+                // The iteration is the gateway's: a rebuilt replica does not invalidate its cursor.
+                await cluster.Host.InjectAsync("r3", FaultKind.Crash, CancellationToken.None);
+                injected = true;
+            }
+        }
+
+        await stop.CancelAsync();
+        Assert.True(await writer.WaitAsync(Timeout) > 0);
+        Assert.Equal(Keys, seen.Count);
+        Assert.Equal(2000, db.SetScan("tags", pageSize: 100).Count());
+        Assert.Equal(10, db.SetScan("tags", "t1?", pageSize: 100).Count());
+        Assert.Equal(1000, db.HashScan("profile", pageSize: 64).Select(e => e.Name.ToString()).Distinct().Count());
+        AssertNoDisagreement(cluster);
+        await AssertIdenticalAsync(cluster);
+    }
+}
