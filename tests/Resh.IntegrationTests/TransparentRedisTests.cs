@@ -226,4 +226,101 @@ public sealed class TransparentRedisTests
         AssertNoDisagreement(cluster);
         await AssertIdenticalAsync(cluster);
     }
+
+    [Fact]
+    public async Task Optimistic_transactions_and_locks_decided_in_log_order_lose_no_increment()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var redis = await ConnectAsync(cluster.EndPoint);
+        var db = redis.GetDatabase();
+
+        // A distributed lock as client libraries implement it (SET NX PX; release and extend are WATCH transactions).
+        Assert.True(await db.LockTakeAsync("lock:report", "worker-1", TimeSpan.FromSeconds(30)));
+        Assert.False(await db.LockTakeAsync("lock:report", "worker-2", TimeSpan.FromSeconds(30)));
+        Assert.False(await db.LockReleaseAsync("lock:report", "worker-2"));
+        Assert.True(await db.LockExtendAsync("lock:report", "worker-1", TimeSpan.FromSeconds(60)));
+        Assert.InRange((await db.KeyTimeToLiveAsync("lock:report"))!.Value.TotalSeconds, 55, 60);
+        Assert.True(await db.LockReleaseAsync("lock:report", "worker-1"));
+        Assert.False(await db.KeyExistsAsync("lock:report"));
+
+        // Read-modify-write under contention: each increment retried until its EXEC is not aborted.
+        await db.StringSetAsync("balance", 0);
+        var aborted = 0;
+        var injected = 0;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(w => Task.Run(async () =>
+        {
+            await using var own = await ConnectAsync(cluster.EndPoint);
+            var mine = own.GetDatabase();
+            for (var i = 0; i < 50; i++)
+            {
+                while (true)
+                {
+                    var current = (long)await mine.StringGetAsync("balance");
+                    var transaction = mine.CreateTransaction();
+                    transaction.AddCondition(Condition.StringEqual("balance", current));
+                    _ = transaction.StringSetAsync("balance", current + 1);
+                    if (await transaction.ExecuteAsync())
+                    {
+                        break;
+                    }
+
+                    Interlocked.Increment(ref aborted);
+                }
+
+                if (w == 0 && i == 25 && Interlocked.Exchange(ref injected, 1) == 0)
+                {
+                    await cluster.Host.InjectAsync("r2", FaultKind.Crash, CancellationToken.None);
+                }
+            }
+        }))).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(200, (long)await db.StringGetAsync("balance"));
+        Assert.True(aborted > 0, "the writers never conflicted: the test proves nothing");
+        AssertNoDisagreement(cluster);
+        await AssertIdenticalAsync(cluster);
+    }
+
+    [Fact]
+    public async Task A_job_queue_with_two_workers_on_blpop_delivers_every_job_exactly_once()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        const int Jobs = 300;
+        var taken = new System.Collections.Concurrent.ConcurrentBag<(int Worker, string Job)>();
+        using var done = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+        {
+            await using var client = await cluster.ConnectAsync();
+            while (taken.Count < Jobs)
+            {
+                var reply = await client.CallAsync("BLPOP", "jobs", "urgent", "1").WaitAsync(Timeout);
+                if (reply.Items is { Count: 2 } pair)
+                {
+                    taken.Add((w, pair[1].AsString()!));
+                }
+            }
+        })).ToArray();
+
+        await using (var producer = await cluster.ConnectAsync())
+        {
+            for (var i = 0; i < Jobs; i++)
+            {
+                Assert.True((await producer.CallAsync("RPUSH", i % 10 == 0 ? "urgent" : "jobs", $"job{i}")).Integer > 0);
+                if (i == Jobs / 2)
+                {
+                    await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+                }
+            }
+
+            // A blocked client times out by the gateway's clock with a null reply.
+            var empty = await producer.CallAsync("BLPOP", "nothing", "0.2").WaitAsync(Timeout);
+            Assert.True(empty.IsNull);
+        }
+
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(Jobs, taken.Count);
+        Assert.Equal(Jobs, taken.Select(t => t.Job).Distinct().Count());
+        Assert.Equal(2, taken.Select(t => t.Worker).Distinct().Count());
+        AssertNoDisagreement(cluster);
+        await AssertIdenticalAsync(cluster);
+    }
 }

@@ -168,6 +168,7 @@ internal sealed class ClientConnection
 
             var buffer = result.Buffer;
             var stop = false;
+            Pending? barrier = null;
             while (!stop)
             {
                 var action = _session.Next(ref buffer);
@@ -187,7 +188,7 @@ internal sealed class ClientConnection
 
                         break;
                     case SessionActionKind.Submit:
-                        var pending = new Pending(action.CloseAfterReply, action.Transform);
+                        var pending = new Pending(action.CloseAfterReply, action.Transform, action.Barrier);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);
 
@@ -206,6 +207,13 @@ internal sealed class ClientConnection
                         {
                             NotAccepted(pending, e);
                         }
+
+                        if (action.Barrier)
+                        {
+                            barrier = pending;
+                            stop = true;
+                        }
+
                         break;
                     case SessionActionKind.Fatal:
                         _metrics.Request("rejected");
@@ -217,12 +225,69 @@ internal sealed class ClientConnection
                 }
             }
 
+            if (barrier is not null)
+            {
+                // A blocking command blocks its client: nothing more is framed until its reply is out. What was read
+                // already stays in the pipe, to be framed then.
+                input.AdvanceTo(buffer.Start);
+                if (!await WaitReleasedAsync(input, barrier, ct))
+                {
+                    Break("client disconnected while blocked");
+                    return;
+                }
+
+                continue;
+            }
+
             input.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Waits for a blocking reply to be sent while watching the socket: a client that goes away while blocked ends its
+    /// wait (no retry of a pop is ordered for a client that is gone). False when the client went away.
+    /// </summary>
+    private static async Task<bool> WaitReleasedAsync(PipeReader input, Pending barrier, CancellationToken ct)
+    {
+        var eof = false;
+        while (!barrier.Released.IsCompleted)
+        {
+            var read = input.ReadAsync(ct).AsTask();
+            if (await Task.WhenAny(barrier.Released, read) != read)
+            {
+                input.CancelPendingRead();
+            }
+
+            ReadResult result;
+            try
+            {
+                result = await read;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+
+            if (result.IsCanceled)
+            {
+                input.AdvanceTo(result.Buffer.Start);
+                break;
+            }
+
+            // Examined everything: the next read waits for more bytes, or for the end of the stream.
+            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                eof = true;
+                break;
+            }
+        }
+
+        return !eof || barrier.Released.IsCompleted;
     }
 
     private async Task ObserveOpenAsync(ValueTask<long> opened)
@@ -302,10 +367,16 @@ internal sealed class ClientConnection
                     var reply = pending.IsCompleted ? await pending.Reply : await pending.Reply.AsTask().WaitAsync(broken);
                     if (pending.Transform is { } transform)
                     {
-                        reply = Transform(transform, reply);
+                        reply = await TransformAsync(transform, reply, broken);
                     }
 
                     output.Write(reply.Span);
+                    if (pending.Barrier)
+                    {
+                        await FlushAsync(output);
+                        pending.Release();
+                    }
+
                     if (pending.Close)
                     {
                         await FlushAsync(output);
@@ -324,11 +395,15 @@ internal sealed class ClientConnection
     }
 
     /// <summary>A transform that fails answers an error to this request only: a client never crashes the gateway.</summary>
-    private ReadOnlyMemory<byte> Transform(IReplyTransform transform, ReadOnlyMemory<byte> reply)
+    private async ValueTask<ReadOnlyMemory<byte>> TransformAsync(IReplyTransform transform, ReadOnlyMemory<byte> reply, CancellationToken broken)
     {
         try
         {
-            return transform.Apply(reply);
+            return await transform.ApplyAsync(reply, broken);
+        }
+        catch (OperationCanceledException) when (broken.IsCancellationRequested)
+        {
+            throw;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -358,12 +433,25 @@ internal sealed class ClientConnection
             Close = close;
         }
 
-        public Pending(bool close, IReplyTransform? transform)
+        private readonly TaskCompletionSource? _released;
+
+        public Pending(bool close, IReplyTransform? transform, bool barrier)
         {
             _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
             Close = close;
             Transform = transform;
+            if (barrier)
+            {
+                _released = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
         }
+
+        public bool Barrier => _released is not null;
+
+        /// <summary>Completes when the reply was sent (barrier replies only).</summary>
+        public Task Released => _released?.Task ?? Task.CompletedTask;
+
+        public void Release() => _released?.TrySetResult();
 
         public bool Close { get; }
 

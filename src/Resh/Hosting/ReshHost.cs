@@ -42,6 +42,10 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         _logger = _loggerFactory.CreateLogger("Resh.Host");
         DomainOptions = domainOptions ?? new DomainFactoryOptions();
         Protocol = options.CreateProtocol();
+        if (Protocol.OrderObserver is { } observer)
+        {
+            Log.Observer = new ProtocolOrder(observer);
+        }
     }
 
     public IProtocol Protocol { get; }
@@ -367,5 +371,23 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         await StopAsync();
         Metrics.Dispose();
         _shutdownRequested.Dispose();
+    }
+
+    /// <summary>The protocol's order observer on the log: requests and session ends, nothing of the rest.</summary>
+    private sealed class ProtocolOrder(IOrderObserver observer) : IAppendObserver
+    {
+        public ReadOnlyMemory<byte>? Appending(LogEntry entry)
+        {
+            switch (entry.Kind)
+            {
+                case LogEventKind.Request:
+                    return observer.Request(entry.SessionId, entry.Context, entry.Payload);
+                case LogEventKind.Close:
+                    observer.SessionClosed(entry.SessionId);
+                    break;
+            }
+
+            return null;
+        }
     }
 }

@@ -72,7 +72,7 @@ public sealed class LogEntry
     public int Context { get; }
 
     /// <summary>The bytes handed to every replica.</summary>
-    public ReadOnlyMemory<byte> Payload { get; }
+    public ReadOnlyMemory<byte> Payload { get; internal set; }
 
     /// <summary>How many framed replies the payload produces.</summary>
     public int ReplyCount { get; }

@@ -93,6 +93,13 @@ public sealed class OrderedLog
     /// <summary>The durable log entries are written to, if any.</summary>
     public DurableLog? Durable => _durable;
 
+    /// <summary>
+    /// Sees every entry in log order as it is appended, before the durable log and any replica do, and may give it a
+    /// new payload (a protocol's decision that depends on the order, e.g. an aborted optimistic transaction). Every
+    /// gateway appends the same entries in the same order, so every gateway decides the same. Set before the first append.
+    /// </summary>
+    public IAppendObserver? Observer { get; set; }
+
     /// <summary>Appends an entry, assigning its sequence number, and wakes the readers.</summary>
     public long Append(LogEntry entry)
     {
@@ -117,6 +124,11 @@ public sealed class OrderedLog
             entry.AppendedTimestamp = Stopwatch.GetTimestamp();
             try
             {
+                if (Observer?.Appending(entry) is { } payload)
+                {
+                    entry.Payload = payload;
+                }
+
                 _durable?.Append(entry);
             }
             catch
@@ -231,4 +243,14 @@ public sealed class LogSubscription : IDisposable
     public void Poke() => _channel.Writer.TryWrite(true);
 
     public void Dispose() => _log.Unsubscribe(_channel);
+}
+
+/// <summary>Sees every log entry in order as it is appended (see <see cref="OrderedLog.Observer"/>).</summary>
+public interface IAppendObserver
+{
+    /// <summary>
+    /// Called under the log's append lock, in log order: keep it short. Returns a replacement payload (same number of
+    /// replies), or null to keep the entry's own.
+    /// </summary>
+    ReadOnlyMemory<byte>? Appending(LogEntry entry);
 }

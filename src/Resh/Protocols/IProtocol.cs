@@ -57,6 +57,12 @@ public interface IProtocol
     IAsyncDisposable? Attach(IGatewayLink link) => null;
 
     /// <summary>
+    /// What the protocol must see of the log in its order (RESP: writes to watched keys, for WATCH; to keys a blocked
+    /// session waits on), or null when nothing. The host connects it to the ordered log.
+    /// </summary>
+    IOrderObserver? OrderObserver => null;
+
+    /// <summary>
     /// Fault drill: change one existing piece of state directly in the replica at <paramref name="endpoint"/>,
     /// bypassing the gateway. Returns a description of what was changed.
     /// Throws <see cref="NotSupportedException"/> where the protocol cannot do it.
@@ -96,7 +102,8 @@ public enum ReplySelection
 /// <summary>
 /// What the gateway must do with the next unit of client input. <c>ReplyHint</c> is protocol-defined and
 /// handed back to <see cref="IProtocol.TryNormalize"/> for every reply to the request (RESP: whether the
-/// reply is an unordered collection, whose element order may differ between correct replicas).
+/// reply is an unordered collection, whose element order may differ between correct replicas). <c>Barrier</c>: the
+/// session reads no further request until this one's reply is sent (a blocking command blocks its client).
 /// </summary>
 public readonly record struct SessionAction(
     SessionActionKind Kind,
@@ -107,7 +114,8 @@ public readonly record struct SessionAction(
     bool CloseAfterReply = false,
     int ReplyHint = 0,
     bool ReadOnly = false,
-    IReplyTransform? Transform = null)
+    IReplyTransform? Transform = null,
+    bool Barrier = false)
 {
     public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
 }
@@ -119,7 +127,24 @@ public readonly record struct SessionAction(
 /// </summary>
 public interface IReplyTransform
 {
-    ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply);
+    /// <summary>
+    /// The client's reply. May wait (RESP: a blocking command waits for a write to its keys, then retries through
+    /// the log); <paramref name="cancellationToken"/> is cancelled when the connection breaks.
+    /// </summary>
+    ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// A protocol's view of the ordered log, called in log order by every gateway for every entry, before any replica
+/// sees it. What it decides from the log alone is the same on every gateway.
+/// </summary>
+public interface IOrderObserver
+{
+    /// <summary>A request of <paramref name="sessionId"/> (0: of no session) at its place in the order; returns a replacement payload producing the same number of replies, or null.</summary>
+    ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload);
+
+    /// <summary>The session ended at this place in the order.</summary>
+    void SessionClosed(long sessionId);
 }
 
 /// <summary>What a protocol may use of the gateway it serves (see <see cref="IProtocol.Attach"/>).</summary>

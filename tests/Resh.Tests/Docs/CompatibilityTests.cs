@@ -43,7 +43,9 @@ public sealed class CompatibilityTests
     [InlineData("client|kill", CommandTreatment.Refused)]
     [InlineData("smembers", CommandTreatment.ComparedUnordered)]
     [InlineData("get", CommandTreatment.PassedThrough)]
-    [InlineData("blpop", CommandTreatment.Refused)]
+    [InlineData("blpop", CommandTreatment.Rewritten)]
+    [InlineData("watch", CommandTreatment.Rewritten)]
+    [InlineData("monitor", CommandTreatment.Refused)]
     [InlineData("config|rewrite", CommandTreatment.Refused)]
     public void Treatments_follow_the_dispatch(string command, CommandTreatment treatment) =>
         Assert.Equal(treatment, RespCompatibility.Describe(command).Treatment);

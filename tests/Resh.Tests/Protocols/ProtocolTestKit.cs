@@ -172,3 +172,10 @@ internal sealed class FakeClock : TimeProvider
 
     public override DateTimeOffset GetUtcNow() => Now;
 }
+
+/// <summary>Runs a reply transform that does not wait (every transform but a blocking command's).</summary>
+internal static class ReplyTransformExtensions
+{
+    public static ReadOnlyMemory<byte> Apply(this IReplyTransform transform, ReadOnlyMemory<byte> reply) =>
+        transform.ApplyAsync(reply, CancellationToken.None).AsTask().GetAwaiter().GetResult();
+}

@@ -55,15 +55,15 @@ public sealed class RespDeterminismTests
         var voted = Encoding.ASCII.GetBytes($":{Now + 10_000 + Shift}\r\n");
         Assert.Equal(":10\r\n", Text(ttl.Transform!.Apply(voted)));
         clock.Now = clock.Now.AddMilliseconds(4_400);
-        Assert.Equal(":6\r\n", Text(ttl.Transform.Apply(voted)));
+        Assert.Equal(":6\r\n", Text(ttl.Transform!.Apply(voted)));
         Assert.Equal(":5600\r\n", Text(Send(session, "PTTL", "k").Transform!.Apply(voted)));
         Assert.Equal($":{Now + 10_000}\r\n", Text(Send(session, "PEXPIRETIME", "k").Transform!.Apply(voted)));
-        Assert.Equal(":-1\r\n", Text(ttl.Transform.Apply(":-1\r\n"u8.ToArray())));
+        Assert.Equal(":-1\r\n", Text(ttl.Transform!.Apply(":-1\r\n"u8.ToArray())));
 
         // Past its deadline, its deletion not through the log yet: gone for the client.
         clock.Now = clock.Now.AddSeconds(10);
-        Assert.Equal(":-2\r\n", Text(ttl.Transform.Apply(voted)));
-        Assert.Equal("-ERR x\r\n", Text(ttl.Transform.Apply("-ERR x\r\n"u8.ToArray())));
+        Assert.Equal(":-2\r\n", Text(ttl.Transform!.Apply(voted)));
+        Assert.Equal("-ERR x\r\n", Text(ttl.Transform!.Apply("-ERR x\r\n"u8.ToArray())));
     }
 
     [Fact]

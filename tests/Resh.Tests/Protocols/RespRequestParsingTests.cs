@@ -19,7 +19,7 @@ public class RespRequestParsingTests
         Multibulk("INCR", "counter") +
         "LPUSH list x y z\r\n" +
         Multibulk("EXEC") +
-        Multibulk("BLPOP", "list", "0") +
+        Multibulk("WAIT", "1", "0") +
         Multibulk("APPEND", "bin", "\0\r\n\u00ff") +
         "PING\n";
 
@@ -106,7 +106,7 @@ public class RespRequestParsingTests
         Assert.Equal(Multibulk("set", "a b", "c'd"), actions[3].Text);
         Assert.Equal(2, actions[3].Context);
         Assert.Equal(Multibulk("MULTI") + Multibulk("INCR", "counter") + Multibulk("LPUSH", "list", "x", "y", "z") + Multibulk("EXEC"), actions[7].Text);
-        Assert.StartsWith("-ERR resh: blpop", actions[8].Text, StringComparison.Ordinal);
+        Assert.StartsWith("-ERR resh: wait", actions[8].Text, StringComparison.Ordinal);
         Assert.Equal(Multibulk("APPEND", "bin", "\0\r\n\u00ff"), actions[9].Text);
         Assert.Equal(Multibulk("PING"), actions[10].Text);
     }

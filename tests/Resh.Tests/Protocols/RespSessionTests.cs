@@ -16,12 +16,12 @@ public class RespSessionTests
     private static RecordedAction One(IClientSession session, string input) => Assert.Single(Drain(session, input));
 
     [Theory]
-    [InlineData("BLPOP", "blpop")]
-    [InlineData("bLpOp", "blpop")]
+    [InlineData("WAIT", "wait")]
+    [InlineData("wAiT", "wait")]
     [InlineData("subscribe", "subscribe")]
     [InlineData("PUBLISH", "publish")]
     [InlineData("MONITOR", "monitor")]
-    [InlineData("WATCH", "watch")]
+    [InlineData("SWAPDB", "swapdb")]
     public void Profile_rejects_locally_and_the_session_goes_on(string command, string lower)
     {
         var session = Session();
@@ -79,7 +79,7 @@ public class RespSessionTests
         Assert.Equal("-ERR resh: keys is not supported under replication\r\n", One(session, "KEYS *\r\n").Text);
 
         var none = Session(new RespOptions { RejectedCommands = new HashSet<string>() });
-        Assert.Equal(SessionActionKind.Submit, One(none, "BLPOP a 0\r\n").Kind);
+        Assert.Equal(SessionActionKind.Submit, One(none, "WAIT 1 0\r\n").Kind);
     }
 
     [Fact]
@@ -87,10 +87,10 @@ public class RespSessionTests
     {
         string[] required =
         [
-            "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop", "xread", "xreadgroup", "wait", "waitaof",
+            "xreadgroup", "wait", "waitaof",
             "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
             "monitor", "debug", "client", "shutdown", "failover", "replicaof", "slaveof", "sync", "psync", "save", "bgsave", "bgrewriteaof",
-            "acl", "auth", "migrate", "cluster", "readonly", "readwrite", "swapdb", "watch", "unwatch", "reset",
+            "acl", "auth", "migrate", "cluster", "readonly", "readwrite", "swapdb", "reset",
         ];
         foreach (var name in required)
         {
@@ -102,13 +102,14 @@ public class RespSessionTests
         {
             "keys", "smembers", "hgetall", "expiretime", "pexpiretime", "eval", "move", "select", "hello", "multi", "randomkey", "srandmember",
             "hrandfield", "zrandmember", "spop", "time", "lastsave", "info", "config", "slowlog", "latency", "memory", "object", "ttl", "pttl",
-            "scan", "sscan", "hscan", "zscan", "role",
+            "scan", "sscan", "hscan", "zscan", "role", "watch", "unwatch", "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin",
+            "bzpopmax", "bzmpop", "xread",
         })
         {
             Assert.False(RespProfile.Defaults.ContainsKey(allowed), allowed);
         }
 
-        Assert.True(RespProfile.Defaults.ContainsKey("BLPOP"));
+        Assert.True(RespProfile.Defaults.ContainsKey("MONITOR"));
     }
 
     [Fact]
@@ -267,8 +268,8 @@ public class RespSessionTests
     [Fact]
     public void Rejected_command_in_a_block_aborts_it()
     {
-        var actions = Drain(Session(), "MULTI\r\nSET a 1\r\nBLPOP l 0\r\nINCR a\r\nEXEC\r\nGET a\r\n");
-        Assert.Equal("-ERR resh: blpop is not supported under replication\r\n", actions[2].Text);
+        var actions = Drain(Session(), "MULTI\r\nSET a 1\r\nWAIT 1 0\r\nINCR a\r\nEXEC\r\nGET a\r\n");
+        Assert.Equal("-ERR resh: wait is not supported under replication\r\n", actions[2].Text);
         Assert.Equal("+QUEUED\r\n", actions[3].Text);
         Assert.Equal(SessionActionKind.LocalReply, actions[4].Kind);
         Assert.Equal("-EXECABORT Transaction discarded because of previous errors.\r\n", actions[4].Text);

@@ -21,6 +21,19 @@ internal sealed partial class RespClientSession
 
     private SessionAction Owned(RespCommandKind kind, int argc)
     {
+        switch (kind)
+        {
+            case RespCommandKind.Watch:
+                return Watch(argc);
+            case RespCommandKind.Unwatch when argc != 1:
+                return Local(WrongArguments("unwatch"));
+            case RespCommandKind.Unwatch:
+                // Inside MULTI, UNWATCH is queued and answers +OK; EXEC ends the watch anyway.
+                return Unwatch();
+            case var _ when RespCommands.IsBlocking(kind):
+                return Blocking(kind, argc);
+        }
+
         if (_inMulti && kind is not (RespCommandKind.SPop or RespCommandKind.SRandMember or RespCommandKind.HRandField or RespCommandKind.ZRandMember or RespCommandKind.RandomKey))
         {
             return AbortBlock(Encoding.ASCII.GetBytes($"-ERR resh: {kind.ToString().ToLowerInvariant()} inside MULTI is not supported under replication\r\n"));
@@ -333,7 +346,9 @@ internal sealed partial class RespClientSession
     /// <summary>The client's TTL reading from the voted PEXPIRETIME: relative to the gateway's clock when the reply is released.</summary>
     private sealed class ExpiryReadTransform(RespCommandKind kind, TimeProvider clock) : IReplyTransform
     {
-        public ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken) => ValueTask.FromResult(Apply(reply));
+
+        private ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
         {
             if (!RespReplyReader.TryReadInteger(reply.Span, out var stored) || stored < 0)
             {
@@ -361,7 +376,9 @@ internal sealed partial class RespClientSession
     /// <summary>The first page of a new iteration, from the voted snapshot of the collection.</summary>
     private sealed class ScanStartTransform(RespCursors cursors, int unit, int count, byte[]? match) : IReplyTransform
     {
-        public ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken) => ValueTask.FromResult(Apply(reply));
+
+        private ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
         {
             if (!RespReplyReader.TryReadStrings(reply.Span, out var elements) || elements.Count % unit != 0)
             {
@@ -380,7 +397,9 @@ internal sealed partial class RespClientSession
     /// </summary>
     private sealed class InfoTransform(RespProtocol protocol) : IReplyTransform
     {
-        public ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken) => ValueTask.FromResult(Apply(reply));
+
+        private ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply)
         {
             if (reply.Length < 4 || reply.Span[0] is not ((byte)'$' or (byte)'='))
             {
@@ -432,7 +451,8 @@ internal sealed partial class RespClientSession
     /// <summary>CONFIG GET answers the gateway's own address for "port" and "bind" (a client asking where it is connected).</summary>
     private sealed class ConfigGetTransform(RespProtocol protocol) : IReplyTransform
     {
-        public ReadOnlyMemory<byte> Apply(ReadOnlyMemory<byte> reply) => protocol.ListenPort is null ? reply : RewritePort(reply, protocol.ListenPort.Value);
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(protocol.ListenPort is null ? reply : RewritePort(reply, protocol.ListenPort.Value));
 
         private static ReadOnlyMemory<byte> RewritePort(ReadOnlyMemory<byte> reply, int port)
         {

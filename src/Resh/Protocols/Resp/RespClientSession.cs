@@ -77,6 +77,7 @@ internal sealed partial class RespClientSession : IClientSession
     public void Closed()
     {
         DropMulti();
+        _blocked?.Dispose();
         _parser.Dispose();
         _out.Dispose();
         _multi.Dispose();
@@ -196,7 +197,7 @@ internal sealed partial class RespClientSession : IClientSession
         if (_multiAborted)
         {
             DropMulti();
-            return Local(ExecAbort);
+            return _watching ? Unwatch(new FixedReply(ExecAbort)) : Local(ExecAbort);
         }
 
         _multi.Write(ExecCommand);
@@ -205,7 +206,11 @@ internal sealed partial class RespClientSession : IClientSession
         _inMulti = false;
         _multiHinted = false;
         _queued = 0;
-        return new SessionAction(SessionActionKind.Submit, _multi.WrittenMemory, Context, replies, ReplySelection.Last, ReplyHint: hint);
+
+        // A watched block is decided where it lands in the log (RespOrder): as it is, or aborted.
+        var watched = _watching ? new WatchedExec(_protover == 3) : null;
+        _watching = false;
+        return new SessionAction(SessionActionKind.Submit, _multi.WrittenMemory, Context, replies, ReplySelection.Last, ReplyHint: hint, Transform: watched);
     }
 
     private SessionAction Discard(int argc)
@@ -221,7 +226,7 @@ internal sealed partial class RespClientSession : IClientSession
         }
 
         DropMulti();
-        return Local(Ok);
+        return _watching ? Unwatch() : Local(Ok);
     }
 
     private SessionAction Queue(ReadOnlySpan<byte> command)

@@ -36,6 +36,17 @@ internal enum RespCommandKind
     Role,
     SlowLog,
     Latency,
+    Watch,
+    Unwatch,
+    BLPop,
+    BRPop,
+    BRPopLPush,
+    BLMove,
+    BLMPop,
+    BZPopMin,
+    BZPopMax,
+    BZMPop,
+    XRead,
 
     // Forwarded, then the keeper checks the destination key's deadline (it keeps it under a new name).
     Rename,
@@ -64,6 +75,17 @@ internal static class RespCommands
     public static RespCommandKind Identify(ReadOnlySpan<byte> name) => name.Length switch
     {
         3 when Ascii.EqualsIgnoreCase(name, "TTL"u8) => RespCommandKind.Ttl,
+        5 when Ascii.EqualsIgnoreCase(name, "WATCH"u8) => RespCommandKind.Watch,
+        7 when Ascii.EqualsIgnoreCase(name, "UNWATCH"u8) => RespCommandKind.Unwatch,
+        5 when Ascii.EqualsIgnoreCase(name, "BLPOP"u8) => RespCommandKind.BLPop,
+        5 when Ascii.EqualsIgnoreCase(name, "BRPOP"u8) => RespCommandKind.BRPop,
+        10 when Ascii.EqualsIgnoreCase(name, "BRPOPLPUSH"u8) => RespCommandKind.BRPopLPush,
+        6 when Ascii.EqualsIgnoreCase(name, "BLMOVE"u8) => RespCommandKind.BLMove,
+        6 when Ascii.EqualsIgnoreCase(name, "BLMPOP"u8) => RespCommandKind.BLMPop,
+        8 when Ascii.EqualsIgnoreCase(name, "BZPOPMIN"u8) => RespCommandKind.BZPopMin,
+        8 when Ascii.EqualsIgnoreCase(name, "BZPOPMAX"u8) => RespCommandKind.BZPopMax,
+        6 when Ascii.EqualsIgnoreCase(name, "BZMPOP"u8) => RespCommandKind.BZMPop,
+        5 when Ascii.EqualsIgnoreCase(name, "XREAD"u8) => RespCommandKind.XRead,
         4 when Ascii.EqualsIgnoreCase(name, "PTTL"u8) => RespCommandKind.PTtl,
         4 when Ascii.EqualsIgnoreCase(name, "TIME"u8) => RespCommandKind.Time,
         4 when Ascii.EqualsIgnoreCase(name, "SCAN"u8) => RespCommandKind.Scan,
@@ -113,7 +135,10 @@ internal static class RespCommands
     public static bool IsClockDependent(RespCommandKind kind) => kind >= RespCommandKind.Expire;
 
     /// <summary>Commands the gateway answers, rewrites or transforms (RespClientSession.Owned.cs).</summary>
-    public static bool IsOwned(RespCommandKind kind) => kind is >= RespCommandKind.Ttl and <= RespCommandKind.Latency;
+    public static bool IsOwned(RespCommandKind kind) => kind is >= RespCommandKind.Ttl and <= RespCommandKind.XRead;
+
+    /// <summary>Commands that wait for data: the gateway blocks the session and retries through the log.</summary>
+    public static bool IsBlocking(RespCommandKind kind) => kind is >= RespCommandKind.BLPop and <= RespCommandKind.XRead;
 
     /// <summary>Commands that may carry a key's deadline to another name or database.</summary>
     public static bool MovesDeadline(RespCommandKind kind) => kind is >= RespCommandKind.Rename and <= RespCommandKind.Copy;

@@ -95,6 +95,14 @@ public static class RespCompatibility
                 return (CommandTreatment.Gateway, "the gateway records no slow-log entries: empty");
             case RespCommandKind.Latency when sub is not ("help" or "graph"):
                 return (CommandTreatment.Gateway, "the gateway records no latency events: empty");
+            case RespCommandKind.Watch:
+                return (CommandTreatment.Rewritten, "ordered as a marker; the session's next EXEC is decided at its place in the log, the same on every gateway");
+            case RespCommandKind.Unwatch:
+                return (CommandTreatment.Rewritten, "ordered as a marker that ends the session's watch");
+            case RespCommandKind.XRead:
+                return (CommandTreatment.Rewritten, "passed through without BLOCK; with BLOCK as the other blocking commands (BLOCK with $ is refused)");
+            case var _ when RespCommands.IsBlocking(kind):
+                return (CommandTreatment.Rewritten, "its non-blocking form is ordered; when it finds nothing the session waits in the gateway and retries when a write in the log touches its keys; the timeout runs on the gateway's clock");
             case RespCommandKind.Rename or RespCommandKind.RenameNx or RespCommandKind.Move or RespCommandKind.Copy:
                 return (CommandTreatment.PassedThrough, "the gateway then checks the destination key's deadline");
             case RespCommandKind.XAdd:

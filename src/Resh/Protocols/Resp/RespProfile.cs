@@ -28,7 +28,6 @@ namespace Resh.Protocols.Resp;
 /// </remarks>
 public static class RespProfile
 {
-    private const string Blocking = "blocks the connection waiting for data, which a replicated request stream cannot do";
     private const string PubSub = "pub/sub turns the connection into a message stream with no one-to-one replies";
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
@@ -37,15 +36,6 @@ public static class RespProfile
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
     public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>
     {
-        ["blpop"] = Blocking,
-        ["brpop"] = Blocking,
-        ["brpoplpush"] = Blocking,
-        ["blmove"] = Blocking,
-        ["blmpop"] = Blocking,
-        ["bzpopmin"] = Blocking,
-        ["bzpopmax"] = Blocking,
-        ["bzmpop"] = Blocking,
-        ["xread"] = "can block (BLOCK); use XRANGE",
         ["xreadgroup"] = "can block and records delivery times from each replica's own clock",
         ["wait"] = "waits for acknowledgements of the replica's own replicas",
         ["waitaof"] = "waits for the replica's own AOF fsyncs",
@@ -63,8 +53,6 @@ public static class RespProfile
         ["lolwut"] = "draws random art",
         ["client"] = SharedConnection,
         ["reset"] = SharedConnection,
-        ["watch"] = "a shared replica connection cannot carry per-session watches",
-        ["unwatch"] = "a shared replica connection cannot carry per-session watches",
         ["shutdown"] = Managed,
         ["failover"] = Managed,
         ["replicaof"] = Managed,

@@ -87,6 +87,14 @@ public sealed class RespProtocol : IProtocol
     /// <summary>Deletes expired keys through the log when expiry is gateway-owned; null otherwise.</summary>
     internal RespExpiryKeeper? Keeper { get; }
 
+    /// <summary>WATCH decided in log order, and the sessions blocked in this gateway.</summary>
+    internal RespOrder Order { get; } = new();
+
+    public IOrderObserver? OrderObserver => Order;
+
+    /// <summary>The gateway this protocol serves (retries of blocked sessions go through it); null before it starts.</summary>
+    internal IGatewayLink? Link => _link;
+
     /// <summary>What LASTSAVE answers: when this gateway started.</summary>
     internal DateTimeOffset LastSave { get; }
 

@@ -1,0 +1,323 @@
+using System.Buffers;
+using System.Text;
+
+namespace Resh.Protocols.Resp;
+
+/// <summary>
+/// The RESP codec's view of the ordered log (<see cref="IOrderObserver"/>), for what only the order can decide.
+/// <list type="bullet">
+/// <item><b>WATCH</b> (deterministic). WATCH is an ordered request (a marker script that answers +OK), so every gateway
+/// starts watching the same keys at the same place; every later write to a watched key, found with the key specs
+/// of Redis's command table, marks the watching session dirty; the session's next MULTI ... EXEC unit is, at its
+/// place in the order, either left as it is or replaced by one that changes nothing and answers the abort. Every
+/// gateway sees the same log and decides the same, and the durable log keeps the decided form.</item>
+/// <item><b>Blocked sessions</b> (local). A session blocked in this gateway (BLPOP ...) is woken when a write touches
+/// one of its keys, and retries through the log; a wake-up only ever causes a retry, so it need not be deterministic.</item>
+/// </list>
+/// Called under the log's append lock: without watches or blocked sessions it returns after one comparison.
+/// </summary>
+internal sealed class RespOrder : IOrderObserver
+{
+    /// <summary>WATCH key... as an ordered request: a script that answers +OK on every replica; its keys are the watched ones.</summary>
+    public static readonly byte[] WatchScript = "-- resh: watch\nreturn redis.status_reply('OK')"u8.ToArray();
+
+    /// <summary>UNWATCH (and DISCARD, EXEC's end of a watch) as an ordered request answering +OK.</summary>
+    public static readonly byte[] UnwatchScript = "-- resh: unwatch\nreturn redis.status_reply('OK')"u8.ToArray();
+
+    /// <summary>The last reply of an aborted transaction, turned into a null reply for the client.</summary>
+    public static readonly byte[] AbortedReply = "+RESH-WATCH-ABORTED\r\n"u8.ToArray();
+
+    private static readonly byte[] AbortScript = "-- resh: watch aborted\nreturn redis.status_reply('RESH-WATCH-ABORTED')"u8.ToArray();
+    private static readonly byte[] Ping = "*1\r\n$4\r\nPING\r\n"u8.ToArray();
+    private static readonly byte[] EvalHeader = "$4\r\nEVAL\r\n"u8.ToArray();
+    private static readonly byte[] WatchBulk = Bulk(WatchScript);
+    private static readonly byte[] UnwatchBulk = Bulk(UnwatchScript);
+
+    // Deterministic state: touched only in log order, under the log's lock.
+    private readonly Dictionary<long, Watch> _watches = [];
+    private readonly Dictionary<(int Db, string Key), HashSet<long>> _watchers = [];
+
+    // Local state: sessions blocked in this gateway.
+    private readonly Lock _lock = new();
+    private readonly Dictionary<(int Db, string Key), HashSet<BlockedSession>> _blocked = [];
+    private int _blockedCount;
+
+    /// <summary>Sessions with an open watch (for tests and status).</summary>
+    public int Watching => _watches.Count;
+
+    public ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload)
+    {
+        var span = payload.Span;
+        var db = context & 0xFFFF;
+        var marker = Marker(span);
+        if (marker == WatchScript)
+        {
+            StartWatch(sessionId, db, span);
+            return null;
+        }
+
+        if (marker == UnwatchScript)
+        {
+            Unwatch(sessionId);
+            return null;
+        }
+
+        if (_watches.Count == 0 && Volatile.Read(ref _blockedCount) == 0)
+        {
+            return null;
+        }
+
+        var commands = RespKeySpecs.Commands(span);
+        if (commands.Count > 1 && _watches.TryGetValue(sessionId, out var watch)
+            && Ascii.EqualsIgnoreCase(commands[0][0], "MULTI"u8))
+        {
+            Unwatch(sessionId);
+            if (watch.Dirty)
+            {
+                // Aborted: nothing of the block reaches a replica, and it touches nothing.
+                return Aborted(commands.Count);
+            }
+        }
+
+        var keys = new List<byte[]>();
+        foreach (var args in commands)
+        {
+            keys.Clear();
+            switch (RespKeySpecs.Touched(args, keys, out var otherDb))
+            {
+                case TouchScope.Keys:
+                    foreach (var key in keys)
+                    {
+                        var name = Encoding.Latin1.GetString(key);
+                        Touch(db, name);
+                        if (otherDb >= 0)
+                        {
+                            Touch(otherDb, name);
+                        }
+                    }
+
+                    break;
+                case TouchScope.Database:
+                    TouchAll(db);
+                    break;
+                case TouchScope.All:
+                    TouchAll(-1);
+                    break;
+            }
+        }
+
+        return null;
+    }
+
+    public void SessionClosed(long sessionId) => Unwatch(sessionId);
+
+    /// <summary>Registers a session blocked on <paramref name="keys"/> of <paramref name="db"/>; dispose it when done.</summary>
+    public BlockedSession Block(int db, IEnumerable<byte[]> keys)
+    {
+        var blocked = new BlockedSession(this, [.. keys.Select(k => (db, Encoding.Latin1.GetString(k)))]);
+        lock (_lock)
+        {
+            foreach (var key in blocked.Keys)
+            {
+                if (!_blocked.TryGetValue(key, out var set))
+                {
+                    _blocked[key] = set = [];
+                }
+
+                set.Add(blocked);
+            }
+
+            _blockedCount++;
+        }
+
+        return blocked;
+    }
+
+    private void Unblock(BlockedSession blocked)
+    {
+        lock (_lock)
+        {
+            foreach (var key in blocked.Keys)
+            {
+                if (_blocked.TryGetValue(key, out var set) && set.Remove(blocked) && set.Count == 0)
+                {
+                    _blocked.Remove(key);
+                }
+            }
+
+            _blockedCount--;
+        }
+    }
+
+    /// <summary>The marker script of an ordered WATCH or UNWATCH, or null.</summary>
+    private static byte[]? Marker(ReadOnlySpan<byte> payload)
+    {
+        var header = payload.IndexOf("\r\n"u8);
+        if (header < 2 || payload[0] != (byte)'*' || !payload[(header + 2)..].StartsWith(EvalHeader))
+        {
+            return null;
+        }
+
+        var rest = payload[(header + 2 + EvalHeader.Length)..];
+        return rest.StartsWith(WatchBulk) ? WatchScript : rest.StartsWith(UnwatchBulk) ? UnwatchScript : null;
+    }
+
+    private void StartWatch(long sessionId, int db, ReadOnlySpan<byte> payload)
+    {
+        var commands = RespKeySpecs.Commands(payload);
+        if (commands.Count != 1 || commands[0].Length < 3 || !RespEncoding.TryParseInteger(commands[0][2], out var count))
+        {
+            return;
+        }
+
+        if (!_watches.TryGetValue(sessionId, out var watch))
+        {
+            _watches[sessionId] = watch = new Watch();
+        }
+
+        for (var i = 0; i < count && 3 + i < commands[0].Length; i++)
+        {
+            var key = (db, Encoding.Latin1.GetString(commands[0][3 + i]));
+            if (watch.Keys.Add(key))
+            {
+                if (!_watchers.TryGetValue(key, out var sessions))
+                {
+                    _watchers[key] = sessions = [];
+                }
+
+                sessions.Add(sessionId);
+            }
+        }
+    }
+
+    private void Unwatch(long sessionId)
+    {
+        if (!_watches.Remove(sessionId, out var watch))
+        {
+            return;
+        }
+
+        foreach (var key in watch.Keys)
+        {
+            if (_watchers.TryGetValue(key, out var sessions) && sessions.Remove(sessionId) && sessions.Count == 0)
+            {
+                _watchers.Remove(key);
+            }
+        }
+    }
+
+    private void Touch(int db, string key)
+    {
+        if (_watchers.TryGetValue((db, key), out var sessions))
+        {
+            foreach (var session in sessions)
+            {
+                _watches[session].Dirty = true;
+            }
+        }
+
+        if (Volatile.Read(ref _blockedCount) > 0)
+        {
+            lock (_lock)
+            {
+                if (_blocked.TryGetValue((db, key), out var set))
+                {
+                    foreach (var blocked in set)
+                    {
+                        blocked.Signal();
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Every key of <paramref name="db"/> (of every database when -1) counts as touched.</summary>
+    private void TouchAll(int db)
+    {
+        foreach (var watch in _watches.Values)
+        {
+            if (db < 0 || watch.Keys.Any(k => k.Db == db))
+            {
+                watch.Dirty = true;
+            }
+        }
+
+        if (Volatile.Read(ref _blockedCount) > 0)
+        {
+            lock (_lock)
+            {
+                foreach (var ((keyDb, _), set) in _blocked)
+                {
+                    if (db < 0 || keyDb == db)
+                    {
+                        foreach (var blocked in set)
+                        {
+                            blocked.Signal();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private static byte[] Bulk(byte[] data)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        RespEncoding.WriteBulk(output, data);
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A unit of <paramref name="replies"/> commands that changes nothing: PINGs, then the abort marker.</summary>
+    private static ReadOnlyMemory<byte> Aborted(int replies)
+    {
+        var output = new ArrayBufferWriter<byte>();
+        for (var i = 0; i < replies - 1; i++)
+        {
+            output.Write(Ping);
+        }
+
+        RespEncoding.WriteArrayHeader(output, 3);
+        RespEncoding.WriteBulk(output, "EVAL"u8);
+        RespEncoding.WriteBulk(output, AbortScript);
+        RespEncoding.WriteBulk(output, "0"u8);
+        return output.WrittenMemory;
+    }
+
+    private sealed class Watch
+    {
+        public HashSet<(int Db, string Key)> Keys { get; } = [];
+
+        public bool Dirty { get; set; }
+    }
+
+    /// <summary>A session of this gateway blocked on some keys, signalled when a write in the log touches one.</summary>
+    internal sealed class BlockedSession(RespOrder owner, (int Db, string Key)[] keys) : IDisposable
+    {
+        private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _disposed;
+
+        public (int Db, string Key)[] Keys { get; } = keys;
+
+        /// <summary>Completes at the next touch of one of the keys after the last <see cref="Rearm"/>.</summary>
+        public Task Touched => Volatile.Read(ref _signal).Task;
+
+        /// <summary>Forgets the touches so far (called before each retry is submitted, so no later touch is missed).</summary>
+        public void Rearm()
+        {
+            if (Volatile.Read(ref _signal).Task.IsCompleted)
+            {
+                Volatile.Write(ref _signal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            }
+        }
+
+        public void Signal() => Volatile.Read(ref _signal).TrySetResult();
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                owner.Unblock(this);
+            }
+        }
+    }
+}
