@@ -323,4 +323,44 @@ public sealed class TransparentRedisTests
         AssertNoDisagreement(cluster);
         await AssertIdenticalAsync(cluster);
     }
+
+    [Fact]
+    public async Task Pub_sub_with_pattern_subscribers_delivers_every_message_once_in_order()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var subscriberConnection = await ConnectAsync(cluster.EndPoint);
+        await using var publisherConnection = await ConnectAsync(cluster.EndPoint);
+        var subscriber = subscriberConnection.GetSubscriber();
+        var exact = await subscriber.SubscribeAsync(RedisChannel.Literal("orders.new"));
+        var pattern = await subscriber.SubscribeAsync(RedisChannel.Pattern("orders.*"));
+        var publisher = publisherConnection.GetSubscriber();
+        const int Messages = 200;
+        for (var i = 0; i < Messages; i++)
+        {
+            var receivers = await publisher.PublishAsync(RedisChannel.Literal(i % 2 == 0 ? "orders.new" : "orders.paid"), $"m{i}");
+            Assert.Equal(i % 2 == 0 ? 2 : 1, receivers);
+            if (i == Messages / 2)
+            {
+                await cluster.Host.InjectAsync("r3", FaultKind.Crash, CancellationToken.None);
+            }
+        }
+
+        async Task<List<string>> ReadAsync(ChannelMessageQueue queue, int count)
+        {
+            var got = new List<string>();
+            while (got.Count < count)
+            {
+                got.Add((string)(await queue.ReadAsync().AsTask().WaitAsync(Timeout)).Message!);
+            }
+
+            return got;
+        }
+
+        Assert.Equal(Enumerable.Range(0, Messages).Where(i => i % 2 == 0).Select(i => $"m{i}"), await ReadAsync(exact, Messages / 2));
+        Assert.Equal(Enumerable.Range(0, Messages).Select(i => $"m{i}"), await ReadAsync(pattern, Messages));
+        await exact.UnsubscribeAsync();
+        Assert.Equal(1, await publisher.PublishAsync(RedisChannel.Literal("orders.new"), "after"));
+        AssertNoDisagreement(cluster);
+        await AssertIdenticalAsync(cluster);
+    }
 }

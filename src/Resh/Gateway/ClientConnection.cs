@@ -14,7 +14,7 @@ namespace Resh.Gateway;
 /// to the sequencer, and writes the voted replies back strictly in request order. A client's crash, garbage
 /// or slowness affects only this connection.
 /// </summary>
-internal sealed class ClientConnection
+internal sealed class ClientConnection : IPushSink
 {
     private readonly Socket _socket;
     private readonly IProtocol _protocol;
@@ -36,11 +36,12 @@ internal sealed class ClientConnection
         _socket = socket;
         _protocol = protocol;
         _session = protocol.CreateSession(sessionId);
+        _session.Attach(this);
         _sequencer = sequencer;
         _options = options;
         _metrics = metrics;
         _logger = logger;
-        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = true });
+        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = false });
         _cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
     }
 
@@ -106,6 +107,19 @@ internal sealed class ClientConnection
         _socket.Dispose();
         _cts.Dispose();
         _broken.Dispose();
+    }
+
+    /// <summary>A message nobody asked for (pub/sub), queued behind the replies before it; a client too slow to read it is closed.</summary>
+    public bool TryPush(ReadOnlyMemory<byte> message)
+    {
+        if (_pending.Writer.TryWrite(new Pending(message, close: false)))
+        {
+            return true;
+        }
+
+        // Not on the caller's thread: it delivers under the log's lock.
+        _ = Task.Run(() => Break($"client reads too slowly: more than max-pending ({_options.MaxPendingPerSession}) replies and messages unread"));
+        return false;
     }
 
     /// <summary>Stops reading new requests; replies already pending are still delivered, then the connection closes.</summary>

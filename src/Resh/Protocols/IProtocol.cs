@@ -147,6 +147,13 @@ public interface IOrderObserver
     void SessionClosed(long sessionId);
 }
 
+/// <summary>Sends an unsolicited message to one client, after the replies queued before it.</summary>
+public interface IPushSink
+{
+    /// <summary>False when the client cannot take it (it reads too slowly, or is gone): the connection is then closed.</summary>
+    bool TryPush(ReadOnlyMemory<byte> message);
+}
+
 /// <summary>What a protocol may use of the gateway it serves (see <see cref="IProtocol.Attach"/>).</summary>
 public interface IGatewayLink
 {
@@ -178,6 +185,14 @@ public interface IClientSession
 
     /// <summary>The client went away: anything held (e.g. an open MULTI block) is dropped.</summary>
     void Closed();
+
+    /// <summary>
+    /// Called once before the first request with the connection's way to send messages nobody asked for (RESP:
+    /// pub/sub messages). A session that sends none ignores it.
+    /// </summary>
+    void Attach(IPushSink sink)
+    {
+    }
 }
 
 public enum FrameStatus

@@ -32,6 +32,8 @@ internal sealed partial class RespClientSession
                 return Unwatch();
             case var _ when RespCommands.IsBlocking(kind):
                 return Blocking(kind, argc);
+            case >= RespCommandKind.Subscribe and <= RespCommandKind.PubSub:
+                return PubSubCommand(kind, argc);
         }
 
         if (_inMulti && kind is not (RespCommandKind.SPop or RespCommandKind.SRandMember or RespCommandKind.HRandField or RespCommandKind.ZRandMember or RespCommandKind.RandomKey))

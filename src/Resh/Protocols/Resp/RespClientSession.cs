@@ -78,6 +78,7 @@ internal sealed partial class RespClientSession : IClientSession
     {
         DropMulti();
         _blocked?.Dispose();
+        _protocol.PubSub.Unregister(_sessionId);
         _parser.Dispose();
         _out.Dispose();
         _multi.Dispose();
@@ -103,6 +104,11 @@ internal sealed partial class RespClientSession : IClientSession
         }
 
         var kind = RespCommands.Identify(name);
+        if (TryRefuseWhileSubscribed(kind, name, argc, out var refused))
+        {
+            return refused;
+        }
+
         switch (kind)
         {
             case RespCommandKind.Quit:

@@ -99,6 +99,12 @@ public static class RespCompatibility
                 return (CommandTreatment.Rewritten, "ordered as a marker; the session's next EXEC is decided at its place in the log, the same on every gateway");
             case RespCommandKind.Unwatch:
                 return (CommandTreatment.Rewritten, "ordered as a marker that ends the session's watch");
+            case RespCommandKind.Subscribe or RespCommandKind.PSubscribe or RespCommandKind.SSubscribe or RespCommandKind.Unsubscribe or RespCommandKind.PUnsubscribe or RespCommandKind.SUnsubscribe:
+                return (CommandTreatment.Gateway, "subscriptions live in the gateway and take effect at an ordered marker's place in the log");
+            case RespCommandKind.Publish or RespCommandKind.SPublish:
+                return (CommandTreatment.Rewritten, "ordered; the gateway delivers it to its subscribers at its place in the log and answers how many it reached");
+            case RespCommandKind.PubSub when sub is not "help":
+                return (CommandTreatment.Gateway, "the gateway's own subscriptions");
             case RespCommandKind.XRead:
                 return (CommandTreatment.Rewritten, "passed through without BLOCK; with BLOCK as the other blocking commands (BLOCK with $ is refused)");
             case var _ when RespCommands.IsBlocking(kind):

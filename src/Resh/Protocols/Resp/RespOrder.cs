@@ -24,6 +24,9 @@ internal sealed class RespOrder : IOrderObserver
     /// <summary>UNWATCH (and DISCARD, EXEC's end of a watch) as an ordered request answering +OK.</summary>
     public static readonly byte[] UnwatchScript = "-- resh: unwatch\nreturn redis.status_reply('OK')"u8.ToArray();
 
+    /// <summary>(P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE as an ordered request answering +OK; ARGV: the command, then the names.</summary>
+    public static readonly byte[] SubscribeScript = "-- resh: subscribe\nreturn redis.status_reply('OK')"u8.ToArray();
+
     /// <summary>The last reply of an aborted transaction, turned into a null reply for the client.</summary>
     public static readonly byte[] AbortedReply = "+RESH-WATCH-ABORTED\r\n"u8.ToArray();
 
@@ -32,6 +35,11 @@ internal sealed class RespOrder : IOrderObserver
     private static readonly byte[] EvalHeader = "$4\r\nEVAL\r\n"u8.ToArray();
     private static readonly byte[] WatchBulk = Bulk(WatchScript);
     private static readonly byte[] UnwatchBulk = Bulk(UnwatchScript);
+    private static readonly byte[] SubscribeBulk = Bulk(SubscribeScript);
+
+    private readonly RespPubSub _pubsub;
+
+    public RespOrder(RespPubSub? pubsub = null) => _pubsub = pubsub ?? new RespPubSub();
 
     // Deterministic state: touched only in log order, under the log's lock.
     private readonly Dictionary<long, Watch> _watches = [];
@@ -59,6 +67,23 @@ internal sealed class RespOrder : IOrderObserver
         if (marker == UnwatchScript)
         {
             Unwatch(sessionId);
+            return null;
+        }
+
+        if (marker == SubscribeScript)
+        {
+            ChangeSubscriptions(sessionId, span);
+            return null;
+        }
+
+        if (_pubsub.Any && IsPublish(span))
+        {
+            var publish = RespKeySpecs.Commands(span);
+            if (publish.Count == 1 && publish[0].Length == 3)
+            {
+                _pubsub.Publish(publish[0][0].Length == 8, publish[0][1], publish[0][2]);
+            }
+
             return null;
         }
 
@@ -159,7 +184,41 @@ internal sealed class RespOrder : IOrderObserver
         }
 
         var rest = payload[(header + 2 + EvalHeader.Length)..];
-        return rest.StartsWith(WatchBulk) ? WatchScript : rest.StartsWith(UnwatchBulk) ? UnwatchScript : null;
+        return rest.StartsWith(WatchBulk) ? WatchScript : rest.StartsWith(UnwatchBulk) ? UnwatchScript : rest.StartsWith(SubscribeBulk) ? SubscribeScript : null;
+    }
+
+    /// <summary>PUBLISH channel message, or SPUBLISH (one command, not inside a transaction).</summary>
+    private static bool IsPublish(ReadOnlySpan<byte> payload)
+    {
+        if (!payload.StartsWith("*3\r\n$"u8) || payload.Length < 20)
+        {
+            return false;
+        }
+
+        var name = payload[4..];
+        return (name.StartsWith("$7\r\n"u8) && Ascii.EqualsIgnoreCase(name.Slice(4, 7), "PUBLISH"u8))
+            || (name.StartsWith("$8\r\n"u8) && Ascii.EqualsIgnoreCase(name.Slice(4, 8), "SPUBLISH"u8));
+    }
+
+    /// <summary>EVAL marker 0 command name...: the session's subscriptions change here, in log order.</summary>
+    private void ChangeSubscriptions(long sessionId, ReadOnlySpan<byte> payload)
+    {
+        var commands = RespKeySpecs.Commands(payload);
+        if (commands.Count != 1 || commands[0].Length < 4)
+        {
+            return;
+        }
+
+        var args = commands[0];
+        var command = Encoding.ASCII.GetString(args[3]).ToLowerInvariant();
+        var kind = command switch
+        {
+            "psubscribe" or "punsubscribe" => SubscriptionKind.Pattern,
+            "ssubscribe" or "sunsubscribe" => SubscriptionKind.Shard,
+            _ => SubscriptionKind.Channel,
+        };
+
+        _pubsub.Change(sessionId, kind, !command.Contains("unsubscribe", StringComparison.Ordinal), args[4..]);
     }
 
     private void StartWatch(long sessionId, int db, ReadOnlySpan<byte> payload)

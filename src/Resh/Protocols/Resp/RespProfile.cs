@@ -28,7 +28,6 @@ namespace Resh.Protocols.Resp;
 /// </remarks>
 public static class RespProfile
 {
-    private const string PubSub = "pub/sub turns the connection into a message stream with no one-to-one replies";
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
     private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions";
@@ -39,15 +38,6 @@ public static class RespProfile
         ["xreadgroup"] = "can block and records delivery times from each replica's own clock",
         ["wait"] = "waits for acknowledgements of the replica's own replicas",
         ["waitaof"] = "waits for the replica's own AOF fsyncs",
-        ["subscribe"] = PubSub,
-        ["psubscribe"] = PubSub,
-        ["ssubscribe"] = PubSub,
-        ["unsubscribe"] = PubSub,
-        ["punsubscribe"] = PubSub,
-        ["sunsubscribe"] = PubSub,
-        ["publish"] = "every replica would deliver the message: subscribers would get it once per replica",
-        ["spublish"] = "every replica would deliver the message: subscribers would get it once per replica",
-        ["pubsub"] = "reports the subscriptions of one replica, not of the gateway's clients",
         ["monitor"] = "streams one replica's traffic instead of replying",
         ["debug"] = "can crash, stall or alter a single replica",
         ["lolwut"] = "draws random art",

@@ -47,6 +47,7 @@ public sealed class RespProtocol : IProtocol
         RewritesExpiry = options.ExpiryRewrite is ExpiryRewrite.Absolute or ExpiryRewrite.Owned;
         _clock = options.Clock;
         Cursors = new RespCursors(options.Clock);
+        Order = new RespOrder(PubSub);
         LastSave = options.Clock.GetUtcNow();
         if (options.ExpiryRewrite == ExpiryRewrite.Owned)
         {
@@ -88,7 +89,10 @@ public sealed class RespProtocol : IProtocol
     internal RespExpiryKeeper? Keeper { get; }
 
     /// <summary>WATCH decided in log order, and the sessions blocked in this gateway.</summary>
-    internal RespOrder Order { get; } = new();
+    internal RespOrder Order { get; }
+
+    /// <summary>This gateway's subscribers.</summary>
+    internal RespPubSub PubSub { get; } = new();
 
     public IOrderObserver? OrderObserver => Order;
 
