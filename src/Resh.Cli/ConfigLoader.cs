@@ -30,7 +30,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 public sealed class ConfigLoader
 {
     private static readonly string[] TopKeys = ["service", "admin", "admin-token", "mode", "faults", "replicas", "state-dir", "reply-timeout", "startup-timeout", "max-lag", "slow-delay", "drain-timeout", "normalize", "log", "checkpoint", "spare", "remus", "ordering"];
-    private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow"];
+    private static readonly string[] ServiceKeys = ["protocol", "listen", "max-clients", "idle-timeout", "max-pending", "limits", "databases", "expiry", "reject", "allow", "requirepass", "users"];
     private static readonly string[] LimitKeys = ["max-inline-bytes", "max-bulk-bytes", "max-arguments", "max-query-buffer-bytes", "max-queued-commands", "max-line-bytes", "max-frame-bytes"];
     private static readonly string[] ReplicaKeys = ["command", "id", "env"];
     private static readonly string[] ShortReplicaKeys = ["count", "command", "env"];
@@ -324,6 +324,22 @@ public sealed class ConfigLoader
                 case { } other:
                     Error(expiry, $"service.expiry: '{other}' is not known; use owned (the gateway fixes every deadline and deletes expired keys through the log), absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough");
                     break;
+            }
+        }
+
+        if (keys.TryGetValue("requirepass", out var requirepass) && Scalar(requirepass, "service.requirepass") is { } password)
+        {
+            resp.Users["default"] = password;
+        }
+
+        if (keys.TryGetValue("users", out var users) && Mapping(users, "service.users") is { } userMap)
+        {
+            foreach (var (name, value) in userMap.Children)
+            {
+                if (name is YamlScalarNode { Value: { } user } && Scalar(value, $"service.users.{user}") is { } secret)
+                {
+                    resp.Users[user] = secret;
+                }
             }
         }
 

@@ -363,4 +363,21 @@ public sealed class TransparentRedisTests
         AssertNoDisagreement(cluster);
         await AssertIdenticalAsync(cluster);
     }
+
+    [Fact]
+    public async Task A_password_in_the_resh_configuration_is_checked_by_the_gateway()
+    {
+        await using var cluster = await Cluster.StartRedisAsync(configure: o => o.Resp.Users["default"] = "s3cret");
+        var options = ConfigurationOptions.Parse($"{cluster.EndPoint},password=s3cret,connectTimeout=15000,syncTimeout=15000");
+        await using (var redis = await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(Timeout))
+        {
+            Assert.True(await redis.GetDatabase().StringSetAsync("guarded", "yes"));
+        }
+
+        await using var client = await cluster.ConnectAsync();
+        Assert.Equal("NOAUTH Authentication required.", (await client.CallAsync("GET", "guarded")).AsString());
+        Assert.StartsWith("WRONGPASS", (await client.CallAsync("AUTH", "wrong")).AsString(), StringComparison.Ordinal);
+        Assert.Equal("OK", (await client.CallAsync("AUTH", "s3cret")).AsString());
+        Assert.Equal("yes", (await client.CallAsync("GET", "guarded")).AsString());
+    }
 }

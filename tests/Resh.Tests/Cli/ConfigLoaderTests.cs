@@ -34,6 +34,18 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Passwords_and_users_come_from_the_service_block_and_an_empty_one_is_refused()
+    {
+        var options = ConfigLoader.Load(Issue.Replace("  listen: 127.0.0.1:6380", "  listen: 127.0.0.1:6380\n  requirepass: s3cret\n  users: { app: pw }", StringComparison.Ordinal), "test.yaml", "/tmp");
+        Assert.Equal("s3cret", options.Resp.Users["default"]);
+        Assert.Equal("pw", options.Resp.Users["app"]);
+        Assert.Equal(ExpiryRewrite.Owned, options.Resp.ExpiryRewrite);
+
+        var e = Fails(Issue.Replace("  listen: 127.0.0.1:6380", "  listen: 127.0.0.1:6380\n  users: { app: '' }", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, x => x.Message.Contains("service.users.app", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_short_form_expands_to_count_replicas()
     {
         var options = ConfigLoader.Load("""

@@ -132,4 +132,27 @@ public sealed class RespDeterminismTests
     [InlineData("t1?", "t1", false)]
     public void Glob_patterns_match_as_in_redis(string pattern, string text, bool matches) =>
         Assert.Equal(matches, RespGlob.Matches(Encoding.ASCII.GetBytes(pattern), Encoding.ASCII.GetBytes(text)));
+
+    [Fact]
+    public void Without_auth_nothing_reaches_the_log_and_a_wrong_password_is_refused()
+    {
+        var options = new RespOptions();
+        options.Users["default"] = "s3cret";
+        options.Users["app"] = "pw";
+        var session = new RespProtocol(options).CreateSession(1);
+        Assert.Equal("-NOAUTH Authentication required.\r\n", Text(Send(session, "GET", "k").Bytes));
+        Assert.StartsWith("-NOAUTH HELLO must be called", Text(Send(session, "HELLO", "3").Bytes), StringComparison.Ordinal);
+        Assert.StartsWith("-WRONGPASS", Text(Send(session, "AUTH", "nope").Bytes), StringComparison.Ordinal);
+        Assert.StartsWith("-WRONGPASS", Text(Send(session, "AUTH", "app", "s3cret").Bytes), StringComparison.Ordinal);
+        Assert.Equal("+OK\r\n", Text(Send(session, "AUTH", "s3cret").Bytes));
+        Assert.Equal(SessionActionKind.Submit, Send(session, "GET", "k").Kind);
+        Assert.Equal("+RESET\r\n", Text(Send(session, "RESET").Bytes));
+        Assert.Equal("-NOAUTH Authentication required.\r\n", Text(Send(session, "GET", "k").Bytes));
+        Assert.StartsWith("%7", Text(Send(session, "HELLO", "3", "AUTH", "app", "pw").Bytes), StringComparison.Ordinal);
+        Assert.Equal(SessionActionKind.Submit, Send(session, "GET", "k").Kind);
+
+        var open = new RespProtocol().CreateSession(2);
+        Assert.StartsWith("-ERR AUTH <password> called without any password", Text(Send(open, "AUTH", "x").Bytes), StringComparison.Ordinal);
+        Assert.Equal("+OK\r\n", Text(Send(open, "AUTH", "default", "anything").Bytes));
+    }
 }

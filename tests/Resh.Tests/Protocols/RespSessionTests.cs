@@ -88,7 +88,7 @@ public class RespSessionTests
         [
             "xreadgroup", "wait", "waitaof",
             "monitor", "debug", "client", "shutdown", "failover", "replicaof", "slaveof", "sync", "psync", "save", "bgsave", "bgrewriteaof",
-            "acl", "auth", "migrate", "cluster", "readonly", "readwrite", "swapdb", "reset",
+            "acl", "migrate", "cluster", "readonly", "readwrite", "swapdb",
         ];
         foreach (var name in required)
         {
@@ -178,7 +178,7 @@ public class RespSessionTests
     [InlineData("HELLO 4\r\n", "-NOPROTO unsupported protocol version\r\n")]
     [InlineData("HELLO 1\r\n", "-NOPROTO unsupported protocol version\r\n")]
     [InlineData("HELLO three\r\n", "-ERR Protocol version is not an integer or out of range\r\n")]
-    [InlineData("HELLO 3 AUTH default secret\r\n", "-ERR resh: HELLO AUTH is not supported: the gateway has no authentication in front of the replicas\r\n")]
+    [InlineData("HELLO 3 AUTH someone secret\r\n", "-WRONGPASS invalid username-password pair or user is disabled.\r\n")]
     [InlineData("HELLO 3 SETNAME\r\n", "-ERR Syntax error in HELLO option 'SETNAME'\r\n")]
     [InlineData("HELLO 3 SETNAME \"a b\"\r\n", "-ERR Client names cannot contain spaces, newlines or special characters.\r\n")]
     [InlineData("HELLO 3 FOO\r\n", "-ERR Syntax error in HELLO option 'FOO'\r\n")]

@@ -23,7 +23,11 @@ internal sealed partial class RespClientSession : IClientSession
     private static readonly byte[] DbOutOfRange = "-ERR DB index is out of range\r\n"u8.ToArray();
     private static readonly byte[] NoProto = "-NOPROTO unsupported protocol version\r\n"u8.ToArray();
     private static readonly byte[] BadProtoVersion = "-ERR Protocol version is not an integer or out of range\r\n"u8.ToArray();
-    private static readonly byte[] HelloAuth = "-ERR resh: HELLO AUTH is not supported: the gateway has no authentication in front of the replicas\r\n"u8.ToArray();
+    private static readonly byte[] NoAuth = "-NOAUTH Authentication required.\r\n"u8.ToArray();
+    private static readonly byte[] WrongPass = "-WRONGPASS invalid username-password pair or user is disabled.\r\n"u8.ToArray();
+    private static readonly byte[] NoPasswordConfigured = "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"u8.ToArray();
+    private static readonly byte[] HelloNoAuth = "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"u8.ToArray();
+    private static readonly byte[] ResetReply = "+RESET\r\n"u8.ToArray();
     private static readonly byte[] BadClientName = "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"u8.ToArray();
     private static readonly byte[] InvalidSetEx = "-ERR invalid expire time in 'setex' command\r\n"u8.ToArray();
     private static readonly byte[] InvalidPSetEx = "-ERR invalid expire time in 'psetex' command\r\n"u8.ToArray();
@@ -35,6 +39,7 @@ internal sealed partial class RespClientSession : IClientSession
     private readonly PooledBuffer _multi = new();
     private int _db;
     private int _protover = 2;
+    private bool _authenticated;
     private bool _inMulti;
     private bool _multiAborted;
     private bool _multiHinted;
@@ -45,6 +50,7 @@ internal sealed partial class RespClientSession : IClientSession
         _protocol = protocol;
         _sessionId = sessionId;
         _parser = new RespRequestParser(protocol.MaxInlineBytes, protocol.MaxBulkBytes, protocol.MaxArguments, protocol.MaxQueryBufferBytes);
+        _authenticated = protocol.Users.Count == 0;
     }
 
     /// <summary>The session context carried by every submitted unit: database | RESP3 flag.</summary>
@@ -88,6 +94,21 @@ internal sealed partial class RespClientSession : IClientSession
     {
         var argc = _parser.ArgCount;
         var name = _parser.Arg(0);
+        if (Ascii.EqualsIgnoreCase(name, "AUTH"u8))
+        {
+            return Auth(argc);
+        }
+
+        if (!_authenticated && !Ascii.EqualsIgnoreCase(name, "HELLO"u8) && !Ascii.EqualsIgnoreCase(name, "QUIT"u8))
+        {
+            return _inMulti ? AbortBlock(NoAuth) : Local(NoAuth);
+        }
+
+        if (Ascii.EqualsIgnoreCase(name, "RESET"u8) && argc == 1)
+        {
+            return Reset();
+        }
+
         if (!_inMulti && argc >= 2 && Ascii.EqualsIgnoreCase(name, "CLIENT"u8) && TryClientLocally(argc, out var local))
         {
             return local;
@@ -308,7 +329,13 @@ internal sealed partial class RespClientSession : IClientSession
             var more = argc - 1 - j;
             if (Ascii.EqualsIgnoreCase(option, "AUTH"u8) && more >= 2)
             {
-                return Local(HelloAuth);
+                if (!_parser.Has(j + 2) || !TryAuthenticate(_parser.Arg(j + 1), _parser.Arg(j + 2)))
+                {
+                    return Local(WrongPass);
+                }
+
+                j += 2;
+                continue;
             }
 
             if (Ascii.EqualsIgnoreCase(option, "SETNAME"u8) && more >= 1 && _parser.Has(j + 1))
@@ -325,6 +352,11 @@ internal sealed partial class RespClientSession : IClientSession
             }
 
             return Local(Encoding.UTF8.GetBytes($"-ERR Syntax error in HELLO option '{ProtocolText.Escape(option)}'\r\n"));
+        }
+
+        if (!_authenticated)
+        {
+            return Local(HelloNoAuth);
         }
 
         _protover = version;

@@ -89,6 +89,13 @@ public sealed class RespOptions
     /// </summary>
     public ISet<string> RejectedCommands { get; set; } = RespProfile.CreateDefaultSet();
 
+    /// <summary>
+    /// Users and their passwords (service.requirepass is the user "default"). When any is set, a session must AUTH
+    /// (or HELLO ... AUTH) before anything else; the gateway checks, and nothing of an unauthenticated session reaches
+    /// the log. Every user may run every command the profile allows.
+    /// </summary>
+    public IDictionary<string, string> Users { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>Problems with these options, each naming its configuration key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -122,6 +129,19 @@ public sealed class RespOptions
         if (Clock is null)
         {
             errors.Add("the RESP clock must be set");
+        }
+
+        foreach (var (user, password) in Users)
+        {
+            if (string.IsNullOrEmpty(user) || user.Any(c => c <= ' ' || c >= 0x7f))
+            {
+                errors.Add($"service.users: '{user}' is not a user name (printable ASCII without blanks)");
+            }
+
+            if (string.IsNullOrEmpty(password))
+            {
+                errors.Add($"service.users.{user}: the password must not be empty");
+            }
         }
 
         if (RejectedCommands is null)

@@ -54,6 +54,7 @@ public sealed class RespProtocol : IProtocol
             Keeper = new RespExpiryKeeper(options.Clock, options.Databases);
         }
         Rejected = new RespCommandSet(options.RejectedCommands);
+        Users = new Dictionary<string, string>(options.Users, StringComparer.Ordinal);
     }
 
     public string Name => "resp";
@@ -78,6 +79,9 @@ public sealed class RespProtocol : IProtocol
     internal bool RewritesExpiry { get; }
 
     internal RespCommandSet Rejected { get; }
+
+    /// <summary>Users and passwords a session must authenticate as; empty: no authentication.</summary>
+    internal IReadOnlyDictionary<string, string> Users { get; }
 
     /// <summary>The gateway's clock: deadlines, TTLs, TIME, stream ids.</summary>
     internal TimeProvider Clock => _clock;

@@ -37,6 +37,23 @@ internal sealed class RespPubSub
         }
     }
 
+    /// <summary>Ends every subscription of the session (RESET), which stays reachable.</summary>
+    public void Unsubscribe(long sessionId)
+    {
+        lock (_lock)
+        {
+            if (_sessions.TryGetValue(sessionId, out var subscriber))
+            {
+                foreach (var (kind, name) in subscriber.Names)
+                {
+                    Remove(kind, name, sessionId);
+                }
+
+                subscriber.Names.Clear();
+            }
+        }
+    }
+
     public void Unregister(long sessionId)
     {
         lock (_lock)
