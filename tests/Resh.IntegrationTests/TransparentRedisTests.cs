@@ -127,6 +127,12 @@ public sealed class TransparentRedisTests
         Assert.True(await db.StringSetAsync("flash", "x", TimeSpan.FromMilliseconds(200)));
         await Tools.WaitUntilAsync(async () => !await db.KeyExistsAsync("flash"), Timeout, "the flash key to expire");
 
+        // Automatic stream ids agree on every replica and never go back, even behind an explicit future id.
+        var first = await db.StreamAddAsync("events", "f", "a");
+        Assert.Matches("^[0-9]+-0$", (string)first!);
+        Assert.Equal("99999999999999-0", (string)(await db.StreamAddAsync("events", "f", "b", messageId: "99999999999999-0"))!);
+        Assert.Equal("99999999999999-1", (string)(await db.StreamAddAsync("events", "f", "c"))!);
+
         // A crash of one replica in the middle of the run.
         await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
 

@@ -343,8 +343,6 @@ public class RespSessionTests
     [InlineData("GETEX k PX 5", new[] { "GETEX", "k", "PXAT", "1700000000005" })]
     [InlineData("RESTORE k 100 payload REPLACE", new[] { "RESTORE", "k", "1700000000100", "payload", "REPLACE", "ABSTTL" })]
     [InlineData("HEXPIRE h 10 FIELDS 1 f", new[] { "HPEXPIREAT", "h", "1700000010000", "FIELDS", "1", "f" })]
-    [InlineData("XADD s * f v", new[] { "XADD", "s", "1700000000000-*", "f", "v" })]
-    [InlineData("XADD s NOMKSTREAM MAXLEN ~ 10 LIMIT 5 * f v", new[] { "XADD", "s", "NOMKSTREAM", "MAXLEN", "~", "10", "LIMIT", "5", "1700000000000-*", "f", "v" })]
     public void Relative_times_become_absolute(string inline, string[] rewritten)
     {
         var action = One(Session(), inline + "\r\n");
@@ -414,11 +412,21 @@ public class RespSessionTests
         Assert.Equal(Multibulk("PEXPIREAT", "k", "1700000001000"), One(session, "EXPIRE k 1\r\n").Text);
         clock.Now = clock.Now.AddSeconds(5);
         Assert.Equal(Multibulk("PEXPIREAT", "k", "1700000006000"), One(session, "EXPIRE k 1\r\n").Text);
-        Assert.Equal(Multibulk("XADD", "s", "1700000005000-*", "f", "v"), One(session, "XADD s * f v\r\n").Text);
+        Assert.Equal(XAdd("1700000005000", "1", "*", "f", "v"), One(session, "XADD s * f v\r\n").Text);
 
         // Stream ids never go back, even when the clock does.
         clock.Now = clock.Now.AddSeconds(-10);
-        Assert.Equal(Multibulk("XADD", "s", "1700000005000-*", "f", "v"), One(session, "XADD s * f v\r\n").Text);
+        Assert.Equal(XAdd("1700000005000", "1", "*", "f", "v"), One(session, "XADD s * f v\r\n").Text);
         Assert.Equal(Multibulk("PEXPIREAT", "k", "1699999996000"), One(session, "EXPIRE k 1\r\n").Text);
     }
+
+    /// <summary>XADD s ... as the gateway sends it: one script given its clock and the id's position.</summary>
+    private static string XAdd(string millis, string at, params string[] rest) =>
+        Multibulk(["EVAL", System.Text.Encoding.ASCII.GetString(RespScripts.XAdd), "1", "s", millis, at, .. rest]);
+
+    [Theory]
+    [InlineData("XADD s * f v", "1", new[] { "*", "f", "v" })]
+    [InlineData("XADD s NOMKSTREAM MAXLEN ~ 10 LIMIT 5 * f v", "7", new[] { "NOMKSTREAM", "MAXLEN", "~", "10", "LIMIT", "5", "*", "f", "v" })]
+    public void An_automatic_stream_id_is_fixed_by_a_script_from_the_gateways_clock(string inline, string at, string[] rest) =>
+        Assert.Equal(XAdd("1700000000000", at, rest), One(Session(), inline + "\r\n").Text);
 }

@@ -50,7 +50,7 @@ internal struct ExpiryClock(long now, bool owned)
 /// <item>SET k v .. EX s | PX ms .. → SET k v .. PXAT deadline ..; GETEX k EX|PX t → GETEX k PXAT deadline.</item>
 /// <item>SETEX k s v / PSETEX k ms v → SET k v PXAT deadline.</item>
 /// <item>RESTORE k ttl v [..] (ttl &gt; 0, no ABSTTL) → RESTORE k deadline v [..] ABSTTL.</item>
-/// <item>XADD k [..] * f v .. → XADD k [..] &lt;now-ms&gt;-* f v .. (Redis ≥ 7.0), so stream ids agree.</item>
+/// <item>XADD k [..] * f v .. → a script that adds with the id &lt;ms&gt;-*, ms the later of the gateway's clock and the stream's last id, so stream ids agree and never go back.</item>
 /// </list>
 /// A value that is not an integer, or one Redis would refuse (non-positive SET/GETEX times, overflow),
 /// leaves the request unchanged so the replicas give Redis's own error, identically. SETEX/PSETEX with a
@@ -333,20 +333,17 @@ internal static class RespExpiryRewriter
             return RewriteResult.Unchanged;
         }
 
-        Span<byte> id = stackalloc byte[RespEncoding.MaxIntegerDigits + 2];
-        Utf8Formatter.TryFormat(nowMs, id, out var written);
-        id[written++] = (byte)'-';
-        id[written++] = (byte)'*';
-
+        // One script: the id's milliseconds are the gateway's clock, or the stream's last id where that is later
+        // (a stream written with explicit future ids, or a gateway clock that went back), so the id never goes back.
         output.Reset();
-        RespEncoding.WriteArrayHeader(output, count);
-        for (var j = 0; j < i; j++)
-        {
-            output.Write(request.RawArg(j));
-        }
-
-        RespEncoding.WriteBulk(output, id[..written]);
-        output.Write(request.RawFrom(i + 1));
+        RespEncoding.WriteArrayHeader(output, count + 4);
+        RespEncoding.WriteBulk(output, "EVAL"u8);
+        RespEncoding.WriteBulk(output, RespScripts.XAdd);
+        RespEncoding.WriteBulk(output, "1"u8);
+        output.Write(request.RawArg(1));
+        RespEncoding.WriteBulk(output, nowMs);
+        RespEncoding.WriteBulk(output, i - 1);
+        output.Write(request.RawFrom(2));
         return RewriteResult.Rewritten;
     }
 }

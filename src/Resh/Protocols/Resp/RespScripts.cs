@@ -86,6 +86,34 @@ internal static class RespScripts
         return r
         """);
 
+    /// <summary>
+    /// XADD with an automatic id. KEYS[1]: the stream; ARGV: the gateway's milliseconds, the id's position among the
+    /// arguments after the key, then those arguments. The id is &lt;ms&gt;-* with ms the later of the gateway's clock and
+    /// the stream's last generated id, as Redis's own clock-based ids never go back.
+    /// </summary>
+    public static readonly byte[] XAdd = Encoding.ASCII.GetBytes("""
+        -- resh: xadd
+        local ms = tonumber(ARGV[1])
+        local at = tonumber(ARGV[2])
+        local args = {}
+        for i = 3, #ARGV do args[#args + 1] = ARGV[i] end
+        if redis.call('EXISTS', KEYS[1]) == 1 then
+          local ok, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+          if ok then
+            for i = 1, #info, 2 do
+              if info[i] == 'last-generated-id' then
+                local last = tonumber(string.match(info[i + 1], '^(%d+)'))
+                if last and last > ms then ms = last end
+              end
+            end
+          end
+        end
+        args[at] = string.format('%d-*', ms)
+        local r = redis.pcall('XADD', KEYS[1], unpack(args))
+        if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
+        return r
+        """);
+
     /// <summary>The largest count a random command may ask for with repetitions (a negative count).</summary>
     public const long MaxRepeatedCount = 10_000_000;
 }
