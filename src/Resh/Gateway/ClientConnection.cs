@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace Resh.Gateway;
 /// to the sequencer, and writes the voted replies back strictly in request order. A client's crash, garbage
 /// or slowness affects only this connection.
 /// </summary>
-internal sealed class ClientConnection : IPushSink
+internal sealed class ClientConnection : IClientLink
 {
     private readonly Socket _socket;
     private readonly IProtocol _protocol;
@@ -35,6 +36,7 @@ internal sealed class ClientConnection : IPushSink
         SessionId = sessionId;
         _socket = socket;
         _protocol = protocol;
+        Remote = socket.RemoteEndPoint;
         _session = protocol.CreateSession(sessionId);
         _session.Attach(this);
         _sequencer = sequencer;
@@ -108,6 +110,11 @@ internal sealed class ClientConnection : IPushSink
         _cts.Dispose();
         _broken.Dispose();
     }
+
+    public EndPoint? Remote { get; }
+
+    /// <summary>Ends the connection from another thread (CLIENT KILL); the reason is kept if it is the first.</summary>
+    public void Close(string reason) => _ = Task.Run(() => Break(reason));
 
     /// <summary>A message nobody asked for (pub/sub), queued behind the replies before it; a client too slow to read it is closed.</summary>
     public bool TryPush(ReadOnlyMemory<byte> message)

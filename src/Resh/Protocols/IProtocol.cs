@@ -147,11 +147,20 @@ public interface IOrderObserver
     void SessionClosed(long sessionId);
 }
 
-/// <summary>Sends an unsolicited message to one client, after the replies queued before it.</summary>
-public interface IPushSink
+/// <summary>What a session may do with its own client connection beyond answering requests.</summary>
+public interface IClientLink
 {
-    /// <summary>False when the client cannot take it (it reads too slowly, or is gone): the connection is then closed.</summary>
+    /// <summary>The client's address.</summary>
+    System.Net.EndPoint? Remote { get; }
+
+    /// <summary>
+    /// Sends an unsolicited message (RESP: pub/sub, MONITOR), after the replies queued before it. False when the
+    /// client cannot take it (it reads too slowly, or is gone): the connection is then closed.
+    /// </summary>
     bool TryPush(ReadOnlyMemory<byte> message);
+
+    /// <summary>Ends the connection (RESP: CLIENT KILL from another session).</summary>
+    void Close(string reason);
 }
 
 /// <summary>What a protocol may use of the gateway it serves (see <see cref="IProtocol.Attach"/>).</summary>
@@ -187,10 +196,10 @@ public interface IClientSession
     void Closed();
 
     /// <summary>
-    /// Called once before the first request with the connection's way to send messages nobody asked for (RESP:
-    /// pub/sub messages). A session that sends none ignores it.
+    /// Called once before the first request with the connection's link: its address, a way to send messages nobody
+    /// asked for (RESP: pub/sub, MONITOR), and to close it. A session that needs none ignores it.
     /// </summary>
-    void Attach(IPushSink sink)
+    void Attach(IClientLink sink)
     {
     }
 }

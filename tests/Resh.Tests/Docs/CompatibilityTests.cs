@@ -40,12 +40,14 @@ public sealed class CompatibilityTests
     [InlineData("info", CommandTreatment.Unvoted)]
     [InlineData("time", CommandTreatment.Gateway)]
     [InlineData("client|setname", CommandTreatment.Gateway)]
-    [InlineData("client|kill", CommandTreatment.Refused)]
+    [InlineData("client|kill", CommandTreatment.Gateway)]
+    [InlineData("client|pause", CommandTreatment.Refused)]
     [InlineData("smembers", CommandTreatment.ComparedUnordered)]
     [InlineData("get", CommandTreatment.PassedThrough)]
     [InlineData("blpop", CommandTreatment.Rewritten)]
     [InlineData("watch", CommandTreatment.Rewritten)]
-    [InlineData("monitor", CommandTreatment.Refused)]
+    [InlineData("monitor", CommandTreatment.Gateway)]
+    [InlineData("debug", CommandTreatment.Refused)]
     [InlineData("config|rewrite", CommandTreatment.Refused)]
     public void Treatments_follow_the_dispatch(string command, CommandTreatment treatment) =>
         Assert.Equal(treatment, RespCompatibility.Describe(command).Treatment);

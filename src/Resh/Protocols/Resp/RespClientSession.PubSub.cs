@@ -15,7 +15,12 @@ internal sealed partial class RespClientSession
     /// <summary>Channels and patterns this session subscribes to (RESP2's subscribed state when above zero).</summary>
     private int SubscriptionCount => _subscribed[0].Count + _subscribed[1].Count + _subscribed[2].Count;
 
-    public void Attach(IPushSink sink) => _protocol.PubSub.Register(_sessionId, sink, () => Volatile.Read(ref _protover) == 3);
+    public void Attach(IClientLink sink)
+    {
+        _link = sink;
+        _protocol.Sessions[_sessionId] = this;
+        _protocol.PubSub.Register(_sessionId, sink, () => Volatile.Read(ref _protover) == 3);
+    }
 
     /// <summary>RESP2 in the subscribed state: only (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT and RESET, as in Redis.</summary>
     private bool TryRefuseWhileSubscribed(RespCommandKind kind, ReadOnlySpan<byte> name, int argc, out SessionAction action)

@@ -76,7 +76,8 @@ internal sealed partial class RespClientSession : IClientSession
                 buffer = buffer.Slice(buffer.End);
                 return Fatal(_parser.FatalReply);
             default:
-                return Dispatch();
+                var mode = _replyMode;
+                return Silenced(Dispatch(), mode);
         }
     }
 
@@ -85,6 +86,8 @@ internal sealed partial class RespClientSession : IClientSession
         DropMulti();
         _blocked?.Dispose();
         _protocol.PubSub.Unregister(_sessionId);
+        _protocol.Order.Unmonitor(_sessionId);
+        _protocol.Sessions.TryRemove(_sessionId, out _);
         _parser.Dispose();
         _out.Dispose();
         _multi.Dispose();
@@ -122,6 +125,12 @@ internal sealed partial class RespClientSession : IClientSession
             }
 
             return Local(rejection);
+        }
+
+        RememberCommand(name);
+        if (argc == 1 && !_inMulti && Ascii.EqualsIgnoreCase(name, "MONITOR"u8))
+        {
+            return Monitor();
         }
 
         var kind = RespCommands.Identify(name);
@@ -436,6 +445,11 @@ internal sealed partial class RespClientSession : IClientSession
 
             ClientName = value.IsEmpty ? null : Encoding.ASCII.GetString(value);
             action = Local(Ok);
+            return true;
+        }
+
+        if (TryClientOfGateway(argc, out action))
+        {
             return true;
         }
 

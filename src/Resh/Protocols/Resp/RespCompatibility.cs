@@ -42,6 +42,15 @@ public static class RespCompatibility
         ["client|getname"] = "kept by the session",
         ["client|setinfo"] = "accepted and ignored",
         ["client|id"] = "the session id",
+        ["client|info"] = "this session, as the gateway sees it",
+        ["client|list"] = "the gateway's sessions",
+        ["client|kill"] = "closes the gateway's sessions by id or address",
+        ["client|no-evict"] = "accepted: the gateway evicts no client",
+        ["client|no-touch"] = "accepted",
+        ["client|reply"] = "ON, OFF, SKIP for this session's replies",
+        ["monitor"] = "the decided request order, as this gateway appends it",
+        ["auth"] = "checked by the gateway against service.requirepass and service.users",
+        ["reset"] = "the session's state as a new connection has it",
     };
 
     /// <summary>The treatment of <paramref name="command"/> ("name" or "name|subcommand") and a note.</summary>

@@ -39,7 +39,38 @@ internal sealed class RespOrder : IOrderObserver
 
     private readonly RespPubSub _pubsub;
 
-    public RespOrder(RespPubSub? pubsub = null) => _pubsub = pubsub ?? new RespPubSub();
+    private readonly Func<long, string?> _address;
+    private readonly TimeProvider _clock;
+    private readonly Dictionary<long, IClientLink> _monitors = [];
+    private int _monitorCount;
+
+    public RespOrder(RespPubSub? pubsub = null, Func<long, string?>? address = null, TimeProvider? clock = null)
+    {
+        _pubsub = pubsub ?? new RespPubSub();
+        _address = address ?? (_ => null);
+        _clock = clock ?? TimeProvider.System;
+    }
+
+    /// <summary>MONITOR: the session receives every request of the log from now on, as it is appended.</summary>
+    public void Monitor(long sessionId, IClientLink link)
+    {
+        lock (_lock)
+        {
+            _monitors[sessionId] = link;
+            _monitorCount = _monitors.Count;
+        }
+    }
+
+    public void Unmonitor(long sessionId)
+    {
+        lock (_lock)
+        {
+            if (_monitors.Remove(sessionId))
+            {
+                _monitorCount = _monitors.Count;
+            }
+        }
+    }
 
     // Deterministic state: touched only in log order, under the log's lock.
     private readonly Dictionary<long, Watch> _watches = [];
@@ -57,6 +88,11 @@ internal sealed class RespOrder : IOrderObserver
     {
         var span = payload.Span;
         var db = context & 0xFFFF;
+        if (Volatile.Read(ref _monitorCount) > 0)
+        {
+            Emit(sessionId, db, span);
+        }
+
         var marker = Marker(span);
         if (marker == WatchScript)
         {
@@ -315,6 +351,48 @@ internal sealed class RespOrder : IOrderObserver
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>One MONITOR line per command: "+seconds.micros [db address] "name" "arg" ...".</summary>
+    private void Emit(long sessionId, int db, ReadOnlySpan<byte> payload)
+    {
+        var micros = (_clock.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
+        var who = sessionId == 0 ? "resh" : _address(sessionId) ?? $"session:{sessionId}";
+        var lines = new StringBuilder();
+        foreach (var args in RespKeySpecs.Commands(payload))
+        {
+            lines.Append(System.Globalization.CultureInfo.InvariantCulture, $"+{micros / 1_000_000}.{micros % 1_000_000:D6} [{db} {who}]");
+            foreach (var arg in args)
+            {
+                lines.Append(" \"");
+                foreach (var b in arg)
+                {
+                    lines.Append(b switch
+                    {
+                        (byte)'"' => "\\\"",
+                        (byte)'\\' => "\\\\",
+                        (byte)'\n' => "\\n",
+                        (byte)'\r' => "\\r",
+                        (byte)'\t' => "\\t",
+                        >= 0x20 and < 0x7f => ((char)b).ToString(),
+                        _ => $"\\x{b:x2}",
+                    });
+                }
+
+                lines.Append('"');
+            }
+
+            lines.Append("\r\n");
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(lines.ToString());
+        lock (_lock)
+        {
+            foreach (var link in _monitors.Values)
+            {
+                link.TryPush(bytes);
             }
         }
     }

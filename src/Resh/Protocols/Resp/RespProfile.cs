@@ -30,7 +30,7 @@ public static class RespProfile
 {
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
-    private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions";
+    private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions (the gateway answers CLIENT SETNAME, GETNAME, SETINFO, ID, INFO, LIST, KILL, NO-EVICT, NO-TOUCH and REPLY for its own sessions)";
 
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
     public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>
@@ -38,7 +38,6 @@ public static class RespProfile
         ["xreadgroup"] = "can block and records delivery times from each replica's own clock",
         ["wait"] = "waits for acknowledgements of the replica's own replicas",
         ["waitaof"] = "waits for the replica's own AOF fsyncs",
-        ["monitor"] = "streams one replica's traffic instead of replying",
         ["debug"] = "can crash, stall or alter a single replica",
         ["lolwut"] = "draws random art",
         ["client"] = SharedConnection,

@@ -47,7 +47,7 @@ public sealed class RespProtocol : IProtocol
         RewritesExpiry = options.ExpiryRewrite is ExpiryRewrite.Absolute or ExpiryRewrite.Owned;
         _clock = options.Clock;
         Cursors = new RespCursors(options.Clock);
-        Order = new RespOrder(PubSub);
+        Order = new RespOrder(PubSub, id => Sessions.TryGetValue(id, out var session) ? session.Address : null, options.Clock);
         LastSave = options.Clock.GetUtcNow();
         if (options.ExpiryRewrite == ExpiryRewrite.Owned)
         {
@@ -94,6 +94,12 @@ public sealed class RespProtocol : IProtocol
 
     /// <summary>WATCH decided in log order, and the sessions blocked in this gateway.</summary>
     internal RespOrder Order { get; }
+
+    /// <summary>This gateway's sessions (CLIENT LIST, CLIENT KILL, MONITOR's addresses).</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<long, RespClientSession> Sessions { get; } = new();
+
+    /// <summary>The address clients connect to, as CLIENT LIST shows it.</summary>
+    internal string ListenAddress => _link?.Listen?.ToString() ?? "?";
 
     /// <summary>This gateway's subscribers.</summary>
     internal RespPubSub PubSub { get; } = new();

@@ -29,7 +29,7 @@ internal sealed class RespPubSub
     public bool Any => Volatile.Read(ref _subscriptions) > 0;
 
     /// <summary>A session of this gateway, reachable for messages.</summary>
-    public void Register(long sessionId, IPushSink sink, Func<bool> resp3)
+    public void Register(long sessionId, IClientLink sink, Func<bool> resp3)
     {
         lock (_lock)
         {
@@ -209,9 +209,9 @@ internal sealed class RespPubSub
         subscriber.Sink.TryPush(output.WrittenMemory);
     }
 
-    private sealed class Subscriber(IPushSink sink, Func<bool> resp3)
+    private sealed class Subscriber(IClientLink sink, Func<bool> resp3)
     {
-        public IPushSink Sink { get; } = sink;
+        public IClientLink Sink { get; } = sink;
 
         public Func<bool> Resp3 { get; } = resp3;
 
