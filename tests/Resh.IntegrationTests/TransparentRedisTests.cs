@@ -320,6 +320,22 @@ public sealed class TransparentRedisTests
             // A blocked client times out by the gateway's clock with a null reply.
             var empty = await producer.CallAsync("BLPOP", "nothing", "0.2").WaitAsync(Timeout);
             Assert.True(empty.IsNull);
+
+            // A request pipelined behind a blocking one waits for it, then is answered (the client is blocked as in Redis).
+            using var raw = new System.Net.Sockets.TcpClient();
+            await raw.ConnectAsync(cluster.EndPoint).WaitAsync(Timeout);
+            var stream = raw.GetStream();
+            await stream.WriteAsync("BLPOP nothing 0.2\r\nPING\r\n"u8.ToArray());
+            var received = new List<byte>();
+            var chunk = new byte[64];
+            while (!System.Text.Encoding.ASCII.GetString([.. received]).EndsWith("+PONG\r\n", StringComparison.Ordinal))
+            {
+                var n = await stream.ReadAsync(chunk).AsTask().WaitAsync(Timeout);
+                Assert.True(n > 0, "the gateway closed the connection");
+                received.AddRange(chunk[..n]);
+            }
+
+            Assert.Equal("*-1\r\n+PONG\r\n", System.Text.Encoding.ASCII.GetString([.. received]));
         }
 
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(2));

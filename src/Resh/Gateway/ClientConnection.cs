@@ -274,7 +274,6 @@ internal sealed class ClientConnection : IClientLink
     /// </summary>
     private static async Task<bool> WaitReleasedAsync(PipeReader input, Pending barrier, CancellationToken ct)
     {
-        var eof = false;
         while (!barrier.Released.IsCompleted)
         {
             var read = input.ReadAsync(ct).AsTask();
@@ -290,25 +289,30 @@ internal sealed class ClientConnection : IClientLink
             }
             catch (IOException)
             {
-                return false;
+                return barrier.Released.IsCompleted;
             }
 
+            // Nothing consumed, nothing examined: whatever came stays for the session, which frames it after the reply.
+            input.AdvanceTo(result.Buffer.Start);
             if (result.IsCanceled)
             {
-                input.AdvanceTo(result.Buffer.Start);
                 break;
             }
 
-            // Examined everything: the next read waits for more bytes, or for the end of the stream.
-            input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            if (!result.Buffer.IsEmpty)
+            {
+                // The client sent more: it is there. Its next request waits for this reply, as in Redis.
+                await barrier.Released.WaitAsync(ct);
+                break;
+            }
+
             if (result.IsCompleted)
             {
-                eof = true;
-                break;
+                return barrier.Released.IsCompleted;
             }
         }
 
-        return !eof || barrier.Released.IsCompleted;
+        return true;
     }
 
     private async Task ObserveOpenAsync(ValueTask<long> opened)

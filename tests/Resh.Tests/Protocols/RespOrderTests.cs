@@ -89,4 +89,19 @@ public sealed class RespOrderTests
         blocked.Rearm();
         Assert.False(blocked.Touched.IsCompleted);
     }
+
+    [Fact]
+    public void Pops_and_a_blocked_sessions_own_retries_wake_nobody_and_a_move_wakes_its_destination_only()
+    {
+        var order = new RespOrder();
+        using var source = order.Block(0, [Encoding.ASCII.GetBytes("src")]);
+        using var target = order.Block(0, [Encoding.ASCII.GetBytes("dst")]);
+        order.Request(0, 0, Command("EVAL", "-- resh: blocking pop\nreturn 1", "1", "src", "LPOP", "0", "0"));
+        order.Request(0, 0, Command("LMPOP", "1", "src", "LEFT"));
+        order.Request(0, 0, Command("RPOPLPUSH", "src", "src"));
+        Assert.False(source.Touched.IsCompleted);
+        order.Request(0, 0, Command("RPOPLPUSH", "src", "dst"));
+        Assert.False(source.Touched.IsCompleted);
+        Assert.True(target.Touched.IsCompleted);
+    }
 }

@@ -216,4 +216,68 @@ internal sealed partial class RespClientSession
             return ReadOnlyMemory<byte>.Empty;
         }
     }
+
+    /// <summary>
+    /// CLIENT SETNAME, GETNAME, SETINFO and ID concern only this session, so the gateway answers them (client
+    /// libraries send SETNAME/SETINFO when they connect). Other CLIENT subcommands stay refused by the profile.
+    /// </summary>
+    private bool TryClientLocally(int argc, out SessionAction action)
+    {
+        var sub = _parser.Arg(1);
+        action = default;
+        if (Ascii.EqualsIgnoreCase(sub, "SETNAME"u8))
+        {
+            if (argc != 3)
+            {
+                action = Local("-ERR wrong number of arguments for 'client|setname' command\r\n"u8.ToArray());
+                return true;
+            }
+
+            var value = _parser.Arg(2);
+            if (value.IndexOfAnyExceptInRange((byte)'!', (byte)'~') >= 0)
+            {
+                action = Local(BadClientName);
+                return true;
+            }
+
+            ClientName = value.IsEmpty ? null : Encoding.ASCII.GetString(value);
+            action = Local(Ok);
+            return true;
+        }
+
+        if (TryClientOfGateway(argc, out action))
+        {
+            return true;
+        }
+
+        if (Ascii.EqualsIgnoreCase(sub, "GETNAME"u8) && argc == 2)
+        {
+            if (ClientName is null)
+            {
+                action = Local(_protover == 3 ? "_\r\n"u8.ToArray() : "$-1\r\n"u8.ToArray());
+            }
+            else
+            {
+                RespEncoding.WriteBulk(_out, Encoding.ASCII.GetBytes(ClientName));
+                action = Local(_out.WrittenMemory);
+            }
+
+            return true;
+        }
+
+        if (Ascii.EqualsIgnoreCase(sub, "SETINFO"u8) && argc == 4)
+        {
+            action = Local(Ok);
+            return true;
+        }
+
+        if (Ascii.EqualsIgnoreCase(sub, "ID"u8) && argc == 2)
+        {
+            RespEncoding.WriteLine(_out, (byte)':', _sessionId);
+            action = Local(_out.WrittenMemory);
+            return true;
+        }
+
+        return false;
+    }
 }

@@ -16,7 +16,7 @@ namespace Resh.Protocols.Resp;
 /// </list>
 /// Called under the log's append lock: without watches or blocked sessions it returns after one comparison.
 /// </summary>
-internal sealed class RespOrder : IOrderObserver
+internal sealed partial class RespOrder : IOrderObserver
 {
     /// <summary>WATCH key... as an ordered request: a script that answers +OK on every replica; its keys are the watched ones.</summary>
     public static readonly byte[] WatchScript = "-- resh: watch\nreturn redis.status_reply('OK')"u8.ToArray();
@@ -50,36 +50,6 @@ internal sealed class RespOrder : IOrderObserver
         _address = address ?? (_ => null);
         _clock = clock ?? TimeProvider.System;
     }
-
-    /// <summary>MONITOR: the session receives every request of the log from now on, as it is appended.</summary>
-    public void Monitor(long sessionId, IClientLink link)
-    {
-        lock (_lock)
-        {
-            _monitors[sessionId] = link;
-            _monitorCount = _monitors.Count;
-        }
-    }
-
-    public void Unmonitor(long sessionId)
-    {
-        lock (_lock)
-        {
-            if (_monitors.Remove(sessionId))
-            {
-                _monitorCount = _monitors.Count;
-            }
-        }
-    }
-
-    // Deterministic state: touched only in log order, under the log's lock.
-    private readonly Dictionary<long, Watch> _watches = [];
-    private readonly Dictionary<(int Db, string Key), HashSet<long>> _watchers = [];
-
-    // Local state: sessions blocked in this gateway.
-    private readonly Lock _lock = new();
-    private readonly Dictionary<(int Db, string Key), HashSet<BlockedSession>> _blocked = [];
-    private int _blockedCount;
 
     /// <summary>Sessions with an open watch (for tests and status).</summary>
     public int Watching => _watches.Count;
@@ -144,16 +114,18 @@ internal sealed class RespOrder : IOrderObserver
         foreach (var args in commands)
         {
             keys.Clear();
+            var wake = Wakes(args);
             switch (RespKeySpecs.Touched(args, keys, out var otherDb))
             {
                 case TouchScope.Keys:
                     foreach (var key in keys)
                     {
                         var name = Encoding.Latin1.GetString(key);
-                        Touch(db, name);
+                        var wakes = wake == WakeAll || (wake == WakeDestination && key == args[2]);
+                        Touch(db, name, wakes);
                         if (otherDb >= 0)
                         {
-                            Touch(otherDb, name);
+                            Touch(otherDb, name, wakes);
                         }
                     }
 
@@ -301,7 +273,34 @@ internal sealed class RespOrder : IOrderObserver
         }
     }
 
-    private void Touch(int db, string key)
+    private const int WakeNone = 0;
+    private const int WakeAll = 1;
+    private const int WakeDestination = 2;
+
+    /// <summary>
+    /// Whose keys a write may give data to, for waking blocked sessions: a pop gives none (and a blocked session's own
+    /// retry, a pop, must not wake it again), RPOPLPUSH and LMOVE only their destination, everything else all its keys.
+    /// </summary>
+    private static int Wakes(byte[][] args)
+    {
+        var name = args[0];
+        if (Ascii.EqualsIgnoreCase(name, "LPOP"u8) || Ascii.EqualsIgnoreCase(name, "RPOP"u8) || Ascii.EqualsIgnoreCase(name, "LMPOP"u8)
+            || Ascii.EqualsIgnoreCase(name, "ZPOPMIN"u8) || Ascii.EqualsIgnoreCase(name, "ZPOPMAX"u8) || Ascii.EqualsIgnoreCase(name, "ZMPOP"u8)
+            || (Ascii.EqualsIgnoreCase(name, "EVAL"u8) && args.Length > 1 && args[1].AsSpan().StartsWith("-- resh: blocking pop"u8)))
+        {
+            return WakeNone;
+        }
+
+        if (args.Length > 2 && (Ascii.EqualsIgnoreCase(name, "RPOPLPUSH"u8) || Ascii.EqualsIgnoreCase(name, "LMOVE"u8)))
+        {
+            // A list rotated onto itself gains nothing.
+            return args[1].AsSpan().SequenceEqual(args[2]) ? WakeNone : WakeDestination;
+        }
+
+        return WakeAll;
+    }
+
+    private void Touch(int db, string key, bool wake = true)
     {
         if (_watchers.TryGetValue((db, key), out var sessions))
         {
@@ -311,7 +310,7 @@ internal sealed class RespOrder : IOrderObserver
             }
         }
 
-        if (Volatile.Read(ref _blockedCount) > 0)
+        if (wake && Volatile.Read(ref _blockedCount) > 0)
         {
             lock (_lock)
             {
@@ -355,48 +354,6 @@ internal sealed class RespOrder : IOrderObserver
         }
     }
 
-    /// <summary>One MONITOR line per command: "+seconds.micros [db address] "name" "arg" ...".</summary>
-    private void Emit(long sessionId, int db, ReadOnlySpan<byte> payload)
-    {
-        var micros = (_clock.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
-        var who = sessionId == 0 ? "resh" : _address(sessionId) ?? $"session:{sessionId}";
-        var lines = new StringBuilder();
-        foreach (var args in RespKeySpecs.Commands(payload))
-        {
-            lines.Append(System.Globalization.CultureInfo.InvariantCulture, $"+{micros / 1_000_000}.{micros % 1_000_000:D6} [{db} {who}]");
-            foreach (var arg in args)
-            {
-                lines.Append(" \"");
-                foreach (var b in arg)
-                {
-                    lines.Append(b switch
-                    {
-                        (byte)'"' => "\\\"",
-                        (byte)'\\' => "\\\\",
-                        (byte)'\n' => "\\n",
-                        (byte)'\r' => "\\r",
-                        (byte)'\t' => "\\t",
-                        >= 0x20 and < 0x7f => ((char)b).ToString(),
-                        _ => $"\\x{b:x2}",
-                    });
-                }
-
-                lines.Append('"');
-            }
-
-            lines.Append("\r\n");
-        }
-
-        var bytes = Encoding.UTF8.GetBytes(lines.ToString());
-        lock (_lock)
-        {
-            foreach (var link in _monitors.Values)
-            {
-                link.TryPush(bytes);
-            }
-        }
-    }
-
     private static byte[] Bulk(byte[] data)
     {
         var output = new ArrayBufferWriter<byte>();
@@ -425,36 +382,5 @@ internal sealed class RespOrder : IOrderObserver
         public HashSet<(int Db, string Key)> Keys { get; } = [];
 
         public bool Dirty { get; set; }
-    }
-
-    /// <summary>A session of this gateway blocked on some keys, signalled when a write in the log touches one.</summary>
-    internal sealed class BlockedSession(RespOrder owner, (int Db, string Key)[] keys) : IDisposable
-    {
-        private TaskCompletionSource _signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _disposed;
-
-        public (int Db, string Key)[] Keys { get; } = keys;
-
-        /// <summary>Completes at the next touch of one of the keys after the last <see cref="Rearm"/>.</summary>
-        public Task Touched => Volatile.Read(ref _signal).Task;
-
-        /// <summary>Forgets the touches so far (called before each retry is submitted, so no later touch is missed).</summary>
-        public void Rearm()
-        {
-            if (Volatile.Read(ref _signal).Task.IsCompleted)
-            {
-                Volatile.Write(ref _signal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            }
-        }
-
-        public void Signal() => Volatile.Read(ref _signal).TrySetResult();
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            {
-                owner.Unblock(this);
-            }
-        }
     }
 }
