@@ -2,21 +2,25 @@
 # Throughput and latency of the resh gateway (mode resh, 3 redis-server replicas) against one
 # direct redis-server, in the same run, with redis-benchmark. Prints ratios gateway/direct.
 #
-#   benchmarks/gateway-vs-direct.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-l always|everysec|no]
+#   benchmarks/gateway-vs-direct.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-l always|everysec|no] [-t TESTS] [-p PIPELINES]
 #
 # -l puts the gateway's ordered log on disk with that fsync mode (default: in memory).
+# -t the redis-benchmark tests (default set,get; e.g. sadd,spop to see the cost of a gateway-seeded SPOP).
+# -p the pipeline depths, quoted (default "1 16").
 #
 # Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools) and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-requests=200000 clients=50 rounds=3 log=""
-while getopts "n:c:r:l:" opt; do
+requests=200000 clients=50 rounds=3 log="" tests="set,get" pipelines="1 16"
+while getopts "n:c:r:l:t:p:" opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) clients=$OPTARG ;;
     r) rounds=$OPTARG ;;
     l) log=$OPTARG ;;
-    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds]" >&2; exit 2 ;;
+    t) tests=$OPTARG ;;
+    p) pipelines=$OPTARG ;;
+    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds] [-l fsync] [-t tests] [-p pipelines]" >&2; exit 2 ;;
   esac
 done
 
@@ -63,8 +67,8 @@ where="in memory"
 [[ -n "$log" ]] && where="on disk, fsync $log"
 echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where"
 printf "%-6s %-4s %12s %12s %7s %10s %10s %11s\n" test P direct_rps gateway_rps ratio direct_p50 gw_p50 added_p50
-for pipeline in 1 16; do
-  for t in set get; do
+for pipeline in $pipelines; do
+  for t in ${tests//,/ }; do
     best_d=0 best_g=0 p50_d=0 p50_g=0
     for _ in $(seq 1 "$rounds"); do
       read -r rps p50 < <(measure "$direct_port" "$t" "$pipeline")

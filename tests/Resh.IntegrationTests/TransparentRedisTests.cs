@@ -63,6 +63,9 @@ public sealed class TransparentRedisTests
                 case RedisType.SortedSet:
                     await db.SortedSetRangeByRankWithScoresAsync(key);
                     break;
+                case RedisType.List:
+                    await db.ListRangeAsync(key);
+                    break;
             }
         }
     }
@@ -282,6 +285,13 @@ public sealed class TransparentRedisTests
 
         Assert.Equal(200, (long)await db.StringGetAsync("balance"));
         Assert.True(aborted > 0, "the writers never conflicted: the test proves nothing");
+
+        // A corrupted replica afterwards: outvoted at the next read, and rebuilt.
+        await cluster.WaitHealthyAsync();
+        await cluster.Host.InjectAsync("r3", FaultKind.Corrupt, CancellationToken.None);
+        await ReadEverythingAsync(db, redis.GetServer(cluster.EndPoint));
+        await Tools.WaitUntilAsync(() => cluster.Replica("r3").Recoveries >= 1, Timeout, "r3 rebuilt");
+        Assert.Equal(200, (long)await db.StringGetAsync("balance"));
         AssertNoDisagreement(cluster);
         await AssertIdenticalAsync(cluster);
     }
@@ -308,12 +318,18 @@ public sealed class TransparentRedisTests
 
         await using (var producer = await cluster.ConnectAsync())
         {
+            Assert.Equal("OK", (await producer.CallAsync("SET", "queue:name", "jobs")).AsString());
             for (var i = 0; i < Jobs; i++)
             {
                 Assert.True((await producer.CallAsync("RPUSH", i % 10 == 0 ? "urgent" : "jobs", $"job{i}")).Integer > 0);
                 if (i == Jobs / 2)
                 {
                     await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+                }
+
+                if (i == 3 * Jobs / 4)
+                {
+                    await cluster.Host.InjectAsync("r2", FaultKind.Corrupt, CancellationToken.None);
                 }
             }
 
@@ -339,6 +355,12 @@ public sealed class TransparentRedisTests
         }
 
         await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(2));
+        await using (var redis = await ConnectAsync(cluster.EndPoint))
+        {
+            await ReadEverythingAsync(redis.GetDatabase(), redis.GetServer(cluster.EndPoint));
+        }
+
+        await Tools.WaitUntilAsync(() => cluster.Replica("r2").Recoveries >= 1, Timeout, "the corrupted r2 rebuilt");
         Assert.Equal(Jobs, taken.Count);
         Assert.Equal(Jobs, taken.Select(t => t.Job).Distinct().Count());
         Assert.Equal(2, taken.Select(t => t.Worker).Distinct().Count());

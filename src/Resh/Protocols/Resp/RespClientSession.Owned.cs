@@ -44,6 +44,7 @@ internal sealed partial class RespClientSession
         return kind switch
         {
             RespCommandKind.Ttl or RespCommandKind.PTtl or RespCommandKind.ExpireTime or RespCommandKind.PExpireTime => ExpiryRead(kind, argc),
+            RespCommandKind.HTtl or RespCommandKind.HPTtl => HashExpiryRead(kind, argc),
             RespCommandKind.Time when argc == 1 => Time(),
             RespCommandKind.LastSave when argc == 1 => Local(RespReplyReader.Integer(_protocol.LastSave.ToUnixTimeSeconds())),
             RespCommandKind.Role when argc == 1 => Local(Role),
@@ -77,6 +78,21 @@ internal sealed partial class RespClientSession
         RespEncoding.WriteBulk(_out, "PEXPIRETIME"u8);
         _out.Write(_parser.RawArg(1));
         return Submit(_out.WrittenMemory, RespReplyOrder.Ordered, new ExpiryReadTransform(kind, _protocol.Clock));
+    }
+
+    /// <summary>HTTL, HPTTL (Redis 7.4): the voted HPEXPIRETIME of the fields, read against the gateway's clock at release.</summary>
+    private SessionAction HashExpiryRead(RespCommandKind kind, int argc)
+    {
+        if (argc < 3)
+        {
+            return Submit(_parser.Request, RespReplyOrder.Ordered);
+        }
+
+        _out.Reset();
+        RespEncoding.WriteArrayHeader(_out, argc);
+        RespEncoding.WriteBulk(_out, "HPEXPIRETIME"u8);
+        _out.Write(_parser.RawFrom(1));
+        return Submit(_out.WrittenMemory, RespReplyOrder.Ordered, new HashExpiryReadTransform(kind == RespCommandKind.HTtl, _protocol.Clock));
     }
 
     private SessionAction Time()

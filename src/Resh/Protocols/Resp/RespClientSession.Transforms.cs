@@ -157,4 +157,32 @@ internal sealed partial class RespClientSession
             return output.WrittenMemory;
         }
     }
+
+    /// <summary>HTTL/HPTTL from the voted HPEXPIRETIME array: each field's deadline against the gateway's clock.</summary>
+    private sealed class HashExpiryReadTransform(bool seconds, TimeProvider clock) : IReplyTransform
+    {
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken)
+        {
+            if (reply.Length < 3 || reply.Span[0] != (byte)'*' || !RespReplyReader.TryReadStrings(reply.Span, out var items))
+            {
+                return ValueTask.FromResult(reply);
+            }
+
+            var now = clock.GetUtcNow().ToUnixTimeMilliseconds();
+            var output = new ArrayBufferWriter<byte>(reply.Length);
+            RespEncoding.WriteArrayHeader(output, items.Count);
+            foreach (var item in items)
+            {
+                if (!RespEncoding.TryParseInteger(item, out var deadline))
+                {
+                    return ValueTask.FromResult(reply);
+                }
+
+                var remaining = deadline - now;
+                RespEncoding.WriteLine(output, (byte)':', deadline < 0 ? deadline : remaining <= 0 ? -2 : seconds ? (remaining + 500) / 1000 : remaining);
+            }
+
+            return ValueTask.FromResult(output.WrittenMemory);
+        }
+    }
 }

@@ -16,6 +16,8 @@ internal enum RespCommandKind
     // Owned by the gateway (RespClientSession.Owned.cs): answered, rewritten or given a reply transform.
     Ttl,
     PTtl,
+    HTtl,
+    HPTtl,
     ExpireTime,
     PExpireTime,
     Time,
@@ -105,6 +107,8 @@ internal static class RespCommands
         6 when Ascii.EqualsIgnoreCase(name, "BZMPOP"u8) => RespCommandKind.BZMPop,
         5 when Ascii.EqualsIgnoreCase(name, "XREAD"u8) => RespCommandKind.XRead,
         4 when Ascii.EqualsIgnoreCase(name, "PTTL"u8) => RespCommandKind.PTtl,
+        4 when Ascii.EqualsIgnoreCase(name, "HTTL"u8) => RespCommandKind.HTtl,
+        5 when Ascii.EqualsIgnoreCase(name, "HPTTL"u8) => RespCommandKind.HPTtl,
         4 when Ascii.EqualsIgnoreCase(name, "TIME"u8) => RespCommandKind.Time,
         4 when Ascii.EqualsIgnoreCase(name, "SCAN"u8) => RespCommandKind.Scan,
         4 when Ascii.EqualsIgnoreCase(name, "SPOP"u8) => RespCommandKind.SPop,

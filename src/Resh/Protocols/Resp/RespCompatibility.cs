@@ -76,6 +76,8 @@ public static class RespCompatibility
         {
             case RespCommandKind.Ttl or RespCommandKind.PTtl or RespCommandKind.ExpireTime or RespCommandKind.PExpireTime:
                 return (CommandTreatment.Rewritten, "read as the voted PEXPIRETIME, answered against the gateway's clock when the reply is released");
+            case RespCommandKind.HTtl or RespCommandKind.HPTtl:
+                return (CommandTreatment.Rewritten, "read as the voted HPEXPIRETIME, answered against the gateway's clock (Redis 7.4)");
             case RespCommandKind.Time:
                 return (CommandTreatment.Gateway, "the gateway's clock");
             case RespCommandKind.LastSave:
