@@ -71,7 +71,7 @@ public sealed class RespDeterminismTests
     {
         var (session, _) = Owned();
         var httl = Send(session, "HTTL", "h", "FIELDS", "3", "a", "b", "c");
-        Assert.Equal("*6\r\n$12\r\nHPEXPIRETIME\r\n$1\r\nh\r\n$6\r\nFIELDS\r\n$1\r\n3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", Text(httl.Bytes));
+        Assert.Equal("*7\r\n$12\r\nHPEXPIRETIME\r\n$1\r\nh\r\n$6\r\nFIELDS\r\n$1\r\n3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", Text(httl.Bytes));
         var voted = Encoding.ASCII.GetBytes($"*3\r\n:{Now + 10_000}\r\n:-1\r\n:-2\r\n");
         Assert.Equal("*3\r\n:10\r\n:-1\r\n:-2\r\n", Text(httl.Transform!.Apply(voted)));
         Assert.Equal("*3\r\n:10000\r\n:-1\r\n:-2\r\n", Text(Send(session, "HPTTL", "h", "FIELDS", "3", "a", "b", "c").Transform!.Apply(voted)));
