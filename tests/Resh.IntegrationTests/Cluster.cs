@@ -248,6 +248,19 @@ public sealed class Cluster : IAsyncDisposable
     public Task WaitHealthyAsync(int seconds = 60) =>
         WaitUntilAsync(s => s.Replicas.All(r => r.State == "up" && r.Applied == s.Head), "every replica up and caught up", seconds);
 
+    /// <summary>Every replica up and caught up, and all of them holding the same keys and values.</summary>
+    public async Task AssertReplicasIdenticalAsync()
+    {
+        await WaitHealthyAsync();
+        var dumps = new List<SortedDictionary<string, string?>>();
+        foreach (var r in Host.Status().Replicas)
+        {
+            dumps.Add(await DumpAsync(r.Id));
+        }
+
+        Assert.All(dumps.Skip(1), d => Assert.Equal(dumps[0], d));
+    }
+
     /// <summary>All keys and string values of one replica, read directly.</summary>
     public async Task<SortedDictionary<string, string?>> DumpAsync(string id)
     {

@@ -13,17 +13,7 @@ public sealed class FaultMaskingTests
     private static Task AssertAllReadableAsync(Cluster cluster, IReadOnlyDictionary<string, string> acked) =>
         Tools.AssertAllReadableAsync(cluster.EndPoint, acked);
 
-    private static async Task AssertReplicasIdenticalAsync(Cluster cluster)
-    {
-        await cluster.WaitHealthyAsync();
-        var dumps = new List<SortedDictionary<string, string?>>();
-        foreach (var r in cluster.Host.Status().Replicas)
-        {
-            dumps.Add(await cluster.DumpAsync(r.Id));
-        }
-
-        Assert.All(dumps.Skip(1), d => Assert.Equal(dumps[0], d));
-    }
+    private static Task AssertReplicasIdenticalAsync(Cluster cluster) => cluster.AssertReplicasIdenticalAsync();
 
     [Fact]
     public async Task Kill_9_of_one_replica_under_concurrent_load_loses_nothing_and_breaks_no_client()

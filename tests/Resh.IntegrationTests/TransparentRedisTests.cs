@@ -27,17 +27,7 @@ public sealed class TransparentRedisTests
         return await ConnectionMultiplexer.ConnectAsync(options).WaitAsync(Timeout);
     }
 
-    private static async Task AssertIdenticalAsync(Cluster cluster)
-    {
-        await cluster.WaitHealthyAsync();
-        var dumps = new List<SortedDictionary<string, string?>>();
-        foreach (var replica in cluster.Host.Status().Replicas)
-        {
-            dumps.Add(await cluster.DumpAsync(replica.Id));
-        }
-
-        Assert.All(dumps.Skip(1), d => Assert.Equal(dumps[0], d));
-    }
+    private static Task AssertIdenticalAsync(Cluster cluster) => cluster.AssertReplicasIdenticalAsync();
 
     private static void AssertNoDisagreement(Cluster cluster)
     {

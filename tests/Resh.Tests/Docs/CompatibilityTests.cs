@@ -5,7 +5,8 @@ namespace Resh.Tests.Docs;
 /// <summary>docs/compatibility.md is what the code does with every command of Redis 7.0.</summary>
 public sealed class CompatibilityTests
 {
-    private static string Root()
+    /// <summary>The repository's root (where Resh.slnx is).</summary>
+    internal static string Root()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Resh.slnx")))
