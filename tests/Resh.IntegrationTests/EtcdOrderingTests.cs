@@ -21,25 +21,7 @@ public sealed class EtcdOrderingTests
         var hosts = new List<ReshHost>();
         try
         {
-            for (var member = 1; member <= 3; member++)
-            {
-                var options = new ReshOptions
-                {
-                    Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
-                    Group = new GroupOptions
-                    {
-                        Faults = 1,
-                        Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
-                        StateDirectory = Path.Combine(state, $"host{member}"),
-                        ReplyTimeout = TimeSpan.FromSeconds(2),
-                        StartupTimeout = TimeSpan.FromSeconds(60),
-                    },
-                    Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member },
-                };
-                var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
-                hosts.Add(host);
-                await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            }
+            await StartHostsAsync(etcd, state, "it", 3, hosts);
 
             // Two clients per gateway: a shared counter, a shared list, and keys of their own.
             var incrs = 0;
@@ -76,6 +58,121 @@ public sealed class EtcdOrderingTests
             var status = Assert.IsType<EtcdStatus>(hosts[0].Status().Etcd);
             Assert.True(status.AppliedRevision > 0);
             Assert.True(status.Batches > 0);
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.DisposeAsync();
+            }
+
+            if (Directory.Exists(state))
+            {
+                Directory.Delete(state, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>Starts <paramref name="count"/> gateways of one etcd-ordered cluster into <paramref name="hosts"/> (the caller disposes them).</summary>
+    private static async Task StartHostsAsync(Etcd etcd, string state, string cluster, int count, List<ReshHost> hosts)
+    {
+        for (var member = 1; member <= count; member++)
+        {
+            var options = new ReshOptions
+            {
+                Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+                Group = new GroupOptions
+                {
+                    Faults = 1,
+                    Replicas = [.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
+                    StateDirectory = Path.Combine(state, $"host{member}"),
+                    ReplyTimeout = TimeSpan.FromSeconds(2),
+                    StartupTimeout = TimeSpan.FromSeconds(60),
+                },
+                Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = cluster, Member = member },
+            };
+            var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+            hosts.Add(host);
+            await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        }
+    }
+
+    [Fact]
+    public async Task Publish_and_watch_are_decided_by_the_shared_order_on_every_gateway()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var etcd = await Etcd.StartAsync();
+        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        var hosts = new List<ReshHost>();
+        var timeout = TimeSpan.FromSeconds(30);
+        try
+        {
+            await StartHostsAsync(etcd, state, "pubsub", 2, hosts);
+
+            // A subscriber on each gateway; publishers on both, concurrently: both subscribers see one sequence.
+            var subscribers = new List<RespClient>();
+            foreach (var host in hosts)
+            {
+                var subscriber = await RespClient.ConnectAsync(host.ListenEndPoint).WaitAsync(timeout);
+                subscribers.Add(subscriber);
+                Assert.Equal("subscribe", (await subscriber.CallAsync("SUBSCRIBE", "news").WaitAsync(timeout)).Items![0].AsString());
+            }
+
+            // A subscription starts at its place in the log: publish once and wait until both have it.
+            await using (var first = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(timeout))
+            {
+                await first.CallAsync("PUBLISH", "news", "start").WaitAsync(timeout);
+            }
+
+            foreach (var subscriber in subscribers)
+            {
+                Assert.Equal("start", (await subscriber.ReadAsync().WaitAsync(timeout)).Items![2].AsString());
+            }
+
+            const int PerPublisher = 40;
+            await Task.WhenAll(hosts.Select((h, m) => Task.Run(async () =>
+            {
+                await using var publisher = await RespClient.ConnectAsync(h.ListenEndPoint).WaitAsync(timeout);
+                for (var i = 0; i < PerPublisher; i++)
+                {
+                    Assert.False((await publisher.CallAsync("PUBLISH", "news", $"{m}:{i}").WaitAsync(timeout)).IsError);
+                }
+            }))).WaitAsync(TimeSpan.FromMinutes(2));
+
+            var sequences = new List<List<string>>();
+            foreach (var subscriber in subscribers)
+            {
+                var got = new List<string>();
+                while (got.Count < 2 * PerPublisher)
+                {
+                    got.Add((await subscriber.ReadAsync().WaitAsync(timeout)).Items![2].AsString()!);
+                }
+
+                sequences.Add(got);
+                await subscriber.DisposeAsync();
+            }
+
+            Assert.Equal(2 * PerPublisher, sequences[0].Distinct().Count());
+            Assert.Equal(sequences[0], sequences[1]);
+
+            // WATCH on one gateway, a write to the key through the other: the EXEC is aborted, the same on both.
+            await using var watcher = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(timeout);
+            await using var writer = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(timeout);
+            Assert.Equal("OK", (await watcher.CallAsync("SET", "balance", "10").WaitAsync(timeout)).AsString());
+            Assert.Equal("OK", (await watcher.CallAsync("WATCH", "balance").WaitAsync(timeout)).AsString());
+            Assert.Equal("OK", (await writer.CallAsync("SET", "balance", "0").WaitAsync(timeout)).AsString());
+            await watcher.CallAsync("MULTI").WaitAsync(timeout);
+            await watcher.CallAsync("INCRBY", "balance", "5").WaitAsync(timeout);
+            Assert.True((await watcher.CallAsync("EXEC").WaitAsync(timeout)).IsNull);
+            await Tools.WaitUntilAsync(() => hosts.All(h => h.Log.Head == hosts[0].Log.Head && h.Status().Replicas.All(r => r.Applied == h.Log.Head)), timeout, "both gateways at the same head");
+            foreach (var host in hosts)
+            {
+                foreach (var replica in host.Status().Replicas)
+                {
+                    await using var direct = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, replica.Port)).WaitAsync(timeout);
+                    Assert.Equal("0", (await direct.CallAsync("GET", "balance")).AsString());
+                }
+            }
         }
         finally
         {
