@@ -40,6 +40,9 @@ public sealed class GatewayServer : IAsyncDisposable
     /// <summary>The address actually bound (useful with port 0).</summary>
     public IPEndPoint EndPoint => (IPEndPoint)(_listener?.LocalEndPoint ?? throw new InvalidOperationException("not started"));
 
+    /// <summary>The newest verified checkpoint's time (set by the host that takes checkpoints), for LASTSAVE.</summary>
+    public Func<DateTimeOffset?>? LastCheckpoint { get; set; }
+
     /// <summary>Session ids handed out are above this one (set above the ids found in a restored log).</summary>
     public long LastSessionId
     {
@@ -220,6 +223,8 @@ public sealed class GatewayServer : IAsyncDisposable
         public int ConnectedClients => server._connections.Count;
 
         public IPEndPoint? Listen => server._listener?.LocalEndPoint as IPEndPoint;
+
+        public DateTimeOffset? LastCheckpoint => server.LastCheckpoint?.Invoke();
 
         public async ValueTask<ReadOnlyMemory<byte>> RequestAsync(ReadOnlyMemory<byte> payload, int context, int replyHint, CancellationToken cancellationToken)
         {

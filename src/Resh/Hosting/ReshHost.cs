@@ -158,7 +158,11 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     /// <summary>Opens the client listener and the admin endpoint (<paramref name="optionalAdmin"/>: one that cannot listen is left out).</summary>
     private async Task ServeAsync(long lastSession, bool optionalAdmin, CancellationToken cancellationToken)
     {
-        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer!, Metrics, _loggerFactory.CreateLogger("Resh.Gateway")) { LastSessionId = lastSession };
+        _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer!, Metrics, _loggerFactory.CreateLogger("Resh.Gateway"))
+        {
+            LastSessionId = lastSession,
+            LastCheckpoint = () => _group?.NewestCheckpoint?.Time,
+        };
         _gateway.Start();
 
         // A backup that took over may find the configured admin address taken (the old primary's, on one host).

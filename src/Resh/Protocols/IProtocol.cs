@@ -177,6 +177,9 @@ public interface IGatewayLink
 
     /// <summary>The address clients connect to.</summary>
     System.Net.IPEndPoint? Listen { get; }
+
+    /// <summary>When the service's state was last saved: the newest verified checkpoint's time, or null without one.</summary>
+    DateTimeOffset? LastCheckpoint { get; }
 }
 
 /// <summary>

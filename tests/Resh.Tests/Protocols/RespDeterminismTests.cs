@@ -166,4 +166,38 @@ public sealed class RespDeterminismTests
         Assert.StartsWith("-ERR AUTH <password> called without any password", Text(Send(open, "AUTH", "x").Bytes), StringComparison.Ordinal);
         Assert.Equal("+OK\r\n", Text(Send(open, "AUTH", "default", "anything").Bytes));
     }
+
+    [Fact]
+    public async Task Lastsave_is_the_newest_verified_checkpoint_once_there_is_one()
+    {
+        var clock = new FakeClock(Now);
+        var protocol = new RespProtocol(new RespOptions { Clock = clock });
+        var session = protocol.CreateSession(1);
+        Assert.Equal($":{Now / 1000}\r\n", Text(Send(session, "LASTSAVE").Bytes));
+        var link = new Link { LastCheckpoint = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000) };
+        var keeper = protocol.Attach(link);
+        try
+        {
+            Assert.Equal(":1800000000\r\n", Text(Send(session, "LASTSAVE").Bytes));
+        }
+        finally
+        {
+            if (keeper is not null)
+            {
+                await keeper.DisposeAsync();
+            }
+        }
+    }
+
+    private sealed class Link : IGatewayLink
+    {
+        public int ConnectedClients => 0;
+
+        public System.Net.IPEndPoint? Listen => null;
+
+        public DateTimeOffset? LastCheckpoint { get; init; }
+
+        public ValueTask<ReadOnlyMemory<byte>> RequestAsync(ReadOnlyMemory<byte> payload, int context, int replyHint, CancellationToken cancellationToken) =>
+            ValueTask.FromResult<ReadOnlyMemory<byte>>("*0\r\n"u8.ToArray());
+    }
 }

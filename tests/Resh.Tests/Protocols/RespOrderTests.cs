@@ -43,7 +43,7 @@ public sealed class RespOrderTests
         Assert.NotNull(aborted);
         var text = Encoding.ASCII.GetString(aborted.Value.Span);
         Assert.Equal(3, text.Split("PING").Length - 1);
-        Assert.Contains("RESH-WATCH-ABORTED", text, StringComparison.Ordinal);
+        Assert.Contains("watch aborted", text, StringComparison.Ordinal);
         Assert.Equal(4, RespKeySpecs.Commands(aborted.Value.Span).Count);
     }
 

@@ -18,7 +18,7 @@ internal sealed partial class RespClientSession
     private static readonly byte[] TimeoutNotInteger = "-ERR timeout is not an integer or out of range\r\n"u8.ToArray();
     private static readonly byte[] TimeoutNegative = "-ERR timeout is negative\r\n"u8.ToArray();
     private static readonly byte[] XReadDollar = "-ERR resh: XREAD BLOCK with $ is not supported under replication: pass the last id you read\r\n"u8.ToArray();
-    private static readonly byte[] BlockedReply = "+RESH-BLOCKED\r\n"u8.ToArray();
+    private static readonly byte[] BlockedReply = ":-424243\r\n"u8.ToArray();
 
     /// <summary>BLPOP/BRPOP/BZPOPMIN/BZPOPMAX's non-blocking form: the first non-empty key, in order.</summary>
     private static readonly byte[] TryPopScript = """
@@ -34,7 +34,7 @@ internal sealed partial class RespClientSession
           end
         end
         if ARGV[2] == '1' then return false end
-        return redis.status_reply('RESH-BLOCKED')
+        return -424243
         """u8.ToArray();
 
     private bool _watching;
@@ -63,7 +63,7 @@ internal sealed partial class RespClientSession
         }
 
         _watching = true;
-        return Submit(_out.WrittenMemory, RespReplyOrder.Ordered);
+        return Submit(_out.WrittenMemory, RespReplyOrder.Ordered, new FixedReply(Ok));
     }
 
     /// <summary>UNWATCH, or the end of a watch that DISCARD makes: an ordered marker answering +OK.</summary>
@@ -80,13 +80,14 @@ internal sealed partial class RespClientSession
         }
 
         _watching = false;
-        return Submit(_out.WrittenMemory, RespReplyOrder.Ordered, transform);
+        return Submit(_out.WrittenMemory, RespReplyOrder.Ordered, transform ?? new FixedReply(Ok));
     }
 
     /// <summary>A fixed reply, whatever the replicas answered (the EXECABORT of a block that also ends a watch).</summary>
     private sealed class FixedReply(byte[] reply) : IReplyTransform
     {
-        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> voted, CancellationToken cancellationToken) => ValueTask.FromResult<ReadOnlyMemory<byte>>(reply);
+        public ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> voted, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(RespReplyReader.IsError(voted.Span) ? voted : reply);
     }
 
     /// <summary>The EXEC reply of a watched transaction: the abort decided in log order becomes a null reply.</summary>

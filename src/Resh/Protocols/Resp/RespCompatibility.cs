@@ -81,7 +81,7 @@ public static class RespCompatibility
             case RespCommandKind.Time:
                 return (CommandTreatment.Gateway, "the gateway's clock");
             case RespCommandKind.LastSave:
-                return (CommandTreatment.Gateway, "when the gateway started");
+                return (CommandTreatment.Gateway, "the newest verified checkpoint's time, or when the gateway started");
             case RespCommandKind.Role:
                 return (CommandTreatment.Gateway, "a master without replicas");
             case RespCommandKind.Scan or RespCommandKind.SScan or RespCommandKind.HScan or RespCommandKind.ZScan:

@@ -18,19 +18,22 @@ namespace Resh.Protocols.Resp;
 /// </summary>
 internal sealed partial class RespOrder : IOrderObserver
 {
-    /// <summary>WATCH key... as an ordered request: a script that answers +OK on every replica; its keys are the watched ones.</summary>
-    public static readonly byte[] WatchScript = "-- resh: watch\nreturn redis.status_reply('OK')"u8.ToArray();
+    // The marker scripts answer integers: every implementation encodes a Lua number alike (Garnet answers a status
+    // reply as a bulk string), and the session gives the client Redis's own reply.
 
-    /// <summary>UNWATCH (and DISCARD, EXEC's end of a watch) as an ordered request answering +OK.</summary>
-    public static readonly byte[] UnwatchScript = "-- resh: unwatch\nreturn redis.status_reply('OK')"u8.ToArray();
+    /// <summary>WATCH key... as an ordered request (a script answering 1); its keys are the watched ones.</summary>
+    public static readonly byte[] WatchScript = "-- resh: watch\nreturn 1"u8.ToArray();
 
-    /// <summary>(P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE as an ordered request answering +OK; ARGV: the command, then the names.</summary>
-    public static readonly byte[] SubscribeScript = "-- resh: subscribe\nreturn redis.status_reply('OK')"u8.ToArray();
+    /// <summary>UNWATCH (and DISCARD, EXEC's end of a watch) as an ordered request answering 1.</summary>
+    public static readonly byte[] UnwatchScript = "-- resh: unwatch\nreturn 1"u8.ToArray();
 
-    /// <summary>The last reply of an aborted transaction, turned into a null reply for the client.</summary>
-    public static readonly byte[] AbortedReply = "+RESH-WATCH-ABORTED\r\n"u8.ToArray();
+    /// <summary>(P|S)SUBSCRIBE and (P|S)UNSUBSCRIBE as an ordered request answering 1; ARGV: the command, then the names.</summary>
+    public static readonly byte[] SubscribeScript = "-- resh: subscribe\nreturn 1"u8.ToArray();
 
-    private static readonly byte[] AbortScript = "-- resh: watch aborted\nreturn redis.status_reply('RESH-WATCH-ABORTED')"u8.ToArray();
+    /// <summary>The last reply of an aborted transaction (an integer, which no EXEC answers), turned into a null reply for the client.</summary>
+    public static readonly byte[] AbortedReply = ":-424242\r\n"u8.ToArray();
+
+    private static readonly byte[] AbortScript = "-- resh: watch aborted\nreturn -424242"u8.ToArray();
     private static readonly byte[] Ping = "*1\r\n$4\r\nPING\r\n"u8.ToArray();
     private static readonly byte[] EvalHeader = "$4\r\nEVAL\r\n"u8.ToArray();
     private static readonly byte[] WatchBulk = Bulk(WatchScript);

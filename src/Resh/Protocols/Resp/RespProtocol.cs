@@ -48,7 +48,7 @@ public sealed class RespProtocol : IProtocol
         _clock = options.Clock;
         Cursors = new RespCursors(options.Clock);
         Order = new RespOrder(PubSub, id => Sessions.TryGetValue(id, out var session) ? session.Address : null, options.Clock);
-        LastSave = options.Clock.GetUtcNow();
+        _started = options.Clock.GetUtcNow();
         if (options.ExpiryRewrite == ExpiryRewrite.Owned)
         {
             Keeper = new RespExpiryKeeper(options.Clock, options.Databases);
@@ -109,9 +109,10 @@ public sealed class RespProtocol : IProtocol
     /// <summary>The gateway this protocol serves (retries of blocked sessions go through it); null before it starts.</summary>
     internal IGatewayLink? Link => _link;
 
-    /// <summary>What LASTSAVE answers: when this gateway started.</summary>
-    internal DateTimeOffset LastSave { get; }
+    /// <summary>What LASTSAVE answers: the newest verified checkpoint's time, or when this gateway started.</summary>
+    internal DateTimeOffset LastSave => _link?.LastCheckpoint ?? _started;
 
+    private readonly DateTimeOffset _started;
     private IGatewayLink? _link;
     private int _keeperStarted;
 
