@@ -21,6 +21,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _closing = new();
     private Socket? _listener;
+    private IPEndPoint? _bound;
     private IAsyncDisposable? _background;
     private Task _accept = Task.CompletedTask;
     private long _nextSession;
@@ -67,6 +68,7 @@ public sealed class GatewayServer : IAsyncDisposable
         }
 
         _listener = listener;
+        _bound = (IPEndPoint)listener.LocalEndPoint!;
         _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
@@ -222,7 +224,8 @@ public sealed class GatewayServer : IAsyncDisposable
     {
         public int ConnectedClients => server._connections.Count;
 
-        public IPEndPoint? Listen => server._listener?.LocalEndPoint as IPEndPoint;
+        // Kept from the start: the listener is disposed when the gateway stops accepting, its sessions go on.
+        public IPEndPoint? Listen => server._bound;
 
         public DateTimeOffset? LastCheckpoint => server.LastCheckpoint?.Invoke();
 
