@@ -12,10 +12,7 @@ public sealed class RespOrderTests
     private static byte[] WatchMarker(params string[] keys)
     {
         var output = new ArrayBufferWriter<byte>();
-        RespEncoding.WriteArrayHeader(output, 3 + keys.Length);
-        RespEncoding.WriteBulk(output, "EVAL"u8);
-        RespEncoding.WriteBulk(output, RespOrder.WatchScript);
-        RespEncoding.WriteBulk(output, keys.Length);
+        RespScripts.WriteEval(output, RespOrder.WatchScript, keys.Length, args: 0);
         foreach (var key in keys)
         {
             RespEncoding.WriteBulk(output, Encoding.ASCII.GetBytes(key));
@@ -96,7 +93,7 @@ public sealed class RespOrderTests
         var order = new RespOrder();
         using var source = order.Block(0, [Encoding.ASCII.GetBytes("src")]);
         using var target = order.Block(0, [Encoding.ASCII.GetBytes("dst")]);
-        order.Request(0, 0, Command("EVAL", "-- resh: blocking pop\nreturn 1", "1", "src", "LPOP", "0", "0"));
+        order.Request(0, 0, Command("EVAL", Encoding.ASCII.GetString(RespScripts.BlockingPop), "1", "src", "LPOP", "0", "0"));
         order.Request(0, 0, Command("LMPOP", "1", "src", "LEFT"));
         order.Request(0, 0, Command("RPOPLPUSH", "src", "src"));
         Assert.False(source.Touched.IsCompleted);

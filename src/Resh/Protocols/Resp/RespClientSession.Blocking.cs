@@ -20,23 +20,6 @@ internal sealed partial class RespClientSession
     private static readonly byte[] XReadDollar = "-ERR resh: XREAD BLOCK with $ is not supported under replication: pass the last id you read\r\n"u8.ToArray();
     private static readonly byte[] BlockedReply = ":-424243\r\n"u8.ToArray();
 
-    /// <summary>BLPOP/BRPOP/BZPOPMIN/BZPOPMAX's non-blocking form: the first non-empty key, in order.</summary>
-    private static readonly byte[] TryPopScript = """
-        -- resh: blocking pop
-        for _, k in ipairs(KEYS) do
-          local r = redis.pcall(ARGV[1], k)
-          if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
-          if ARGV[1] == 'LPOP' or ARGV[1] == 'RPOP' then
-            if r then return {k, r} end
-          elseif #r > 0 then
-            if ARGV[3] == '1' then return {k, r[1], {double = tonumber(r[2])}} end
-            return {k, r[1], r[2]}
-          end
-        end
-        if ARGV[2] == '1' then return false end
-        return -424243
-        """u8.ToArray();
-
     private bool _watching;
     private RespOrder.BlockedSession? _blocked;
 
@@ -53,10 +36,7 @@ internal sealed partial class RespClientSession
         }
 
         _out.Reset();
-        RespEncoding.WriteArrayHeader(_out, argc + 2);
-        RespEncoding.WriteBulk(_out, "EVAL"u8);
-        RespEncoding.WriteBulk(_out, RespOrder.WatchScript);
-        RespEncoding.WriteBulk(_out, argc - 1);
+        RespScripts.WriteEval(_out, RespOrder.WatchScript, keys: argc - 1, args: 0);
         for (var i = 1; i < argc; i++)
         {
             _out.Write(_parser.RawArg(i));
@@ -70,10 +50,7 @@ internal sealed partial class RespClientSession
     private SessionAction Unwatch(IReplyTransform? transform = null)
     {
         _out.Reset();
-        RespEncoding.WriteArrayHeader(_out, 3);
-        RespEncoding.WriteBulk(_out, "EVAL"u8);
-        RespEncoding.WriteBulk(_out, RespOrder.UnwatchScript);
-        RespEncoding.WriteBulk(_out, "0"u8);
+        RespScripts.WriteEval(_out, RespOrder.UnwatchScript, keys: 0, args: 0);
         if (_inMulti)
         {
             return Queue(_out.WrittenSpan);
@@ -142,10 +119,7 @@ internal sealed partial class RespClientSession
                         RespCommandKind.BZPopMin => "ZPOPMIN"u8,
                         _ => "ZPOPMAX"u8,
                     };
-                    RespEncoding.WriteArrayHeader(_out, 3 + keys.Count + 3);
-                    RespEncoding.WriteBulk(_out, "EVAL"u8);
-                    RespEncoding.WriteBulk(_out, TryPopScript);
-                    RespEncoding.WriteBulk(_out, keys.Count);
+                    RespScripts.WriteEval(_out, RespScripts.BlockingPop, keys.Count, args: 3);
                     for (var i = 1; i < argc - 1; i++)
                     {
                         _out.Write(_parser.RawArg(i));

@@ -173,10 +173,7 @@ internal sealed partial class RespClientSession
                 RespEncoding.WriteBulk(_out, match ?? "*"u8.ToArray());
                 break;
             case RespCommandKind.Scan:
-                RespEncoding.WriteArrayHeader(_out, 5);
-                RespEncoding.WriteBulk(_out, "EVAL"u8);
-                RespEncoding.WriteBulk(_out, RespScripts.KeysOfType);
-                RespEncoding.WriteBulk(_out, "0"u8);
+                RespScripts.WriteEval(_out, RespScripts.KeysOfType, keys: 0, args: 2);
                 RespEncoding.WriteBulk(_out, match ?? "*"u8.ToArray());
                 RespEncoding.WriteBulk(_out, type!);
                 break;
@@ -249,10 +246,7 @@ internal sealed partial class RespClientSession
             _ => "randomkey"u8,
         };
         _out.Reset();
-        RespEncoding.WriteArrayHeader(_out, keyed ? 9 : 8);
-        RespEncoding.WriteBulk(_out, "EVAL"u8);
-        RespEncoding.WriteBulk(_out, RespScripts.Random);
-        RespEncoding.WriteBulk(_out, keyed ? "1"u8 : "0"u8);
+        RespScripts.WriteEval(_out, RespScripts.Random, keys: keyed ? 1 : 0, args: 5);
         if (keyed)
         {
             _out.Write(_parser.RawArg(1));

@@ -110,10 +110,7 @@ internal sealed partial class RespClientSession
         }
 
         _out.Reset();
-        RespEncoding.WriteArrayHeader(_out, 4 + names.Count);
-        RespEncoding.WriteBulk(_out, "EVAL"u8);
-        RespEncoding.WriteBulk(_out, RespOrder.SubscribeScript);
-        RespEncoding.WriteBulk(_out, "0"u8);
+        RespScripts.WriteEval(_out, RespOrder.SubscribeScript, keys: 0, args: 1 + names.Count);
         RespEncoding.WriteBulk(_out, type);
         foreach (var name in names)
         {
@@ -151,7 +148,7 @@ internal sealed partial class RespClientSession
         if (argc is 2 or 3 && (Is(1, "CHANNELS"u8) || Is(1, "SHARDCHANNELS"u8)))
         {
             var names = pubsub.Names(Is(1, "CHANNELS"u8) ? SubscriptionKind.Channel : SubscriptionKind.Shard, argc == 3 ? _parser.Arg(2).ToArray() : null);
-            RespReplyReader.WriteBulkArray(_out, names, 0, names.Count);
+            RespReplyReader.WriteBulkArray(_out, names);
             return Local(_out.WrittenMemory);
         }
 

@@ -30,17 +30,6 @@ internal sealed class RespCursors
 
     public RespCursors(TimeProvider clock) => _clock = clock;
 
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _snapshots.Count;
-            }
-        }
-    }
-
     /// <summary>Keeps a new snapshot (elements in pairs when <paramref name="unit"/> is 2) and writes its first page.</summary>
     public void Start(List<byte[]> elements, int unit, int count, byte[]? match, IBufferWriter<byte> output)
     {
@@ -114,7 +103,7 @@ internal sealed class RespCursors
 
         RespEncoding.WriteArrayHeader(output, 2);
         RespEncoding.WriteBulk(output, System.Text.Encoding.ASCII.GetBytes(((ulong)next).ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        RespReplyReader.WriteBulkArray(output, page, 0, page.Count);
+        RespReplyReader.WriteBulkArray(output, page);
     }
 
     /// <summary>Drops idle snapshots, then the least recently used ones, until a snapshot of <paramref name="incoming"/> elements fits.</summary>

@@ -77,23 +77,6 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
         _databases = databases;
     }
 
-    /// <summary>Keys with a pending check.</summary>
-    public int Tracked
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _due.Count;
-            }
-        }
-    }
-
-    /// <summary>Keys deleted through the log by this gateway.</summary>
-    public long Deleted => Interlocked.Read(ref _deleted);
-
-    private long _deleted;
-
     /// <summary>Starts checking through <paramref name="link"/>, with one sweep per database first.</summary>
     public void Start(IGatewayLink link)
     {
@@ -227,10 +210,7 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
     {
         var now = _clock.GetUtcNow().ToUnixTimeMilliseconds();
         var request = new ArrayBufferWriter<byte>();
-        RespEncoding.WriteArrayHeader(request, 4 + keys.Count);
-        RespEncoding.WriteBulk(request, "EVAL"u8);
-        RespEncoding.WriteBulk(request, Check);
-        RespEncoding.WriteBulk(request, keys.Count);
+        RespScripts.WriteEval(request, Check, keys.Count, args: 1);
         foreach (var key in keys)
         {
             RespEncoding.WriteBulk(request, Encoding.Latin1.GetBytes(key));
@@ -256,11 +236,7 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
                 continue;
             }
 
-            if (stored == 0)
-            {
-                Interlocked.Increment(ref _deleted);
-            }
-            else if (stored >= Shift)
+            if (stored >= Shift)
             {
                 Schedule(db, Encoding.Latin1.GetBytes(keys[i]), stored - Shift);
             }
@@ -271,10 +247,7 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
     private async Task SweepAsync(CancellationToken ct)
     {
         var request = new ArrayBufferWriter<byte>();
-        RespEncoding.WriteArrayHeader(request, 4);
-        RespEncoding.WriteBulk(request, "EVAL"u8);
-        RespEncoding.WriteBulk(request, Sweep);
-        RespEncoding.WriteBulk(request, "0"u8);
+        RespScripts.WriteEval(request, Sweep, keys: 0, args: 1);
         RespEncoding.WriteBulk(request, _databases);
         var reply = await RequestAsync(request.WrittenMemory, 0, ct);
         if (reply is null || !RespReplyReader.TryReadStrings(reply, out var found))

@@ -60,12 +60,6 @@ internal struct ExpiryClock(long now, bool owned)
 /// </summary>
 internal static class RespExpiryRewriter
 {
-    public static RewriteResult Rewrite(RespRequestParser request, RespCommandKind kind, long nowMs, PooledBuffer output)
-    {
-        var clock = new ExpiryClock(nowMs, owned: false);
-        return Rewrite(request, kind, ref clock, output);
-    }
-
     public static RewriteResult Rewrite(RespRequestParser request, RespCommandKind kind, ref ExpiryClock clock, PooledBuffer output)
     {
         if (request.ArgCount > RespRequestParser.TrackedArguments && kind is RespCommandKind.Set or RespCommandKind.GetEx or RespCommandKind.Restore)
@@ -336,10 +330,7 @@ internal static class RespExpiryRewriter
         // One script: the id's milliseconds are the gateway's clock, or the stream's last id where that is later
         // (a stream written with explicit future ids, or a gateway clock that went back), so the id never goes back.
         output.Reset();
-        RespEncoding.WriteArrayHeader(output, count + 4);
-        RespEncoding.WriteBulk(output, "EVAL"u8);
-        RespEncoding.WriteBulk(output, RespScripts.XAdd);
-        RespEncoding.WriteBulk(output, "1"u8);
+        RespScripts.WriteEval(output, RespScripts.XAdd, keys: 1, args: count);
         output.Write(request.RawArg(1));
         RespEncoding.WriteBulk(output, nowMs);
         RespEncoding.WriteBulk(output, i - 1);

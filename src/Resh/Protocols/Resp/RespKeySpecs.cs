@@ -156,9 +156,6 @@ internal static class RespKeySpecs
         return specs.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
     }
 
-    /// <summary>Whether the command is a write (or a script) in the table.</summary>
-    public static bool IsWrite(string name) => Specs.ContainsKey(name);
-
     /// <summary>
     /// The keys <paramref name="args"/> (one command: name first) may change, added to <paramref name="keys"/>; the
     /// database of a MOVE or COPY ... DB target is reported through <paramref name="otherDb"/>.

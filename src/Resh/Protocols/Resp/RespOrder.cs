@@ -6,13 +6,15 @@ namespace Resh.Protocols.Resp;
 /// <summary>
 /// The RESP codec's view of the ordered log (<see cref="IOrderObserver"/>), for what only the order can decide.
 /// <list type="bullet">
-/// <item><b>WATCH</b> (deterministic). WATCH is an ordered request (a marker script that answers +OK), so every gateway
+/// <item><b>WATCH</b> (deterministic). WATCH is an ordered request (a marker script that answers 1), so every gateway
 /// starts watching the same keys at the same place; every later write to a watched key, found with the key specs
 /// of Redis's command table, marks the watching session dirty; the session's next MULTI ... EXEC unit is, at its
 /// place in the order, either left as it is or replaced by one that changes nothing and answers the abort. Every
 /// gateway sees the same log and decides the same, and the durable log keeps the decided form.</item>
 /// <item><b>Blocked sessions</b> (local). A session blocked in this gateway (BLPOP ...) is woken when a write touches
 /// one of its keys, and retries through the log; a wake-up only ever causes a retry, so it need not be deterministic.</item>
+/// <item><b>Pub/sub and MONITOR</b> (local). Subscriptions change at their ordered markers; PUBLISH is delivered, and
+/// MONITOR sessions see each request, at its place in the order.</item>
 /// </list>
 /// Called under the log's append lock: without watches or blocked sessions it returns after one comparison.
 /// </summary>
@@ -289,7 +291,7 @@ internal sealed partial class RespOrder : IOrderObserver
         var name = args[0];
         if (Ascii.EqualsIgnoreCase(name, "LPOP"u8) || Ascii.EqualsIgnoreCase(name, "RPOP"u8) || Ascii.EqualsIgnoreCase(name, "LMPOP"u8)
             || Ascii.EqualsIgnoreCase(name, "ZPOPMIN"u8) || Ascii.EqualsIgnoreCase(name, "ZPOPMAX"u8) || Ascii.EqualsIgnoreCase(name, "ZMPOP"u8)
-            || (Ascii.EqualsIgnoreCase(name, "EVAL"u8) && args.Length > 1 && args[1].AsSpan().StartsWith("-- resh: blocking pop"u8)))
+            || (Ascii.EqualsIgnoreCase(name, "EVAL"u8) && args.Length > 1 && args[1].AsSpan().SequenceEqual(RespScripts.BlockingPop)))
         {
             return WakeNone;
         }
@@ -373,10 +375,7 @@ internal sealed partial class RespOrder : IOrderObserver
             output.Write(Ping);
         }
 
-        RespEncoding.WriteArrayHeader(output, 3);
-        RespEncoding.WriteBulk(output, "EVAL"u8);
-        RespEncoding.WriteBulk(output, AbortScript);
-        RespEncoding.WriteBulk(output, "0"u8);
+        RespScripts.WriteEval(output, AbortScript, keys: 0, args: 0);
         return output.WrittenMemory;
     }
 

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Globalization;
 
 namespace Resh.Protocols.Resp;
 
@@ -134,12 +133,12 @@ internal static class RespReplyReader
     }
 
     /// <summary>Writes an array of bulk strings.</summary>
-    public static void WriteBulkArray(IBufferWriter<byte> output, IReadOnlyList<byte[]> items, int start, int count)
+    public static void WriteBulkArray(IBufferWriter<byte> output, IReadOnlyList<byte[]> items)
     {
-        RespEncoding.WriteArrayHeader(output, count);
-        for (var i = start; i < start + count; i++)
+        RespEncoding.WriteArrayHeader(output, items.Count);
+        foreach (var item in items)
         {
-            RespEncoding.WriteBulk(output, items[i]);
+            RespEncoding.WriteBulk(output, item);
         }
     }
 
@@ -149,6 +148,4 @@ internal static class RespReplyReader
         RespEncoding.WriteLine(buffer, (byte)':', value);
         return buffer.WrittenSpan.ToArray();
     }
-
-    public static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

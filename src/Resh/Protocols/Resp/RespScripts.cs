@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace Resh.Protocols.Resp;
@@ -77,6 +78,23 @@ internal static class RespScripts
         return out
         """);
 
+    /// <summary>BLPOP/BRPOP/BZPOPMIN/BZPOPMAX's non-blocking form: the first non-empty key, in order.</summary>
+    public static readonly byte[] BlockingPop = """
+        -- resh: blocking pop
+        for _, k in ipairs(KEYS) do
+          local r = redis.pcall(ARGV[1], k)
+          if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
+          if ARGV[1] == 'LPOP' or ARGV[1] == 'RPOP' then
+            if r then return {k, r} end
+          elseif #r > 0 then
+            if ARGV[3] == '1' then return {k, r[1], {double = tonumber(r[2])}} end
+            return {k, r[1], r[2]}
+          end
+        end
+        if ARGV[2] == '1' then return false end
+        return -424243
+        """u8.ToArray();
+
     /// <summary>SCAN ... TYPE t at cursor 0: the keys matching ARGV[1] whose type is ARGV[2].</summary>
     public static readonly byte[] KeysOfType = Encoding.ASCII.GetBytes("""
         local r = {}
@@ -113,6 +131,18 @@ internal static class RespScripts
         if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
         return r
         """);
+
+    /// <summary>
+    /// Writes the head of an EVAL request: the array header for <paramref name="keys"/> keys and <paramref name="args"/>
+    /// arguments, EVAL, the script and the key count. The caller writes the keys and arguments after it.
+    /// </summary>
+    public static void WriteEval(IBufferWriter<byte> output, ReadOnlySpan<byte> script, int keys, int args)
+    {
+        RespEncoding.WriteArrayHeader(output, 3 + keys + args);
+        RespEncoding.WriteBulk(output, "EVAL"u8);
+        RespEncoding.WriteBulk(output, script);
+        RespEncoding.WriteBulk(output, keys);
+    }
 
     /// <summary>The largest count a random command may ask for with repetitions (a negative count).</summary>
     public const long MaxRepeatedCount = 10_000_000;
