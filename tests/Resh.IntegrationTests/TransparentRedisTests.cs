@@ -359,6 +359,110 @@ public sealed class TransparentRedisTests
     }
 
     [Fact]
+    public async Task A_consumer_group_with_blocking_readers_claims_and_pending_is_the_same_on_every_replica()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        const int Jobs = 200;
+        await using var redis = await ConnectAsync(cluster.EndPoint);
+        var db = redis.GetDatabase();
+        Assert.True(await db.StreamCreateConsumerGroupAsync("orders", "workers", "0-0", createStream: true));
+
+        // Two workers block in XREADGROUP; every seventh job is left unacknowledged, as a worker that died would.
+        var taken = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
+        var unacked = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var workers = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+        {
+            await using var client = await cluster.ConnectAsync();
+            while (taken.Count < Jobs)
+            {
+                var reply = await client.CallAsync("XREADGROUP", "GROUP", "workers", $"w{w}", "COUNT", "5", "BLOCK", "1000", "STREAMS", "orders", ">").WaitAsync(Timeout);
+                Assert.False(reply.IsError, reply.ToString());
+                foreach (var entry in reply.IsNull ? [] : reply.Items![0].Items![1].Items!)
+                {
+                    var id = entry.Items![0].AsString()!;
+                    var job = int.Parse(entry.Items[1].Items![1].AsString()!, System.Globalization.CultureInfo.InvariantCulture);
+                    Assert.True(taken.TryAdd(id, $"w{w}"), $"{id} delivered twice");
+                    if (job % 7 == 0)
+                    {
+                        unacked.Add(id);
+                    }
+                    else
+                    {
+                        Assert.Equal(1, (await client.CallAsync("XACK", "orders", "workers", id)).Integer);
+                    }
+                }
+            }
+        })).ToArray();
+
+        for (var i = 0; i < Jobs; i++)
+        {
+            Assert.False((await db.StreamAddAsync("orders", "job", i)).IsNull);
+            if (i == Jobs / 2)
+            {
+                await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+            }
+
+            if (i == 3 * Jobs / 4)
+            {
+                await cluster.Host.InjectAsync("r2", FaultKind.Corrupt, CancellationToken.None);
+            }
+        }
+
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(Jobs, taken.Count);
+
+        // Nothing new: a blocked read times out by the gateway's clock with a null reply.
+        await using (var client = await cluster.ConnectAsync())
+        {
+            Assert.True((await client.CallAsync("XREADGROUP", "GROUP", "workers", "w0", "BLOCK", "200", "STREAMS", "orders", ">").WaitAsync(Timeout)).IsNull);
+        }
+
+        // The pending entries are the unacknowledged ones; none has been idle an hour, so a claim that asks for that takes
+        // nothing, and one that asks for no idle time takes them all.
+        var pending = await db.StreamPendingMessagesAsync("orders", "workers", 1000, RedisValue.Null);
+        Assert.Equal(unacked.Order().ToArray(), pending.Select(p => p.MessageId.ToString()).Order().ToArray());
+        Assert.All(pending, p => Assert.InRange(p.IdleTimeInMilliseconds, 0, 600_000));
+        Assert.Equal(unacked.Count, (await db.StreamPendingAsync("orders", "workers")).PendingMessageCount);
+        Assert.Empty(await db.StreamClaimIdsOnlyAsync("orders", "workers", "reaper", 3_600_000, [.. unacked.Select(id => (RedisValue)id)]));
+        var auto = await db.StreamAutoClaimIdsOnlyAsync("orders", "workers", "reaper", 3_600_000, "0-0", 100);
+        Assert.Empty(auto.ClaimedIds);
+        auto = await db.StreamAutoClaimIdsOnlyAsync("orders", "workers", "reaper", 0, "0-0", 100);
+        Assert.Equal(unacked.Order().ToArray(), auto.ClaimedIds.Select(id => id.ToString()).Order().ToArray());
+        Assert.Equal(unacked.Count, (await db.StreamClaimAsync("orders", "workers", "w1", 0, [.. unacked.Select(id => (RedisValue)id)])).Length);
+
+        // A RESP3 client reads its history as a map of streams, as from Redis.
+        await using (var client = await cluster.ConnectAsync())
+        {
+            Assert.False((await client.CallAsync("HELLO", "3")).IsError);
+            var history = await client.CallAsync("XREADGROUP", "GROUP", "workers", "w1", "STREAMS", "orders", "0").WaitAsync(Timeout);
+            Assert.Equal('%', history.Type);
+            Assert.Equal("orders", history.Items![0].AsString());
+            Assert.Equal(unacked.Count, history.Items[1].Items!.Count);
+        }
+
+        var consumers = await db.StreamConsumerInfoAsync("orders", "workers");
+        Assert.Equal(unacked.Count, consumers.Single(c => c.Name == "w1").PendingMessageCount);
+        Assert.Equal(Jobs, (await db.StreamInfoAsync("orders")).Length);
+        Assert.Equal(3, (await db.StreamConsumerInfoAsync("orders", "workers")).Length);
+
+        await Tools.WaitUntilAsync(() => cluster.Replica("r2").Recoveries >= 1, Timeout, "the corrupted r2 rebuilt");
+        AssertNoDisagreement(cluster);
+        await AssertIdenticalAsync(cluster);
+
+        // The group itself (delivery times and counts of every pending entry) is the same on every replica, including the
+        // one rebuilt by replaying the log; only when each replica last saw a consumer is its own.
+        var groups = new List<string>();
+        foreach (var replica in cluster.Host.Status().Replicas)
+        {
+            await using var direct = await cluster.ConnectReplicaAsync(replica.Id);
+            var full = (await direct.CallAsync("XINFO", "STREAM", "orders", "FULL", "COUNT", "0")).ToString();
+            groups.Add(System.Text.RegularExpressions.Regex.Replace(full, "seen-time\\W+\\d+", "seen-time"));
+        }
+
+        Assert.All(groups.Skip(1), g => Assert.Equal(groups[0], g));
+    }
+
+    [Fact]
     public async Task Pub_sub_with_pattern_subscribers_delivers_every_message_once_in_order()
     {
         await using var cluster = await Cluster.StartRedisAsync();

@@ -34,6 +34,24 @@ public sealed class RespReplyOrderTests
     }
 
     [Fact]
+    public void Stream_consumer_times_of_each_replica_are_left_out_of_the_vote_but_their_counts_are_not()
+    {
+        Assert.Equal(RespReplyOrder.StreamTimes, HintOf("XINFO", "CONSUMERS", "s", "g"));
+        Assert.Equal(RespReplyOrder.StreamTimes, HintOf("XINFO", "STREAM", "s", "FULL"));
+        Assert.Equal(RespReplyOrder.Ordered, HintOf("XINFO", "GROUPS", "s"));
+        const string Consumer = "*1\r\n*6\r\n$4\r\nname\r\n$4\r\nidle\r\n$7\r\npending\r\n:{0}\r\n$4\r\nidle\r\n:{1}\r\n";
+        var a = Normalize(string.Format(System.Globalization.CultureInfo.InvariantCulture, Consumer, 3, 120), RespReplyOrder.StreamTimes);
+        var b = Normalize(string.Format(System.Globalization.CultureInfo.InvariantCulture, Consumer, 3, 7), RespReplyOrder.StreamTimes);
+        var c = Normalize(string.Format(System.Globalization.CultureInfo.InvariantCulture, Consumer, 4, 120), RespReplyOrder.StreamTimes);
+        Assert.NotNull(a);
+        Assert.Equal(a, b);
+        Assert.NotEqual(a, c);
+        var map = Normalize("%2\r\n$9\r\nseen-time\r\n:1796547538297\r\n$9\r\npel-count\r\n:1\r\n", RespReplyOrder.StreamTimes);
+        Assert.Equal("%2\r\n$9\r\nseen-time\r\n:0\r\n$9\r\npel-count\r\n:1\r\n", map);
+        Assert.Null(Normalize("-ERR no such key\r\n", RespReplyOrder.StreamTimes));
+    }
+
+    [Fact]
     public void Hash_pairs_are_sorted_as_pairs_so_a_swapped_value_is_still_caught()
     {
         var a = Normalize("*4\r\n$1\r\nf\r\n$1\r\n1\r\n$1\r\ng\r\n$1\r\n2\r\n", RespReplyOrder.UnorderedPairs);

@@ -86,7 +86,7 @@ public class RespSessionTests
     {
         string[] required =
         [
-            "xreadgroup", "wait", "waitaof",
+            "wait", "waitaof",
             "debug", "client", "shutdown", "failover", "replicaof", "slaveof", "sync", "psync", "save", "bgsave", "bgrewriteaof",
             "acl", "migrate", "cluster", "readonly", "readwrite", "swapdb",
         ];

@@ -256,7 +256,7 @@ internal sealed partial class RespClientSession
     }
 
     /// <summary>Submits the non-blocking form <paramref name="attempt"/>, and blocks the session on its keys if it finds nothing.</summary>
-    private SessionAction BlockOn(List<byte[]> keys, double timeoutSeconds, ReadOnlyMemory<byte> attempt)
+    private SessionAction BlockOn(List<byte[]> keys, double timeoutSeconds, ReadOnlyMemory<byte> attempt, Func<ReadOnlyMemory<byte>>? retry = null, IReplyTransform? then = null)
     {
         if (_inMulti)
         {
@@ -267,7 +267,8 @@ internal sealed partial class RespClientSession
         _blocked?.Dispose();
         _blocked = _protocol.Order.Block(_db, keys);
         var deadline = timeoutSeconds <= 0 ? DateTimeOffset.MaxValue : _protocol.Clock.GetUtcNow().AddSeconds(Math.Min(timeoutSeconds, 1e9));
-        var transform = new BlockingTransform(_protocol, _blocked, attempt.ToArray(), Context, deadline, _protover == 3);
+        var first = attempt.ToArray();
+        var transform = new BlockingTransform(_protocol, _blocked, retry ?? (() => first), Context, deadline, _protover == 3, then);
         return new SessionAction(SessionActionKind.Submit, attempt, Context, Transform: transform, Barrier: true);
     }
 
@@ -293,13 +294,22 @@ internal sealed partial class RespClientSession
     private static bool IsBlockedReply(ReadOnlySpan<byte> reply) =>
         reply.SequenceEqual(BlockedReply) || reply.SequenceEqual("$-1\r\n"u8) || reply.SequenceEqual("*-1\r\n"u8) || reply.SequenceEqual("_\r\n"u8);
 
-    /// <summary>Waits for a write to the keys and retries through the log until data comes or the deadline passes.</summary>
-    private sealed class BlockingTransform(RespProtocol protocol, RespOrder.BlockedSession blocked, byte[] attempt, int context, DateTimeOffset deadline, bool resp3) : IReplyTransform
+    /// <summary>
+    /// Waits for a write to the keys and retries through the log until data comes or the deadline passes; the reply
+    /// then goes through <paramref name="then"/>, if any.
+    /// </summary>
+    private sealed class BlockingTransform(RespProtocol protocol, RespOrder.BlockedSession blocked, Func<ReadOnlyMemory<byte>> attempt, int context, DateTimeOffset deadline, bool resp3, IReplyTransform? then) : IReplyTransform
     {
         /// <summary>A retry even without a touch, against a write the key specs could not attribute (a script's undeclared key).</summary>
         private static readonly TimeSpan Fallback = TimeSpan.FromSeconds(5);
 
         public async ValueTask<ReadOnlyMemory<byte>> ApplyAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken)
+        {
+            reply = await WaitAsync(reply, cancellationToken);
+            return then is null ? reply : await then.ApplyAsync(reply, cancellationToken);
+        }
+
+        private async ValueTask<ReadOnlyMemory<byte>> WaitAsync(ReadOnlyMemory<byte> reply, CancellationToken cancellationToken)
         {
             using (blocked)
             {
@@ -321,7 +331,7 @@ internal sealed partial class RespClientSession
                     }
 
                     blocked.Rearm();
-                    reply = await link.RequestAsync(attempt, context, RespReplyOrder.Ordered, cancellationToken);
+                    reply = await link.RequestAsync(attempt(), context, RespReplyOrder.Ordered, cancellationToken);
                 }
 
                 return reply;

@@ -32,6 +32,10 @@ internal sealed partial class RespClientSession
                 return Unwatch();
             case var _ when RespCommands.IsBlocking(kind):
                 return Blocking(kind, argc);
+            case RespCommandKind.XReadGroup:
+                return XReadGroup(argc);
+            case var _ when RespCommands.IsConsumerGroup(kind):
+                return Stream(kind, argc);
             case >= RespCommandKind.Subscribe and <= RespCommandKind.PubSub:
                 return PubSubCommand(kind, argc);
         }

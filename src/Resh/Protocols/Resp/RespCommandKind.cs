@@ -58,6 +58,11 @@ internal enum RespCommandKind
     BZPopMax,
     BZMPop,
     XRead,
+    XReadGroup,
+    XClaim,
+    XAutoClaim,
+    XPending,
+    XInfo,
 
     // Forwarded, then the keeper checks the destination key's deadline (it keeps it under a new name).
     Rename,
@@ -106,6 +111,11 @@ internal static class RespCommands
         8 when Ascii.EqualsIgnoreCase(name, "BZPOPMAX"u8) => RespCommandKind.BZPopMax,
         6 when Ascii.EqualsIgnoreCase(name, "BZMPOP"u8) => RespCommandKind.BZMPop,
         5 when Ascii.EqualsIgnoreCase(name, "XREAD"u8) => RespCommandKind.XRead,
+        10 when Ascii.EqualsIgnoreCase(name, "XREADGROUP"u8) => RespCommandKind.XReadGroup,
+        6 when Ascii.EqualsIgnoreCase(name, "XCLAIM"u8) => RespCommandKind.XClaim,
+        10 when Ascii.EqualsIgnoreCase(name, "XAUTOCLAIM"u8) => RespCommandKind.XAutoClaim,
+        8 when Ascii.EqualsIgnoreCase(name, "XPENDING"u8) => RespCommandKind.XPending,
+        5 when Ascii.EqualsIgnoreCase(name, "XINFO"u8) => RespCommandKind.XInfo,
         4 when Ascii.EqualsIgnoreCase(name, "PTTL"u8) => RespCommandKind.PTtl,
         4 when Ascii.EqualsIgnoreCase(name, "HTTL"u8) => RespCommandKind.HTtl,
         5 when Ascii.EqualsIgnoreCase(name, "HPTTL"u8) => RespCommandKind.HPTtl,
@@ -157,10 +167,13 @@ internal static class RespCommands
     public static bool IsClockDependent(RespCommandKind kind) => kind >= RespCommandKind.Expire;
 
     /// <summary>Commands the gateway answers, rewrites or transforms (RespClientSession.Owned.cs).</summary>
-    public static bool IsOwned(RespCommandKind kind) => kind is >= RespCommandKind.Ttl and <= RespCommandKind.XRead;
+    public static bool IsOwned(RespCommandKind kind) => kind is >= RespCommandKind.Ttl and <= RespCommandKind.XInfo;
 
     /// <summary>Commands that wait for data: the gateway blocks the session and retries through the log.</summary>
     public static bool IsBlocking(RespCommandKind kind) => kind is >= RespCommandKind.BLPop and <= RespCommandKind.XRead;
+
+    /// <summary>Consumer-group commands whose delivery times the gateway stamps and compares (RespClientSession.Streams.cs).</summary>
+    public static bool IsConsumerGroup(RespCommandKind kind) => kind is >= RespCommandKind.XReadGroup and <= RespCommandKind.XInfo;
 
     /// <summary>Commands that may carry a key's deadline to another name or database.</summary>
     public static bool MovesDeadline(RespCommandKind kind) => kind is >= RespCommandKind.Rename and <= RespCommandKind.Copy;

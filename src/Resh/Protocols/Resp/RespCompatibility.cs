@@ -118,6 +118,14 @@ public static class RespCompatibility
                 return (CommandTreatment.Gateway, "the gateway's own subscriptions");
             case RespCommandKind.XRead:
                 return (CommandTreatment.Rewritten, "passed through without BLOCK; with BLOCK as the other blocking commands (BLOCK with $ is refused)");
+            case RespCommandKind.XReadGroup:
+                return (CommandTreatment.Rewritten, "a script that stamps the deliveries with the gateway's clock; with BLOCK as the other blocking commands");
+            case RespCommandKind.XClaim or RespCommandKind.XAutoClaim:
+                return (CommandTreatment.Rewritten, "a script: the minimum idle time is read against the gateway's clock and the exact delivery times");
+            case RespCommandKind.XPending:
+                return (CommandTreatment.Rewritten, "the extended form is a script: the IDLE filter and the idle column come from the gateway's clock");
+            case RespCommandKind.XInfo when sub is "consumers" or "stream":
+                return (CommandTreatment.Rewritten, "voted without when each replica last saw a consumer (idle, seen-time); one replica's values are answered");
             case var _ when RespCommands.IsBlocking(kind):
                 return (CommandTreatment.Rewritten, "its non-blocking form is ordered; when it finds nothing the session waits in the gateway and retries when a write in the log touches its keys; the timeout runs on the gateway's clock");
             case RespCommandKind.Rename or RespCommandKind.RenameNx or RespCommandKind.Move or RespCommandKind.Copy:

@@ -283,15 +283,16 @@ internal sealed partial class RespOrder : IOrderObserver
     private const int WakeDestination = 2;
 
     /// <summary>
-    /// Whose keys a write may give data to, for waking blocked sessions: a pop gives none (and a blocked session's own
-    /// retry, a pop, must not wake it again), RPOPLPUSH and LMOVE only their destination, everything else all its keys.
+    /// Whose keys a write may give data to, for waking blocked sessions: a pop or a group read gives none (and a blocked
+    /// session's own retry, a pop, must not wake it again), RPOPLPUSH and LMOVE only their destination, everything else all its keys.
     /// </summary>
     private static int Wakes(byte[][] args)
     {
         var name = args[0];
         if (Ascii.EqualsIgnoreCase(name, "LPOP"u8) || Ascii.EqualsIgnoreCase(name, "RPOP"u8) || Ascii.EqualsIgnoreCase(name, "LMPOP"u8)
             || Ascii.EqualsIgnoreCase(name, "ZPOPMIN"u8) || Ascii.EqualsIgnoreCase(name, "ZPOPMAX"u8) || Ascii.EqualsIgnoreCase(name, "ZMPOP"u8)
-            || (Ascii.EqualsIgnoreCase(name, "EVAL"u8) && args.Length > 1 && args[1].AsSpan().SequenceEqual(RespScripts.BlockingPop)))
+            || (Ascii.EqualsIgnoreCase(name, "EVAL"u8) && args.Length > 1
+                && (args[1].AsSpan().SequenceEqual(RespScripts.BlockingPop) || args[1].AsSpan().SequenceEqual(RespStreamScripts.XReadGroup))))
         {
             return WakeNone;
         }

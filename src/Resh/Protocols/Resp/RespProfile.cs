@@ -35,7 +35,6 @@ public static class RespProfile
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
     public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>
     {
-        ["xreadgroup"] = "can block and records delivery times from each replica's own clock",
         ["wait"] = "waits for acknowledgements of the replica's own replicas",
         ["waitaof"] = "waits for the replica's own AOF fsyncs",
         ["debug"] = "can crash, stall or alter a single replica",

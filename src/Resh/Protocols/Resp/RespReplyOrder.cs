@@ -42,6 +42,14 @@ public static class RespReplyOrder
     /// </summary>
     public const int ExecElements = 6;
 
+    /// <summary>
+    /// XINFO CONSUMERS and XINFO STREAM FULL: the integer after "idle", "seen-time", "active-time" or "inactive" (when a
+    /// replica last saw a consumer, by its own clock) is left out of the vote; the client receives one replica's reply.
+    /// </summary>
+    public const int StreamTimes = 7;
+
+    private static readonly byte[][] ReplicaTimes = ["$4\r\nidle\r\n"u8.ToArray(), "$9\r\nseen-time\r\n"u8.ToArray(), "$11\r\nactive-time\r\n"u8.ToArray(), "$8\r\ninactive\r\n"u8.ToArray()];
+
     /// <summary>Configuration parameters whose values differ between correct replicas (their own files and addresses).</summary>
     internal static readonly HashSet<string> PerReplicaConfig = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -107,6 +115,8 @@ public static class RespReplyOrder
                 return TryNormalizeConfig(reply, output);
             case ExecElements:
                 return TryNormalizeExec(reply, output);
+            case StreamTimes:
+                return TryMaskTimes(reply, output);
         }
 
         if (hint == UnorderedDeep)
@@ -202,6 +212,59 @@ public static class RespReplyOrder
             RespEncoding.WriteBulk(output, value);
         }
 
+        return true;
+    }
+
+    private static bool TryMaskTimes(ReadOnlySpan<byte> reply, IBufferWriter<byte> output)
+    {
+        if (RespReplyReader.IsError(reply) || reply.IsEmpty || reply[0] is not ((byte)'*' or (byte)'%'))
+        {
+            return false;
+        }
+
+        // Walks the reply token by token (a header, a bulk string, an integer) and writes it with those integers zeroed.
+        var masked = new ArrayBufferWriter<byte>(reply.Length);
+        var maskNext = false;
+        var at = 0;
+        while (at < reply.Length)
+        {
+            var lineEnd = reply[at..].IndexOf("\r\n"u8);
+            if (lineEnd < 1)
+            {
+                return false;
+            }
+
+            var end = at + lineEnd + 2;
+            if (reply[at] == (byte)'$' && int.TryParse(reply[(at + 1)..(at + lineEnd)], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length))
+            {
+                end += length + 2;
+            }
+
+            if (end > reply.Length)
+            {
+                return false;
+            }
+
+            var token = reply[at..end];
+            if (maskNext && token[0] == (byte)':')
+            {
+                masked.Write(":0\r\n"u8);
+            }
+            else
+            {
+                masked.Write(token);
+            }
+
+            maskNext = false;
+            foreach (var name in ReplicaTimes)
+            {
+                maskNext |= token.SequenceEqual(name);
+            }
+
+            at = end;
+        }
+
+        output.Write(masked.WrittenSpan);
         return true;
     }
 
