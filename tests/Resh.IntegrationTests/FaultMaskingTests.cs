@@ -153,6 +153,28 @@ public sealed class FaultMaskingTests
     }
 
     [Fact]
+    public async Task Stopping_while_replicas_recover_starts_no_replica_and_reports_no_failure()
+    {
+        var cluster = await Cluster.StartRedisAsync();
+        try
+        {
+            await using var client = await cluster.ConnectAsync();
+            Assert.Equal("OK", (await client.CallAsync("SET", "a", "1")).AsString());
+            await cluster.Host.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+            await cluster.Host.InjectAsync("r2", FaultKind.Crash, CancellationToken.None);
+        }
+        finally
+        {
+            await cluster.DisposeAsync();
+        }
+
+        // The replicas killed by the stop are not faults, and none is started again with the stopped domain factory.
+        var events = cluster.Host.Events.Since();
+        Assert.DoesNotContain(events, e => e.Name == "+replica-start-failed");
+        Assert.All(cluster.Host.Status().Replicas, r => Assert.Equal("down", r.State));
+    }
+
+    [Fact]
     public async Task Nondeterministic_commands_are_refused_with_a_clear_error()
     {
         await using var cluster = await Cluster.StartRedisAsync();

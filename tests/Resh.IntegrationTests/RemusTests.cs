@@ -101,6 +101,69 @@ public sealed class RemusTests
         }
     }
 
+    /// <summary>A primary with its backup, both in this process; <paramref name="body"/> runs against the primary.</summary>
+    private static async Task WithPrimaryAsync(Func<ReshHost, Task> body)
+    {
+        var state = NewState();
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            await body(primary);
+        }
+        finally
+        {
+            await primary.DisposeAsync();
+            await stop.CancelAsync();
+            await backupRun.WaitAsync(TimeSpan.FromSeconds(30));
+            await backup.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_hung_only_replica_is_suspected_and_rebuilt_and_the_client_is_answered()
+    {
+        await WithPrimaryAsync(async primary =>
+        {
+            await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("OK", (await client.CallAsync("SET", "a", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            await primary.InjectAsync("r1", FaultKind.Hang, CancellationToken.None);
+
+            // Nobody else can answer: the reply timeout alone must find the hung replica.
+            Assert.Equal("1", (await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(60))).AsString());
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+replica-suspected" && e.Replica == "r1" && e.Detail.Contains("no replica answered", StringComparison.Ordinal));
+            Assert.True(primary.Status().Replicas.Single().Generation >= 2);
+        });
+    }
+
+    [Fact]
+    public async Task A_replica_rebuilt_after_a_corrupt_read_replays_the_log_once_and_serves_again()
+    {
+        await WithPrimaryAsync(async primary =>
+        {
+            await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("OK", (await client.CallAsync("SET", "a", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            await primary.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
+
+            // With one replica nobody outvotes the corrupted value: the client reads it, and the log records that reply.
+            Assert.StartsWith("resh-corrupted-", (await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(30))).AsString(), StringComparison.Ordinal);
+            await primary.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+
+            // The rebuilt replica's replayed (correct) reply differs from the recorded one: a divergence, not a fault.
+            Assert.Equal("1", (await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(60))).AsString());
+            await Tools.WaitUntilAsync(() => primary.Events.Since().Any(e => e.Name == "+replay-divergence" && e.Replica == "r1"), TimeSpan.FromSeconds(30), "the divergence recorded");
+            var status = primary.Status().Replicas.Single();
+            Assert.Equal("up", status.State);
+            Assert.Equal(2, status.Generation);
+            Assert.Single(primary.Events.Since(), e => e.Name == "+replica-suspected");
+        });
+    }
+
     [Fact]
     public async Task A_reply_is_never_released_before_the_backup_acknowledged_its_epoch()
     {

@@ -85,6 +85,24 @@ public sealed class SpareTests
     }
 
     [Fact]
+    public async Task Both_active_replicas_hung_at_once_wake_the_passive_ones_and_the_request_is_decided()
+    {
+        // No active replica answers, so none is "behind the others": the undecided entry alone must lead to a wake.
+        await using var cluster = await StartSpareAsync();
+        await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
+        await using var client = await cluster.ConnectAsync();
+        Assert.Equal("OK", (await client.CallAsync("SET", "before", "1")).AsString());
+        await cluster.Host.InjectAsync("r1", FaultKind.Hang, CancellationToken.None);
+        await cluster.Host.InjectAsync("r2", FaultKind.Hang, CancellationToken.None);
+        Assert.Equal("OK", (await client.CallAsync("SET", "after", "2").WaitAsync(TimeSpan.FromSeconds(60))).AsString());
+        Assert.Equal("1", (await client.CallAsync("GET", "before").WaitAsync(TimeSpan.FromSeconds(60))).AsString());
+        var events = cluster.Host.Events.Since();
+        Assert.Contains(events, e => e.Name == "+activation" && e.Detail.StartsWith("timeout", StringComparison.Ordinal));
+        Assert.Contains(events, e => e.Name == "+replica-active");
+        await cluster.WaitUntilAsync(s => s.Replicas.Where(r => r.Id is "r1" or "r2").All(r => r.Generation >= 2), "both hung replicas replaced");
+    }
+
+    [Fact]
     public async Task A_corrupted_active_replica_is_outvoted_with_the_passive_ones_and_the_client_reads_only_correct_values()
     {
         await using var cluster = await StartSpareAsync();

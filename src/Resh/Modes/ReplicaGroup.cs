@@ -247,12 +247,15 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         }
 
         _storeJobs.Writer.TryComplete();
+        var ended = true;
         try
         {
             await Task.WhenAll([.. _supervisors, _monitor, _storer, _spareLoop]).WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (TimeoutException)
         {
+            // A supervisor still finishing a step sees the cancelled token and starts nothing more; its token must stay valid.
+            ended = false;
         }
 
         lock (_lock)
@@ -263,7 +266,10 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             }
         }
 
-        _stopping.Dispose();
+        if (ended)
+        {
+            _stopping.Dispose();
+        }
     }
 
     // ---- supervision -------------------------------------------------------------------------
@@ -313,6 +319,10 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 };
                 var args = CommandTemplate.Expand(replica.Spec.Command, values);
                 var logDir = Path.GetFullPath(LogDirectory);
+
+                // Stopping ends supervision first: no replica is started once the group stops (the domain factory
+                // is disposed after it).
+                ct.ThrowIfCancellationRequested();
                 domain = _createDomain(new DomainSpec($"{replica.Spec.Id}.g{generation}", args, dataDir, logDir, replica.Spec.Environment));
                 lock (_lock)
                 {
@@ -388,8 +398,9 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     Suspect(replica, applier, "exit", $"process exited with code {code}");
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception) when (ct.IsCancellationRequested)
             {
+                // Stopping: whatever failed (a domain killed under it, a disposed factory) is the stop, not a fault.
             }
             catch (Exception e)
             {
@@ -550,18 +561,32 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 var entry = _log[next];
                 var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
                 var now = Stopwatch.GetTimestamp();
+                if (applied != r.ProgressApplied)
+                {
+                    (r.ProgressApplied, r.ProgressTimestamp) = (applied, now);
+                }
+
+                // How long this replica has owed its reply: since the entry was appended when another replica answered
+                // it; otherwise since the replica last made progress too, so a backlog it works through is not silence.
+                // Nobody answering an entry for reply-timeout is a fault like any other (a hung only replica, a hung
+                // active one beside one that is rebuilding), except at a checkpoint, whose save and capture the
+                // checkpoint code times itself.
+                var others = _voter.HasReplies(next);
+                var owed = others ? now - entry.AppendedTimestamp : Math.Min(now - entry.AppendedTimestamp, now - r.ProgressTimestamp);
+                var judged = others || (entry.Kind != LogEventKind.Checkpoint && !applier.AtCheckpointBarrier);
                 if (entry.Decision != Decision.Pending && now - entry.DecidedTimestamp > timeoutTicks)
                 {
                     toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {_options.ReplyTimeout.TotalSeconds:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
                 }
-                else if (entry.Decision == Decision.Pending && _voter.HasReplies(next) && now - entry.AppendedTimestamp > timeoutTicks && CanActivate())
+                else if (entry.Decision == Decision.Pending && judged && owed > timeoutTicks && CanActivate())
                 {
                     // Mode spare: an active replica misses its reply; the passive ones are woken to decide without it.
                     (missing ??= []).Add((r, next));
                 }
-                else if (entry.Decision == Decision.Pending && _voter.HasReplies(next) && now - entry.AppendedTimestamp > 2 * timeoutTicks)
+                else if (entry.Decision == Decision.Pending && judged && owed > 2 * timeoutTicks)
                 {
-                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * _options.ReplyTimeout.TotalSeconds:0.###}s while others answered ({applier.InFlightCount} in flight)"));
+                    var context = others ? "while others answered" : "and no replica answered it";
+                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * _options.ReplyTimeout.TotalSeconds:0.###}s {context} ({applier.InFlightCount} in flight)"));
                 }
                 else if (_voter.DecidedHead - applied > _options.MaxLag)
                 {
@@ -664,6 +689,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         outcomes.Clear();
         List<(Replica, ReplicaApplier?, string)>? mismatches = null;
         var split = -1L;
+        var divergence = -1L;
         lock (_lock)
         {
             if (!ReferenceEquals(replica.Applier, applier) || replica.State is not (ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating))
@@ -685,6 +711,16 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             {
                 switch (entry.Decision)
                 {
+                    case Decision.Decided when _voter.Quorum == 1:
+                        // One reply decided it: nothing trustworthy to check a replayed reply against (that one reply
+                        // may be the wrong value of a corrupted replica). The replayed state is what the log defines,
+                        // so a difference is recorded and the replay goes on; suspecting it would rebuild forever.
+                        if (Voter.DigestOf(normalized) != entry.Digest)
+                        {
+                            divergence = entry.Sequence;
+                        }
+
+                        break;
                     case Decision.Decided:
                         if (Voter.DigestOf(normalized) != entry.Digest)
                         {
@@ -716,6 +752,12 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
         Release(outcomes);
         SuspectAll(mismatches);
+        if (divergence >= 0)
+        {
+            _metrics.Mismatch(replica.Spec.Id);
+            _events.Record("+replay-divergence", replica.Spec.Id, $"replayed reply to #{divergence} differs from the one reply that decided it; the replayed state is kept");
+        }
+
         if (split >= 0)
         {
             Activate($"mismatch: the active replicas' replies to #{split} differ", split, null);

@@ -97,6 +97,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
     /// <summary>Stopwatch timestamp at which the last checkpoint entry was sent to the replica.</summary>
     public long CheckpointWrittenTimestamp => Volatile.Read(ref _checkpointWritten);
 
+    /// <summary>Held at a checkpoint: nothing after it is sent until its files are captured.</summary>
+    public bool AtCheckpointBarrier => Volatile.Read(ref _barrier) is not null;
+
     /// <summary>
     /// The first log position this applier may not send (exclusive); <see cref="long.MaxValue"/> (the default)
     /// follows the log's head. A passive replica is fed the log up to a limit and then frozen. Entries already
