@@ -536,59 +536,56 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     continue;
                 }
 
-                if (r.State is ReplicaState.Recovering or ReplicaState.Updating)
-                {
-                    // Replaying entries decided long ago: judged by progress, not by their decision times.
-                    var ticks = Stopwatch.GetTimestamp();
-                    if (applied != r.ProgressApplied)
-                    {
-                        (r.ProgressApplied, r.ProgressTimestamp) = (applied, ticks);
-                    }
-                    else if (Stopwatch.GetElapsedTime(r.ProgressTimestamp, ticks) > _options.ReplyTimeout)
-                    {
-                        toSuspect.Add((r, applier, "timeout", $"replay made no progress past #{applied} for {_options.ReplyTimeout.TotalSeconds:0.###}s ({applier.InFlightCount} in flight)"));
-                    }
-
-                    continue;
-                }
-
-                var next = applied + 1;
-                if (next >= count)
-                {
-                    continue;
-                }
-
-                var entry = _log[next];
-                var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
                 var now = Stopwatch.GetTimestamp();
                 if (applied != r.ProgressApplied)
                 {
                     (r.ProgressApplied, r.ProgressTimestamp) = (applied, now);
                 }
 
-                // How long this replica has owed its reply: since the entry was appended when another replica answered
-                // it; otherwise since the replica last made progress too, so a backlog it works through is not silence.
-                // Nobody answering an entry for reply-timeout is a fault like any other (a hung only replica, a hung
-                // active one beside one that is rebuilding), except at a checkpoint, whose save and capture the
-                // checkpoint code times itself.
-                var others = _voter.HasReplies(next);
-                var owed = others ? now - entry.AppendedTimestamp : Math.Min(now - entry.AppendedTimestamp, now - r.ProgressTimestamp);
-                var judged = others || (entry.Kind != LogEventKind.Checkpoint && !applier.AtCheckpointBarrier);
-                if (entry.Decision != Decision.Pending && now - entry.DecidedTimestamp > timeoutTicks)
+                var replaying = r.State is ReplicaState.Recovering or ReplicaState.Updating;
+                var next = applied + 1;
+                if (!replaying && next >= count)
                 {
-                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {_options.ReplyTimeout.TotalSeconds:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
+                    continue;
                 }
-                else if (entry.Decision == Decision.Pending && judged && owed > timeoutTicks && CanActivate())
+
+                // Replaying entries decided long ago is judged by progress, not by their decision times.
+                var entry = replaying ? null : _log[next];
+                var owed = new OwedReply(
+                    replaying,
+                    r.ProgressTimestamp,
+                    entry is not null && entry.Decision != Decision.Pending,
+                    entry?.DecidedTimestamp ?? 0,
+                    entry?.AppendedTimestamp ?? 0,
+                    !replaying && _voter.HasReplies(next),
+                    entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier);
+                var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
+                var timeout = _options.ReplyTimeout.TotalSeconds;
+                var verdict = SilenceRule.Judge(owed, now, timeoutTicks, !replaying && CanActivate());
+                switch (verdict)
                 {
-                    // Mode spare: an active replica misses its reply; the passive ones are woken to decide without it.
-                    (missing ??= []).Add((r, next));
+                    case SilenceVerdict.ReplayStalled:
+                        toSuspect.Add((r, applier, "timeout", $"replay made no progress past #{applied} for {timeout:0.###}s ({applier.InFlightCount} in flight)"));
+                        continue;
+                    case SilenceVerdict.LateAfterDecision:
+                        toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {timeout:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
+                        continue;
+                    case SilenceVerdict.Wake:
+                        // Mode spare: an active replica misses its reply; the passive ones are woken to decide without it.
+                        (missing ??= []).Add((r, next));
+                        continue;
+                    case SilenceVerdict.SilentWhileOthersAnswered or SilenceVerdict.SilentAlone:
+                        var context = verdict == SilenceVerdict.SilentAlone ? "and no replica answered it" : "while others answered";
+                        toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * timeout:0.###}s {context} ({applier.InFlightCount} in flight)"));
+                        continue;
                 }
-                else if (entry.Decision == Decision.Pending && judged && owed > 2 * timeoutTicks)
+
+                if (replaying)
                 {
-                    var context = others ? "while others answered" : "and no replica answered it";
-                    toSuspect.Add((r, applier, "timeout", $"no reply to #{next} within {2 * _options.ReplyTimeout.TotalSeconds:0.###}s {context} ({applier.InFlightCount} in flight)"));
+                    continue;
                 }
-                else if (_voter.DecidedHead - applied > _options.MaxLag)
+
+                if (_voter.DecidedHead - applied > _options.MaxLag)
                 {
                     toSuspect.Add((r, applier, "lag", $"{_voter.DecidedHead - applied} entries behind the decided head (max-lag {_options.MaxLag})"));
                 }
