@@ -503,6 +503,30 @@ public sealed class TransparentRedisTests
     }
 
     [Fact]
+    public async Task Client_pause_holds_writes_of_every_session_until_unpause_while_reads_go_on()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var admin = await cluster.ConnectAsync();
+        await using var writer = await cluster.ConnectAsync();
+        Assert.Equal("OK", (await admin.CallAsync("CLIENT", "PAUSE", "600000", "WRITE")).AsString());
+        var held = writer.CallAsync("SET", "paused", "1");
+
+        // A read goes on during a WRITE pause and does not see the held write; UNPAUSE lets it through.
+        Assert.True((await admin.CallAsync("GET", "paused").WaitAsync(Timeout)).IsNull);
+        Assert.False(held.IsCompleted);
+        Assert.Equal("OK", (await admin.CallAsync("CLIENT", "UNPAUSE")).AsString());
+        Assert.Equal("OK", (await held.WaitAsync(Timeout)).AsString());
+        Assert.Equal("1", (await admin.CallAsync("GET", "paused")).AsString());
+
+        // A pause that ends by its timeout releases the held requests by the gateway's clock.
+        Assert.Equal("OK", (await admin.CallAsync("CLIENT", "PAUSE", "200")).AsString());
+        Assert.Equal(2, (await writer.CallAsync("INCR", "paused").WaitAsync(Timeout)).Integer);
+        Assert.True((await admin.CallAsync("CLIENT", "PAUSE", "-1")).IsError);
+        Assert.True((await admin.CallAsync("CLIENT", "PAUSE", "10", "SOME")).IsError);
+        AssertNoDisagreement(cluster);
+    }
+
+    [Fact]
     public async Task A_password_in_the_resh_configuration_is_checked_by_the_gateway()
     {
         await using var cluster = await Cluster.StartRedisAsync(configure: o => o.Resp.Users["default"] = "s3cret");

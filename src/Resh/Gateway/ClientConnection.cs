@@ -209,6 +209,12 @@ internal sealed class ClientConnection : IClientLink
 
                         break;
                     case SessionActionKind.Submit:
+                        if (action.Hold is { IsCompleted: false } hold)
+                        {
+                            // Paused clients (RESP: CLIENT PAUSE) wait here; what was read stays in the pipe meanwhile.
+                            await hold.WaitAsync(ct);
+                        }
+
                         var pending = new Pending(action.CloseAfterReply, action.Transform, action.Barrier);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);

@@ -104,6 +104,7 @@ public enum ReplySelection
 /// handed back to <see cref="IProtocol.TryNormalize"/> for every reply to the request (RESP: whether the
 /// reply is an unordered collection, whose element order may differ between correct replicas). <c>Barrier</c>: the
 /// session reads no further request until this one's reply is sent (a blocking command blocks its client).
+/// <c>Hold</c>: the request is submitted only when this task completes (RESP: CLIENT PAUSE holds clients).
 /// </summary>
 public readonly record struct SessionAction(
     SessionActionKind Kind,
@@ -115,7 +116,8 @@ public readonly record struct SessionAction(
     int ReplyHint = 0,
     bool ReadOnly = false,
     IReplyTransform? Transform = null,
-    bool Barrier = false)
+    bool Barrier = false,
+    Task? Hold = null)
 {
     public static SessionAction NeedMore => new(SessionActionKind.NeedMoreData, ReadOnlyMemory<byte>.Empty, ReplyCount: 0);
 }

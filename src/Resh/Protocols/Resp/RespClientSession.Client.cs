@@ -84,7 +84,38 @@ internal sealed partial class RespClientSession
             return true;
         }
 
+        if (Is(1, "PAUSE"u8) && argc is 3 or 4)
+        {
+            action = Pause(argc);
+            return true;
+        }
+
+        if (Is(1, "UNPAUSE"u8) && argc == 2)
+        {
+            _protocol.Pause.End();
+            action = Local(Ok);
+            return true;
+        }
+
         return false;
+    }
+
+    /// <summary>CLIENT PAUSE timeout [WRITE|ALL]: this gateway's sessions hold their requests (all, or all but reads).</summary>
+    private SessionAction Pause(int argc)
+    {
+        var all = argc == 3 || Is(3, "ALL"u8);
+        if (argc == 4 && !all && !Is(3, "WRITE"u8))
+        {
+            return Local(SyntaxError);
+        }
+
+        if (!RespEncoding.TryParseInteger(_parser.Arg(2), out var millis) || millis < 0)
+        {
+            return Local("-ERR timeout is not an integer or out of range\r\n"u8.ToArray());
+        }
+
+        _protocol.Pause.Start(_protocol.Clock.GetUtcNow().AddMilliseconds(Math.Min(millis, 100L * 365 * 24 * 3600 * 1000)), all);
+        return Local(Ok);
     }
 
     /// <summary>Keeps the command name for CLIENT LIST without allocating.</summary>

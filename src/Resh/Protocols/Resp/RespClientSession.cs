@@ -77,7 +77,8 @@ internal sealed partial class RespClientSession : IClientSession
                 return Fatal(_parser.FatalReply);
             default:
                 var mode = _replyMode;
-                return Silenced(Dispatch(), mode);
+                var action = Silenced(Dispatch(), mode);
+                return action.Kind == SessionActionKind.Submit && _protocol.Pause.Holding(action.ReadOnly) is { } hold ? action with { Hold = hold } : action;
         }
     }
 

@@ -48,6 +48,8 @@ public static class RespCompatibility
         ["client|no-evict"] = "accepted: the gateway evicts no client",
         ["client|no-touch"] = "accepted",
         ["client|reply"] = "ON, OFF, SKIP for this session's replies",
+        ["client|pause"] = "holds this gateway's sessions (all, or all but reads) until the timeout or CLIENT UNPAUSE",
+        ["client|unpause"] = "ends this gateway's pause",
         ["monitor"] = "the decided request order, as this gateway appends it",
         ["auth"] = "checked by the gateway against service.requirepass and service.users",
         ["reset"] = "the session's state as a new connection has it",

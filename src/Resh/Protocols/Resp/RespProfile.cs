@@ -30,7 +30,7 @@ public static class RespProfile
 {
     private const string Managed = "replication, persistence and lifecycle of replicas are managed by resh";
     private const string Cluster = "replicas run standalone, not as a cluster";
-    private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions (the gateway answers CLIENT SETNAME, GETNAME, SETINFO, ID, INFO, LIST, KILL, NO-EVICT, NO-TOUCH and REPLY for its own sessions)";
+    private const string SharedConnection = "acts on the replica-side connection, which is shared by many client sessions (the gateway answers CLIENT SETNAME, GETNAME, SETINFO, ID, INFO, LIST, KILL, NO-EVICT, NO-TOUCH, REPLY, PAUSE and UNPAUSE for its own sessions)";
 
     /// <summary>Default rejected commands (lower case) and why each is rejected.</summary>
     public static IReadOnlyDictionary<string, string> Defaults { get; } = new Dictionary<string, string>

@@ -47,6 +47,7 @@ public sealed class RespProtocol : IProtocol
         RewritesExpiry = options.ExpiryRewrite is ExpiryRewrite.Absolute or ExpiryRewrite.Owned;
         _clock = options.Clock;
         Cursors = new RespCursors(options.Clock);
+        Pause = new RespPause(options.Clock);
         Order = new RespOrder(PubSub, id => Sessions.TryGetValue(id, out var session) ? session.Address : null, options.Clock);
         _started = options.Clock.GetUtcNow();
         if (options.ExpiryRewrite == ExpiryRewrite.Owned)
@@ -103,6 +104,9 @@ public sealed class RespProtocol : IProtocol
 
     /// <summary>This gateway's subscribers.</summary>
     internal RespPubSub PubSub { get; } = new();
+
+    /// <summary>CLIENT PAUSE of this gateway's sessions.</summary>
+    internal RespPause Pause { get; }
 
     public IOrderObserver? OrderObserver => Order;
 
