@@ -1,5 +1,5 @@
 using System.Text;
-using Resh.Voting;
+using Resh.Ordering;
 
 namespace Resh.Tests.Voting;
 

@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using System.Numerics;
 
-namespace Resh.Voting;
+namespace Resh.Ordering;
 
 /// <summary>
 /// A fast 128-bit digest of a normalized reply, used to check replayed and late replies against the
-/// decided one. It guards against faults (crashes, corrupted state, wrong answers, bit flips), not against
+/// decided one, and as the durable log's record checksum (so it lives here, below Voting). It guards against faults (crashes, corrupted state, wrong answers, bit flips), not against
 /// a replica that crafts collisions on purpose: two independent 64-bit multiply-rotate lanes with a full
 /// avalanche at the end. SHA-256 was measured first and cost more than the rest of the vote (OpenSSL's
 /// per-call overhead on small replies).
