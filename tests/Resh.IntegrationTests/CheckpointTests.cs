@@ -31,6 +31,29 @@ public sealed class CheckpointTests
     }
 
     [Fact]
+    public async Task A_replica_restored_from_a_checkpoint_gets_the_configuration_set_through_the_gateway()
+    {
+        await using var cluster = await StartRedisAsync(Checkpoints(everyEntries: 200));
+        await using (var client = await cluster.ConnectAsync())
+        {
+            Assert.Equal("OK", (await client.CallAsync("CONFIG", "SET", "hash-max-listpack-entries", "7", "notify-keyspace-events", "KEA")).AsString());
+        }
+
+        // The CONFIG SET is truncated from the log with the checkpoints after it: only the checkpoint can carry it.
+        await WriteAsync(cluster, "k", 1000);
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence > 200 && s.LogFirst > c.Sequence, "a checkpoint after the CONFIG SET, and the log truncated to it");
+        await cluster.Host.InjectAsync("r2", FaultKind.Crash, CancellationToken.None);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2") is { Generation: 2, State: "up" }, "r2 rebuilt and voting");
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+replica-restored" && e.Replica == "r2");
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+replica-restore-refused");
+
+        await using var direct = await cluster.ConnectReplicaAsync("r2");
+        Assert.Equal("7", (await direct.CallAsync("CONFIG", "GET", "hash-max-listpack-entries")).Items![1].AsString());
+        Assert.Equal("AKE", (await direct.CallAsync("CONFIG", "GET", "notify-keyspace-events")).Items![1].AsString());
+        await cluster.AssertReplicasIdenticalAsync();
+    }
+
+    [Fact]
     public async Task A_replaced_replica_starts_from_the_newest_checkpoint_and_replays_less_than_one_interval()
     {
         const int interval = 500;

@@ -62,7 +62,7 @@ public sealed partial class ReshHost
                 }
 
                 var info = await _store.SnapshotAsync(dir, labels, cancellationToken);
-                var restored = new VerifiedCheckpoint(seq, info.Id, info.Time);
+                var restored = new VerifiedCheckpoint(seq, info.Id, info.Time) { Labels = labels };
                 _restoredCursor = cursorText;
                 Log.StartAt(seq + 1);
                 HostLog.PeerCheckpoint(_logger, peer.Member, peer.Checkpoints!, seq, info.Id);

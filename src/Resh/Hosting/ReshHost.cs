@@ -214,7 +214,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     private static async Task<(VerifiedCheckpoint? Newest, string? Label)> NewestCheckpointAsync(CheckpointStore store, string? required, CancellationToken ct)
     {
         var (snapshot, seq) = await NewestSnapshotAsync(store, required, ct);
-        return snapshot is null ? (null, null) : (new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time), required is null ? null : snapshot.Labels[required]);
+        return snapshot is null ? (null, null) : (new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time) { Labels = snapshot.Labels }, required is null ? null : snapshot.Labels[required]);
     }
 
     /// <summary>The stored snapshot with the highest checkpoint position (and, if asked for, the label <paramref name="required"/>), or null.</summary>
@@ -385,7 +385,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             switch (entry.Kind)
             {
                 case LogEventKind.Request:
-                    return observer.Request(entry.SessionId, entry.Context, entry.Payload);
+                    return observer.Request(entry.Sequence, entry.SessionId, entry.Context, entry.Payload);
                 case LogEventKind.Close:
                     observer.SessionClosed(entry.SessionId);
                     break;

@@ -12,7 +12,11 @@ using Resh.Voting;
 namespace Resh.Modes;
 
 /// <summary>A checkpoint that f+1 replicas agreed on and that is committed to the store.</summary>
-public sealed record VerifiedCheckpoint(long Sequence, string SnapshotId, DateTimeOffset Time);
+public sealed record VerifiedCheckpoint(long Sequence, string SnapshotId, DateTimeOffset Time)
+{
+    /// <summary>The labels stored with it (its sequence, the protocol's state that its files do not hold, ...); null when unknown.</summary>
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+}
 
 /// <summary>
 /// Service checkpoints. A <see cref="LogEventKind.Checkpoint"/> entry carries the service's flush (and digest)
@@ -352,8 +356,13 @@ public sealed partial class ReplicaGroup
                         labels[key] = value;
                     }
 
+                    foreach (var (key, value) in _protocol.CheckpointLabels(entry.Sequence) ?? new Dictionary<string, string>())
+                    {
+                        labels[key] = value;
+                    }
+
                     var info = await _store!.SnapshotAsync(capture.Path!, labels, ct);
-                    verified = new VerifiedCheckpoint(entry.Sequence, info.Id, info.Time);
+                    verified = new VerifiedCheckpoint(entry.Sequence, info.Id, info.Time) { Labels = labels };
                     lock (_lock)
                     {
                         _newest = verified;

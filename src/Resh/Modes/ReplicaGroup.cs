@@ -81,6 +81,10 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         }
 
         _replicas = [.. options.Replicas.Select((spec, i) => new Replica(i, spec))];
+        if (restored?.Labels is { } labels)
+        {
+            protocol.Restored(restored.Sequence, labels);
+        }
     }
 
     public int Faults => _options.Faults;
@@ -336,6 +340,11 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
                 domain.Start();
                 await WaitUntilReadyAsync(domain, port, ct);
+                if (from?.Labels is { } labels)
+                {
+                    await RestoreStateAsync(replica, port, labels, ct);
+                }
+
                 GroupLog.ReplicaStarted(_logger, replica.Spec.Id, generation, domain.Pid, port, domain.Isolation);
 
                 long parkAt = -1;
@@ -448,6 +457,29 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             catch (OperationCanceledException)
             {
                 break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives a replica restored from a checkpoint what the checkpoint's files do not hold (RESP: the configuration
+    /// changed by CONFIG SET), before it replays the log after the checkpoint. A refused request is recorded.
+    /// </summary>
+    private async Task RestoreStateAsync(Replica replica, int port, IReadOnlyDictionary<string, string> labels, CancellationToken ct)
+    {
+        var requests = _protocol.RestoreRequests(labels);
+        if (requests.Count == 0)
+        {
+            return;
+        }
+
+        using var client = await WireClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), _protocol.CreateReplyFramer(), ct);
+        foreach (var request in requests)
+        {
+            var reply = await client.RequestAsync(request, ct);
+            if (_protocol.IsErrorReply(reply))
+            {
+                _events.Record("+replica-restore-refused", replica.Spec.Id, $"{System.Text.Encoding.UTF8.GetString(request).ReplaceLineEndings(" ").Trim()}: {System.Text.Encoding.UTF8.GetString(reply).Trim()}");
             }
         }
     }

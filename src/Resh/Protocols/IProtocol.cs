@@ -50,6 +50,23 @@ public interface IProtocol
     Task<bool> ProbeAsync(IPEndPoint endpoint, CancellationToken cancellationToken);
 
     /// <summary>
+    /// What of the service's state a checkpoint at <paramref name="sequence"/> does not hold in its files, as labels to
+    /// store with it (RESP: the configuration changed by CONFIG SET up to there); null for nothing.
+    /// </summary>
+    IReadOnlyDictionary<string, string>? CheckpointLabels(long sequence) => null;
+
+    /// <summary>The gateway continues from a checkpoint at <paramref name="sequence"/> stored with <paramref name="labels"/>.</summary>
+    void Restored(long sequence, IReadOnlyDictionary<string, string> labels)
+    {
+    }
+
+    /// <summary>
+    /// Requests that give a replica restored from a checkpoint with <paramref name="labels"/> what its files do not
+    /// hold, sent to it before it replays the log after the checkpoint (RESP: CONFIG SET of the kept configuration).
+    /// </summary>
+    IReadOnlyList<byte[]> RestoreRequests(IReadOnlyDictionary<string, string> labels) => [];
+
+    /// <summary>
     /// Called once by the gateway when it starts serving: <paramref name="link"/> lets the protocol submit requests
     /// of its own to the ordered log (RESP: the deletion of expired keys) and read what the gateway knows. The
     /// returned object is disposed when the gateway stops. A protocol without background work returns null.
@@ -144,6 +161,9 @@ public interface IOrderObserver
 {
     /// <summary>A request of <paramref name="sessionId"/> (0: of no session) at its place in the order; returns a replacement payload producing the same number of replies, or null.</summary>
     ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload);
+
+    /// <summary>As <see cref="Request(long, int, ReadOnlyMemory{byte})"/>, with the entry's place in the log.</summary>
+    ReadOnlyMemory<byte>? Request(long sequence, long sessionId, int context, ReadOnlyMemory<byte> payload) => Request(sessionId, context, payload);
 
     /// <summary>The session ended at this place in the order.</summary>
     void SessionClosed(long sessionId);

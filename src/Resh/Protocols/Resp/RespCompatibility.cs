@@ -96,7 +96,7 @@ public static class RespCompatibility
                 return sub switch
                 {
                     "get" => (CommandTreatment.Rewritten, "voted without the values that differ per replica; port is the gateway's"),
-                    "set" => (CommandTreatment.PassedThrough, "ordered to every replica; what resh manages (save, appendonly, port, dir, requirepass, maxmemory, ...) is refused"),
+                    "set" => (CommandTreatment.PassedThrough, "ordered to every replica and kept with checkpoints for replicas restored from them; what resh manages (save, appendonly, port, dir, requirepass, maxmemory, ...) is refused"),
                     "rewrite" => (CommandTreatment.Refused, "replicas are configured through resh"),
                     _ => (CommandTreatment.PassedThrough, string.Empty),
                 };

@@ -59,6 +59,15 @@ internal sealed partial class RespOrder : IOrderObserver
     /// <summary>Sessions with an open watch (for tests and status).</summary>
     public int Watching => _watches.Count;
 
+    /// <summary>The configuration CONFIG SET gave the replicas, by place in the log (kept with checkpoints).</summary>
+    public RespConfigHistory Config { get; } = new();
+
+    public ReadOnlyMemory<byte>? Request(long sequence, long sessionId, int context, ReadOnlyMemory<byte> payload)
+    {
+        Config.Observe(sequence, payload.Span);
+        return Request(sessionId, context, payload);
+    }
+
     public ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload)
     {
         var span = payload.Span;

@@ -110,6 +110,12 @@ public sealed class RespProtocol : IProtocol
 
     public IOrderObserver? OrderObserver => Order;
 
+    public IReadOnlyDictionary<string, string>? CheckpointLabels(long sequence) => Order.Config.LabelsAt(sequence);
+
+    public void Restored(long sequence, IReadOnlyDictionary<string, string> labels) => Order.Config.Seed(sequence, labels);
+
+    public IReadOnlyList<byte[]> RestoreRequests(IReadOnlyDictionary<string, string> labels) => RespConfigHistory.Requests(labels);
+
     /// <summary>The gateway this protocol serves (retries of blocked sessions go through it); null before it starts.</summary>
     internal IGatewayLink? Link => _link;
 
