@@ -184,24 +184,7 @@ internal sealed partial class RespClientSession
     /// <summary>XREAD [COUNT n] [BLOCK ms] STREAMS key... id...: without BLOCK it is deterministic and passes through.</summary>
     private SessionAction XRead(int argc)
     {
-        var block = -1;
-        var streams = -1;
-        for (var i = 1; i < argc && streams < 0; i++)
-        {
-            if (Is(i, "BLOCK"u8) && i + 1 < argc)
-            {
-                block = i;
-                i++;
-            }
-            else if (Is(i, "COUNT"u8))
-            {
-                i++;
-            }
-            else if (Is(i, "STREAMS"u8))
-            {
-                streams = i;
-            }
-        }
+        var (block, streams) = StreamOptions(1, argc);
 
         if (block < 0 || streams < 0 || (argc - streams - 1) % 2 != 0 || _inMulti)
         {
@@ -237,6 +220,34 @@ internal sealed partial class RespClientSession
         }
 
         return BlockOn(keys, millis / 1000.0, Without(block, 2));
+    }
+
+    /// <summary>
+    /// Where XREAD's or XREADGROUP's BLOCK and STREAMS stand among the options from <paramref name="from"/> on (-1: absent).
+    /// Only the arguments the parser tracks are looked at.
+    /// </summary>
+    private (int Block, int Streams) StreamOptions(int from, int argc)
+    {
+        var block = -1;
+        var streams = -1;
+        for (var i = from; i < argc && _parser.Has(i) && streams < 0; i++)
+        {
+            if (Is(i, "BLOCK"u8) && i + 1 < argc)
+            {
+                block = i;
+                i++;
+            }
+            else if (Is(i, "COUNT"u8))
+            {
+                i++;
+            }
+            else if (Is(i, "STREAMS"u8))
+            {
+                streams = i;
+            }
+        }
+
+        return (block, streams);
     }
 
     /// <summary>The request without <paramref name="count"/> arguments from <paramref name="index"/> on.</summary>

@@ -47,24 +47,8 @@ internal sealed partial class RespClientSession
     /// <summary>XREADGROUP GROUP g c [COUNT n] [BLOCK ms] [NOACK] STREAMS key... id...</summary>
     private SessionAction XReadGroup(int argc)
     {
-        var block = -1;
-        var streams = -1;
-        for (var i = 4; i < argc && i < RespRequestParser.TrackedArguments && streams < 0; i++)
-        {
-            if (Is(i, "BLOCK"u8) && i + 1 < argc)
-            {
-                block = i;
-                i++;
-            }
-            else if (Is(i, "COUNT"u8))
-            {
-                i++;
-            }
-            else if (Is(i, "STREAMS"u8))
-            {
-                streams = i;
-            }
-        }
+        // GROUP g c, then the options.
+        var (block, streams) = StreamOptions(4, argc);
 
         var half = streams < 0 || (argc - streams - 1) % 2 != 0 ? 0 : (argc - streams - 1) / 2;
         var blocking = block >= 0 && half > 0 && !_inMulti;
