@@ -16,6 +16,7 @@ namespace Resh.Hosting;
 public sealed partial class ReshHost
 {
     private BackupLink? _link;
+    private StandbyPolicy? _standby;
     private BackupServer? _backupServer;
     private string _remusRole = "primary";
 
@@ -75,7 +76,8 @@ public sealed partial class ReshHost
 
         restored = _backupServer.Received ?? restored;
         _sequencer = new LocalSequencer(Log);
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, standby: true);
+        _standby = new StandbyPolicy();
+        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, _standby);
         await _group.StartAsync(cancellationToken);
         await StartAdminAsync(admin, optional: false, cancellationToken);
         HostLog.BackupReady(_logger, _backupServer.Primary ?? "?", Log.First, remus.ApplyInterval);
@@ -105,7 +107,7 @@ public sealed partial class ReshHost
         await server.DisposeAsync();
         _backupServer = null;
         await RunTakeoverCommandAsync(cancellationToken);
-        await _group!.PromoteAsync(cancellationToken);
+        await _standby!.PromoteAsync(cancellationToken);
         _remusRole = "primary";
 
         // Unprotected until a new backup attaches (`resh backup` at one of the other remus.backup addresses).

@@ -91,7 +91,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             _sequencer = new LocalSequencer(Log);
         }
 
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
+        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, ModePolicies.For(_options.Group));
         if (_options.Group.Mode == ReplicationMode.Remus)
         {
             // Output commit to the backup from the first request on: a reply waits until the backup holds its request.

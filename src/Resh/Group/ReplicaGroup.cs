@@ -14,13 +14,12 @@ using Resh.Voting;
 namespace Resh.Modes;
 
 /// <summary>
-/// A replica group. Mode <c>resh</c>: 2f+1 active replicas that all apply the ordered log, a reply released
-/// when f+1 agree. Mode <c>spare</c> (ReplicaGroup.Spare.cs): f+1 active replicas that must all agree and f+1
-/// frozen passive ones, woken when the active ones disagree or one misses its reply.
-/// A replica that exits, breaks its connection, answers differently from the decided reply, does not
-/// answer in time after a decision, or falls too far behind is suspected: taken out of voting, killed,
-/// and rebuilt by a fresh domain that replays the log (its replies checked against the decided digests)
-/// and rejoins when it reaches the head. The group keeps serving meanwhile.
+/// A replica group: the core every mode shares. Replicas apply the ordered log and their replies are voted; a
+/// decided reply is released through output commit. A replica that exits, breaks its connection, answers
+/// differently from the decided reply, does not answer in time, or falls too far behind is suspected: taken out
+/// of voting, killed, and rebuilt by a fresh domain that replays the log (its replies checked against the decided
+/// digests) and rejoins when it reaches the head. The group keeps serving meanwhile. What differs between modes
+/// (the role of each replica, waking passive ones, their updates) is the <see cref="IGroupPolicy"/>'s to decide.
 /// </summary>
 public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 {
@@ -45,8 +44,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
     /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
     /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
-    /// <param name="standby">Mode remus, the backup: the replica is passive (frozen, fed the log in batches) until <see cref="PromoteAsync"/>.</param>
-    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, bool standby = false)
+    /// <param name="policy">What the mode decides (<see cref="ModePolicies.For"/>); every replica active and voting when null.</param>
+    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, IGroupPolicy? policy = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sequencer);
@@ -74,7 +73,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _events = events;
         _logger = logger ?? NullLogger.Instance;
         _voter = new Voter(options.VotingFaults) { Members = options.Replicas.Count };
-        _standby = standby;
+        _policy = policy ?? new ActivePolicy();
         if (log.Durable is { } durable)
         {
             AddCommitGate(durable);
@@ -110,7 +109,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         }
 
         StartCheckpoints();
-        StartSpare();
+        _policy.Attach(this);
+        _policyLoop = Task.Run(() => _policy.RunAsync(_stopping.Token), CancellationToken.None);
         _monitor = Task.Run(() => MonitorAsync(_stopping.Token), CancellationToken.None);
         foreach (var replica in _replicas)
         {
@@ -152,8 +152,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             {
                 LogFirst = _log.First,
                 Checkpoint = _newest,
-                Activations = _activations,
-                Rejuvenations = _rejuvenations,
+                Activations = _policy.Counters.Activations,
+                Rejuvenations = _policy.Counters.Rejuvenations,
             };
         }
     }
@@ -254,7 +254,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         var ended = true;
         try
         {
-            await Task.WhenAll([.. _supervisors, _monitor, _storer, _spareLoop]).WaitAsync(TimeSpan.FromSeconds(15));
+            await Task.WhenAll([.. _supervisors, _monitor, _storer, _policyLoop]).WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (TimeoutException)
         {
@@ -305,7 +305,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 {
                     from = _newest;
                     replica.StartsAt = from is null ? 0 : from.Sequence + 1;
-                    replica.Role = RoleOfNewGeneration(replica, first);
+                    replica.Role = _policy.RoleOfNewGeneration(ViewUnderLock(), replica.Index, first);
                 }
 
                 if (from is not null)
@@ -356,14 +356,13 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     var start = replica.StartsAt ?? 0;
                     applier = new ReplicaApplier(replica.Spec.Id, replica.Index, new IPEndPoint(IPAddress.Loopback, port), _log, _protocol, start, this)
                     {
-                        // Mode spare: a replica that is being brought up to date replays the writes; decided reads
-                        // could not change its state. Off once it votes.
-                        SkipSettledReads = Spare && (replica.Role == ReplicaRole.Passive || !first),
+                        // A replica brought up to date may replay only the writes (the policy says); off once it votes.
+                        SkipSettledReads = _policy.SkipsSettledReads(replica.Role, first),
                     };
                     if (replica.Role == ReplicaRole.Passive)
                     {
                         replica.State = ReplicaState.Updating;
-                        parkAt = Math.Max(start, UpdateTarget());
+                        parkAt = Math.Max(start, _policy.UpdateTarget(ViewUnderLock()));
                         applier.Limit = parkAt;
                     }
                     else
@@ -542,6 +541,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     {
         var toSuspect = new List<(Replica, ReplicaApplier, string, string)>();
         List<(Replica Replica, long Sequence)>? missing = null;
+        bool? canWake = null;
         lock (_lock)
         {
             var count = _log.Count;
@@ -593,7 +593,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                     entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier);
                 var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
                 var timeout = _options.ReplyTimeout.TotalSeconds;
-                var verdict = SilenceRule.Judge(owed, now, timeoutTicks, !replaying && CanActivate());
+                var verdict = SilenceRule.Judge(owed, now, timeoutTicks, !replaying && (canWake ??= _policy.CanWake(ViewUnderLock())));
                 switch (verdict)
                 {
                     case SilenceVerdict.ReplayStalled:
@@ -603,7 +603,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                         toSuspect.Add((r, applier, "timeout", $"no reply to #{next} {timeout:0.###}s after it was decided ({applier.InFlightCount} in flight)"));
                         continue;
                     case SilenceVerdict.Wake:
-                        // Mode spare: an active replica misses its reply; the passive ones are woken to decide without it.
+                        // The policy can wake replicas to decide without it (mode spare: the passive ones).
                         (missing ??= []).Add((r, next));
                         continue;
                     case SilenceVerdict.SilentWhileOthersAnswered or SilenceVerdict.SilentAlone:
@@ -632,7 +632,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         if (missing is not null)
         {
             var first = missing.MinBy(m => m.Sequence);
-            Activate($"timeout: no reply from {string.Join(", ", missing.Select(m => m.Replica.Spec.Id))} to #{first.Sequence} within {_options.ReplyTimeout.TotalSeconds:0.###}s", first.Sequence, [.. missing.Select(m => m.Replica.Index)]);
+            _policy.OnSilent(first.Sequence, [.. missing.Select(m => m.Replica.Index)], $"timeout: no reply from {string.Join(", ", missing.Select(m => m.Replica.Spec.Id))} to #{first.Sequence} within {_options.ReplyTimeout.TotalSeconds:0.###}s");
         }
     }
 
@@ -696,7 +696,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _events.Record("+replica-suspected", replica.Spec.Id, $"{kind}: {reason}");
         Release(outcomes);
         SuspectAll(mismatches);
-        Rebalance();
+        _policy.OnSuspected();
     }
 
     // ---- replies -----------------------------------------------------------------------------
@@ -770,7 +770,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
             else
             {
                 _voter.Add(replica.Index, entry, normalized, entry.ReplyLastOnly ? reply[lastReplyOffset..] : reply, outcomes);
-                if (_options.Mode == ReplicationMode.Spare && entry.Decision == Decision.Pending && _voter.IsSplit(entry.Sequence))
+                if (_policy.WatchesSplits && entry.Decision == Decision.Pending && _voter.IsSplit(entry.Sequence))
                 {
                     split = entry.Sequence;
                 }
@@ -789,7 +789,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
 
         if (split >= 0)
         {
-            Activate($"mismatch: the active replicas' replies to #{split} differ", split, null);
+            _policy.OnSplit(split);
         }
     }
 
@@ -842,7 +842,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 continue;
             }
 
-            ActivationDecided(outcome);
+            _policy.OnReleased(outcome);
             switch (outcome.Kind)
             {
                 case VoteOutcomeKind.Decided:
