@@ -1,22 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
-using Resh.Checkpoints;
 using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;
 
 namespace Resh.Modes;
-
-/// <summary>A checkpoint that f+1 replicas agreed on and that is committed to the store.</summary>
-public sealed record VerifiedCheckpoint(long Sequence, string SnapshotId, DateTimeOffset Time)
-{
-    /// <summary>The labels stored with it (its sequence, the protocol's state that its files do not hold, ...); null when unknown.</summary>
-    public IReadOnlyDictionary<string, string>? Labels { get; init; }
-}
 
 /// <summary>
 /// Service checkpoints. A <see cref="LogEventKind.Checkpoint"/> entry carries the service's flush (and digest)
@@ -225,13 +216,13 @@ public sealed partial class ReplicaGroup
             {
                 if (options.Digest is null)
                 {
-                    hash = HashFiles(replica.DataDirectory, options.Files);
+                    hash = CheckpointFiles.Hash(replica.DataDirectory, options.Files);
                 }
 
                 if (Wanted(replica, entry))
                 {
                     var target = Path.Combine(StagingDirectory, entry.Sequence.ToString(CultureInfo.InvariantCulture), $"{replica.Spec.Id}.g{replica.Generation}");
-                    CaptureFiles(replica.DataDirectory, options.Files, target);
+                    CheckpointFiles.Capture(replica.DataDirectory, options.Files, target);
                     _captures[(entry.Sequence, replica.Index)] = new Capture(replica.Spec.Id, target, status);
                 }
             }
@@ -264,44 +255,6 @@ public sealed partial class ReplicaGroup
         }
     }
 
-    private static void CaptureFiles(string dataDirectory, IReadOnlyList<string> files, string target)
-    {
-        foreach (var file in files)
-        {
-            var source = Path.Combine(dataDirectory, file);
-            var destination = Path.Combine(target, file);
-            Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-
-            // A hard link costs microseconds and stays the state of this position as long as the service
-            // replaces the file by rename (Redis writes a temporary file and renames it), never in place.
-            if (Link(source, destination) != 0)
-            {
-                File.Copy(source, destination, overwrite: true);
-            }
-        }
-    }
-
-    private static string HashFiles(string dataDirectory, IReadOnlyList<string> files)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var buffer = new byte[1 << 20];
-        foreach (var file in files)
-        {
-            sha.AppendData(Encoding.UTF8.GetBytes(file + "\0"));
-            using var stream = new FileStream(Path.Combine(dataDirectory, file), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
-            int n;
-            while ((n = stream.Read(buffer)) > 0)
-            {
-                sha.AppendData(buffer, 0, n);
-            }
-        }
-
-        return Convert.ToHexStringLower(sha.GetHashAndReset());
-    }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "link", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Link(string existing, string created);
-
     /// <summary>The vote on a checkpoint entry settled (outside the lock).</summary>
     private void CheckpointSettled(VoteOutcome outcome)
     {
@@ -327,193 +280,6 @@ public sealed partial class ReplicaGroup
         }
 
         _storeJobs.Writer.TryWrite((entry, capture, digest));
-    }
-
-    private async Task StoreLoopAsync(CancellationToken ct)
-    {
-        var options = _options.Checkpoint!;
-        try
-        {
-            await foreach (var (entry, capture, digest) in _storeJobs.Reader.ReadAllAsync(ct))
-            {
-                VerifiedCheckpoint verified;
-                Dictionary<string, string> labels;
-                var started = Stopwatch.GetTimestamp();
-                try
-                {
-                    labels = new Dictionary<string, string>(StringComparer.Ordinal)
-                    {
-                        [SequenceLabel] = entry.Sequence.ToString(CultureInfo.InvariantCulture),
-                        ["resh.replica"] = capture.Replica,
-                    };
-                    if (digest.Length > 0)
-                    {
-                        labels["resh.digest"] = digest.TrimStart('+', '$');
-                    }
-
-                    foreach (var (key, value) in CheckpointLabels?.Invoke(entry.Sequence) ?? new Dictionary<string, string>())
-                    {
-                        labels[key] = value;
-                    }
-
-                    foreach (var (key, value) in _protocol.CheckpointLabels(entry.Sequence) ?? new Dictionary<string, string>())
-                    {
-                        labels[key] = value;
-                    }
-
-                    var info = await _store!.SnapshotAsync(capture.Path!, labels, ct);
-                    verified = new VerifiedCheckpoint(entry.Sequence, info.Id, info.Time) { Labels = labels };
-                    lock (_lock)
-                    {
-                        _newest = verified;
-
-                        // The schedule counts from the newest checkpoint, whoever submitted it (D-RESH: another host).
-                        _lastCheckpointAt = Math.Max(_lastCheckpointAt, entry.Sequence);
-                        _lastCheckpointTicks = Environment.TickCount64;
-                    }
-
-                    _log.Durable?.TruncateThrough(entry.Sequence);
-                    _metrics.Checkpoint("stored");
-                    var elapsed = Stopwatch.GetElapsedTime(started);
-                    GroupLog.CheckpointStored(_logger, entry.Sequence, info.Id, info.LogicalBytes, info.AddedBytes, elapsed.TotalMilliseconds);
-                    var pause = _pauses.TryGetValue(entry.Sequence, out var p) ? p.TotalMilliseconds : 0;
-                    _events.Record("+checkpoint", capture.Replica, string.Create(CultureInfo.InvariantCulture, $"#{entry.Sequence} verified by f+1 replicas, longest replica pause {pause:0.#} ms; stored as {info.Id} ({info.LogicalBytes} bytes, {info.AddedBytes} new, {elapsed.TotalMilliseconds:0} ms)"));
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointStoreException)
-                {
-                    FailCheckpoint(entry, $"storing it failed: {e.Message}");
-                    continue;
-                }
-                finally
-                {
-                    DeleteStaging(entry.Sequence);
-                }
-
-                CompleteCheckpoint(entry, verified);
-                CheckpointStored?.Invoke(verified, labels);
-                await PruneAsync(options.Retention, ct);
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task PruneAsync(RetentionPolicy retention, CancellationToken ct)
-    {
-        try
-        {
-            var pruned = await _store!.PruneAsync(retention, cancellationToken: ct);
-            if (pruned.Removed.Count > 0)
-            {
-                await _store.CompactAsync(cancellationToken: ct);
-            }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or CheckpointStoreException)
-        {
-            GroupLog.PruneFailed(_logger, e.Message);
-        }
-    }
-
-    /// <summary>Removes the staging directories of this checkpoint and every older one.</summary>
-    private void DeleteStaging(long through)
-    {
-        foreach (var key in _captures.Keys.Where(k => k.Sequence <= through))
-        {
-            _captures.TryRemove(key, out _);
-        }
-
-        foreach (var seq in _pauses.Keys.Where(s => s <= through))
-        {
-            _pauses.TryRemove(seq, out _);
-        }
-
-        if (!Directory.Exists(StagingDirectory))
-        {
-            return;
-        }
-
-        foreach (var dir in Directory.EnumerateDirectories(StagingDirectory))
-        {
-            if (long.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var seq) && seq <= through)
-            {
-                try
-                {
-                    Directory.Delete(dir, recursive: true);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    GroupLog.CaptureFailed(_logger, "-", seq, $"cannot remove {dir}: {e.Message}");
-                }
-            }
-        }
-    }
-
-    private void FailCheckpoint(LogEntry entry, string reason)
-    {
-        _metrics.Checkpoint("failed");
-        GroupLog.CheckpointFailed(_logger, entry.Sequence, reason);
-        _events.Record("+checkpoint-failed", null, $"#{entry.Sequence}: {reason}");
-        if (entry.Sequence >= 0)
-        {
-            DeleteStaging(entry.Sequence);
-        }
-
-        CompleteCheckpoint(entry, null);
-    }
-
-    private void CompleteCheckpoint(LogEntry entry, VerifiedCheckpoint? verified)
-    {
-        TaskCompletionSource<VerifiedCheckpoint?>? done = null;
-        lock (_lock)
-        {
-            if (ReferenceEquals(_checkpointInProgress, entry))
-            {
-                _checkpointInProgress = null;
-                done = _checkpointDone;
-                _checkpointDone = null;
-            }
-        }
-
-        done?.TrySetResult(verified);
-    }
-
-    /// <summary>
-    /// Forgets the log entries that the newest verified checkpoint covers and that no live replica still
-    /// needs: below the checkpoint and below every running applier's position and every rebuild's start.
-    /// </summary>
-    private void TruncateLog()
-    {
-        lock (_lock)
-        {
-            if (_newest is not { } newest)
-            {
-                return;
-            }
-
-            var floor = newest.Sequence + 1;
-            foreach (var r in _replicas)
-            {
-                if (r.StartsAt is { } start)
-                {
-                    floor = Math.Min(floor, start);
-                }
-                else if (r.Applier is { } applier && r.State is ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating)
-                {
-                    floor = Math.Min(floor, applier.Applied + 1);
-                }
-            }
-
-            if (Retain is { } retain)
-            {
-                floor = Math.Min(floor, retain());
-            }
-
-            if (floor > _log.First)
-            {
-                _log.TruncateBefore(floor);
-            }
-        }
     }
 
     /// <summary>One replica's capture of a checkpoint: its staging directory, or null with what failed.</summary>

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using Resh.Modes;
 using Resh.Ordering;
 
