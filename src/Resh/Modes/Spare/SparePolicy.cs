@@ -106,6 +106,13 @@ public sealed class SparePolicy : IGroupPolicy
         }
     }
 
+    /// <summary>One tick of the mode: ends a settled activation, then brings the group back to f+1 active replicas.</summary>
+    internal void Tick()
+    {
+        EndActivationIfSettled();
+        Rebalance();
+    }
+
     /// <summary>
     /// Ends an activation once the woken replicas vote and the contested entry is settled (replacing the active
     /// replicas that stayed silent on it).
@@ -208,8 +215,7 @@ public sealed class SparePolicy : IGroupPolicy
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
-                EndActivationIfSettled();
-                Rebalance();
+                Tick();
                 var view = _group.View();
                 if (Volatile.Read(ref _activation) is not null || view.Voters < view.Quorum)
                 {
@@ -259,7 +265,7 @@ public sealed class SparePolicy : IGroupPolicy
     /// discarded and its slot starts again as a passive replica from the newest verified checkpoint (taken first,
     /// when checkpoints are configured).
     /// </summary>
-    private async Task RejuvenateAsync(CancellationToken ct)
+    internal async Task RejuvenateAsync(CancellationToken ct)
     {
         var view = _group.View();
         var calm = Volatile.Read(ref _activation) is null
