@@ -104,13 +104,14 @@ public sealed class ModePolicyTests
     {
         var options = new GroupOptions { Mode = ReplicationMode.Remus, StartupTimeout = TimeSpan.FromSeconds(10) };
         using var group = new FakeGroup(options, (ReplicaRole.Passive, ReplicaState.Passive)) { Quorum = 1 };
-        var policy = new StandbyPolicy();
+        var standby = new StandbyPolicy();
+        IGroupPolicy policy = standby;
         policy.Attach(group);
         Assert.False(policy.Serving);
         Assert.Equal(ReplicaRole.Passive, policy.RoleOfNewGeneration(group.View(), 0, first: true));
         Assert.False(policy.CanWake(group.View()));
 
-        var takeover = policy.PromoteAsync(CancellationToken.None);
+        var takeover = standby.PromoteAsync(CancellationToken.None);
         Assert.Equal(0, Assert.Single(group.Woken.Distinct()));
         group.Set(0, state: ReplicaState.Up);
         await takeover.WaitAsync(TimeSpan.FromSeconds(10));

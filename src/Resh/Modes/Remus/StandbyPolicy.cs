@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Resh.Voting;
 
 namespace Resh.Modes;
 
@@ -15,36 +14,12 @@ public sealed class StandbyPolicy : IGroupPolicy
 
     public bool Serving => !_standby;
 
-    public bool WatchesSplits => false;
-
-    public (long Activations, long Rejuvenations) Counters => (0, 0);
-
     public void Attach(IGroupControl control) => _group = control;
 
     public ReplicaRole RoleOfNewGeneration(GroupView view, int replica, bool first) => _standby ? ReplicaRole.Passive : ReplicaRole.Active;
 
-    public bool SkipsSettledReads(ReplicaRole role, bool first) => false;
-
     /// <summary>Everything the backup holds: the primary acknowledged nothing it did not ship.</summary>
     public long UpdateTarget(GroupView view) => view.LogCount;
-
-    public bool CanWake(GroupView view) => false;
-
-    public void OnSplit(long sequence)
-    {
-    }
-
-    public void OnSilent(long sequence, IReadOnlyList<int> silent, string reason)
-    {
-    }
-
-    public void OnSuspected()
-    {
-    }
-
-    public void OnReleased(VoteOutcome outcome)
-    {
-    }
 
     /// <summary>Applies what the backup holds to its frozen replica every apply interval, until the takeover.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
