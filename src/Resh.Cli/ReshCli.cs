@@ -1,3 +1,4 @@
+// Over 400 lines: the command-line verbs (run, status, inject, checkpoint, backup, store, ...) and their usage text, each a few lines; one table of verbs reads better than one file each.
 using System.CommandLine;
 using System.Net;
 using System.Net.Http.Headers;

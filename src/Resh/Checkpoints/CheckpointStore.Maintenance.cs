@@ -1,3 +1,4 @@
+// Over 400 lines: retention, compaction and repair of one store: each rewrites packs and the index under the same lock and crash rules.
 using System.Buffers;
 
 namespace Resh.Checkpoints;

@@ -1,3 +1,4 @@
+// Over 400 lines: the store's core (open, lock, index, packs, manifests); snapshot, restore, verify and maintenance are its other partial files.
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+// Over 400 lines: cgroup v1 and v2 for the same four controls (freeze, CPU time, memory, process placement), with the fallbacks each needs side by side.
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;

@@ -1,3 +1,4 @@
+// Over 400 lines: one process domain's lifecycle (start, readiness, freeze and thaw, kill of the whole tree, exit), whose steps share the process handle and its cgroup.
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 

@@ -1,3 +1,4 @@
+// Over 400 lines: one client connection: its read loop, its write loop, the reply slots between them and one Break; they share the connection's state and its teardown.
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;

@@ -1,3 +1,4 @@
+// Over 400 lines: one on-disk format with its group-commit writer and its recovery (truncated or damaged tails), which must agree byte for byte.
 using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,3 +1,4 @@
+// Over 400 lines: one replica connection: the write pump (batches, the checkpoint barrier, settled reads) and the read pump (framing, matching replies to entries) share the in-flight queue and one Break.
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;

@@ -1,3 +1,4 @@
+// Over 400 lines: membership is one protocol with etcd (lease, member key, the txn that guards every batch, fencing of a lost run); split, its invariants would be read in two places.
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;

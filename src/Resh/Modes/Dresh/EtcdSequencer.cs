@@ -1,3 +1,4 @@
+// Over 400 lines: the sequencer's batching and watch loop, which together define the order every gateway appends; membership, cursor and trimming are its other partial files.
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;

@@ -1,3 +1,4 @@
+// Over 400 lines: one incremental parser (multibulk and inline requests, limits, the argument index) whose states share their buffers; split, the hot path would cross files.
 using System.Buffers;
 using System.Text;
 
