@@ -1,4 +1,4 @@
-// Over 400 lines: the YAML binder still binds every option by hand; options declaring their own keys (issue: group-core redesign) will make it a small generic binder.
+// Over 400 lines: the YAML binder still binds every option by hand; once options declare their own keys it becomes a small generic binder.
 using System.Globalization;
 using System.Net;
 using Resh.Checkpoints;
