@@ -33,14 +33,12 @@ public sealed partial class ReplicaGroup
                         labels["resh.digest"] = digest.TrimStart('+', '$');
                     }
 
-                    foreach (var (key, value) in CheckpointLabels?.Invoke(entry.Sequence) ?? new Dictionary<string, string>())
+                    foreach (var more in _hooks.Select(h => h.Labels(entry.Sequence)).Append(_protocol.CheckpointLabels(entry.Sequence)))
                     {
-                        labels[key] = value;
-                    }
-
-                    foreach (var (key, value) in _protocol.CheckpointLabels(entry.Sequence) ?? new Dictionary<string, string>())
-                    {
-                        labels[key] = value;
+                        foreach (var (key, value) in more ?? new Dictionary<string, string>())
+                        {
+                            labels[key] = value;
+                        }
                     }
 
                     var info = await _store!.SnapshotAsync(capture.Path!, labels, ct);
@@ -72,7 +70,11 @@ public sealed partial class ReplicaGroup
                 }
 
                 CompleteCheckpoint(entry, verified);
-                CheckpointStored?.Invoke(verified, labels);
+                foreach (var hooks in _hooks)
+                {
+                    hooks.Stored(verified, labels);
+                }
+
                 await PruneAsync(options.Retention, ct);
             }
         }
@@ -186,9 +188,9 @@ public sealed partial class ReplicaGroup
                 }
             }
 
-            if (Retain is { } retain)
+            foreach (var hooks in _hooks)
             {
-                floor = Math.Min(floor, retain());
+                floor = Math.Min(floor, hooks.RetainFrom);
             }
 
             if (floor > _log.First)

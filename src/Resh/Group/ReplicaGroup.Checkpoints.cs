@@ -32,20 +32,14 @@ public sealed partial class ReplicaGroup
     private long _lastCheckpointAt = -1;
     private long _lastCheckpointTicks = Environment.TickCount64;
 
-    /// <summary>Entries from this position on are kept in memory whatever the checkpoints (mode remus: what the backup has not acknowledged).</summary>
-    public Func<long>? Retain { get; set; }
+    private volatile ICheckpointHooks[] _hooks = [];
 
-    /// <summary>More labels for the checkpoint at a log position (D-RESH: where in etcd's log it stands).</summary>
-    public Func<long, IReadOnlyDictionary<string, string>?>? CheckpointLabels { get; set; }
-
-    /// <summary>
-    /// Whether this gateway submits the checkpoints that fall due (D-RESH: only one of the hosts, which share the
-    /// log and so every checkpoint entry). Checkpoints asked for explicitly are submitted whatever it says.
-    /// </summary>
-    public Func<bool>? SchedulesCheckpoints { get; set; }
-
-    /// <summary>A checkpoint is stored and verified, with its labels (D-RESH: the etcd log before its cursor may be trimmed).</summary>
-    public event Action<VerifiedCheckpoint, IReadOnlyDictionary<string, string>>? CheckpointStored;
+    /// <summary>Adds what a mode adds to the checkpoints (see <see cref="ICheckpointHooks"/>); also while the group runs (a Remus backup that takes over).</summary>
+    public void AddCheckpointHooks(ICheckpointHooks hooks)
+    {
+        ArgumentNullException.ThrowIfNull(hooks);
+        _hooks = [.. _hooks, hooks];
+    }
 
     /// <summary>The newest verified checkpoint, or null.</summary>
     public VerifiedCheckpoint? NewestCheckpoint
@@ -138,7 +132,7 @@ public sealed partial class ReplicaGroup
         lock (_lock)
         {
             if (_checkpointInProgress is not null || _stopping.IsCancellationRequested || _voter.VoterCount < _voter.Quorum
-                || (!force && SchedulesCheckpoints is { } schedules && !schedules()))
+                || (!force && !_hooks.All(h => h.SchedulesCheckpoints)))
             {
                 return false;
             }

@@ -48,7 +48,7 @@ public sealed partial class ReshHost
             TaskContinuationOptions.ExecuteSynchronously,
             TaskScheduler.Default);
         _group!.AddCommitGate(link);
-        _group.Retain = () => link.AckedCount;
+        _group.AddCheckpointHooks(link);
         _link = link;
         link.Start();
     }

@@ -100,15 +100,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
 
         if (_sequencer is EtcdSequencer joining)
         {
-            _group.CheckpointLabels = seq => joining.CursorFor(seq) is { } cursor ? new Dictionary<string, string> { [EtcdCursor.Label] = cursor } : null;
-            _group.SchedulesCheckpoints = () => joining.SchedulesCheckpoints;
-            _group.CheckpointStored += (stored, labels) =>
-            {
-                if (labels.TryGetValue(EtcdCursor.Label, out var cursor))
-                {
-                    _ = joining.CheckpointStoredAsync(EtcdCursor.Parse(cursor), CancellationToken.None);
-                }
-            };
+            _group.AddCheckpointHooks(new EtcdCheckpointHooks(joining));
         }
 
         await _group.StartAsync(cancellationToken);

@@ -16,7 +16,7 @@ namespace Resh.Remus;
 /// flow both ways. The link carries a term: a backup that has seen a newer term answers Fenced, and this
 /// primary then must not serve (<see cref="Fenced"/>).
 /// </summary>
-public sealed partial class BackupLink : ICommitGate, IAsyncDisposable
+public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDisposable
 {
     private readonly RemusOptions _options;
     private readonly OrderedLog _log;
@@ -58,6 +58,9 @@ public sealed partial class BackupLink : ICommitGate, IAsyncDisposable
 
     /// <summary>What the backup acknowledged (entries held), whatever the protection.</summary>
     public long AckedCount => Volatile.Read(ref _acked);
+
+    /// <summary>The log is kept in memory from what the backup has not acknowledged, whatever the checkpoints.</summary>
+    long ICheckpointHooks.RetainFrom => AckedCount;
 
     public long EpochsShipped => Interlocked.Read(ref _epochsShipped);
 
