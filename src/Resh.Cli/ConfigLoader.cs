@@ -123,21 +123,7 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("mode", out var mode))
         {
-            switch (Scalar(mode, "mode"))
-            {
-                case "resh":
-                    options.Group.Mode = ReplicationMode.Resh;
-                    break;
-                case "spare":
-                    options.Group.Mode = ReplicationMode.Spare;
-                    break;
-                case "remus":
-                    options.Group.Mode = ReplicationMode.Remus;
-                    break;
-                case { } other:
-                    Error(mode, $"mode: '{other}' is not known; use resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)");
-                    break;
-            }
+            options.Group.Mode = Choice(mode, "mode", "resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)) ?? options.Group.Mode;
         }
 
         if (keys.TryGetValue("faults", out var faults))
@@ -180,18 +166,7 @@ public sealed class ConfigLoader
             var nk = Keys(n, NormalizeKeys, "normalize.");
             if (nk.TryGetValue("errors", out var errorsNode))
             {
-                switch (Scalar(errorsNode, "normalize.errors"))
-                {
-                    case "exact":
-                        options.Resp.ErrorComparison = ErrorComparison.Exact;
-                        break;
-                    case "code-only":
-                        options.Resp.ErrorComparison = ErrorComparison.CodeOnly;
-                        break;
-                    case { } other:
-                        Error(errorsNode, $"normalize.errors: '{other}' is not known; use exact or code-only");
-                        break;
-                }
+                options.Resp.ErrorComparison = Choice(errorsNode, "normalize.errors", "exact or code-only", ("exact", ErrorComparison.Exact), ("code-only", ErrorComparison.CodeOnly)) ?? options.Resp.ErrorComparison;
             }
         }
 
@@ -201,21 +176,7 @@ public sealed class ConfigLoader
             RequireKey(logMap, lk, "fsync", "fsync: always", "log.");
             if (lk.TryGetValue("fsync", out var fsyncNode))
             {
-                switch (Scalar(fsyncNode, "log.fsync"))
-                {
-                    case "always":
-                        options.DurableLog = Ordering.LogFsync.Always;
-                        break;
-                    case "everysec":
-                        options.DurableLog = Ordering.LogFsync.EverySecond;
-                        break;
-                    case "no":
-                        options.DurableLog = Ordering.LogFsync.No;
-                        break;
-                    case { } other:
-                        Error(fsyncNode, $"log.fsync: '{other}' is not known; use always (a reply waits until its request is on disk), everysec or no");
-                        break;
-                }
+                options.DurableLog = Choice(fsyncNode, "log.fsync", "always (a reply waits until its request is on disk), everysec or no", ("always", Ordering.LogFsync.Always), ("everysec", Ordering.LogFsync.EverySecond), ("no", Ordering.LogFsync.No)) ?? options.DurableLog;
             }
         }
 
@@ -315,21 +276,7 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("expiry", out var expiry))
         {
-            switch (Scalar(expiry, "service.expiry"))
-            {
-                case "owned":
-                    resp.ExpiryRewrite = ExpiryRewrite.Owned;
-                    break;
-                case "absolute":
-                    resp.ExpiryRewrite = ExpiryRewrite.Absolute;
-                    break;
-                case "passthrough":
-                    resp.ExpiryRewrite = ExpiryRewrite.Passthrough;
-                    break;
-                case { } other:
-                    Error(expiry, $"service.expiry: '{other}' is not known; use owned (the gateway fixes every deadline and deletes expired keys through the log), absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough");
-                    break;
-            }
+            resp.ExpiryRewrite = Choice(expiry, "service.expiry", "owned (the gateway fixes every deadline and deletes expired keys through the log), absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough", ("owned", ExpiryRewrite.Owned), ("absolute", ExpiryRewrite.Absolute), ("passthrough", ExpiryRewrite.Passthrough)) ?? resp.ExpiryRewrite;
         }
 
         if (keys.TryGetValue("requirepass", out var requirepass) && Scalar(requirepass, "service.requirepass") is { } password)
@@ -780,6 +727,27 @@ public sealed class ConfigLoader
         }
 
         Error(node, $"{key}: expected a mapping of keys");
+        return null;
+    }
+
+    /// <summary>One of a fixed set of words, or null (with an error naming the words when it is another).</summary>
+    private T? Choice<T>(YamlNode node, string key, string words, params (string Word, T Value)[] choices)
+        where T : struct
+    {
+        var value = Scalar(node, key);
+        foreach (var (word, choice) in choices)
+        {
+            if (value == word)
+            {
+                return choice;
+            }
+        }
+
+        if (value is not null)
+        {
+            Error(node, $"{key}: '{value}' is not known; use {words}");
+        }
+
         return null;
     }
 
