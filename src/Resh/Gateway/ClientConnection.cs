@@ -209,13 +209,11 @@ internal sealed class ClientConnection : IClientLink
                         }
 
                         break;
+                    case SessionActionKind.Wait:
+                        // A paused client (RESP: CLIENT PAUSE): what was read stays in the buffer, to be framed again.
+                        await action.Hold!.WaitAsync(ct);
+                        break;
                     case SessionActionKind.Submit:
-                        if (action.Hold is { IsCompleted: false } hold)
-                        {
-                            // Paused clients (RESP: CLIENT PAUSE) wait here; what was read stays in the pipe meanwhile.
-                            await hold.WaitAsync(ct);
-                        }
-
                         var pending = new Pending(action.CloseAfterReply, action.Transform, action.Barrier);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);

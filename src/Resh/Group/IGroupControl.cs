@@ -29,7 +29,7 @@ public interface IGroupControl
     /// <summary>Turns a passive replica active: thawed, replaying to the head, voting once it reaches an undecided entry.</summary>
     Task WakeAsync(int replica);
 
-    /// <summary>Takes an active replica out of voting and parks it as a passive one, if more than the quorum still vote.</summary>
+    /// <summary>Takes an active replica out of voting and parks it as a passive one, if more than the quorum still vote and the policy still allows it.</summary>
     Task DemoteAsync(int replica);
 
     /// <summary>Thaws every passive replica at rest behind <paramref name="target"/>, feeds it the log up to there, and freezes it again.</summary>

@@ -30,6 +30,9 @@ public interface IGroupPolicy
     /// <summary>Whether replicas can be woken now, to decide without a silent or outvoted active one.</summary>
     bool CanWake(GroupView view) => false;
 
+    /// <summary>Whether an active replica may be parked now (asked under the group's lock by <see cref="IGroupControl.DemoteAsync"/>).</summary>
+    bool MayDemote => true;
+
     /// <summary>Whether the core should tell <see cref="OnSplit"/> when the voters' replies to an entry split.</summary>
     bool WatchesSplits => false;
 

@@ -13,6 +13,8 @@ namespace Resh.Modes;
 /// <summary>The monitor: silent, lagging and stalled replicas (see <see cref="SilenceRule"/>), and recovering ones that caught up.</summary>
 public sealed partial class ReplicaGroup
 {
+    private long _lastCheck;
+
     private async Task MonitorAsync(CancellationToken ct)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.ReplyTimeout.TotalMilliseconds / 5, 10, 250));
@@ -36,6 +38,11 @@ public sealed partial class ReplicaGroup
         var toSuspect = new List<(Replica, ReplicaApplier, string, string)>();
         List<(Replica Replica, long Sequence)>? missing = null;
         bool? canWake = null;
+
+        // A check that comes late (the gateway itself stalled: a pause of the process, starved threads) judges
+        // nobody: replies may be waiting unread in the sockets. The next, on time, does.
+        var previous = Interlocked.Exchange(ref _lastCheck, Stopwatch.GetTimestamp());
+        var late = previous != 0 && Stopwatch.GetElapsedTime(previous) > _options.ReplyTimeout / 2;
         lock (_lock)
         {
             var count = _log.Count;
@@ -84,10 +91,11 @@ public sealed partial class ReplicaGroup
                     entry?.DecidedTimestamp ?? 0,
                     entry?.AppendedTimestamp ?? 0,
                     !replaying && _voter.HasReplies(next),
-                    entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier);
+                    entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier,
+                    _voter.VoterCount == 1 && _voter.IsVoter(r.Index));
                 var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
                 var timeout = _options.ReplyTimeout.TotalSeconds;
-                var verdict = SilenceRule.Judge(owed, now, timeoutTicks, !replaying && (canWake ??= _policy.CanWake(ViewUnderLock())));
+                var verdict = late ? SilenceVerdict.None : SilenceRule.Judge(owed, now, timeoutTicks, !replaying && (canWake ??= _policy.CanWake(ViewUnderLock())));
                 switch (verdict)
                 {
                     case SilenceVerdict.ReplayStalled:

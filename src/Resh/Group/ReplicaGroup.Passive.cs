@@ -152,7 +152,7 @@ public sealed partial class ReplicaGroup : IGroupControl
             {
                 applier = replica.Applier;
                 var up = _replicas.Count(r => r.Role == ReplicaRole.Active && r.State == ReplicaState.Up);
-                if (applier is null || replica.Role != ReplicaRole.Active || replica.State != ReplicaState.Up || up <= _voter.Quorum)
+                if (applier is null || replica.Role != ReplicaRole.Active || replica.State != ReplicaState.Up || up <= _voter.Quorum || !_policy.MayDemote)
                 {
                     return;
                 }

@@ -15,7 +15,7 @@ internal enum SilenceVerdict
     /// <summary>It misses an undecided entry that others answered, for 2×<c>reply-timeout</c>: suspect it.</summary>
     SilentWhileOthersAnswered,
 
-    /// <summary>Nobody answered the entry and it made no progress for 2×<c>reply-timeout</c>: suspect it.</summary>
+    /// <summary>It is the only voter, nobody answered the entry, and it made no progress for 2×<c>reply-timeout</c>: suspect it.</summary>
     SilentAlone,
 
     /// <summary>A replaying replica whose applied position has not moved for <c>reply-timeout</c>: suspect it.</summary>
@@ -26,7 +26,8 @@ internal enum SilenceVerdict
 /// The times the rule reads for one replica, all in one clock's ticks. <paramref name="OwedEntryDecided"/>,
 /// <paramref name="DecidedAt"/>, <paramref name="AppendedAt"/>, <paramref name="OthersAnswered"/> and
 /// <paramref name="Checkpoint"/> describe the entry after its applied position; <paramref name="Replaying"/> is a
-/// replica rebuilding (or bringing itself up to date), judged by progress only.
+/// replica rebuilding (or bringing itself up to date), judged by progress only; <paramref name="SoleVoter"/>: it is
+/// the only replica that votes.
 /// </summary>
 internal readonly record struct OwedReply(
     bool Replaying,
@@ -35,14 +36,17 @@ internal readonly record struct OwedReply(
     long DecidedAt,
     long AppendedAt,
     bool OthersAnswered,
-    bool Checkpoint);
+    bool Checkpoint,
+    bool SoleVoter = true);
 
 /// <summary>
 /// When a silent replica becomes a fault, as a pure function of ticks so it is tested on made-up times. An undecided
-/// entry always leads to an action, whether or not anyone else answered it: otherwise a hung replica that is the only
-/// voter, or the only one left while the other rebuilds, leaves the group undecided for good. Silence is measured
-/// from the later of the entry's append and the replica's last progress, so a backlog it works through is not
-/// silence; a checkpoint (its save, its capture) is timed by the checkpoint code, not here.
+/// entry nobody answered leads to an action: replicas are woken where the mode can wake any, and a voter that is the
+/// only one (mode remus, or the one left while another rebuilds) is suspected; otherwise a hung only voter leaves the
+/// group undecided for good. Several voters all silent with nobody to wake are left alone: that is a slow command on
+/// every replica (a long script, a huge DEL), not a fault, and suspecting them all would rebuild the group into the
+/// same command. Silence is measured from the later of the entry's append and the replica's last progress, so a
+/// backlog it works through is not silence; a checkpoint (its save, its capture) is timed by the checkpoint code.
 /// </summary>
 internal static class SilenceRule
 {
@@ -69,7 +73,7 @@ internal static class SilenceRule
             return SilenceVerdict.Wake;
         }
 
-        if (silent > 2 * timeout)
+        if (silent > 2 * timeout && (owed.OthersAnswered || owed.SoleVoter))
         {
             return owed.OthersAnswered ? SilenceVerdict.SilentWhileOthersAnswered : SilenceVerdict.SilentAlone;
         }

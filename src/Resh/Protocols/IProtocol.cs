@@ -104,6 +104,12 @@ public enum SessionActionKind
 
     /// <summary>The client broke the protocol or a limit: send <see cref="SessionAction.Bytes"/> (an error) and close.</summary>
     Fatal,
+
+    /// <summary>
+    /// Nothing was consumed: wait until <see cref="SessionAction.Hold"/> completes, then ask again (RESP: CLIENT PAUSE
+    /// holds a request before it is dispatched, so what it fixes, deadlines and ids, is fixed when it runs).
+    /// </summary>
+    Wait,
 }
 
 /// <summary>Which part of a submitted unit's replies goes back to the client.</summary>
@@ -121,7 +127,7 @@ public enum ReplySelection
 /// handed back to <see cref="IProtocol.TryNormalize"/> for every reply to the request (RESP: whether the
 /// reply is an unordered collection, whose element order may differ between correct replicas). <c>Barrier</c>: the
 /// session reads no further request until this one's reply is sent (a blocking command blocks its client).
-/// <c>Hold</c>: the request is submitted only when this task completes (RESP: CLIENT PAUSE holds clients).
+/// <c>Hold</c>: what a <see cref="SessionActionKind.Wait"/> waits for.
 /// </summary>
 public readonly record struct SessionAction(
     SessionActionKind Kind,

@@ -44,6 +44,7 @@ public sealed class ModePolicyTests
         Assert.False(policy.CanWake(group.View()));
         policy.OnSplit(43);
         Assert.Equal(2, group.Woken.Count);
+        Assert.False(((IGroupPolicy)policy).MayDemote);
         Assert.Contains(group.Events.Since(), e => e.Name == "+activation" && e.Detail.Contains("waking r3, r4", StringComparison.Ordinal));
 
         // The woken replicas catch up and vote, #42 is decided without r2, which never answered it: r2 is replaced.

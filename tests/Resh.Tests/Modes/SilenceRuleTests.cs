@@ -36,6 +36,14 @@ public sealed class SilenceRuleTests
     }
 
     [Fact]
+    public void Several_voters_silent_with_nobody_to_wake_are_a_slow_command_not_a_fault()
+    {
+        var slow = Undecided(appendedAt: 0, lastProgressAt: 0) with { SoleVoter = false };
+        Assert.Equal(SilenceVerdict.None, SilenceRule.Judge(slow, 100_000, Timeout, canWake: false));
+        Assert.Equal(SilenceVerdict.Wake, SilenceRule.Judge(slow, 1_001, Timeout, canWake: true));
+    }
+
+    [Fact]
     public void A_backlog_the_replica_works_through_is_not_silence()
     {
         // Entry n was appended long ago in a burst, nobody has reached it yet, and the replica applied an entry just now.

@@ -17,6 +17,35 @@ public sealed class RespClientCommandTests
     }
 
     [Fact]
+    public async Task A_paused_write_waits_before_dispatch_so_its_deadline_is_fixed_when_it_runs()
+    {
+        var clock = new FakeClock(1_800_000_000_000);
+        var protocol = new RespProtocol(new RespOptions { Clock = clock });
+        var admin = protocol.CreateSession(1);
+        var writer = protocol.CreateSession(2);
+        Assert.Equal("+OK\r\n", Reply(admin, "CLIENT", "PAUSE", "60000", "WRITE"));
+
+        var request = RespClient.Encode("SET", "k", "v", "PX", "1000");
+        var buffer = new ReadOnlySequence<byte>(request);
+        var held = writer.Next(ref buffer);
+        Assert.Equal(SessionActionKind.Wait, held.Kind);
+        Assert.Equal(request.Length, buffer.Length);
+
+        // A read goes on during a WRITE pause.
+        var read = new ReadOnlySequence<byte>(RespClient.Encode("GET", "k"));
+        Assert.Equal(SessionActionKind.Submit, writer.Next(ref read).Kind);
+
+        clock.Now = clock.Now.AddSeconds(30);
+        Assert.Equal("+OK\r\n", Reply(admin, "CLIENT", "UNPAUSE"));
+        await held.Hold!.WaitAsync(TimeSpan.FromSeconds(10));
+        var submitted = writer.Next(ref buffer);
+        Assert.Equal(SessionActionKind.Submit, submitted.Kind);
+        var text = Encoding.ASCII.GetString(submitted.Bytes.Span);
+        Assert.Contains("1800000031000", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("1800000001000", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Session_local_client_subcommands_are_answered_by_the_gateway()
     {
         var session = new RespProtocol().CreateSession(42);

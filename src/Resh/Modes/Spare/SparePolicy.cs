@@ -27,6 +27,9 @@ public sealed class SparePolicy : IGroupPolicy
 
     public bool WatchesSplits => true;
 
+    /// <summary>Never while an activation runs: the entry it contests needs every voter it has.</summary>
+    public bool MayDemote => Volatile.Read(ref _activation) is null;
+
     public (long Activations, long Rejuvenations) Counters => (Interlocked.Read(ref _activations), Interlocked.Read(ref _rejuvenations));
 
     public void Attach(IGroupControl control) => _group = control;

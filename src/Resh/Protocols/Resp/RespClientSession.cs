@@ -68,6 +68,7 @@ internal sealed partial class RespClientSession : IClientSession
             _multi.Reset();
         }
 
+        var start = buffer;
         switch (_parser.Parse(ref buffer))
         {
             case RequestStatus.Incomplete:
@@ -76,9 +77,15 @@ internal sealed partial class RespClientSession : IClientSession
                 buffer = buffer.Slice(buffer.End);
                 return Fatal(_parser.FatalReply);
             default:
+                if (Paused() is { } hold)
+                {
+                    // Read again, and dispatched, when the pause ends: deadlines and ids are fixed then.
+                    buffer = start;
+                    return new SessionAction(SessionActionKind.Wait, ReadOnlyMemory<byte>.Empty, ReplyCount: 0, Hold: hold);
+                }
+
                 var mode = _replyMode;
-                var action = Silenced(Dispatch(), mode);
-                return action.Kind == SessionActionKind.Submit && _protocol.Pause.Holding(action.ReadOnly) is { } hold ? action with { Hold = hold } : action;
+                return Silenced(Dispatch(), mode);
         }
     }
 
@@ -92,6 +99,22 @@ internal sealed partial class RespClientSession : IClientSession
         _parser.Dispose();
         _out.Dispose();
         _multi.Dispose();
+    }
+
+    /// <summary>
+    /// CLIENT PAUSE: what this request waits for, or null. Commands about the connection itself, and those queued in
+    /// MULTI (only EXEC runs them), go on; in a WRITE pause, read-only commands too.
+    /// </summary>
+    private Task? Paused()
+    {
+        var name = _parser.Arg(0);
+        if ((_inMulti && !Ascii.EqualsIgnoreCase(name, "EXEC"u8)) || Ascii.EqualsIgnoreCase(name, "CLIENT"u8) || Ascii.EqualsIgnoreCase(name, "AUTH"u8)
+            || Ascii.EqualsIgnoreCase(name, "HELLO"u8) || Ascii.EqualsIgnoreCase(name, "QUIT"u8) || Ascii.EqualsIgnoreCase(name, "RESET"u8))
+        {
+            return null;
+        }
+
+        return _protocol.Pause.Holding(RespReadOnly.Is(name));
     }
 
     private SessionAction Dispatch()

@@ -64,8 +64,14 @@ internal sealed partial class RespOrder : IOrderObserver
 
     public ReadOnlyMemory<byte>? Request(long sequence, long sessionId, int context, ReadOnlyMemory<byte> payload)
     {
-        Config.Observe(sequence, payload.Span);
-        return Request(sessionId, context, payload);
+        var replaced = Request(sessionId, context, payload);
+        if (replaced is null)
+        {
+            // A block replaced (aborted by its WATCH) runs nothing of itself on the replicas.
+            Config.Observe(sequence, payload.Span);
+        }
+
+        return replaced;
     }
 
     public ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload)

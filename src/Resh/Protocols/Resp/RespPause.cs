@@ -87,7 +87,12 @@ internal sealed class RespPause(TimeProvider clock)
 
             var wait = until - clock.GetUtcNow();
             wait = wait < TimeSpan.Zero ? TimeSpan.Zero : wait > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : wait;
-            await Task.WhenAny(ended, Task.Delay(wait, clock)).ConfigureAwait(false);
+            using var timer = new CancellationTokenSource();
+            var delay = Task.Delay(wait, clock, timer.Token);
+            await Task.WhenAny(ended, delay).ConfigureAwait(false);
+
+            // An UNPAUSE ends the wait: its timer must not outlive it.
+            await timer.CancelAsync().ConfigureAwait(false);
         }
     }
 

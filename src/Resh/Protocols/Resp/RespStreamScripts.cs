@@ -128,7 +128,8 @@ internal static class RespStreamScripts
 
     /// <summary>
     /// XAUTOCLAIM key group consumer min-idle start [COUNT n] [JUSTID], walked as Redis 7.0 walks the pending list
-    /// (COUNT×10 attempts; an entry deleted from the stream leaves the list and is reported), its idle test made
+    /// (COUNT×10 attempts; an entry deleted from the stream leaves the list, is reported and counts, as since
+    /// 7.0.4), its idle test made
     /// against the gateway's clock. Errors come as Redis orders them: min-idle, the start id (checked by XRANGE,
     /// which parses it alike), then the options, type and group (checked by the command aimed past every entry).
     /// </summary>
@@ -138,7 +139,7 @@ internal static class RespStreamScripts
         if not (minarg == '0' or string.match(minarg, '^%-?[1-9]%d*$')) then
           return redis.error_reply('ERR Invalid min-idle-time argument for XAUTOCLAIM')
         end
-        local r = redis.pcall('XRANGE', KEYS[1], start, start, 'COUNT', 0)
+        local r = redis.pcall('XRANGE', KEYS[1], start, '+', 'COUNT', 0)
         if type(r) == 'table' and r.err and not string.find(r.err, 'WRONGTYPE', 1, true) then return redis.error_reply(r.err) end
         local probe = {'XAUTOCLAIM', KEYS[1], group, consumer, minarg, '+'}
         local count, justid = 100, false
@@ -181,6 +182,7 @@ internal static class RespStreamScripts
           if #redis.call('XRANGE', KEYS[1], e[1], e[1]) == 0 then
             redis.call('XACK', KEYS[1], group, e[1])
             deleted[#deleted + 1] = e[1]
+            count = count - 1
           elseif minidle <= 0 or now - e[3] >= minidle then
             local c = {'XCLAIM', KEYS[1], group, consumer, 0, e[1], 'TIME', now}
             if justid then c[#c + 1] = 'JUSTID' end
