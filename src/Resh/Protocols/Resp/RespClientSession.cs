@@ -107,6 +107,11 @@ internal sealed partial class RespClientSession : IClientSession
     /// </summary>
     private Task? Paused()
     {
+        if (!_protocol.Pause.Active)
+        {
+            return null;
+        }
+
         var name = _parser.Arg(0);
         if ((_inMulti && !Ascii.EqualsIgnoreCase(name, "EXEC"u8)) || Ascii.EqualsIgnoreCase(name, "CLIENT"u8) || Ascii.EqualsIgnoreCase(name, "AUTH"u8)
             || Ascii.EqualsIgnoreCase(name, "HELLO"u8) || Ascii.EqualsIgnoreCase(name, "QUIT"u8) || Ascii.EqualsIgnoreCase(name, "RESET"u8))

@@ -25,7 +25,7 @@ internal sealed class RespConfigHistory
     /// <summary>Records the CONFIG SETs of a request (alone or in a MULTI block) at <paramref name="sequence"/>.</summary>
     public void Observe(long sequence, ReadOnlySpan<byte> payload)
     {
-        if (sequence < 0 || !MayHoldConfigSet(payload))
+        if (sequence < 0 || !(RespKeySpecs.FirstCommandIs(payload, "CONFIG"u8) || RespKeySpecs.FirstCommandIs(payload, "MULTI"u8)))
         {
             return;
         }
@@ -88,19 +88,5 @@ internal sealed class RespConfigHistory
             // A damaged label: the replica starts with its command line's configuration, as before this label existed.
             return [];
         }
-    }
-
-    /// <summary>A cheap look at the first command: CONFIG, or MULTI (a block may hold one); anything else is skipped.</summary>
-    private static bool MayHoldConfigSet(ReadOnlySpan<byte> payload)
-    {
-        var first = payload.IndexOf("\r\n"u8);
-        if (first < 0 || payload.Length < first + 2 + 4 + 6)
-        {
-            return false;
-        }
-
-        var rest = payload[(first + 2)..];
-        return (rest.StartsWith("$6\r\n"u8) && Ascii.EqualsIgnoreCase(rest.Slice(4, 6), "CONFIG"u8))
-            || (rest.StartsWith("$5\r\n"u8) && Ascii.EqualsIgnoreCase(rest.Slice(4, 5), "MULTI"u8));
     }
 }

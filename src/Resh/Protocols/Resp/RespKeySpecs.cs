@@ -27,6 +27,26 @@ internal enum TouchScope
 /// </summary>
 internal static class RespKeySpecs
 {
+    /// <summary>
+    /// Whether the first command of <paramref name="payload"/> is <paramref name="name"/> (case-insensitive), read from
+    /// its first bulk string without parsing the rest: a cheap look before <see cref="Commands"/>.
+    /// </summary>
+    public static bool FirstCommandIs(ReadOnlySpan<byte> payload, ReadOnlySpan<byte> name)
+    {
+        var header = payload.IndexOf("\r\n"u8);
+        if (header < 0)
+        {
+            return false;
+        }
+
+        var rest = payload[(header + 2)..];
+        var digits = rest.IndexOf("\r\n"u8);
+        return digits >= 2 && rest[0] == (byte)'$'
+            && int.TryParse(rest[1..digits], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length)
+            && length == name.Length && rest.Length >= digits + 2 + length
+            && Ascii.EqualsIgnoreCase(rest.Slice(digits + 2, length), name);
+    }
+
     // name flags first last step (generated from COMMAND of redis-server 7.0.15; write commands and scripts only)
     private const string Table = """
         append w 1 1 1

@@ -216,17 +216,8 @@ internal sealed partial class RespOrder : IOrderObserver
     }
 
     /// <summary>PUBLISH channel message, or SPUBLISH (one command, not inside a transaction).</summary>
-    private static bool IsPublish(ReadOnlySpan<byte> payload)
-    {
-        if (!payload.StartsWith("*3\r\n$"u8) || payload.Length < 20)
-        {
-            return false;
-        }
-
-        var name = payload[4..];
-        return (name.StartsWith("$7\r\n"u8) && Ascii.EqualsIgnoreCase(name.Slice(4, 7), "PUBLISH"u8))
-            || (name.StartsWith("$8\r\n"u8) && Ascii.EqualsIgnoreCase(name.Slice(4, 8), "SPUBLISH"u8));
-    }
+    private static bool IsPublish(ReadOnlySpan<byte> payload) =>
+        payload.StartsWith("*3\r\n"u8) && (RespKeySpecs.FirstCommandIs(payload, "PUBLISH"u8) || RespKeySpecs.FirstCommandIs(payload, "SPUBLISH"u8));
 
     /// <summary>EVAL marker 0 command name...: the session's subscriptions change here, in log order.</summary>
     private void ChangeSubscriptions(long sessionId, ReadOnlySpan<byte> payload)

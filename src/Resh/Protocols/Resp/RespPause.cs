@@ -43,6 +43,9 @@ internal sealed class RespPause(TimeProvider clock)
         ended.TrySetResult();
     }
 
+    /// <summary>Whether a pause was started and not yet seen to end (one volatile read: the request path asks it first).</summary>
+    public bool Active => _active;
+
     /// <summary>A task that completes when a request of this kind may go on, or null when it may now.</summary>
     public Task? Holding(bool readOnly)
     {
