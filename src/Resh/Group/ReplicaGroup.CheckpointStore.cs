@@ -1,10 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using System.Threading.Channels;
 using Resh.Checkpoints;
 using Resh.Ordering;
-using Resh.Voting;
 
 namespace Resh.Modes;
 

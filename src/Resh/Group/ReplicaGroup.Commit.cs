@@ -1,12 +1,5 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Resh.Checkpoints;
-using Resh.Diagnostics;
-using Resh.Domains;
 using Resh.Ordering;
-using Resh.Replicas;
-using Resh.Voting;
 
 namespace Resh.Modes;
 

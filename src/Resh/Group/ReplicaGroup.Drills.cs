@@ -1,10 +1,5 @@
-using System.Diagnostics;
 using System.Net;
-using Microsoft.Extensions.Logging.Abstractions;
-using Resh.Checkpoints;
-using Resh.Diagnostics;
 using Resh.Domains;
-using Resh.Protocols;
 using Resh.Replicas;
 
 namespace Resh.Modes;

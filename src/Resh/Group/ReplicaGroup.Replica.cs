@@ -1,11 +1,5 @@
 using System.Buffers;
-using System.Net;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Resh.Checkpoints;
-using Resh.Diagnostics;
 using Resh.Domains;
-using Resh.Protocols;
 using Resh.Replicas;
 using Resh.Voting;
 

@@ -1,10 +1,4 @@
 using System.Buffers;
-using System.Net;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Resh.Checkpoints;
-using Resh.Diagnostics;
-using Resh.Domains;
 using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;

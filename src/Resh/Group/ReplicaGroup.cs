@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Resh.Checkpoints;
