@@ -41,15 +41,8 @@ public sealed class RemusTests
     [Fact]
     public async Task Kill_9_of_the_primary_replica_under_load_loses_nothing_and_breaks_no_client()
     {
-        var state = NewState();
-        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
-        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt), Logs());
-        using var stop = new CancellationTokenSource();
-        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
-        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt), Logs());
-        try
+        await WithPrimaryAsync(async (primary, backup, backupAt) =>
         {
-            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
             var acked = new ConcurrentDictionary<string, string>();
             var errors = new ConcurrentBag<string>();
             var count = 0;
@@ -91,18 +84,14 @@ public sealed class RemusTests
             await Tools.WaitUntilAsync(() => primary.Status().Remus!.AckedCount == primary.Log.Count, TimeSpan.FromSeconds(10), "the backup to acknowledge the whole log");
             Assert.Equal(primary.Log.Count, backup.Log.Count);
             Assert.Equal("backup", backup.Status().Remus!.Role);
-        }
-        finally
-        {
-            await primary.DisposeAsync();
-            Assert.False(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "a controlled stop of the primary stops the backup without a takeover");
-            await backup.DisposeAsync();
-            Directory.Delete(state, recursive: true);
-        }
+        });
     }
 
-    /// <summary>A primary with its backup, both in this process; <paramref name="body"/> runs against the primary.</summary>
-    private static async Task WithPrimaryAsync(Func<ReshHost, Task> body)
+    /// <summary>
+    /// A primary with its backup, both in this process; <paramref name="body"/> runs against them (and the backup's address). A controlled stop of
+    /// the primary then stops the backup without a takeover.
+    /// </summary>
+    private static async Task WithPrimaryAsync(Func<ReshHost, ReshHost, IPEndPoint, Task> body)
     {
         var state = NewState();
         var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
@@ -113,13 +102,12 @@ public sealed class RemusTests
         try
         {
             await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            await body(primary);
+            await body(primary, backup, backupAt);
         }
         finally
         {
             await primary.DisposeAsync();
-            await stop.CancelAsync();
-            await backupRun.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.False(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "a controlled stop of the primary stops the backup without a takeover");
             await backup.DisposeAsync();
             Directory.Delete(state, recursive: true);
         }
@@ -128,7 +116,7 @@ public sealed class RemusTests
     [Fact]
     public async Task A_hung_only_replica_is_suspected_and_rebuilt_and_the_client_is_answered()
     {
-        await WithPrimaryAsync(async primary =>
+        await WithPrimaryAsync(async (primary, _, _) =>
         {
             await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal("OK", (await client.CallAsync("SET", "a", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
@@ -144,7 +132,7 @@ public sealed class RemusTests
     [Fact]
     public async Task A_replica_rebuilt_after_a_corrupt_read_replays_the_log_once_and_serves_again()
     {
-        await WithPrimaryAsync(async primary =>
+        await WithPrimaryAsync(async (primary, _, _) =>
         {
             await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal("OK", (await client.CallAsync("SET", "a", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
