@@ -17,6 +17,9 @@ public interface IGroupControl
 
     ILogger Logger { get; }
 
+    /// <summary>The clock the group decides by; a policy times its own decisions (activations, cadences) by it too.</summary>
+    TimeProvider Clock { get; }
+
     /// <summary>True once the group stops.</summary>
     bool Stopping { get; }
 

@@ -46,7 +46,7 @@ public sealed partial class ReplicaGroup
 
                         // The schedule counts from the newest checkpoint, whoever submitted it (D-RESH: another host).
                         _lastCheckpointAt = Math.Max(_lastCheckpointAt, entry.Sequence);
-                        _lastCheckpointTicks = Environment.TickCount64;
+                        _lastCheckpointTimestamp = _clock.GetTimestamp();
                     }
 
                     _log.Durable?.TruncateThrough(entry.Sequence);

@@ -30,7 +30,7 @@ public sealed partial class ReplicaGroup
     private LogEntry? _checkpointInProgress;
     private TaskCompletionSource<VerifiedCheckpoint?>? _checkpointDone;
     private long _lastCheckpointAt = -1;
-    private long _lastCheckpointTicks = Environment.TickCount64;
+    private long _lastCheckpointTimestamp;
 
     private volatile ICheckpointHooks[] _hooks = [];
 
@@ -140,7 +140,7 @@ public sealed partial class ReplicaGroup
             var since = _log.Head - _lastCheckpointAt;
             var due = since > 0 && (force
                 || (options.EveryEntries is { } n && since >= n)
-                || (options.Every is { } every && Environment.TickCount64 - _lastCheckpointTicks >= every.TotalMilliseconds));
+                || (options.Every is { } every && _clock.GetElapsedTime(_lastCheckpointTimestamp) >= every));
             if (!due)
             {
                 return false;
@@ -172,7 +172,7 @@ public sealed partial class ReplicaGroup
             lock (_lock)
             {
                 _lastCheckpointAt = seq;
-                _lastCheckpointTicks = Environment.TickCount64;
+                _lastCheckpointTimestamp = _clock.GetTimestamp();
             }
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)

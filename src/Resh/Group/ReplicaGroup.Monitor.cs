@@ -13,7 +13,7 @@ public sealed partial class ReplicaGroup
     private async Task MonitorAsync(CancellationToken ct)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.ReplyTimeout.TotalMilliseconds / 5, 10, 250));
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, _clock);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
@@ -36,8 +36,8 @@ public sealed partial class ReplicaGroup
 
         // A check that comes late (the gateway itself stalled: a pause of the process, starved threads) judges
         // nobody: replies may be waiting unread in the sockets. The next, on time, does.
-        var previous = Interlocked.Exchange(ref _lastCheck, Stopwatch.GetTimestamp());
-        var late = previous != 0 && Stopwatch.GetElapsedTime(previous) > _options.ReplyTimeout / 2;
+        var previous = Interlocked.Exchange(ref _lastCheck, _clock.GetTimestamp());
+        var late = previous != 0 && _clock.GetElapsedTime(previous) > _options.ReplyTimeout / 2;
         lock (_lock)
         {
             var count = _log.Count;
@@ -60,11 +60,11 @@ public sealed partial class ReplicaGroup
                 {
                     // Done with its update (it is frozen when its park completes); nothing to wait for.
                     r.ProgressApplied = applied;
-                    r.ProgressTimestamp = Stopwatch.GetTimestamp();
+                    r.ProgressTimestamp = _clock.GetTimestamp();
                     continue;
                 }
 
-                var now = Stopwatch.GetTimestamp();
+                var now = _clock.GetTimestamp();
                 if (applied != r.ProgressApplied)
                 {
                     (r.ProgressApplied, r.ProgressTimestamp) = (applied, now);
@@ -88,7 +88,7 @@ public sealed partial class ReplicaGroup
                     !replaying && _voter.HasReplies(next),
                     entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier,
                     _voter.VoterCount == 1 && _voter.IsVoter(r.Index));
-                var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * Stopwatch.Frequency);
+                var timeoutTicks = (long)(_options.ReplyTimeout.TotalSeconds * _clock.TimestampFrequency);
                 var timeout = _options.ReplyTimeout.TotalSeconds;
                 var verdict = late ? SilenceVerdict.None : SilenceRule.Judge(owed, now, timeoutTicks, !replaying && (canWake ??= _policy.CanWake(ViewUnderLock())));
                 switch (verdict)
@@ -147,13 +147,13 @@ public sealed partial class ReplicaGroup
             // A woken passive replica (mode spare) caught up: an activation, not a recovery.
             r.Activating = false;
             var entries = Math.Max(0, applied - r.ReplayFrom + 1);
-            _events.Record("+replica-active", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"woken, replayed {entries} entries (#{r.ReplayFrom}..#{applied}) in {Stopwatch.GetElapsedTime(r.ReplayTimestamp).TotalMilliseconds:0.#} ms, and votes"));
+            _events.Record("+replica-active", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"woken, replayed {entries} entries (#{r.ReplayFrom}..#{applied}) in {_clock.GetElapsedTime(r.ReplayTimestamp).TotalMilliseconds:0.#} ms, and votes"));
             return;
         }
 
         r.Recoveries++;
         r.LastReplay = Math.Max(0, applied - r.ReplayFrom + 1);
-        var seconds = Stopwatch.GetElapsedTime(r.ReplayTimestamp).TotalSeconds;
+        var seconds = _clock.GetElapsedTime(r.ReplayTimestamp).TotalSeconds;
         _metrics.Recovery(r.Spec.Id);
         _metrics.Replayed(r.LastReplay.Value);
         GroupLog.ReplicaRecovered(_logger, r.Spec.Id, applied);

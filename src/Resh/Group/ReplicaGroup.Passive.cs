@@ -31,6 +31,8 @@ public sealed partial class ReplicaGroup : IGroupControl
 
     ILogger IGroupControl.Logger => _logger;
 
+    TimeProvider IGroupControl.Clock => _clock;
+
     bool IGroupControl.Stopping => _stopping.IsCancellationRequested;
 
     GroupView IGroupControl.View()
@@ -102,7 +104,7 @@ public sealed partial class ReplicaGroup : IGroupControl
                 }
 
                 replica.Role = ReplicaRole.Active;
-                replica.ActivatedTimestamp = Stopwatch.GetTimestamp();
+                replica.ActivatedTimestamp = _clock.GetTimestamp();
                 if (replica.State is ReplicaState.Passive or ReplicaState.Updating && replica.Applier is { } applier)
                 {
                     // Replays from where its last update left it; its replies are checked against the decided digests
@@ -163,7 +165,7 @@ public sealed partial class ReplicaGroup : IGroupControl
                 replica.State = ReplicaState.Updating;
                 applier.SkipSettledReads = true;
                 replica.ProgressApplied = applier.Applied;
-                replica.ProgressTimestamp = Stopwatch.GetTimestamp();
+                replica.ProgressTimestamp = _clock.GetTimestamp();
                 target = _log.Count;
                 applier.Limit = target;
             }
@@ -293,7 +295,7 @@ public sealed partial class ReplicaGroup : IGroupControl
                     replica.State = ReplicaState.Updating;
                     from = applier.Applied + 1;
                     replica.ProgressApplied = applier.Applied;
-                    replica.ProgressTimestamp = Stopwatch.GetTimestamp();
+                    replica.ProgressTimestamp = _clock.GetTimestamp();
                     applier.Limit = target;
                     domain = replica.Domain;
                 }

@@ -58,10 +58,10 @@ public sealed partial class ReplicaGroup
         /// <summary>Serializes freezing and thawing of this replica's domain with its role changes (mode spare).</summary>
         public SemaphoreSlim Control { get; } = new(1, 1);
 
-        /// <summary>Stopwatch timestamp at which the current generation's applier started: the domain's age.</summary>
+        /// <summary>Group-clock timestamp at which the current generation's applier started: the domain's age.</summary>
         public long StartedTimestamp { get; set; }
 
-        /// <summary>Stopwatch timestamp of the last activation (passive to active), 0 if never.</summary>
+        /// <summary>Group-clock timestamp of the last activation (passive to active), 0 if never.</summary>
         public long ActivatedTimestamp { get; set; }
 
         /// <summary>Woken from passive and not voting yet (mode spare).</summary>

@@ -107,7 +107,7 @@ public sealed partial class ReplicaGroup
 
                     replica.Applier = applier;
                     replica.Activating = false;
-                    replica.StartedTimestamp = Stopwatch.GetTimestamp();
+                    replica.StartedTimestamp = _clock.GetTimestamp();
                     replica.StartsAt = null;
                     replica.ReplayFrom = start;
                     replica.ProgressApplied = start - 1;

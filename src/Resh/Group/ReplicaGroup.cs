@@ -29,6 +29,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private readonly ReshMetrics _metrics;
     private readonly EventJournal _events;
     private readonly ILogger _logger;
+    private readonly TimeProvider _clock;
     private readonly Voter _voter;
     private readonly Replica[] _replicas;
     private readonly Lock _lock = new();
@@ -38,11 +39,17 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _supervisors = [];
     private Task _monitor = Task.CompletedTask;
+    private Task? _disposal;
 
     /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
     /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
     /// <param name="policy">What the mode decides (<see cref="ModePolicies.For"/>); every replica active and voting when null.</param>
-    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, IGroupPolicy? policy = null)
+    /// <param name="clock">
+    /// The clock every decision reads: reply timeouts and silence, replay progress, checkpoint and passive-update
+    /// cadence, activations. The log's append times must come from the same clock. Waits for real I/O (a
+    /// readiness probe, the backoff between restarts) run on real time. The system clock when null.
+    /// </param>
+    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, IGroupPolicy? policy = null, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(sequencer);
@@ -69,7 +76,9 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _metrics = metrics;
         _events = events;
         _logger = logger ?? NullLogger.Instance;
-        _voter = new Voter(options.VotingFaults) { Members = options.Replicas.Count };
+        _clock = clock ?? TimeProvider.System;
+        _lastCheckpointTimestamp = _clock.GetTimestamp();
+        _voter = new Voter(options.VotingFaults, _clock) { Members = options.Replicas.Count };
         _policy = policy ?? new ActivePolicy();
         if (log.Durable is { } durable)
         {
@@ -167,8 +176,19 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the group: supervision first (no replica is started after), then the monitor, the policy and the checkpoint writer. Idempotent.</summary>
+    public ValueTask DisposeAsync()
     {
+        lock (_lock)
+        {
+            _disposal ??= StopAsync();
+            return new ValueTask(_disposal);
+        }
+    }
+
+    private async Task StopAsync()
+    {
+        await Task.Yield();
         _stopping.Cancel();
         lock (_lock)
         {

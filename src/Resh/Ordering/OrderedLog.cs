@@ -18,7 +18,11 @@ public sealed class OrderedLog
     private Channel<bool>[] _subscribers = [];
     private long _count;
     private long _first;
+    private readonly TimeProvider _clock;
     private DurableLog? _durable;
+
+    /// <param name="clock">Stamps each entry's append time; the replica group that follows the log must read the same clock. The system clock when null.</param>
+    public OrderedLog(TimeProvider? clock = null) => _clock = clock ?? TimeProvider.System;
 
     /// <summary>Number of entries appended; the next sequence number.</summary>
     public long Count => Volatile.Read(ref _count);
@@ -121,7 +125,7 @@ public sealed class OrderedLog
             }
 
             entry.Sequence = seq;
-            entry.AppendedTimestamp = Stopwatch.GetTimestamp();
+            entry.AppendedTimestamp = _clock.GetTimestamp();
             try
             {
                 if (Observer?.Appending(entry) is { } payload)

@@ -27,12 +27,15 @@ public sealed class Voter
 {
     private readonly Dictionary<long, Slot> _slots = [];
     private readonly Stack<Slot> _pool = new();
+    private readonly TimeProvider _clock;
     private ulong _voters;
 
-    public Voter(int faults)
+    /// <param name="clock">Stamps each decision's time (the silence rules count from it). The system clock when null.</param>
+    public Voter(int faults, TimeProvider? clock = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(faults);
         Quorum = faults + 1;
+        _clock = clock ?? TimeProvider.System;
     }
 
     /// <summary>f+1: how many equal replies decide.</summary>
@@ -261,7 +264,7 @@ public sealed class Voter
             var entry = slot.Entry;
             entry.Digest = DigestOf(winner.Normalized.Span);
             entry.Decision = Decision.Decided;
-            entry.DecidedTimestamp = Stopwatch.GetTimestamp();
+            entry.DecidedTimestamp = _clock.GetTimestamp();
             DecidedHead = Math.Max(DecidedHead, entry.Sequence);
             outcomes.Add(new VoteOutcome(VoteOutcomeKind.Decided, entry, winner.Replica, winner.Reply));
             foreach (var other in replies)
@@ -314,7 +317,7 @@ public sealed class Voter
 
         var entry = slot.Entry;
         entry.Decision = Decision.Disagreed;
-        entry.DecidedTimestamp = Stopwatch.GetTimestamp();
+        entry.DecidedTimestamp = _clock.GetTimestamp();
         DecidedHead = Math.Max(DecidedHead, entry.Sequence);
         outcomes.Add(new VoteOutcome(VoteOutcomeKind.Disagreed, entry, -1, ReadOnlyMemory<byte>.Empty));
         slot.Replies.Clear();

@@ -28,6 +28,8 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
 
     public ILogger Logger => NullLogger.Instance;
 
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     public bool Stopping { get; set; }
 
     public int Quorum { get; set; } = 2;

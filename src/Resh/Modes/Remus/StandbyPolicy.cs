@@ -24,7 +24,7 @@ public sealed class StandbyPolicy : IGroupPolicy
     /// <summary>Applies what the backup holds to its frozen replica every apply interval, until the takeover.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(_group.Options.Remus.ApplyInterval);
+        using var timer = new PeriodicTimer(_group.Options.Remus.ApplyInterval, _group.Clock);
         try
         {
             while (_standby && await timer.WaitForNextTickAsync(cancellationToken))

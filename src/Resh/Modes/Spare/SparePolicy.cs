@@ -72,9 +72,9 @@ public sealed class SparePolicy : IGroupPolicy
             return;
         }
 
-        if (Interlocked.CompareExchange(ref activation.DecidedTimestamp, Stopwatch.GetTimestamp(), 0) == 0)
+        if (Interlocked.CompareExchange(ref activation.DecidedTimestamp, _group.Clock.GetTimestamp(), 0) == 0)
         {
-            _group.Metrics.ActivationLatency(Stopwatch.GetElapsedTime(activation.Started, activation.DecidedTimestamp));
+            _group.Metrics.ActivationLatency(_group.Clock.GetElapsedTime(activation.Started, activation.DecidedTimestamp));
         }
     }
 
@@ -95,7 +95,7 @@ public sealed class SparePolicy : IGroupPolicy
             }
 
             woken = [.. view.Replicas.Where(r => r.Role == ReplicaRole.Passive && r.State is not (ReplicaState.Suspected or ReplicaState.Down))];
-            Volatile.Write(ref _activation, new Activation(contested, silent ?? [], Stopwatch.GetTimestamp(), [.. woken.Select(r => r.Index)]));
+            Volatile.Write(ref _activation, new Activation(contested, silent ?? [], _group.Clock.GetTimestamp(), [.. woken.Select(r => r.Index)]));
             Interlocked.Increment(ref _activations);
         }
 
@@ -130,7 +130,7 @@ public sealed class SparePolicy : IGroupPolicy
         var view = _group.View();
         var catchingUp = a.Woken.Any(i => view.Replicas[i].Role == ReplicaRole.Active && view.Replicas[i].State is ReplicaState.Starting or ReplicaState.Recovering);
         var settled = a.Contested < 0 ? view.Voters >= view.Quorum : _group.IsSettled(a.Contested);
-        var elapsed = Stopwatch.GetElapsedTime(a.Started);
+        var elapsed = _group.Clock.GetElapsedTime(a.Started);
         var options = _group.Options;
         string? done = null;
         List<ReplicaView>? silent = null;
@@ -145,7 +145,7 @@ public sealed class SparePolicy : IGroupPolicy
                 }
             }
 
-            var decided = a.DecidedTimestamp != 0 ? Stopwatch.GetElapsedTime(a.Started, a.DecidedTimestamp).TotalMilliseconds : elapsed.TotalMilliseconds;
+            var decided = a.DecidedTimestamp != 0 ? _group.Clock.GetElapsedTime(a.Started, a.DecidedTimestamp).TotalMilliseconds : elapsed.TotalMilliseconds;
             var voting = string.Join(", ", view.Replicas.Where(r => r.Votes).Select(r => r.Id));
             done = string.Create(CultureInfo.InvariantCulture, $"{(a.Contested >= 0 ? $"#{a.Contested}" : "the group")} decided {decided:0.#} ms after waking the passive replicas; voting: {voting}");
         }
@@ -209,11 +209,12 @@ public sealed class SparePolicy : IGroupPolicy
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         var options = _group.Options.Spare;
+        var clock = _group.Clock;
         var tick = TimeSpan.FromMilliseconds(Math.Clamp((options.UpdateEvery ?? TimeSpan.FromMilliseconds(50)).TotalMilliseconds / 4, 5, 50));
-        var lastUpdate = Stopwatch.GetTimestamp();
+        var lastUpdate = clock.GetTimestamp();
         var lastRejuvenation = lastUpdate;
         var updatedHead = _group.View().LogHead;
-        using var timer = new PeriodicTimer(tick);
+        using var timer = new PeriodicTimer(tick, clock);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
@@ -227,18 +228,18 @@ public sealed class SparePolicy : IGroupPolicy
 
                 var head = view.LogHead;
                 var due = head != updatedHead
-                    && ((options.UpdateEvery is { } every && Stopwatch.GetElapsedTime(lastUpdate) >= every)
+                    && ((options.UpdateEvery is { } every && clock.GetElapsedTime(lastUpdate) >= every)
                         || (options.UpdateEveryEntries is { } entries && head - updatedHead >= entries));
                 if (due)
                 {
                     updatedHead = await UpdatePassivesAsync(cancellationToken);
-                    lastUpdate = Stopwatch.GetTimestamp();
+                    lastUpdate = clock.GetTimestamp();
                 }
 
-                if (options.RejuvenateEvery is { } rejuvenate && Stopwatch.GetElapsedTime(lastRejuvenation) >= rejuvenate)
+                if (options.RejuvenateEvery is { } rejuvenate && clock.GetElapsedTime(lastRejuvenation) >= rejuvenate)
                 {
                     await RejuvenateAsync(cancellationToken);
-                    lastRejuvenation = Stopwatch.GetTimestamp();
+                    lastRejuvenation = clock.GetTimestamp();
                 }
             }
         }

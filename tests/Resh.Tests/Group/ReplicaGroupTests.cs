@@ -1,0 +1,162 @@
+using Resh.Modes;
+
+namespace Resh.Tests.Group;
+
+/// <summary>
+/// The group core with every mode's policy, on in-process replicas and a fake clock: each test walks one fault
+/// (or one decision of a policy) through its steps and checks what clients get and what the group did. The
+/// same faults run against real processes in the integration tests.
+/// </summary>
+public sealed class ReplicaGroupTests
+{
+    [Fact]
+    public async Task Resh_AnswersWithTheMajority_AndRebuildsTheCorruptedReplica()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        await h.CorruptAsync("r2", "a", "evil");
+
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+        await h.AdvanceUntilAsync(() => h.Replica("r2") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r2 rebuilt and voting");
+        Assert.Contains("mismatch", h.Named("+replica-suspected", "r2").Single().Detail, StringComparison.Ordinal);
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+    }
+
+    /// <summary>Fault of the old group: a hung primary replica in mode remus was never suspected (nobody else answered first).</summary>
+    [Fact]
+    public async Task Remus_HungSoleReplica_IsSuspectedAfterTheReplyTimeout_AndTheRebuiltOneAnswers()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Remus, 1, 1);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        h.Domains.Newest("r1")!.Pause();
+
+        var get = h.Send("GET a");
+        await h.AdvanceUntilAsync(() => h.Named("+replica-suspected", "r1").Count > 0, 3 * h.Options.ReplyTimeout, "the hung sole replica suspected");
+        Assert.Contains("no replica answered", h.Named("+replica-suspected", "r1")[0].Detail, StringComparison.Ordinal);
+        Assert.Equal("$1\r\n1\r\n", await get.WaitAsync(GroupHarness.Timeout));
+        Assert.Equal(2, h.Replica("r1").Generation);
+    }
+
+    /// <summary>
+    /// Fault of the old group: with one voter, a client read a corrupted value; after a crash every rebuilt replica
+    /// replayed the read, answered correctly, differed from the "decided" reply and was rebuilt again, for ever.
+    /// </summary>
+    [Fact]
+    public async Task Remus_ReplayThatDiffersFromTheSoleVotersReply_IsRecordedOnce_AndTheReplicaGoesOn()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Remus, 1, 1);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        await h.CorruptAsync("r1", "a", "evil");
+        Assert.Equal("$4\r\nevil\r\n", await h.RequestAsync("GET a"));
+
+        h.Domains.Newest("r1")!.Kill();
+        await h.AdvanceUntilAsync(() => h.Replica("r1") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r1 rebuilt and voting");
+        Assert.Single(h.Named("+replay-divergence", "r1"));
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+        Assert.Equal(2, h.Replica("r1").Generation);
+        Assert.Single(h.Named("+replica-suspected", "r1"));
+    }
+
+    /// <summary>Fault of the old group: stopping during a recovery restarted replicas with a disposed domain factory.</summary>
+    [Fact]
+    public async Task Stopping_WhileAReplicaIsRebuilt_StartsNoDomainAfterwards()
+    {
+        var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3);
+        try
+        {
+            Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+            h.Domains.Newest("r1")!.Kill();
+            await h.Group.DisposeAsync().AsTask().WaitAsync(GroupHarness.Timeout);
+            var created = h.Domains.Created.Count;
+
+            Assert.All(h.Domains.Created, d => Assert.Equal(Resh.Domains.DomainState.Exited, d.State));
+            Assert.Empty(h.Named("+replica-start-failed"));
+            Assert.Equal(created, h.Domains.Created.Count);
+        }
+        finally
+        {
+            await h.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Fault of the old group: an active replica rebuilt and stuck in its replay, another active one hung. An entry
+    /// that stays undecided for the reply timeout must lead to an action whatever state the replicas are in: the
+    /// stalled replay is suspected, its rebuilt replica decides with the healthy one, and the hung voter is suspected for missing a decided entry.
+    /// </summary>
+    [Fact]
+    public async Task Resh_StalledReplayAndAHungVoter_AreBothSuspected_AndTheEntryIsDecided()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+
+        h.Domains.HangAfterProbe["r1"] = true;
+        h.Domains.Newest("r1")!.Kill();
+        await h.WaitUntilAsync(() => h.Replica("r1") is { Generation: 2, State: "recovering" }, "r1 rebuilt and replaying");
+        h.Domains.HangAfterProbe.TryRemove("r1", out _);
+        h.Domains.Newest("r2")!.Pause();
+
+        var get = h.Send("GET a");
+        await h.AdvanceUntilAsync(() => get.IsCompleted, 4 * h.Options.ReplyTimeout, "the read decided");
+        Assert.Equal("$1\r\n1\r\n", await get);
+        Assert.Contains(h.Named("+replica-suspected", "r1"), e => e.Detail.Contains("replay made no progress", StringComparison.Ordinal));
+        await h.AdvanceUntilAsync(() => h.Named("+replica-suspected", "r2").Count > 0, 2 * h.Options.ReplyTimeout, "the hung voter suspected");
+        Assert.Contains("after it was decided", h.Named("+replica-suspected", "r2")[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Spare_HungActiveReplica_WakesThePassives_WhichDecide()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Spare, 1, 4);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        h.Domains.Newest("r2")!.Pause();
+
+        var get = h.Send("GET a");
+        await h.AdvanceUntilAsync(() => get.IsCompleted, 3 * h.Options.ReplyTimeout, "the read decided by woken passive replicas");
+        Assert.Equal("$1\r\n1\r\n", await get);
+        Assert.Contains("timeout", h.Named("+activation").First().Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Spare_Split_WakesThePassives_WhichDecide_AndTheWrongReplicaIsRebuilt()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Spare, 1, 4);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        Assert.Equal(["active", "active", "passive", "passive"], h.Group.Status().Replicas.Select(r => r.Role));
+        await h.CorruptAsync("r2", "a", "evil");
+
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+        Assert.Contains("replies to", h.Named("+activation").Single().Detail, StringComparison.Ordinal);
+        await h.WaitUntilAsync(() => h.Named("+replica-suspected", "r2").Count > 0, "r2 suspected");
+        Assert.Contains("mismatch", h.Named("+replica-suspected", "r2")[0].Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Spare_Rejuvenation_RotatesAPassiveIn_AndAnActiveOut_OnTheGroupClock()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Spare, 1, 4, o => o.Spare.RejuvenateEvery = TimeSpan.FromMinutes(10));
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET a 1"));
+        Assert.Empty(h.Named("+rejuvenation"));
+
+        await h.AdvanceUntilAsync(() => h.Named("+rejuvenation").Count > 0, TimeSpan.FromMinutes(11), "a rejuvenation", TimeSpan.FromSeconds(30));
+        await h.WaitUntilAsync(() => h.Group.Status().Replicas.Count(r => r is { Role: "active", State: "up" }) == 2 && h.Group.Status().Activations + h.Group.Status().Rejuvenations > 0, "two active replicas vote again");
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+        Assert.Equal(1, h.Group.Status().Rejuvenations);
+    }
+
+    [Fact]
+    public async Task RemusStandby_AppliesOnItsInterval_AndPromotion_MakesItAnswer()
+    {
+        var standby = new StandbyPolicy();
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Remus, 1, 1, o => o.Remus.ApplyInterval = TimeSpan.FromSeconds(1), standby);
+        Assert.Equal("passive", h.Replica("r1").Role);
+        _ = h.Send("SET a 1");
+
+        await h.AdvanceUntilAsync(() => h.Replica("r1").Applied >= h.Log.Head, TimeSpan.FromSeconds(3), "the standby replica applied the shipped log");
+        Assert.Equal("passive", h.Replica("r1").Role);
+
+        await standby.PromoteAsync(CancellationToken.None).WaitAsync(GroupHarness.Timeout);
+        Assert.Equal(("active", "up"), (h.Replica("r1").Role, h.Replica("r1").State));
+        Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+    }
+}
