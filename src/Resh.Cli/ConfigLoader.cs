@@ -123,7 +123,7 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("mode", out var mode))
         {
-            options.Group.Mode = Choice(mode, "mode", "resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)) ?? options.Group.Mode;
+            options.Replication.Mode = Choice(mode, "mode", "resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)) ?? options.Replication.Mode;
         }
 
         if (keys.TryGetValue("faults", out var faults))
@@ -187,24 +187,24 @@ public sealed class ConfigLoader
 
         if (keys.TryGetValue("spare", out var spareNode))
         {
-            if (options.Group.Mode != ReplicationMode.Spare)
+            if (options.Replication.Mode != ReplicationMode.Spare)
             {
                 Error(spareNode, "spare: only mode spare reads this section; set mode: spare or remove it");
             }
 
-            ParseSpare(spareNode, options.Group.Spare);
+            ParseSpare(spareNode, options.Replication.Spare);
         }
 
         if (keys.TryGetValue("remus", out var remusNode))
         {
-            if (options.Group.Mode != ReplicationMode.Remus)
+            if (options.Replication.Mode != ReplicationMode.Remus)
             {
                 Error(remusNode, "remus: only mode remus reads this section; set mode: remus or remove it");
             }
 
-            ParseRemus(remusNode, options.Group.Remus);
+            ParseRemus(remusNode, options.Replication.Remus);
         }
-        else if (options.Group.Mode == ReplicationMode.Remus)
+        else if (options.Replication.Mode == ReplicationMode.Remus)
         {
             Error(keys.TryGetValue("mode", out var m) ? m : root, "remus: missing; mode remus needs e.g. 'remus: { backup: 127.0.0.1:6391 }'");
         }

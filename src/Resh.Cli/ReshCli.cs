@@ -126,9 +126,9 @@ public static class ReshCli
         using var loggerFactory = CreateLoggerFactory(level);
         await using var host = new ReshHost(options, loggerFactory);
         using var signals = RouteSignals(host);
-        if (options.Group.Mode == ReplicationMode.Remus && options.Group.Remus.StartBackup)
+        if (options.Replication.Mode == ReplicationMode.Remus && options.Replication.Remus.StartBackup)
         {
-            await output.WriteLineAsync($"resh: starting the backup on {options.Group.Remus.Backups[0]} ({StartBackupProcess(file.FullName, options)})");
+            await output.WriteLineAsync($"resh: starting the backup on {options.Replication.Remus.Backups[0]} ({StartBackupProcess(file.FullName, options)})");
         }
 
         try
@@ -200,9 +200,9 @@ public static class ReshCli
             return ExitUsage;
         }
 
-        if (options.Group.Mode != ReplicationMode.Remus)
+        if (options.Replication.Mode != ReplicationMode.Remus)
         {
-            await errors.WriteLineAsync($"error: {file}: resh backup needs mode: remus (it is {options.Group.ModeName})");
+            await errors.WriteLineAsync($"error: {file}: resh backup needs mode: remus (it is {options.Replication.Name})");
             return ExitUsage;
         }
 
@@ -270,7 +270,7 @@ public static class ReshCli
         var log = Path.Combine(logs, "backup.log");
         var self = Environment.ProcessPath ?? "dotnet";
         List<string> command = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [self, typeof(ReshCli).Assembly.Location] : [self];
-        command.AddRange(["backup", "--listen", options.Group.Remus.Backups[0].ToString(), "--config", configFile]);
+        command.AddRange(["backup", "--listen", options.Replication.Remus.Backups[0].ToString(), "--config", configFile]);
         var start = new System.Diagnostics.ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         foreach (var arg in (string[])["-c", "exec setsid \"$@\" >>\"$RESH_BACKUP_LOG\" 2>&1 </dev/null", "sh", .. command])
         {
@@ -287,7 +287,7 @@ public static class ReshCli
         try
         {
             var options = ConfigLoader.LoadFile(file.FullName);
-            output.WriteLine($"{file}: valid (mode {options.Group.ModeName}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
+            output.WriteLine($"{file}: valid (mode {options.Replication.Name}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
             return ExitOk;
         }
         catch (ConfigException e)

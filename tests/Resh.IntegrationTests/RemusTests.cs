@@ -20,17 +20,17 @@ public sealed class RemusTests
         var options = new ReshOptions
         {
             Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+            Replication = new ModeOptions { Mode = ReplicationMode.Remus },
             Group = new GroupOptions
             {
-                Mode = ReplicationMode.Remus,
                 Replicas = [new ReplicaSpec("r1", Tools.RedisCommand)],
                 StateDirectory = state,
                 ReplyTimeout = TimeSpan.FromSeconds(1),
                 StartupTimeout = TimeSpan.FromSeconds(60),
             },
         };
-        options.Group.Remus = new RemusOptions { Backups = [backup], Epoch = TimeSpan.FromMilliseconds(25), FailoverTimeout = TimeSpan.FromSeconds(5), ApplyInterval = TimeSpan.FromMilliseconds(200) };
-        remus?.Invoke(options.Group.Remus);
+        options.Replication.Remus = new RemusOptions { Backups = [backup], Epoch = TimeSpan.FromMilliseconds(25), FailoverTimeout = TimeSpan.FromSeconds(5), ApplyInterval = TimeSpan.FromMilliseconds(200) };
+        remus?.Invoke(options.Replication.Remus);
         return options;
     }
 

@@ -13,8 +13,8 @@ public sealed class SpareTests
         Tools.Require("redis-server", "apt-get install redis-server");
         return Cluster.StartAsync([.. Enumerable.Range(1, 4).Select(i => new ReplicaSpec($"r{i}", command))], o =>
         {
-            o.Group.Mode = ReplicationMode.Spare;
-            o.Group.Spare = new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200) };
+            o.Replication.Mode = ReplicationMode.Spare;
+            o.Replication.Spare = new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200) };
             configure?.Invoke(o);
         });
     }
@@ -29,7 +29,7 @@ public sealed class SpareTests
     public async Task Only_the_active_replicas_use_cpu_while_the_passive_ones_stay_frozen()
     {
         // No update falls into the measurement: updates only every million entries.
-        await using var cluster = await StartSpareAsync(o => o.Group.Spare = new SpareOptions { UpdateEvery = null, UpdateEveryEntries = 1_000_000 });
+        await using var cluster = await StartSpareAsync(o => o.Replication.Spare = new SpareOptions { UpdateEvery = null, UpdateEveryEntries = 1_000_000 });
         await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
         var before = cluster.Host.Status();
         Assert.Equal(["r1", "r2"], Role(before, "active").Select(r => r.Id));
@@ -128,7 +128,7 @@ public sealed class SpareTests
     [Fact]
     public async Task A_corrupted_passive_replica_is_found_at_its_next_update_and_replaced()
     {
-        await using var cluster = await StartSpareAsync(o => o.Group.Spare.Digest = "DEBUG DIGEST", DigestRedis);
+        await using var cluster = await StartSpareAsync(o => o.Replication.Spare.Digest = "DEBUG DIGEST", DigestRedis);
         await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
         var (acked, errors) = await cluster.WriteAsync(clients: 2, perClient: 100, _ => Task.CompletedTask);
         Assert.Empty(errors);
@@ -158,7 +158,7 @@ public sealed class SpareTests
         await using var cluster = await StartSpareAsync(
             o =>
             {
-                o.Group.Spare.RejuvenateEvery = TimeSpan.FromSeconds(1);
+                o.Replication.Spare.RejuvenateEvery = TimeSpan.FromSeconds(1);
                 o.Group.Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", Every = TimeSpan.FromSeconds(1) };
             },
             DigestRedis);

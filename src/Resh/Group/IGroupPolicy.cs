@@ -12,6 +12,19 @@ namespace Resh.Modes;
 /// </summary>
 public interface IGroupPolicy
 {
+    /// <summary>The mode's name as configured and shown in the status ("resh", "spare", "remus").</summary>
+    string Name { get; }
+
+    /// <summary>How many replicas the group runs for <paramref name="faults"/>.</summary>
+    int ReplicasFor(int faults) => 2 * faults + 1;
+
+    /// <summary>Why <paramref name="count"/> replicas do not fit f = <paramref name="faults"/>, naming the rule; null when they do.</summary>
+    string? ReplicaCountProblem(int faults, int count) => count == ReplicasFor(faults) ? null
+        : $"replicas: mode {Name} with faults: {faults} needs exactly 2f+1 = {ReplicasFor(faults)} replicas (got {count}); add or remove entries, or change faults";
+
+    /// <summary>f as the voter sees it: f+1 equal replies decide.</summary>
+    int VotingFaults(int faults) => faults;
+
     /// <summary>Called once, before the group starts.</summary>
     void Attach(IGroupControl control);
 

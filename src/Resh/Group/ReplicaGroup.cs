@@ -78,8 +78,13 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _clock = clock ?? TimeProvider.System;
         _lastCheckpointTimestamp = _clock.GetTimestamp();
-        _voter = new Voter(options.VotingFaults, _clock) { Members = options.Replicas.Count };
         _policy = policy ?? new ActivePolicy();
+        if (options.Faults >= 0 && _policy.ReplicaCountProblem(options.Faults, options.Replicas.Count) is { } problem)
+        {
+            throw new ArgumentException($"invalid options:\n{problem}", nameof(options));
+        }
+
+        _voter = new Voter(_policy.VotingFaults(options.Faults), _clock) { Members = options.Replicas.Count };
         if (log.Durable is { } durable)
         {
             AddCommitGate(durable);
@@ -154,7 +159,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 Role = r.Role.ToString().ToLowerInvariant(),
                 LastUpdate = r.LastUpdate,
             }).ToList();
-            return new GroupStatus(_options.ModeName, _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas)
+            return new GroupStatus(_policy.Name, _options.Faults, _log.Head, _voter.DecidedHead, _voter.VoterCount, _voter.VoterCount >= _voter.Quorum, replicas)
             {
                 LogFirst = _log.First,
                 Checkpoint = _newest,

@@ -36,7 +36,7 @@ public sealed partial class ReshHost
 
     private void AttachBackupLink(ulong term, bool unprotected, IPEndPoint? exclude)
     {
-        var link = new BackupLink(_options.Group.Remus, term, Log, () => _group?.NewestCheckpoint, _store, Metrics, _loggerFactory.CreateLogger("Resh.Remus"), unprotected, exclude);
+        var link = new BackupLink(_options.Replication.Remus, term, Log, () => _group?.NewestCheckpoint, _store, Metrics, _loggerFactory.CreateLogger("Resh.Remus"), unprotected, exclude);
         link.BackupChanged += backup => Events.Record(backup is null ? "+backup-lost" : "+backup-attached", null, backup is null ? "replies wait until a backup acknowledges" : $"{backup}, term {term}");
         _ = link.Fenced.ContinueWith(
             t =>
@@ -63,7 +63,7 @@ public sealed partial class ReshHost
         _remusRole = "backup";
         HostLog.Starting(_logger, "remus (backup)", _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
         var (restored, _) = await OpenStateAsync(cancellationToken);
-        var remus = _options.Group.Remus;
+        var remus = _options.Replication.Remus;
         _backupServer = new BackupServer(listen, remus, Log, _store, new TermFile(TermPath), Path.Combine(_options.Group.StateDirectory, "transfer"), _loggerFactory.CreateLogger("Resh.Remus"));
         _backupServer.Start();
         BackupEndPoint = _backupServer.EndPoint;
@@ -76,7 +76,7 @@ public sealed partial class ReshHost
 
         restored = _backupServer.Received ?? restored;
         _sequencer = new LocalSequencer(Log);
-        _standby = new StandbyPolicy();
+        _standby = new StandbyPolicy(_options.Replication.Remus);
         _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, _standby);
         await _group.StartAsync(cancellationToken);
         await StartAdminAsync(admin, optional: false, cancellationToken);
@@ -99,7 +99,7 @@ public sealed partial class ReshHost
         var server = _backupServer!;
         var term = server.BeginTerm();
         var lastSession = server.LastSession;
-        var detail = $"nothing from {server.Primary} for {_options.Group.Remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{Log.First}..#{Log.Head}";
+        var detail = $"nothing from {server.Primary} for {_options.Replication.Remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{Log.First}..#{Log.Head}";
         HostLog.TakingOver(_logger, term, detail);
         Events.Record("+takeover", null, $"term {term}: {detail}");
 
@@ -122,7 +122,7 @@ public sealed partial class ReshHost
 
     private async Task RunTakeoverCommandAsync(CancellationToken cancellationToken)
     {
-        if (_options.Group.Remus.TakeoverCommand is not { } command)
+        if (_options.Replication.Remus.TakeoverCommand is not { } command)
         {
             return;
         }
@@ -151,7 +151,7 @@ public sealed partial class ReshHost
     /// <summary>Mode remus as /status shows it, or null in the other modes.</summary>
     private RemusStatus? RemusStatus()
     {
-        if (_options.Group.Mode != ReplicationMode.Remus)
+        if (_options.Replication.Mode != ReplicationMode.Remus)
         {
             return null;
         }

@@ -77,7 +77,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        HostLog.Starting(_logger, _options.Group.ModeName, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
+        HostLog.Starting(_logger, _options.Replication.Name, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
         var (restored, lastSession) = await OpenStateAsync(cancellationToken);
         if (_options.Ordering is { } etcd)
         {
@@ -91,8 +91,8 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             _sequencer = new LocalSequencer(Log);
         }
 
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, ModePolicies.For(_options.Group));
-        if (_options.Group.Mode == ReplicationMode.Remus)
+        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, ModePolicies.For(_options.Replication));
+        if (_options.Replication.Mode == ReplicationMode.Remus)
         {
             // Output commit to the backup from the first request on: a reply waits until the backup holds its request.
             AttachBackupLink(PrimaryTerm(), unprotected: false, exclude: null);
@@ -245,7 +245,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Group.ModeName, _options.Group.Faults, Log.Head, -1, 0, false, [])) with
+    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, [])) with
     {
         Remus = RemusStatus(),
         Etcd = EtcdStatus(),

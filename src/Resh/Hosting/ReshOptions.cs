@@ -30,6 +30,9 @@ public sealed class ReshOptions
 
     public GroupOptions Group { get; set; } = new();
 
+    /// <summary>The replication mode and its settings.</summary>
+    public ModeOptions Replication { get; set; } = new();
+
     /// <summary>D-RESH: order the log through etcd, shared with the other gateways of the cluster; null orders locally.</summary>
     public Ordering.EtcdOrderingOptions? Ordering { get; set; }
 
@@ -79,12 +82,13 @@ public sealed class ReshOptions
         }
 
         errors.AddRange(Group.Validate());
+        errors.AddRange(Replication.Validate(Group));
         if (Ordering is not null)
         {
             errors.AddRange(Ordering.Validate());
-            if (Group.Mode != ReplicationMode.Resh)
+            if (Replication.Mode != ReplicationMode.Resh)
             {
-                errors.Add($"ordering.etcd: only mode resh orders through etcd in this version (mode is {Group.ModeName})");
+                errors.Add($"ordering.etcd: only mode resh orders through etcd in this version (mode is {Replication.Name})");
             }
 
             if (Ordering.PeerListen is not null && Group.Checkpoint is null)

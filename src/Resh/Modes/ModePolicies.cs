@@ -3,15 +3,52 @@ namespace Resh.Modes;
 /// <summary>The composition of a group: the policy of the configured mode (the host's one place that picks it).</summary>
 public static class ModePolicies
 {
+    /// <param name="mode">The configured mode with its own settings.</param>
     /// <param name="standby">Mode remus, the backup: its replica stands by until the takeover.</param>
-    public static IGroupPolicy For(GroupOptions options, bool standby = false)
+    public static IGroupPolicy For(ModeOptions mode, bool standby = false)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        return options.Mode switch
+        ArgumentNullException.ThrowIfNull(mode);
+        return mode.Mode switch
         {
-            ReplicationMode.Spare => new SparePolicy(),
-            ReplicationMode.Remus when standby => new StandbyPolicy(),
+            ReplicationMode.Spare => new SparePolicy(mode.Spare),
+            ReplicationMode.Remus when standby => new StandbyPolicy(mode.Remus),
+            ReplicationMode.Remus => new PrimaryPolicy(),
             _ => new ActivePolicy(),
         };
+    }
+}
+
+/// <summary>The replication mode and the settings of each mode (only the configured mode's are used and validated).</summary>
+public sealed class ModeOptions
+{
+    /// <summary>How the group replicates: resh (2f+1 active), spare (f+1 active, f+1 passive) or remus (primary and backup).</summary>
+    public ReplicationMode Mode { get; set; } = ReplicationMode.Resh;
+
+    /// <summary>The mode as written in the configuration.</summary>
+    public string Name => Mode.ToString().ToLowerInvariant();
+
+    /// <summary>Settings of mode spare.</summary>
+    public SpareOptions Spare { get; set; } = new();
+
+    /// <summary>Settings of mode remus.</summary>
+    public RemusOptions Remus { get; set; } = new();
+
+    /// <summary>The configured mode's own problems, and whether the group's replica count fits it.</summary>
+    public IReadOnlyList<string> Validate(GroupOptions group)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        var errors = new List<string>();
+        if (group.Faults >= 0 && ModePolicies.For(this).ReplicaCountProblem(group.Faults, group.Replicas.Count) is { } problem)
+        {
+            errors.Add(problem);
+        }
+
+        errors.AddRange(Mode switch
+        {
+            ReplicationMode.Spare => Spare.Validate(),
+            ReplicationMode.Remus => Remus.Validate(),
+            _ => [],
+        });
+        return errors;
     }
 }

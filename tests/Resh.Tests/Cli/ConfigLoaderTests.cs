@@ -1,4 +1,5 @@
 using Resh.Cli;
+using Resh.Modes;
 using Resh.Protocols.Resp;
 
 namespace Resh.Tests.Cli;
@@ -192,15 +193,15 @@ public sealed class ConfigLoaderTests
         }
 
         var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "spare.yaml"));
-        Assert.Equal(Resh.Modes.ReplicationMode.Spare, options.Group.Mode);
+        Assert.Equal(Resh.Modes.ReplicationMode.Spare, options.Replication.Mode);
         Assert.Equal(1, options.Group.Faults);
         Assert.Equal(4, options.Group.Replicas.Count);
         Assert.Equal("127.0.0.1:6380", options.Gateway.Listen.ToString());
         Assert.Equal("127.0.0.1:6390", options.Admin!.ToString());
-        Assert.Equal(TimeSpan.FromSeconds(1), options.Group.Spare.UpdateEvery);
-        Assert.Null(options.Group.Spare.UpdateEveryEntries);
-        Assert.Equal(TimeSpan.FromMinutes(10), options.Group.Spare.RejuvenateEvery);
-        Assert.Equal("DEBUG DIGEST", options.Group.Spare.Digest);
+        Assert.Equal(TimeSpan.FromSeconds(1), options.Replication.Spare.UpdateEvery);
+        Assert.Null(options.Replication.Spare.UpdateEveryEntries);
+        Assert.Equal(TimeSpan.FromMinutes(10), options.Replication.Spare.RejuvenateEvery);
+        Assert.Equal("DEBUG DIGEST", options.Replication.Spare.Digest);
     }
 
     private const string Spare = """
@@ -214,14 +215,14 @@ public sealed class ConfigLoaderTests
     public void A_spare_update_interval_is_a_count_of_entries_or_a_duration_and_rejuvenation_can_be_off()
     {
         var byCount = ConfigLoader.Load(Spare + "\nspare: { update-interval: 5000, rejuvenate-every: off }\n", "t.yaml", "/tmp");
-        Assert.Equal(5000, byCount.Group.Spare.UpdateEveryEntries);
-        Assert.Null(byCount.Group.Spare.UpdateEvery);
-        Assert.Null(byCount.Group.Spare.RejuvenateEvery);
+        Assert.Equal(5000, byCount.Replication.Spare.UpdateEveryEntries);
+        Assert.Null(byCount.Replication.Spare.UpdateEvery);
+        Assert.Null(byCount.Replication.Spare.RejuvenateEvery);
 
         var defaults = ConfigLoader.Load(Spare, "t.yaml", "/tmp");
-        Assert.Equal(TimeSpan.FromSeconds(1), defaults.Group.Spare.UpdateEvery);
-        Assert.Null(defaults.Group.Spare.RejuvenateEvery);
-        Assert.Equal(2 * 1 + 2, defaults.Group.ReplicasNeeded);
+        Assert.Equal(TimeSpan.FromSeconds(1), defaults.Replication.Spare.UpdateEvery);
+        Assert.Null(defaults.Replication.Spare.RejuvenateEvery);
+        Assert.Equal(2 * 1 + 2, ModePolicies.For(defaults.Replication).ReplicasFor(defaults.Group.Faults));
     }
 
     [Theory]
@@ -248,12 +249,12 @@ public sealed class ConfigLoaderTests
         }
 
         var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "remus.yaml"));
-        Assert.Equal(Resh.Modes.ReplicationMode.Remus, options.Group.Mode);
+        Assert.Equal(Resh.Modes.ReplicationMode.Remus, options.Replication.Mode);
         Assert.Single(options.Group.Replicas);
-        Assert.Equal("127.0.0.1:6391", Assert.Single(options.Group.Remus.Backups).ToString());
-        Assert.Equal(TimeSpan.FromMilliseconds(25), options.Group.Remus.Epoch);
-        Assert.Equal(TimeSpan.FromSeconds(1), options.Group.Remus.FailoverTimeout);
-        Assert.True(options.Group.Remus.StartBackup);
+        Assert.Equal("127.0.0.1:6391", Assert.Single(options.Replication.Remus.Backups).ToString());
+        Assert.Equal(TimeSpan.FromMilliseconds(25), options.Replication.Remus.Epoch);
+        Assert.Equal(TimeSpan.FromSeconds(1), options.Replication.Remus.FailoverTimeout);
+        Assert.True(options.Replication.Remus.StartBackup);
         Assert.Equal("127.0.0.1:6380", options.Gateway.Listen.ToString());
         Assert.Equal("127.0.0.1:6390", options.Admin!.ToString());
     }
@@ -267,11 +268,11 @@ public sealed class ConfigLoaderTests
             remus: { backup: [10.0.0.2:6391, 10.0.0.1:6391], epoch: 0, failover-timeout: 300ms, takeover-command: ip addr add 10.0.0.100/32 dev eth0 }
             replicas: [ { command: "redis-server --port {port}" } ]
             """, "t.yaml", "/tmp");
-        Assert.Equal(["10.0.0.2:6391", "10.0.0.1:6391"], options.Group.Remus.Backups.Select(b => b.ToString()));
-        Assert.Equal(TimeSpan.Zero, options.Group.Remus.Epoch);
-        Assert.Equal(TimeSpan.FromMilliseconds(300), options.Group.Remus.FailoverTimeout);
-        Assert.Equal("ip addr add 10.0.0.100/32 dev eth0", options.Group.Remus.TakeoverCommand);
-        Assert.Equal(0, options.Group.VotingFaults);
+        Assert.Equal(["10.0.0.2:6391", "10.0.0.1:6391"], options.Replication.Remus.Backups.Select(b => b.ToString()));
+        Assert.Equal(TimeSpan.Zero, options.Replication.Remus.Epoch);
+        Assert.Equal(TimeSpan.FromMilliseconds(300), options.Replication.Remus.FailoverTimeout);
+        Assert.Equal("ip addr add 10.0.0.100/32 dev eth0", options.Replication.Remus.TakeoverCommand);
+        Assert.Equal(0, ModePolicies.For(options.Replication).VotingFaults(options.Group.Faults));
     }
 
     [Theory]

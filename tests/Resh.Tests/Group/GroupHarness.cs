@@ -21,12 +21,12 @@ internal sealed class GroupHarness : IAsyncDisposable
     private readonly TempDir _temp = new();
     private readonly Dictionary<long, bool> _opened = [];
 
-    private GroupHarness(GroupOptions options, IGroupPolicy? policy)
+    private GroupHarness(GroupOptions options, IGroupPolicy policy)
     {
         Options = options;
         options.StateDirectory = _temp.Path;
         Log = new OrderedLog(Clock);
-        Group = new ReplicaGroup(options, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: null, policy: policy ?? ModePolicies.For(options), clock: Clock);
+        Group = new ReplicaGroup(options, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: null, policy: policy, clock: Clock);
     }
 
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
@@ -42,24 +42,18 @@ internal sealed class GroupHarness : IAsyncDisposable
     public ReplicaGroup Group { get; }
 
     /// <summary>A started group of <paramref name="replicas"/> fake replicas r1..rN.</summary>
-    public static async Task<GroupHarness> StartAsync(ReplicationMode mode, int faults, int replicas, Action<GroupOptions>? configure = null, IGroupPolicy? policy = null)
+    public static async Task<GroupHarness> StartAsync(ReplicationMode mode, int faults, int replicas, Action<ModeOptions>? configure = null, IGroupPolicy? policy = null)
     {
         var options = new GroupOptions
         {
-            Mode = mode,
             Faults = faults,
             Replicas = [.. Enumerable.Range(1, replicas).Select(i => new ReplicaSpec($"r{i}", "fake {port}"))],
             ReplyTimeout = TimeSpan.FromSeconds(5),
             StartupTimeout = TimeSpan.FromSeconds(10),
         };
-        if (mode == ReplicationMode.Remus)
-        {
-            // The group never dials the backup (the host does); the option is only validated.
-            options.Remus.Backups = [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 9)];
-        }
-
-        configure?.Invoke(options);
-        var harness = new GroupHarness(options, policy);
+        var modeOptions = new ModeOptions { Mode = mode };
+        configure?.Invoke(modeOptions);
+        var harness = new GroupHarness(options, policy ?? ModePolicies.For(modeOptions));
         try
         {
             await harness.Group.StartAsync(CancellationToken.None).WaitAsync(Timeout);

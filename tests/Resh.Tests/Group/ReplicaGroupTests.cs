@@ -147,8 +147,9 @@ public sealed class ReplicaGroupTests
     [Fact]
     public async Task RemusStandby_AppliesOnItsInterval_AndPromotion_MakesItAnswer()
     {
-        var standby = new StandbyPolicy();
-        await using var h = await GroupHarness.StartAsync(ReplicationMode.Remus, 1, 1, o => o.Remus.ApplyInterval = TimeSpan.FromSeconds(1), standby);
+        var remus = new RemusOptions { ApplyInterval = TimeSpan.FromSeconds(1) };
+        var standby = new StandbyPolicy(remus);
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Remus, 1, 1, policy: standby);
         Assert.Equal("passive", h.Replica("r1").Role);
         _ = h.Send("SET a 1");
 

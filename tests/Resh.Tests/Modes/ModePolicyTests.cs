@@ -5,13 +5,13 @@ namespace Resh.Tests.Modes;
 /// <summary>The modes' decisions, against an in-process group (<see cref="FakeGroup"/>): no process, no clock.</summary>
 public sealed class ModePolicyTests
 {
-    private static GroupOptions SpareOptions() => new() { Mode = ReplicationMode.Spare, Faults = 1, StartupTimeout = TimeSpan.FromSeconds(5), ReplyTimeout = TimeSpan.FromSeconds(1) };
+    private static GroupOptions SpareOptions() => new() { Faults = 1, StartupTimeout = TimeSpan.FromSeconds(5), ReplyTimeout = TimeSpan.FromSeconds(1) };
 
     /// <summary>Two active replicas that vote, two passive ones at rest.</summary>
     private static (SparePolicy Policy, FakeGroup Group) Spare()
     {
         var group = new FakeGroup(SpareOptions(), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Passive, ReplicaState.Passive), (ReplicaRole.Passive, ReplicaState.Passive));
-        var policy = new SparePolicy();
+        var policy = new SparePolicy(new SpareOptions());
         policy.Attach(group);
         return (policy, group);
     }
@@ -96,16 +96,16 @@ public sealed class ModePolicyTests
     public void A_passive_update_covers_the_settled_prefix_in_spare_and_everything_held_on_the_remus_backup()
     {
         using var group = new FakeGroup(SpareOptions(), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Passive, ReplicaState.Passive));
-        Assert.Equal(90, new SparePolicy().UpdateTarget(group.View()));
-        Assert.Equal(101, new StandbyPolicy().UpdateTarget(group.View()));
+        Assert.Equal(90, new SparePolicy(new SpareOptions()).UpdateTarget(group.View()));
+        Assert.Equal(101, new StandbyPolicy(new RemusOptions()).UpdateTarget(group.View()));
     }
 
     [Fact]
     public async Task The_remus_backup_stands_by_passive_and_its_takeover_wakes_its_replica_until_it_votes()
     {
-        var options = new GroupOptions { Mode = ReplicationMode.Remus, StartupTimeout = TimeSpan.FromSeconds(10) };
+        var options = new GroupOptions { StartupTimeout = TimeSpan.FromSeconds(10) };
         using var group = new FakeGroup(options, (ReplicaRole.Passive, ReplicaState.Passive)) { Quorum = 1 };
-        var standby = new StandbyPolicy();
+        var standby = new StandbyPolicy(new RemusOptions());
         IGroupPolicy policy = standby;
         policy.Attach(group);
         Assert.False(policy.Serving);
@@ -124,11 +124,14 @@ public sealed class ModePolicyTests
     public void Every_other_mode_is_all_active_and_wakes_nobody()
     {
         using var group = new FakeGroup(new GroupOptions(), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Active, ReplicaState.Suspected), (ReplicaRole.Active, ReplicaState.Up));
-        var policy = ModePolicies.For(new GroupOptions { Mode = ReplicationMode.Resh });
+        var policy = ModePolicies.For(new ModeOptions { Mode = ReplicationMode.Resh });
         Assert.IsType<ActivePolicy>(policy);
-        Assert.IsType<SparePolicy>(ModePolicies.For(new GroupOptions { Mode = ReplicationMode.Spare }));
-        Assert.IsType<StandbyPolicy>(ModePolicies.For(new GroupOptions { Mode = ReplicationMode.Remus }, standby: true));
-        Assert.IsType<ActivePolicy>(ModePolicies.For(new GroupOptions { Mode = ReplicationMode.Remus }));
+        Assert.IsType<SparePolicy>(ModePolicies.For(new ModeOptions { Mode = ReplicationMode.Spare }));
+        Assert.IsType<StandbyPolicy>(ModePolicies.For(new ModeOptions { Mode = ReplicationMode.Remus }, standby: true));
+        var primary = ModePolicies.For(new ModeOptions { Mode = ReplicationMode.Remus });
+        Assert.IsType<PrimaryPolicy>(primary);
+        Assert.Equal((1, 0, "remus"), (primary.ReplicasFor(1), primary.VotingFaults(1), primary.Name));
+        Assert.Equal((3, 1, "resh"), (policy.ReplicasFor(1), policy.VotingFaults(1), policy.Name));
         Assert.Equal(ReplicaRole.Active, policy.RoleOfNewGeneration(group.View(), 1, first: false));
         Assert.False(policy.CanWake(group.View()));
         Assert.False(policy.WatchesSplits);

@@ -5,12 +5,20 @@ namespace Resh.Modes;
 /// <summary>
 /// Mode remus, the backup: its one replica is passive (frozen, fed what the backup holds every apply interval) until
 /// the takeover, when it is woken, applies everything, and votes alone (<see cref="PromoteAsync"/>). The primary runs
-/// <see cref="ActivePolicy"/> with a quorum of one.
+/// <see cref="PrimaryPolicy"/>.
 /// </summary>
-public sealed class StandbyPolicy : IGroupPolicy
+public sealed class StandbyPolicy(RemusOptions remus) : IGroupPolicy
 {
     private IGroupControl _group = null!;
     private volatile bool _standby = true;
+
+    public string Name => PrimaryPolicy.ModeName;
+
+    public int ReplicasFor(int faults) => 1;
+
+    public string? ReplicaCountProblem(int faults, int count) => PrimaryPolicy.OneReplicaProblem(count);
+
+    public int VotingFaults(int faults) => 0;
 
     public bool Serving => !_standby;
 
@@ -24,7 +32,7 @@ public sealed class StandbyPolicy : IGroupPolicy
     /// <summary>Applies what the backup holds to its frozen replica every apply interval, until the takeover.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(_group.Options.Remus.ApplyInterval, _group.Clock);
+        using var timer = new PeriodicTimer(remus.ApplyInterval, _group.Clock);
         try
         {
             while (_standby && await timer.WaitForNextTickAsync(cancellationToken))

@@ -1,13 +1,14 @@
 namespace Resh.Modes;
 
 /// <summary>
-/// Every replica is active and votes: mode resh (2f+1 replicas, f+1 equal replies decide), D-RESH (the same on every
-/// host of one etcd-ordered log) and the Remus primary (one replica, its reply decides; output commit waits for the
-/// backup). A silent or outvoted replica is suspected and rebuilt by the core; nothing is woken. Everything else is
-/// the defaults of <see cref="IGroupPolicy"/>.
+/// Mode resh: 2f+1 replicas, every one active and voting, f+1 equal replies decide; D-RESH runs the same on every host
+/// of one etcd-ordered log. A silent or outvoted replica is suspected and rebuilt by the core; nothing is woken.
+/// Everything else is the defaults of <see cref="IGroupPolicy"/>.
 /// </summary>
 public sealed class ActivePolicy : IGroupPolicy
 {
+    public string Name => "resh";
+
     public void Attach(IGroupControl control)
     {
     }

@@ -14,7 +14,7 @@ namespace Resh.Modes;
 /// Proactive recovery activates the oldest passive replica and discards the oldest active domain, whose slot
 /// starts again as a fresh passive replica from the newest verified checkpoint.
 /// </summary>
-public sealed class SparePolicy : IGroupPolicy
+public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
 {
     private readonly Lock _lock = new();
     private IGroupControl _group = null!;
@@ -22,6 +22,13 @@ public sealed class SparePolicy : IGroupPolicy
     private long _activations;
     private long _rejuvenations;
     private bool _rejuvenating;
+
+    public string Name => "spare";
+
+    public int ReplicasFor(int faults) => 2 * faults + 2;
+
+    public string? ReplicaCountProblem(int faults, int count) => count == ReplicasFor(faults) ? null
+        : $"replicas: mode spare with faults: {faults} needs exactly 2f+2 (f+1 active, f+1 passive) = {ReplicasFor(faults)} replicas (got {count}); add or remove entries, or change faults";
 
     public bool Serving => true;
 
@@ -208,9 +215,8 @@ public sealed class SparePolicy : IGroupPolicy
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        var options = _group.Options.Spare;
         var clock = _group.Clock;
-        var tick = TimeSpan.FromMilliseconds(Math.Clamp((options.UpdateEvery ?? TimeSpan.FromMilliseconds(50)).TotalMilliseconds / 4, 5, 50));
+        var tick = TimeSpan.FromMilliseconds(Math.Clamp((spare.UpdateEvery ?? TimeSpan.FromMilliseconds(50)).TotalMilliseconds / 4, 5, 50));
         var lastUpdate = clock.GetTimestamp();
         var lastRejuvenation = lastUpdate;
         var updatedHead = _group.View().LogHead;
@@ -228,15 +234,15 @@ public sealed class SparePolicy : IGroupPolicy
 
                 var head = view.LogHead;
                 var due = head != updatedHead
-                    && ((options.UpdateEvery is { } every && clock.GetElapsedTime(lastUpdate) >= every)
-                        || (options.UpdateEveryEntries is { } entries && head - updatedHead >= entries));
+                    && ((spare.UpdateEvery is { } every && clock.GetElapsedTime(lastUpdate) >= every)
+                        || (spare.UpdateEveryEntries is { } entries && head - updatedHead >= entries));
                 if (due)
                 {
                     updatedHead = await UpdatePassivesAsync(cancellationToken);
                     lastUpdate = clock.GetTimestamp();
                 }
 
-                if (options.RejuvenateEvery is { } rejuvenate && clock.GetElapsedTime(lastRejuvenation) >= rejuvenate)
+                if (spare.RejuvenateEvery is { } rejuvenate && clock.GetElapsedTime(lastRejuvenation) >= rejuvenate)
                 {
                     await RejuvenateAsync(cancellationToken);
                     lastRejuvenation = clock.GetTimestamp();
@@ -255,7 +261,7 @@ public sealed class SparePolicy : IGroupPolicy
     private async Task<long> UpdatePassivesAsync(CancellationToken ct)
     {
         var options = _group.Options;
-        if ((options.Spare.Digest ?? options.Checkpoint?.Digest) is { } digest)
+        if ((spare.Digest ?? options.Checkpoint?.Digest) is { } digest)
         {
             await _group.ProbeDigestAsync(digest, ct);
         }

@@ -6,31 +6,8 @@ public sealed record ReplicaSpec(string Id, string Command, IReadOnlyDictionary<
 /// <summary>The settings of a replica group that do not depend on the protocol.</summary>
 public sealed class GroupOptions
 {
-    /// <summary>How the group replicates: resh (2f+1 active) or spare (f+1 active, f+1 passive).</summary>
-    public ReplicationMode Mode { get; set; } = ReplicationMode.Resh;
-
-    /// <summary>f: how many faulty replicas are tolerated.</summary>
+    /// <summary>f: how many faulty replicas are tolerated (the mode's policy says how many replicas that takes).</summary>
     public int Faults { get; set; } = 1;
-
-    /// <summary>Settings of mode spare.</summary>
-    public SpareOptions Spare { get; set; } = new();
-
-    /// <summary>Settings of mode remus.</summary>
-    public RemusOptions Remus { get; set; } = new();
-
-    /// <summary>f as the voter sees it: mode remus has one executing replica and no vote.</summary>
-    public int VotingFaults => Mode == ReplicationMode.Remus ? 0 : Faults;
-
-    /// <summary>The mode as written in the configuration.</summary>
-    public string ModeName => Mode.ToString().ToLowerInvariant();
-
-    /// <summary>How many replicas the mode needs: 2f+1 for resh, 2f+2 (f+1 active, f+1 passive) for spare.</summary>
-    public int ReplicasNeeded => Mode switch
-    {
-        ReplicationMode.Spare => 2 * Faults + 2,
-        ReplicationMode.Remus => 1,
-        _ => 2 * Faults + 1,
-    };
 
     public IReadOnlyList<ReplicaSpec> Replicas { get; set; } = [];
 
@@ -59,24 +36,6 @@ public sealed class GroupOptions
         if (Faults < 0)
         {
             errors.Add($"faults: must be 0 or more (got {Faults})");
-        }
-
-        var needed = ReplicasNeeded;
-        if (Faults >= 0 && Replicas.Count != needed)
-        {
-            errors.Add(Mode == ReplicationMode.Remus
-                ? $"replicas: mode remus runs exactly one replica here (the backup runs the same command); got {Replicas.Count}"
-                : $"replicas: mode {ModeName} with faults: {Faults} needs exactly {(Mode == ReplicationMode.Spare ? "2f+2 (f+1 active, f+1 passive)" : "2f+1")} = {needed} replicas (got {Replicas.Count}); add or remove entries, or change faults");
-        }
-
-        if (Mode == ReplicationMode.Spare)
-        {
-            errors.AddRange(Spare.Validate());
-        }
-
-        if (Mode == ReplicationMode.Remus)
-        {
-            errors.AddRange(Remus.Validate());
         }
 
         if (Replicas.Count > 64)
