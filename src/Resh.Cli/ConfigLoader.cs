@@ -2,10 +2,13 @@
 using System.Globalization;
 using System.Net;
 using Resh.Checkpoints;
+using Resh.Dresh;
 using Resh.Gateway;
+using Resh.Group;
 using Resh.Hosting;
 using Resh.Modes;
 using Resh.Protocols.Resp;
+using Resh.Remus;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -410,7 +413,7 @@ public sealed class ConfigLoader
 
     private static readonly string[] OrderingKeys = ["etcd", "cluster", "member", "max-batch", "max-in-flight", "max-batch-bytes", "lease", "peer-listen", "trim"];
 
-    private Ordering.EtcdOrderingOptions? ParseOrdering(YamlNode node)
+    private EtcdOrderingOptions? ParseOrdering(YamlNode node)
     {
         if (Mapping(node, "ordering") is not { } map)
         {
@@ -420,7 +423,7 @@ public sealed class ConfigLoader
         var keys = Keys(map, OrderingKeys, "ordering.");
         RequireKey(map, keys, "etcd", "etcd: [http://127.0.0.1:2379]", "ordering.");
         RequireKey(map, keys, "cluster", "cluster: redis", "ordering.");
-        var options = new Ordering.EtcdOrderingOptions();
+        var options = new EtcdOrderingOptions();
         if (keys.TryGetValue("etcd", out var etcd))
         {
             var texts = etcd is YamlSequenceNode ? StringList(etcd, "ordering.etcd") : Scalar(etcd, "ordering.etcd") is { } one ? [one] : [];

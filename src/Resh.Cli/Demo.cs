@@ -3,8 +3,8 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Resh.Clients;
 using Resh.Domains;
+using Resh.Group;
 using Resh.Hosting;
-using Resh.Modes;
 
 namespace Resh.Cli;
 

@@ -1,4 +1,3 @@
-using System.CommandLine;
 using Resh.Cli;
 
 return await ReshCli.RunAsync(args);

@@ -366,7 +366,7 @@ public static class ReshCli
                 return ExitOk;
             }
 
-            var status = JsonSerializer.Deserialize<GroupStatus>(text, Resh.Admin.AdminServer.Json)!;
+            var status = JsonSerializer.Deserialize<Resh.Admin.ReshStatus>(text, Resh.Admin.AdminServer.Json)!;
             await output.WriteLineAsync(StatusTable.Render(status));
             return ExitOk;
         }

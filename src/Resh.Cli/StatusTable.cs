@@ -1,13 +1,13 @@
 using System.Globalization;
 using System.Text;
-using Resh.Modes;
+using Resh.Admin;
 
 namespace Resh.Cli;
 
 /// <summary>Renders /status as a plain text table.</summary>
 public static class StatusTable
 {
-    public static string Render(GroupStatus status)
+    public static string Render(ReshStatus status)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"mode {status.Mode}  f={status.Faults}  head #{status.Head}  decided #{status.Decided}  voting {status.Voting}  {(status.Ready ? "ready" : "NOT READY")}\n");

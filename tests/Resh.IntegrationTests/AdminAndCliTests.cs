@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Resh.Cli;
-using Resh.Clients;
 using Resh.Domains;
 
 namespace Resh.IntegrationTests;

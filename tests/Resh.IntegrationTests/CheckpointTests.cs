@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
+using Resh.Group;
 using Resh.Hosting;
-using Resh.Modes;
 
 namespace Resh.IntegrationTests;
 

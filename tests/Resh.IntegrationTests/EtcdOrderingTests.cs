@@ -1,11 +1,9 @@
-using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Resh.Clients;
-using Resh.Domains;
+using Resh.Dresh;
+using Resh.Group;
 using Resh.Hosting;
-using Resh.Modes;
-using Resh.Ordering;
 
 namespace Resh.IntegrationTests;
 

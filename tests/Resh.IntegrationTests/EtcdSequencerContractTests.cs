@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Dresh;
 using Resh.Ordering;
 using Resh.Tests.Ordering;
 

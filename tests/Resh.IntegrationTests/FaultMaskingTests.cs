@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
-using Resh.Clients;
-using Resh.Modes;
+using Resh.Group;
 
 namespace Resh.IntegrationTests;
 

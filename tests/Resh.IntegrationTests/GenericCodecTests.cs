@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
-using Resh.Modes;
+using Resh.Group;
 
 namespace Resh.IntegrationTests;
 

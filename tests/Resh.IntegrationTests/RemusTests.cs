@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Resh.Clients;
 using Resh.Domains;
+using Resh.Group;
 using Resh.Hosting;
 using Resh.Modes;
 using Resh.Ordering;

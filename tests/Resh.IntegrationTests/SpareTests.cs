@@ -1,3 +1,4 @@
+using Resh.Group;
 using Resh.Hosting;
 using Resh.Modes;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using Resh.Modes;
+using Resh.Group;
 using StackExchange.Redis;
 
 namespace Resh.IntegrationTests;

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
@@ -9,14 +7,14 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Resh.Diagnostics;
-using Resh.Modes;
+using Resh.Group;
 
 namespace Resh.Admin;
 
 /// <summary>What the admin endpoint needs from the running gateway.</summary>
 public interface IAdminTarget
 {
-    GroupStatus Status();
+    ReshStatus Status();
 
     bool Ready { get; }
 
@@ -67,7 +65,7 @@ public sealed class AdminServer : IAsyncDisposable
         _app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         _app.MapPost("/inject", async (HttpContext http) =>
         {
-            if (!Authorized(http, token))
+            if (!BearerToken.Authorized(http, token))
             {
                 return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
             }
@@ -99,7 +97,7 @@ public sealed class AdminServer : IAsyncDisposable
         });
         _app.MapPost("/checkpoint", async (HttpContext http) =>
         {
-            if (!Authorized(http, token))
+            if (!BearerToken.Authorized(http, token))
             {
                 return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
             }
@@ -115,7 +113,7 @@ public sealed class AdminServer : IAsyncDisposable
         });
         _app.MapPost("/shutdown", (HttpContext http) =>
         {
-            if (!Authorized(http, token))
+            if (!BearerToken.Authorized(http, token))
             {
                 return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
             }
@@ -138,22 +136,5 @@ public sealed class AdminServer : IAsyncDisposable
         {
             await _app.DisposeAsync();
         }
-    }
-
-    internal static bool Authorized(HttpContext http, string? token)
-    {
-        if (string.IsNullOrEmpty(token))
-        {
-            return true;
-        }
-
-        var header = http.Request.Headers.Authorization.ToString();
-        const string Prefix = "Bearer ";
-        if (!header.StartsWith(Prefix, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        return CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(header[Prefix.Length..]), Encoding.UTF8.GetBytes(token));
     }
 }

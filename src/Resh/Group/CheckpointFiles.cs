@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>A replica's checkpoint files: captured by hard link at the checkpoint's position, or hashed for the vote.</summary>
 internal static partial class CheckpointFiles

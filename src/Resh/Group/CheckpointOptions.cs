@@ -1,6 +1,6 @@
 using Resh.Checkpoints;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// Service checkpoints: how a replica writes its state to files (<see cref="Flush"/>), which files hold it,

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 internal static partial class GroupLog
 {

@@ -1,4 +1,5 @@
-namespace Resh.Modes;
+
+namespace Resh.Group;
 
 /// <summary>How to run one replica: a command template with {port}, {dir} and {id} placeholders.</summary>
 public sealed record ReplicaSpec(string Id, string Command, IReadOnlyDictionary<string, string>? Environment = null);

@@ -1,4 +1,5 @@
-namespace Resh.Modes;
+
+namespace Resh.Group;
 
 /// <summary>
 /// What a mode adds to the group's checkpoints (D-RESH: the etcd cursor, who schedules, trimming etcd's log after a

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Resh.Diagnostics;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// The narrow surface through which a policy acts on the group. Every method takes the group's lock itself and

@@ -1,6 +1,6 @@
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// What a replication mode decides beside the mode-agnostic group core: the role of each replica, what to do when the

@@ -3,7 +3,7 @@ using System.Globalization;
 using Resh.Checkpoints;
 using Resh.Ordering;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>Storing verified checkpoints in the background, pruning old ones, and truncating the log behind them.</summary>
 public sealed partial class ReplicaGroup

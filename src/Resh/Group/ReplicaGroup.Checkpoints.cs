@@ -7,7 +7,7 @@ using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// Service checkpoints. A <see cref="LogEventKind.Checkpoint"/> entry carries the service's flush (and digest)

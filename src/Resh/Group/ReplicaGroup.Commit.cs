@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Resh.Ordering;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>Output commit: a decided reply is released once every gate (the durable log, a Remus backup) holds its request.</summary>
 public sealed partial class ReplicaGroup

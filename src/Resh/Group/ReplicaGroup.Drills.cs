@@ -2,7 +2,7 @@ using System.Net;
 using Resh.Domains;
 using Resh.Replicas;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>Fault drills: crash, hang, corrupt and slow a replica on purpose.</summary>
 public sealed partial class ReplicaGroup

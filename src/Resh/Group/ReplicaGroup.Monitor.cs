@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>The monitor: silent, lagging and stalled replicas (see <see cref="SilenceRule"/>), and recovering ones that caught up.</summary>
 public sealed partial class ReplicaGroup

@@ -7,7 +7,7 @@ using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// Passive replicas and the control surface of the mode's policy (<see cref="IGroupControl"/>). A passive replica is

@@ -3,7 +3,7 @@ using Resh.Domains;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 public sealed partial class ReplicaGroup
 {

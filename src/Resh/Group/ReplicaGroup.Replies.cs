@@ -3,7 +3,7 @@ using Resh.Ordering;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>The reply path: from a replica's reader to the voter, suspicion of mismatches, and release of the outcomes.</summary>
 public sealed partial class ReplicaGroup

@@ -4,7 +4,7 @@ using Resh.Domains;
 using Resh.Protocols;
 using Resh.Replicas;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>Supervision: each replica slot starts a domain, restores the newest checkpoint, starts an applier, and rebuilds it when it is suspected.</summary>
 public sealed partial class ReplicaGroup

@@ -8,7 +8,7 @@ using Resh.Protocols;
 using Resh.Replicas;
 using Resh.Voting;
 
-namespace Resh.Modes;
+namespace Resh.Group;
 
 /// <summary>
 /// A replica group: the core every mode shares. Replicas apply the ordered log and their replies are voted; a
@@ -41,17 +41,18 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     private Task _monitor = Task.CompletedTask;
     private Task? _disposal;
 
+    /// <param name="policy">What the mode decides: the role of each replica, what to wake, the quorum.</param>
     /// <param name="store">Where checkpoints are stored; required when <see cref="GroupOptions.Checkpoint"/> is set.</param>
     /// <param name="restored">The checkpoint the log continues from (the log starts right after it).</param>
-    /// <param name="policy">What the mode decides (<see cref="ModePolicies.For"/>); every replica active and voting when null.</param>
     /// <param name="clock">
     /// The clock every decision reads: reply timeouts and silence, replay progress, checkpoint and passive-update
     /// cadence, activations. The log's append times must come from the same clock. Waits for real I/O (a
     /// readiness probe, the backoff between restarts) run on real time. The system clock when null.
     /// </param>
-    public ReplicaGroup(GroupOptions options, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, IGroupPolicy? policy = null, TimeProvider? clock = null)
+    public ReplicaGroup(GroupOptions options, IGroupPolicy policy, IProtocol protocol, ISequencer sequencer, Func<DomainSpec, IDomain> createDomain, ReshMetrics metrics, EventJournal events, ILogger? logger = null, CheckpointStore? store = null, VerifiedCheckpoint? restored = null, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(sequencer);
         OptionsValidation.ThrowIfInvalid(options.Validate(), nameof(options));
         if (options.Checkpoint is not null && store is null)
@@ -78,7 +79,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _clock = clock ?? TimeProvider.System;
         _lastCheckpointTimestamp = _clock.GetTimestamp();
-        _policy = policy ?? new ActivePolicy();
+        _policy = policy;
         if (options.Faults >= 0 && _policy.ReplicaCountProblem(options.Faults, options.Replicas.Count) is { } problem)
         {
             throw new ArgumentException($"invalid options:\n{problem}", nameof(options));

@@ -1,4 +1,5 @@
-namespace Resh.Modes;
+
+namespace Resh.Group;
 
 /// <summary>Where a replica stands in its group.</summary>
 public enum ReplicaState
@@ -73,8 +74,8 @@ public sealed record ReplicaStatus(
     public DateTimeOffset? LastUpdate { get; init; }
 }
 
-/// <summary>The whole group as /status shows it.</summary>
-public sealed record GroupStatus(string Mode, int Faults, long Head, long Decided, int Voting, bool Ready, IReadOnlyList<ReplicaStatus> Replicas)
+/// <summary>The whole group as /status shows it (the host adds what its mode shows beside, see <c>ReshStatus</c>).</summary>
+public record GroupStatus(string Mode, int Faults, long Head, long Decided, int Voting, bool Ready, IReadOnlyList<ReplicaStatus> Replicas)
 {
     /// <summary>The first log entry still held; those before it are covered by <see cref="Checkpoint"/>.</summary>
     public long LogFirst { get; init; }
@@ -82,41 +83,10 @@ public sealed record GroupStatus(string Mode, int Faults, long Head, long Decide
     /// <summary>The newest verified checkpoint, if any.</summary>
     public VerifiedCheckpoint? Checkpoint { get; init; }
 
-    /// <summary>Mode spare: how often the passive replicas were woken to vote.</summary>
+    /// <summary>How often passive replicas were woken to vote (mode spare).</summary>
     public long Activations { get; init; }
 
-    /// <summary>Mode spare: how often a passive replica replaced the oldest active one (proactive recovery).</summary>
+    /// <summary>How often a passive replica replaced the oldest active one, proactive recovery (mode spare).</summary>
     public long Rejuvenations { get; init; }
 
-    /// <summary>Mode remus: the link between primary and backup.</summary>
-    public RemusStatus? Remus { get; init; }
-
-    /// <summary>D-RESH: the etcd ordering.</summary>
-    public EtcdStatus? Etcd { get; init; }
 }
-
-/// <summary>
-/// D-RESH as /status shows it: the etcd endpoint in use, the last revision applied, this gateway's batches, its
-/// current run, how often its lease was lost, and the gateway runs of the cluster with their leases.
-/// </summary>
-public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch)
-{
-    public string? Run { get; init; }
-
-    public long LeasesLost { get; init; }
-
-    public IReadOnlyList<Ordering.EtcdPeer> Peers { get; init; } = [];
-
-    /// <summary>The revision this gateway last trimmed and compacted etcd to (0: not yet, or ordering.trim is off).</summary>
-    public long TrimmedRevision { get; init; }
-
-    /// <summary>Batch keys this gateway deleted from etcd, covered by every live host's newest checkpoint.</summary>
-    public long TrimmedBatches { get; init; }
-}
-
-/// <summary>
-/// Mode remus as /status shows it: this process's role (primary, backup), its term, the peer, epochs shipped and
-/// acknowledged, what the backup holds, replies held for output commit, whether a backup protects the primary,
-/// and whether this primary was fenced by a newer term.
-/// </summary>
-public sealed record RemusStatus(string Role, ulong Term, string? Backup, string? Primary, long Epoch, long AckedEpoch, long AckedCount, int HeldReplies, bool Protected, bool Fenced);

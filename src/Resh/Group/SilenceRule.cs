@@ -1,4 +1,5 @@
-namespace Resh.Modes;
+
+namespace Resh.Group;
 
 /// <summary>What the group does about a replica that owes a reply (<see cref="SilenceRule"/>).</summary>
 internal enum SilenceVerdict

@@ -1,4 +1,5 @@
-using Resh.Modes;
+using Resh.Dresh;
+using Resh.Group;
 using Resh.Ordering;
 
 namespace Resh.Hosting;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Resh.Group;
 using Resh.Modes;
 using Resh.Ordering;
 using Resh.Remus;
@@ -77,7 +78,7 @@ public sealed partial class ReshHost
         restored = _backupServer.Received ?? restored;
         _sequencer = new LocalSequencer(Log);
         _standby = new StandbyPolicy(_options.Replication.Remus);
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, _standby);
+        _group = new ReplicaGroup(_options.Group, _standby, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         await _group.StartAsync(cancellationToken);
         await StartAdminAsync(admin, optional: false, cancellationToken);
         HostLog.BackupReady(_logger, _backupServer.Primary ?? "?", Log.First, remus.ApplyInterval);

@@ -5,7 +5,9 @@ using Resh.Admin;
 using Resh.Checkpoints;
 using Resh.Diagnostics;
 using Resh.Domains;
+using Resh.Dresh;
 using Resh.Gateway;
+using Resh.Group;
 using Resh.Modes;
 using Resh.Ordering;
 using Resh.Protocols;
@@ -91,7 +93,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             _sequencer = new LocalSequencer(Log);
         }
 
-        _group = new ReplicaGroup(_options.Group, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored, ModePolicies.For(_options.Replication));
+        _group = new ReplicaGroup(_options.Group, ModePolicies.For(_options.Replication), Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         if (_options.Replication.Mode == ReplicationMode.Remus)
         {
             // Output commit to the backup from the first request on: a reply waits until the backup holds its request.
@@ -205,26 +207,8 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     /// </summary>
     private static async Task<(VerifiedCheckpoint? Newest, string? Label)> NewestCheckpointAsync(CheckpointStore store, string? required, CancellationToken ct)
     {
-        var (snapshot, seq) = await NewestSnapshotAsync(store, required, ct);
+        var (snapshot, seq) = await VerifiedCheckpoint.NewestSnapshotAsync(store, required, ct);
         return snapshot is null ? (null, null) : (new VerifiedCheckpoint(seq, snapshot.Id, snapshot.Time) { Labels = snapshot.Labels }, required is null ? null : snapshot.Labels[required]);
-    }
-
-    /// <summary>The stored snapshot with the highest checkpoint position (and, if asked for, the label <paramref name="required"/>), or null.</summary>
-    internal static async Task<(SnapshotInfo? Snapshot, long Sequence)> NewestSnapshotAsync(CheckpointStore store, string? required, CancellationToken ct)
-    {
-        (SnapshotInfo? Snapshot, long Sequence) newest = (null, -1);
-        foreach (var snapshot in await store.ListAsync(ct))
-        {
-            if (snapshot.Labels.TryGetValue(ReplicaGroup.SequenceLabel, out var text)
-                && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seq)
-                && seq > newest.Sequence
-                && (required is null || snapshot.Labels.ContainsKey(required)))
-            {
-                newest = (snapshot, seq);
-            }
-        }
-
-        return newest;
     }
 
     private void RegisterObservables()
@@ -245,7 +229,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public GroupStatus Status() => (_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, [])) with
+    public ReshStatus Status() => new(_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, []))
     {
         Remus = RemusStatus(),
         Etcd = EtcdStatus(),

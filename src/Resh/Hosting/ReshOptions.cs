@@ -1,5 +1,7 @@
 using System.Net;
+using Resh.Dresh;
 using Resh.Gateway;
+using Resh.Group;
 using Resh.Modes;
 using Resh.Protocols;
 using Resh.Protocols.Resp;
@@ -34,7 +36,7 @@ public sealed class ReshOptions
     public ModeOptions Replication { get; set; } = new();
 
     /// <summary>D-RESH: order the log through etcd, shared with the other gateways of the cluster; null orders locally.</summary>
-    public Ordering.EtcdOrderingOptions? Ordering { get; set; }
+    public EtcdOrderingOptions? Ordering { get; set; }
 
     /// <summary>Keep the ordered log on disk in state-dir/log with this fsync mode; null keeps it in memory only.</summary>
     public Ordering.LogFsync? DurableLog { get; set; }

@@ -1,3 +1,6 @@
+using Resh.Group;
+using Resh.Remus;
+
 namespace Resh.Modes;
 
 /// <summary>The composition of a group: the policy of the configured mode (the host's one place that picks it).</summary>

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Resh.Hosting;
+using Resh.Dresh;
 
 namespace Resh.Tests.Checkpoints;
 

@@ -146,7 +146,7 @@ public sealed class ConfigLoaderTests
         }
 
         var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "redis-durable.yaml"));
-        var checkpoint = Assert.IsType<Resh.Modes.CheckpointOptions>(options.Group.Checkpoint);
+        var checkpoint = Assert.IsType<Resh.Group.CheckpointOptions>(options.Group.Checkpoint);
         Assert.Equal("SAVE", checkpoint.Flush);
         Assert.Equal(["dump.rdb"], checkpoint.Files);
         Assert.Equal("DEBUG DIGEST", checkpoint.Digest);
@@ -293,7 +293,7 @@ public sealed class ConfigLoaderTests
     public void Ordering_through_etcd_names_the_cluster_and_the_member()
     {
         var options = ConfigLoader.Load(Issue + "\nordering: { etcd: [http://10.0.0.1:2379, http://10.0.0.2:2379], cluster: redis, member: 2, max-in-flight: 4, max-batch-bytes: 2MiB, lease: 30s, trim: false }\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s }\n", "t.yaml", "/tmp");
-        var ordering = Assert.IsType<Resh.Ordering.EtcdOrderingOptions>(options.Ordering);
+        var ordering = Assert.IsType<Resh.Dresh.EtcdOrderingOptions>(options.Ordering);
         Assert.Equal(["http://10.0.0.1:2379/", "http://10.0.0.2:2379/"], ordering.Endpoints.Select(e => e.ToString()));
         Assert.Equal("redis", ordering.Cluster);
         Assert.Equal(2, ordering.Member);

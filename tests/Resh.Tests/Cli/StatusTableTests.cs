@@ -1,6 +1,8 @@
+using Resh.Admin;
 using Resh.Cli;
-using Resh.Modes;
-using Resh.Ordering;
+using Resh.Dresh;
+using Resh.Group;
+using Resh.Remus;
 
 namespace Resh.Tests.Cli;
 
@@ -11,7 +13,7 @@ public sealed class StatusTableTests
     [Fact]
     public void A_dresh_host_shows_its_etcd_run_the_trim_and_every_peer_with_its_lease()
     {
-        var status = new GroupStatus("resh", 1, 10, 10, 1, true, [Replica])
+        var status = new ReshStatus(new GroupStatus("resh", 1, 10, 10, 1, true, [Replica]))
         {
             Etcd = new EtcdStatus("http://10.0.0.1:2379/", "redis", 1, 812, 40, 12)
             {
@@ -34,7 +36,7 @@ public sealed class StatusTableTests
     [Fact]
     public void A_remus_primary_shows_its_backup_epochs_and_fencing()
     {
-        var status = new GroupStatus("remus", 0, 10, 10, 1, true, [Replica])
+        var status = new ReshStatus(new GroupStatus("remus", 0, 10, 10, 1, true, [Replica]))
         {
             Remus = new RemusStatus("primary", 3, "10.0.0.2:7400", null, 12, 11, 9, 2, Protected: true, Fenced: true),
         };

@@ -1,7 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using Resh.Diagnostics;
-using Resh.Domains;
+using Resh.Group;
 using Resh.Modes;
 using Resh.Ordering;
 using Resh.Protocols.Resp;
@@ -26,7 +26,7 @@ internal sealed class GroupHarness : IAsyncDisposable
         Options = options;
         options.StateDirectory = _temp.Path;
         Log = new OrderedLog(Clock);
-        Group = new ReplicaGroup(options, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: null, policy: policy, clock: Clock);
+        Group = new ReplicaGroup(options, policy, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: null, clock: Clock);
     }
 
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));

@@ -1,4 +1,5 @@
 using Resh.Modes;
+using Resh.Remus;
 
 namespace Resh.Tests.Group;
 

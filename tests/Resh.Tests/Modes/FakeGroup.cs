@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Resh.Diagnostics;
-using Resh.Modes;
+using Resh.Group;
 
 namespace Resh.Tests.Modes;
 

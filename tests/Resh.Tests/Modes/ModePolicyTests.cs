@@ -1,4 +1,6 @@
+using Resh.Group;
 using Resh.Modes;
+using Resh.Remus;
 
 namespace Resh.Tests.Modes;
 

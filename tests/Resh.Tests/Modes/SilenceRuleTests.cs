@@ -1,4 +1,4 @@
-using Resh.Modes;
+using Resh.Group;
 
 namespace Resh.Tests.Modes;
 

@@ -6,10 +6,10 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Resh.Admin;
 using Resh.Checkpoints;
+using Resh.Group;
 
-namespace Resh.Hosting;
+namespace Resh.Dresh;
 
 /// <summary>
 /// D-RESH hosts hand each other checkpoints: a host whose etcd history was compacted past its own newest
@@ -36,13 +36,13 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         _app = builder.Build();
         _app.MapGet("/checkpoint/newest", async (HttpContext http, string? label) =>
         {
-            if (!AdminServer.Authorized(http, token))
+            if (!BearerToken.Authorized(http, token))
             {
                 http.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 return;
             }
 
-            var (newest, _) = await ReshHost.NewestSnapshotAsync(store, label, http.RequestAborted);
+            var (newest, _) = await VerifiedCheckpoint.NewestSnapshotAsync(store, label, http.RequestAborted);
             if (newest is null)
             {
                 http.Response.StatusCode = StatusCodes.Status404NotFound;

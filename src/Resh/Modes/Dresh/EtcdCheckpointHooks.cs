@@ -1,6 +1,6 @@
-using Resh.Ordering;
+using Resh.Group;
 
-namespace Resh.Modes;
+namespace Resh.Dresh;
 
 /// <summary>
 /// D-RESH's part in checkpoints: each carries where in etcd's log it stands (its cursor), only the host whose turn it

@@ -1,4 +1,5 @@
-namespace Resh.Ordering;
+
+namespace Resh.Dresh;
 
 /// <summary>Ordering through etcd (D-RESH): where the cluster is, and who this gateway is in it.</summary>
 public sealed class EtcdOrderingOptions

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Resh.Ordering;
+namespace Resh.Dresh;
 
 /// <summary>
 /// Where in etcd's log a checkpoint stands, and the sequencer's state there, so that a gateway that restores the

@@ -4,8 +4,9 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Resh.Ordering;
 
-namespace Resh.Ordering;
+namespace Resh.Dresh;
 
 /// <summary>
 /// Membership. Every gateway run holds an etcd lease and a member key under /resh/CLUSTER/members/ attached to

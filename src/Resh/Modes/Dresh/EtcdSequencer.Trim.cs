@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 
-namespace Resh.Ordering;
+namespace Resh.Dresh;
 
 /// <summary>
 /// Trimming the log in etcd. Batch keys are never rewritten, so without trimming etcd grows until its quota

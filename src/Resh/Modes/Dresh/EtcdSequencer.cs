@@ -5,8 +5,9 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using Resh.Ordering;
 
-namespace Resh.Ordering;
+namespace Resh.Dresh;
 
 /// <summary>
 /// D-RESH ordering: every gateway appends its sessions' events to etcd in batches, one key per batch under

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Resh.Ordering;
+namespace Resh.Dresh;
 
 /// <summary>What a member key holds: the gateway's number, its run's incarnation and lease, and where it can be reached.</summary>
 public sealed record MemberInfo(

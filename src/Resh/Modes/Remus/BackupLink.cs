@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Resh.Checkpoints;
 using Resh.Diagnostics;
-using Resh.Modes;
+using Resh.Group;
 using Resh.Ordering;
 
 namespace Resh.Remus;

@@ -4,7 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Resh.Checkpoints;
-using Resh.Modes;
+using Resh.Group;
 using Resh.Ordering;
 
 namespace Resh.Remus;

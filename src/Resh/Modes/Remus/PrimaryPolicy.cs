@@ -1,4 +1,6 @@
-namespace Resh.Modes;
+using Resh.Group;
+
+namespace Resh.Remus;
 
 /// <summary>
 /// Mode remus, the primary: one replica, active, its reply decides alone (no vote); output commit holds each reply

@@ -1,6 +1,6 @@
 using System.Net;
 
-namespace Resh.Modes;
+namespace Resh.Remus;
 
 /// <summary>Settings of mode remus: where the backup is, how long an epoch lasts, when the backup takes over.</summary>
 public sealed class RemusOptions

@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using Resh.Group;
 
-namespace Resh.Modes;
+namespace Resh.Remus;
 
 /// <summary>
 /// Mode remus, the backup: its one replica is passive (frozen, fed what the backup holds every apply interval) until

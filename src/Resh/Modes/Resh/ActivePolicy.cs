@@ -1,3 +1,5 @@
+using Resh.Group;
+
 namespace Resh.Modes;
 
 /// <summary>

@@ -1,3 +1,4 @@
+
 namespace Resh.Modes;
 
 /// <summary>How a replica group replicates.</summary>

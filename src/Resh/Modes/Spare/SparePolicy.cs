@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Resh.Group;
 using Resh.Voting;
 
 namespace Resh.Modes;
