@@ -79,7 +79,17 @@ public static class ReshCli
         var validateArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
         var validate = new Command("validate", "Check CONFIG; exit 0 when valid, 2 with one line per problem otherwise.") { validateArg };
         validate.SetAction(parse => Validate(parse.GetValue(validateArg)!, output, errors));
-        var config = new Command("config", "Configuration tools.") { validate };
+        var keys = new Command("keys", "List every configuration key with what it sets.");
+        keys.SetAction(_ =>
+        {
+            foreach (var key in ReshOptions.Keys.Describe())
+            {
+                output.WriteLine($"{key.Path,-42} {key.Help}{(key.Required is { } example ? $" (required, e.g. '{example}')" : "")}");
+            }
+
+            return 0;
+        });
+        var config = new Command("config", "Configuration tools.") { validate, keys };
         root.Subcommands.Add(config);
         root.Subcommands.Add(StoreCommand.Build());
 

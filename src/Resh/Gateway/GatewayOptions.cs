@@ -1,4 +1,5 @@
 using System.Net;
+using Resh.Options;
 
 namespace Resh.Gateway;
 
@@ -15,6 +16,13 @@ public sealed class GatewayOptions
 
     /// <summary>Requests of one session that may wait for their reply at once; beyond it the gateway stops reading from that client.</summary>
     public int MaxPendingPerSession { get; set; } = 4096;
+
+    /// <summary>The keys of the client listener in the service: section.</summary>
+    public static OptionSchema<GatewayOptions> Keys { get; } = new OptionSchema<GatewayOptions>()
+        .Value("listen", "address clients connect to, HOST:PORT", OptionValues.Endpoint, (o, v) => o.Listen = v, required: "listen: 127.0.0.1:6380")
+        .Value("max-clients", "connections beyond this are refused", OptionValues.Integer(1, 1_000_000), (o, v) => o.MaxClients = (int)v)
+        .Value("idle-timeout", "close a client idle this long (0: never)", OptionValues.Duration(allowZero: true), (o, v) => o.IdleTimeout = v)
+        .Value("max-pending", "requests of one client awaiting replies before reading from it pauses", OptionValues.Integer(1, 1_000_000), (o, v) => o.MaxPendingPerSession = (int)v);
 
     public IReadOnlyList<string> Validate()
     {

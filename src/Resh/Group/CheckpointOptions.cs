@@ -1,4 +1,5 @@
 using Resh.Checkpoints;
+using Resh.Options;
 
 namespace Resh.Group;
 
@@ -31,6 +32,23 @@ public sealed class CheckpointOptions
 
     /// <summary>Which stored checkpoints to keep; the newest is always kept.</summary>
     public RetentionPolicy Retention { get; set; } = new() { KeepLast = 3 };
+
+    /// <summary>The keys of checkpoint.retention.</summary>
+    public static OptionSchema<RetentionPolicy> RetentionKeys { get; } = new OptionSchema<RetentionPolicy>()
+        .Value("keep-last", "the newest N", OptionValues.Integer(0, 1_000_000), (r, v) => r.KeepLast = (int)v)
+        .Value("keep-hourly", "the newest of each of the last N hours", OptionValues.Integer(0, 1_000_000), (r, v) => r.KeepHourly = (int)v)
+        .Value("keep-daily", "the newest of each of the last N days", OptionValues.Integer(0, 1_000_000), (r, v) => r.KeepDaily = (int)v)
+        .Value("keep-within", "every one younger than this", OptionValues.Duration(allowZero: true), (r, v) => r.KeepWithin = v)
+        .Value("density", "thin older ones to one per this span, growing with age", OptionValues.Duration(), (r, v) => r.DensityBase = v);
+
+    /// <summary>The keys of the checkpoint: section.</summary>
+    public static OptionSchema<CheckpointOptions> Keys { get; } = new OptionSchema<CheckpointOptions>()
+        .Value("flush", "command that makes the service write its state to its files (Redis: SAVE)", OptionValues.Text, (o, v) => o.Flush = v, required: "flush: SAVE")
+        .List("files", "the state files under the replica's directory", OptionValues.Text, (o, v) => o.Files = v, "[dump.rdb]", oneToo: true, required: "files: [dump.rdb]")
+        .Value("digest", "command whose reply digests the state, compared before a checkpoint counts", OptionValues.Text, (o, v) => o.Digest = v)
+        .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
+        .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
+        .Section("retention", "which checkpoints the store keeps", o => o.Retention = new RetentionPolicy(), RetentionKeys);
 
     /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
     public IReadOnlyList<string> Validate()

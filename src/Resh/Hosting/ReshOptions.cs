@@ -3,6 +3,7 @@ using Resh.Dresh;
 using Resh.Gateway;
 using Resh.Group;
 using Resh.Modes;
+using Resh.Options;
 using Resh.Protocols;
 using Resh.Protocols.Resp;
 
@@ -46,6 +47,32 @@ public sealed class ReshOptions
 
     /// <summary>How long a controlled shutdown waits for its final checkpoint (when checkpoints are on).</summary>
     public TimeSpan FinalCheckpointTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    private static readonly OptionSchema<ReshOptions> LimitKeys = new OptionSchema<ReshOptions>()
+        .Include(o => o.Resp, RespOptions.LimitKeys)
+        .Value("max-line-bytes", "longest request or reply line of the line protocol", OptionValues.Size, (o, v) => o.MaxLineBytes = (int)Math.Min(int.MaxValue, v))
+        .Value("max-frame-bytes", "largest frame of the length-prefixed protocol", OptionValues.Size, (o, v) => o.MaxFrameBytes = (int)Math.Min(int.MaxValue, v));
+
+    private static readonly OptionSchema<ReshOptions> ServiceKeys = new OptionSchema<ReshOptions>()
+        .Value("protocol", "resp, line or length-prefixed", OptionValues.Text, (o, v) => o.Protocol = v)
+        .Include(o => o.Gateway, GatewayOptions.Keys)
+        .Include(o => o.Resp, RespOptions.Keys)
+        .Section("limits", "sizes beyond which a request is refused", o => o, LimitKeys);
+
+    private static readonly OptionSchema<ReshOptions> LogKeys = new OptionSchema<ReshOptions>()
+        .Value("fsync", "when the log on disk is synced", OptionValues.Choice("always (a reply waits until its request is on disk), everysec or no", ("always", Resh.Ordering.LogFsync.Always), ("everysec", Resh.Ordering.LogFsync.EverySecond), ("no", Resh.Ordering.LogFsync.No)), (o, v) => o.DurableLog = v, required: "fsync: always");
+
+    /// <summary>Every key of the configuration file, each declared by the options type it sets.</summary>
+    public static OptionSchema<ReshOptions> Keys { get; } = new OptionSchema<ReshOptions>()
+        .Section("service", "the service clients see: protocol, address, limits", o => o, ServiceKeys, required: "service: { protocol: resp, listen: 127.0.0.1:6380 }")
+        .Value("admin", "loopback address of the admin endpoint", OptionValues.Endpoint, (o, v) => o.Admin = v)
+        .Value("admin-token", "bearer token the admin endpoint's POSTs need", OptionValues.Text, (o, v) => o.AdminToken = v)
+        .Include(o => o.Replication, ModeOptions.Keys)
+        .Include(o => o.Group, GroupOptions.Keys)
+        .Value("drain-timeout", "how long a controlled stop waits for clients", OptionValues.Duration(), (o, v) => o.DrainTimeout = v)
+        .Section("normalize", "how replies are compared", o => o.Resp, RespOptions.NormalizeKeys)
+        .Section("log", "keep the ordered log on disk", o => o, LogKeys)
+        .Section("ordering", "D-RESH: order the log through etcd", o => o.Ordering ??= new EtcdOrderingOptions(), EtcdOrderingOptions.Keys);
 
     public static readonly IReadOnlyList<string> Protocols = ["resp", "line", "length-prefixed"];
 

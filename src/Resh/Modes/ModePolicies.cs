@@ -1,4 +1,5 @@
 using Resh.Group;
+using Resh.Options;
 using Resh.Remus;
 
 namespace Resh.Modes;
@@ -35,6 +36,19 @@ public sealed class ModeOptions
 
     /// <summary>Settings of mode remus.</summary>
     public RemusOptions Remus { get; set; } = new();
+
+    /// <summary>The mode's keys, at the top of the configuration: mode, and the section of each mode.</summary>
+    public static OptionSchema<ModeOptions> Keys { get; } = new OptionSchema<ModeOptions>()
+        .Value("mode", "how the replicas are organised", OptionValues.Choice("resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)), (o, v) => o.Mode = v)
+        .Section("spare", "settings of mode spare", o => o.Spare, SpareOptions.Keys)
+        .Section("remus", "settings of mode remus", o => o.Remus, RemusOptions.Keys)
+        .Rule("spare", (o, given) => given && o.Mode != ReplicationMode.Spare ? "spare: only mode spare reads this section; set mode: spare or remove it" : null)
+        .Rule("remus", (o, given) => (given, o.Mode) switch
+        {
+            (true, not ReplicationMode.Remus) => "remus: only mode remus reads this section; set mode: remus or remove it",
+            (false, ReplicationMode.Remus) => "remus: missing; mode remus needs e.g. 'remus: { backup: 127.0.0.1:6391 }'",
+            _ => null,
+        }, atKey: "mode");
 
     /// <summary>The configured mode's own problems, and whether the group's replica count fits it.</summary>
     public IReadOnlyList<string> Validate(GroupOptions group)

@@ -122,7 +122,7 @@ public sealed class ConfigLoaderTests
     [InlineData("1.5", 1500)]
     public void Durations_parse(string text, double ms)
     {
-        Assert.True(ConfigLoader.TryParseDuration(text, out var value));
+        Assert.True(Resh.Options.OptionValues.TryParseDuration(text, out var value));
         Assert.Equal(ms, value.TotalMilliseconds);
     }
 
@@ -132,7 +132,7 @@ public sealed class ConfigLoaderTests
     [InlineData("1000", 1000)]
     public void Sizes_parse(string text, long bytes)
     {
-        Assert.True(ConfigLoader.TryParseSize(text, out var value));
+        Assert.True(Resh.Options.OptionValues.TryParseSize(text, out var value));
         Assert.Equal(bytes, value);
     }
 

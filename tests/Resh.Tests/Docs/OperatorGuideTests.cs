@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+using Resh.Hosting;
 using Resh.Protocols.Resp;
 
 namespace Resh.Tests.Docs;
@@ -14,6 +16,20 @@ public sealed class OperatorGuideTests
         foreach (var (command, reason) in RespProfile.Defaults)
         {
             Assert.Contains($"| `{command.Replace('|', ' ')}` | {reason} |", guide, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Every_configuration_key_is_named_in_the_guide()
+    {
+        var guide = Guide();
+        var keys = ReshOptions.Keys.Describe().ToList();
+        Assert.True(keys.Count > 50, $"only {keys.Count} keys declared");
+        foreach (var key in keys)
+        {
+            var leaf = key.Path[(key.Path.LastIndexOf('.') + 1)..];
+            Assert.True(Regex.IsMatch(guide, $@"(?<![\w-]){Regex.Escape(leaf)}(?![\w-])"), $"{key.Path} is not named in docs/operator-guide.md");
+            Assert.False(string.IsNullOrWhiteSpace(key.Help), $"{key.Path} has no help text");
         }
     }
 }

@@ -1,3 +1,5 @@
+using Resh.Options;
+
 
 namespace Resh.Dresh;
 
@@ -45,6 +47,24 @@ public sealed class EtcdOrderingOptions
     /// others, or its operator compacts it).
     /// </summary>
     public bool Trim { get; set; } = true;
+
+    private static OptionParser<Uri> EtcdUrl { get; } = (string text, OptionContext _, out Uri value, out string problem) =>
+    {
+        problem = $"'{text}' is not an etcd client URL; write e.g. http://10.0.0.1:2379";
+        return Uri.TryCreate(text, UriKind.Absolute, out value!) && value.Scheme is "http" or "https";
+    };
+
+    /// <summary>The keys of the ordering: section.</summary>
+    public static OptionSchema<EtcdOrderingOptions> Keys { get; } = new OptionSchema<EtcdOrderingOptions>()
+        .List("etcd", "etcd client URLs", EtcdUrl, (o, v) => o.Endpoints = v, "[http://127.0.0.1:2379]", oneToo: true, required: "etcd: [http://127.0.0.1:2379]")
+        .Value("cluster", "name of the replicated service in etcd, the same on every host", OptionValues.Text, (o, v) => o.Cluster = v, required: "cluster: redis")
+        .Value("member", "this host's number, unique in the cluster", OptionValues.Integer(1, 1023), (o, v) => o.Member = (int)v)
+        .Value("max-batch", "most requests in one etcd transaction", OptionValues.Integer(1, 1_000_000), (o, v) => o.MaxBatch = (int)v)
+        .Value("max-in-flight", "etcd transactions in flight at once", OptionValues.Integer(1, 1024), (o, v) => o.MaxInFlight = (int)v)
+        .Value("max-batch-bytes", "largest etcd transaction", OptionValues.Size, (o, v) => o.MaxBatchBytes = (int)Math.Min(int.MaxValue, v))
+        .Value("lease", "lease of this host's membership", OptionValues.Duration(), (o, v) => o.Lease = v)
+        .Value("peer-listen", "address serving this host's checkpoints to its peers", OptionValues.Endpoint, (o, v) => o.PeerListen = v)
+        .Value("trim", "delete batches every live host's checkpoint covers", OptionValues.Flag, (o, v) => o.Trim = v);
 
     public IReadOnlyList<string> Validate()
     {

@@ -1,4 +1,5 @@
 using System.Net;
+using Resh.Options;
 
 namespace Resh.Remus;
 
@@ -25,6 +26,15 @@ public sealed class RemusOptions
 
     /// <summary>A command the backup runs before it serves after a takeover (e.g. move the service address to this host).</summary>
     public string? TakeoverCommand { get; set; }
+
+    /// <summary>The keys of the remus: section.</summary>
+    public static OptionSchema<RemusOptions> Keys { get; } = new OptionSchema<RemusOptions>()
+        .List("backup", "the backup's address (resh backup --listen), or a list of them", OptionValues.Endpoint, (o, v) => o.Backups = v, "[127.0.0.1:6391]", oneToo: true, required: "backup: 127.0.0.1:6391")
+        .Value("epoch", "how long the primary collects requests before shipping them (0: at once)", OptionValues.Duration(allowZero: true), (o, v) => o.Epoch = v)
+        .Value("failover-timeout", "the backup takes over after hearing nothing this long", OptionValues.Duration(), (o, v) => o.FailoverTimeout = v)
+        .Value("apply-interval", "the backup applies what it holds this often", OptionValues.Duration(), (o, v) => o.ApplyInterval = v)
+        .Value("start-backup", "resh run also starts the backup process", OptionValues.Flag, (o, v) => o.StartBackup = v)
+        .Value("takeover-command", "command the backup runs when it takes over", OptionValues.Text, (o, v) => o.TakeoverCommand = v);
 
     /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
     public IReadOnlyList<string> Validate()

@@ -1,3 +1,5 @@
+using Resh.Options;
+
 
 namespace Resh.Modes;
 
@@ -32,6 +34,25 @@ public sealed class SpareOptions
     /// its next update even if nothing it replays reads the bad part. Null: the checkpoint digest, if any.
     /// </summary>
     public string? Digest { get; set; }
+
+    /// <summary>The keys of the spare: section.</summary>
+    public static OptionSchema<SpareOptions> Keys { get; } = new OptionSchema<SpareOptions>()
+        .Value("update-interval", "bring the passive replicas up to date every N log entries (10000) or every duration (1s)", OptionValues.EntriesOrDuration, (o, v) => (o.UpdateEveryEntries, o.UpdateEvery) = v)
+        .Value("rejuvenate-every", "rotate a passive replica in and the oldest active one out this often (off: never)", OffOr(OptionValues.Duration()), (o, v) => o.RejuvenateEvery = v)
+        .Value("digest", "command whose reply digests the service's state, voted after each passive update", OptionValues.Text, (o, v) => o.Digest = v);
+
+    private static OptionParser<TimeSpan?> OffOr(OptionParser<TimeSpan> duration) => (string text, OptionContext context, out TimeSpan? value, out string problem) =>
+    {
+        (value, problem) = (null, "");
+        if (text is "off" or "never")
+        {
+            return true;
+        }
+
+        var ok = duration(text, context, out var parsed, out problem);
+        value = parsed;
+        return ok;
+    };
 
     /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
     public IReadOnlyList<string> Validate()

@@ -1,3 +1,5 @@
+using Resh.Options;
+
 namespace Resh.Protocols.Resp;
 
 /// <summary>How the voter compares error replies.</summary>
@@ -95,6 +97,27 @@ public sealed class RespOptions
     /// the log. Every user may run every command the profile allows.
     /// </summary>
     public IDictionary<string, string> Users { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>The RESP keys of the service: section.</summary>
+    public static OptionSchema<RespOptions> Keys { get; } = new OptionSchema<RespOptions>()
+        .Value("databases", "how many databases SELECT may choose from", OptionValues.Integer(1, 1_000_000), (o, v) => o.Databases = (int)v)
+        .Value("expiry", "who fixes deadlines", OptionValues.Choice("owned (the gateway fixes every deadline and deletes expired keys through the log), absolute (relative TTLs become absolute deadlines chosen by the gateway) or passthrough", ("owned", ExpiryRewrite.Owned), ("absolute", ExpiryRewrite.Absolute), ("passthrough", ExpiryRewrite.Passthrough)), (o, v) => o.ExpiryRewrite = v)
+        .Value("requirepass", "password of the user default", OptionValues.Text, (o, v) => o.Users["default"] = v)
+        .Map("users", "users and their passwords", (o, user, password) => o.Users[user] = password)
+        .List("reject", "commands refused besides the profile's", OptionValues.Text, (o, v) => v.ForEach(c => o.RejectedCommands.Add(c.ToUpperInvariant())), "[KEYS, FLUSHALL]")
+        .List("allow", "commands of the profile's refused list to let through", OptionValues.Text, (o, v) => v.ForEach(c => o.RejectedCommands.Remove(c.ToUpperInvariant())), "[KEYS, FLUSHALL]");
+
+    /// <summary>The RESP keys of service.limits.</summary>
+    public static OptionSchema<RespOptions> LimitKeys { get; } = new OptionSchema<RespOptions>()
+        .Value("max-inline-bytes", "longest inline command", OptionValues.Size, (o, v) => o.MaxInlineBytes = v)
+        .Value("max-bulk-bytes", "largest argument", OptionValues.Size, (o, v) => o.MaxBulkBytes = v)
+        .Value("max-arguments", "most arguments of one command", OptionValues.Integer(1, int.MaxValue), (o, v) => o.MaxArguments = (int)v)
+        .Value("max-query-buffer-bytes", "most unparsed bytes held per client", OptionValues.Size, (o, v) => o.MaxQueryBufferBytes = v)
+        .Value("max-queued-commands", "most commands queued in one MULTI", OptionValues.Integer(1, int.MaxValue), (o, v) => o.MaxQueuedCommands = (int)v);
+
+    /// <summary>The keys of normalize:, how replies are compared.</summary>
+    public static OptionSchema<RespOptions> NormalizeKeys { get; } = new OptionSchema<RespOptions>()
+        .Value("errors", "how error replies are compared", OptionValues.Choice("exact or code-only", ("exact", ErrorComparison.Exact), ("code-only", ErrorComparison.CodeOnly)), (o, v) => o.ErrorComparison = v);
 
     /// <summary>Problems with these options, each naming its configuration key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
