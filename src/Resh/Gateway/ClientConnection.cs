@@ -44,7 +44,9 @@ internal sealed class ClientConnection : IClientLink
         _options = options;
         _metrics = metrics;
         _logger = logger;
-        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = false });
+        // The writer loop runs on the thread that queues a reply slot or completes a reply, up to its next wait: a
+        // decided reply is written to the client by the thread that decided it, with no hand-off.
+        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
         _cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
     }
 
@@ -467,7 +469,8 @@ internal sealed class ClientConnection : IClientLink
 
         public Pending(bool close, IReplyTransform? transform, bool barrier)
         {
-            _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Completed outside every lock of the group (see ReplicaGroup.Release), so the writer loop may go on inline.
+            _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.None);
             Close = close;
             Transform = transform;
             if (barrier)

@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 
 namespace Resh.Ordering;
 
@@ -14,7 +13,7 @@ public sealed class OrderedLog
 
     private readonly Lock _appendLock = new();
     private readonly List<LogEntry[]> _chunks = [];
-    private Channel<bool>[] _subscribers = [];
+    private LogSubscription[] _subscribers = [];
     private long _count;
     private long _first;
     private readonly TimeProvider _clock;
@@ -107,7 +106,7 @@ public sealed class OrderedLog
     public long Append(LogEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        Channel<bool>[] toWake;
+        LogSubscription[] toWake;
         long seq;
         lock (_appendLock)
         {
@@ -147,7 +146,7 @@ public sealed class OrderedLog
 
         foreach (var subscriber in toWake)
         {
-            subscriber.Writer.TryWrite(true);
+            subscriber.Wake();
         }
 
         return seq;
@@ -197,37 +196,46 @@ public sealed class OrderedLog
         return n;
     }
 
-    /// <summary>A reader's wake-up signal: completes a wait whenever something was appended since the last wait.</summary>
+    /// <summary>A reader's wake-up: completes a wait whenever something was appended since the last wait.</summary>
     public LogSubscription Subscribe()
     {
-        var channel = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+        var subscription = new LogSubscription(this);
         lock (_appendLock)
         {
-            _subscribers = [.. _subscribers, channel];
+            _subscribers = [.. _subscribers, subscription];
         }
 
-        return new LogSubscription(this, channel);
+        return subscription;
     }
 
-    internal void Unsubscribe(Channel<bool> channel)
+    internal void Unsubscribe(LogSubscription subscription)
     {
         lock (_appendLock)
         {
-            _subscribers = [.. _subscribers.Where(c => c != channel)];
+            _subscribers = [.. _subscribers.Where(c => c != subscription)];
         }
     }
 }
 
-/// <summary>Wakes one log reader when entries are appended.</summary>
+/// <summary>
+/// Wakes one log reader when entries are appended. While the reader says it is idle (<see cref="WakeInline"/>), an
+/// append wakes it on the appending thread (after the append lock is released): a replica's writer then sends a
+/// lone request at once, with no hand-off to another thread. While it is busy, it is woken on the thread pool and
+/// takes everything appended meanwhile in one batch.
+/// </summary>
 public sealed class LogSubscription : IDisposable
 {
     private readonly OrderedLog _log;
-    private readonly Channel<bool> _channel;
+    private readonly WakeSignal _signal = new();
+    private volatile bool _wakeInline;
 
-    internal LogSubscription(OrderedLog log, Channel<bool> channel)
+    internal LogSubscription(OrderedLog log) => _log = log;
+
+    /// <summary>Whether an append runs the waiting reader on the appending thread (set by the reader: true while it has nothing in flight).</summary>
+    public bool WakeInline
     {
-        _log = log;
-        _channel = channel;
+        get => _wakeInline;
+        set => _wakeInline = value;
     }
 
     /// <summary>Waits until the log holds an entry at <paramref name="sequence"/>.</summary>
@@ -235,17 +243,19 @@ public sealed class LogSubscription : IDisposable
     {
         while (_log.Count <= sequence)
         {
-            await _channel.Reader.ReadAsync(cancellationToken);
+            await _signal.WaitAsync(cancellationToken);
         }
     }
 
     /// <summary>Waits for the next wake-up: an append, or a <see cref="Poke"/>, since the last wait.</summary>
-    public async ValueTask WaitForSignalAsync(CancellationToken cancellationToken) => await _channel.Reader.ReadAsync(cancellationToken);
+    public ValueTask WaitForSignalAsync(CancellationToken cancellationToken) => _signal.WaitAsync(cancellationToken);
 
-    /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change).</summary>
-    public void Poke() => _channel.Writer.TryWrite(true);
+    /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change); it goes on on the thread pool.</summary>
+    public void Poke() => _signal.Set(inline: false);
 
-    public void Dispose() => _log.Unsubscribe(_channel);
+    internal void Wake() => _signal.Set(_wakeInline);
+
+    public void Dispose() => _log.Unsubscribe(this);
 }
 
 /// <summary>Sees every log entry in order as it is appended (see <see cref="OrderedLog.Observer"/>).</summary>
