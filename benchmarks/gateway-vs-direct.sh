@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Throughput and latency of the resh gateway (mode resh, 3 redis-server replicas) against one
-# direct redis-server, in the same run, with redis-benchmark. Prints ratios gateway/direct.
+# Throughput, latency and CPU of the resh gateway (mode resh, 3 redis-server replicas) against one
+# direct redis-server, in the same run, with redis-benchmark. Prints ratios gateway/direct (the median of the
+# rounds), the gateway's own CPU per request (from /proc/PID/stat around each run), and a one-client row whose
+# added p50 and p99 are the latency the gateway adds to a lone application thread.
 #
 #   benchmarks/gateway-vs-direct.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-l always|everysec|no] [-t TESTS] [-p PIPELINES]
 #
@@ -56,29 +58,44 @@ redis-benchmark -p "$gw_port" -t set,get -n 100000 -c "$clients" -q >/dev/null 2
 redis-benchmark -p "$gw_port" -t set,get -n 100000 -c "$clients" -P 16 -q >/dev/null 2>&1
 redis-benchmark -p "$direct_port" -t set,get -n 100000 -c "$clients" -q >/dev/null 2>&1
 
-# One measurement: prints "rps p50_ms" for one test.
-measure() { # port test pipeline
-  redis-benchmark -p "$1" -t "$2" -n "$requests" -c "$clients" -P "$3" -q --csv 2>/dev/null \
-    | tr -d '"' | awk -F, 'NR>1 {print $2, $5}'
+hz=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12+$13}'; }
+
+# One measurement: prints "rps p50_ms p99_ms cpu_us_per_request" for one test (cpu: of the process $4, if given).
+measure() { # port test pipeline [pid] [clients] [requests]
+  local before after n=${6:-$requests}
+  before=$([[ -n "${4:-}" ]] && cpu_ticks "$4" || echo 0)
+  redis-benchmark -p "$1" -t "$2" -n "$n" -c "${5:-$clients}" -P "$3" -q --csv 2>/dev/null \
+    | tr -d '"' | awk -F, 'NR>1 {print $2, $5, $7}' > "$work/m"
+  after=$([[ -n "${4:-}" ]] && cpu_ticks "$4" || echo 0)
+  awk -v a="$after" -v b="$before" -v n="$n" -v hz="$hz" '{ printf "%s %s %s %.1f\n", $1, $2, $3, (a-b)*1e6/hz/n }' "$work/m"
 }
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
 where="in memory"
 [[ -n "$log" ]] && where="on disk, fsync $log"
-echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where"
-printf "%-6s %-4s %12s %12s %7s %10s %10s %11s\n" test P direct_rps gateway_rps ratio direct_p50 gw_p50 added_p50
+echo "redis-benchmark -n $requests -c $clients, median of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where"
+printf "%-6s %-4s %-3s %11s %11s %6s %9s %9s %10s %10s %9s %8s\n" test P c direct_rps gateway_rps ratio direct_p50 gw_p50 added_p50 added_p99 gw_cpu/req cpu_ratio
+row() { # test pipeline clients requests
+  : > "$work/rows"
+  for _ in $(seq 1 "$rounds"); do
+    read -r drps dp50 dp99 dcpu < <(measure "$direct_port" "$1" "$2" "$redis_pid" "$3" "$4")
+    read -r grps gp50 gp99 gcpu < <(measure "$gw_port" "$1" "$2" "$resh_pid" "$3" "$4")
+    echo "$drps $grps $dp50 $gp50 $dp99 $gp99 $gcpu $dcpu" >> "$work/rows"
+  done
+  local col; declare -a med
+  for col in 1 2 3 4 5 6 7 8; do med[$col]=$(awk -v c=$col '{print $c}' "$work/rows" | median); done
+  local ratio; ratio=$(awk '{print $2/$1}' "$work/rows" | median)
+  awk -v t="$1" -v p="$2" -v c="$3" -v d="${med[1]}" -v g="${med[2]}" -v r="$ratio" -v pd="${med[3]}" -v pg="${med[4]}" -v qd="${med[5]}" -v qg="${med[6]}" -v gc="${med[7]}" -v dc="${med[8]}" \
+    'BEGIN { printf "%-6s %-4s %-3s %11.0f %11.0f %6.2f %7.3fms %7.3fms %+8.0fus %+8.0fus %8.1fus %8.2f\n", toupper(t), p, c, d, g, r, pd, pg, (pg-pd)*1000, (qg-qd)*1000, gc, gc/dc }'
+}
 for pipeline in $pipelines; do
   for t in ${tests//,/ }; do
-    best_d=0 best_g=0 p50_d=0 p50_g=0
-    for _ in $(seq 1 "$rounds"); do
-      read -r rps p50 < <(measure "$direct_port" "$t" "$pipeline")
-      if awk "BEGIN{exit !($rps > $best_d)}"; then best_d=$rps p50_d=$p50; fi
-      read -r rps p50 < <(measure "$gw_port" "$t" "$pipeline")
-      if awk "BEGIN{exit !($rps > $best_g)}"; then best_g=$rps p50_g=$p50; fi
-    done
-    awk -v t="$t" -v p="$pipeline" -v d="$best_d" -v g="$best_g" -v pd="$p50_d" -v pg="$p50_g" \
-      'BEGIN { printf "%-6s %-4s %12.0f %12.0f %7.2f %8.3fms %8.3fms %+9.0fus\n", toupper(t), p, d, g, g/d, pd, pg, (pg-pd)*1000 }'
+    row "$t" "$pipeline" "$clients" "$requests"
   done
 done
+row get 1 1 $((requests / 10))
+echo "gw_cpu/req: the gateway's CPU time per request; cpu_ratio: that over direct redis-server's own CPU per request"
 echo "gateway status after the run:"
 curl -s "127.0.0.1:$admin_port/status" | python3 -c 'import json,sys; s=json.load(sys.stdin); print(" head", s["head"], "voting", s["voting"], [(r["id"], r["state"], r["mismatches"], r["recoveries"]) for r in s["replicas"]])'

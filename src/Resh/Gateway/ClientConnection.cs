@@ -26,6 +26,9 @@ internal sealed class ClientConnection : IClientLink
     private readonly ReshMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Channel<Pending> _pending;
+
+    /// <summary>Voted replies this session waits for (see <see cref="Pending.Complete"/>).</summary>
+    private int _unanswered;
     private readonly CancellationTokenSource _cts;
 
     // Cancelled only by Break: a drained connection still waits for its pending replies, a broken one does not.
@@ -216,7 +219,7 @@ internal sealed class ClientConnection : IClientLink
                         await action.Hold!.WaitAsync(ct);
                         break;
                     case SessionActionKind.Submit:
-                        var pending = new Pending(action.CloseAfterReply, action.Transform, action.Barrier);
+                        var pending = new Pending(this, action.CloseAfterReply, action.Transform, action.Barrier);
                         var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                         await EnqueueAsync(pending, ct);
 
@@ -467,9 +470,13 @@ internal sealed class ClientConnection : IClientLink
 
         private readonly TaskCompletionSource? _released;
 
-        public Pending(bool close, IReplyTransform? transform, bool barrier)
+        private readonly ClientConnection? _owner;
+        private int _completed;
+
+        public Pending(ClientConnection owner, bool close, IReplyTransform? transform, bool barrier)
         {
-            // Completed outside every lock of the group (see ReplicaGroup.Release), so the writer loop may go on inline.
+            _owner = owner;
+            Interlocked.Increment(ref owner._unanswered);
             _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.None);
             Close = close;
             Transform = transform;
@@ -495,6 +502,26 @@ internal sealed class ClientConnection : IClientLink
 
         public ValueTask<ReadOnlyMemory<byte>> Reply => _source is null ? ValueTask.FromResult(_ready) : new ValueTask<ReadOnlyMemory<byte>>(_source.Task);
 
-        public void Complete(ReadOnlyMemory<byte> reply) => _source?.TrySetResult(reply);
+        /// <summary>
+        /// The last reply the session waits for is written by the completing thread at once (it is outside every lock
+        /// of the group, see ReplicaGroup.Release): no hand-off. While more are due (a pipelining client), the writer
+        /// goes on on the thread pool, so the replies decided meanwhile leave in one send instead of one each.
+        /// </summary>
+        public void Complete(ReadOnlyMemory<byte> reply)
+        {
+            if (_source is null || Interlocked.Exchange(ref _completed, 1) != 0)
+            {
+                return;
+            }
+
+            if (Interlocked.Decrement(ref _owner!._unanswered) == 0)
+            {
+                _source.TrySetResult(reply);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static state => state.Source.TrySetResult(state.Reply), (Source: _source, Reply: reply), preferLocal: false);
+            }
+        }
     }
 }
