@@ -30,6 +30,12 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private Task _run = Task.CompletedTask;
     private long _acked;
     private long _shipped;
+
+    /// <summary>Epoch 0: with at most this many entries unacknowledged, an append ships at once on the appending thread.</summary>
+    private const int InlineShipMaxUnacked = 2;
+
+    /// <summary>The shipping loop's wake-up, while it runs (epoch 0 wakes it on the appending thread while little is unacknowledged).</summary>
+    private LogSubscription? _shipWake;
     private long _epochsShipped;
     private long _epochsAcked;
     private bool _unprotected;
@@ -263,6 +269,11 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             }
         }
         while (Interlocked.CompareExchange(ref _acked, ack.Position, before) != before);
+        if (_options.Epoch == TimeSpan.Zero && _shipWake is { } wake && Volatile.Read(ref _shipped) - ack.Position <= InlineShipMaxUnacked)
+        {
+            wake.WakeInline = true;
+        }
+
         Committed?.Invoke(ack.Position);
     }
 
@@ -273,6 +284,11 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         var lastSent = Stopwatch.GetTimestamp();
         var epochStart = lastSent;
         using var subscription = _log.Subscribe();
+        subscription.WakeInline = _options.Epoch == TimeSpan.Zero;
+        _shipWake = subscription;
+
+        // Epoch 0 waits for appends only; this timer wakes it for heartbeats and for the checks above.
+        using var beat = _options.Epoch > TimeSpan.Zero ? null : new Timer(static s => ((LogSubscription)s!).Poke(), subscription, heartbeat / 2, heartbeat / 2);
         var batch = new LogEntry[4096];
         var number = (ulong)Interlocked.Read(ref _epochsShipped);
         while (!ct.IsCancellationRequested)
@@ -297,6 +313,12 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, new ArraySegment<LogEntry>(batch, 0, n)), ct);
                 Array.Clear(batch, 0, n);
                 Volatile.Write(ref _shipped, next + n);
+                if (next + n - Volatile.Read(ref _acked) > InlineShipMaxUnacked)
+                {
+                    // Busy: appends wake this loop on the thread pool, and the next epoch takes all of them.
+                    subscription.WakeInline = false;
+                }
+
                 Interlocked.Exchange(ref _epochsShipped, (long)number);
                 var now = Stopwatch.GetTimestamp();
                 _metrics.Epoch(Stopwatch.GetElapsedTime(epochStart, now));
@@ -312,19 +334,21 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 lastSent = Stopwatch.GetTimestamp();
             }
 
-            // Epoch 0: ship as soon as something is appended; else wait out the epoch.
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            wait.CancelAfter(_options.Epoch > TimeSpan.Zero ? _options.Epoch : heartbeat);
+            if (_options.Epoch == TimeSpan.Zero)
+            {
+                // Epoch 0: ship as soon as something is appended (or the heartbeat timer pokes).
+                if (_log.Count <= Volatile.Read(ref _shipped))
+                {
+                    await subscription.WaitForSignalAsync(ct);
+                }
+
+                continue;
+            }
+
+            // Wait out the epoch.
             try
             {
-                if (_options.Epoch > TimeSpan.Zero)
-                {
-                    await Task.Delay(Timeout.Infinite, wait.Token);
-                }
-                else
-                {
-                    await subscription.WaitForAsync(Volatile.Read(ref _shipped), wait.Token);
-                }
+                await Task.Delay(_options.Epoch, ct);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
