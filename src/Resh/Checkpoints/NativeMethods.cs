@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Resh.Checkpoints;
 
-/// <summary>The few libc calls .NET does not expose: directory fsync, flock(2), statx(2), pread/pwrite on raw descriptors.</summary>
+/// <summary>The few libc calls .NET does not expose: directory fsync, flock(2), statx(2), pread/pwrite on raw descriptors, link(2).</summary>
 internal static partial class NativeMethods
 {
     public const int LockExclusive = 2;
@@ -25,6 +25,10 @@ internal static partial class NativeMethods
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Open(string path, int flags, int mode);
+
+    /// <summary>link(2): a hard link; 0 on success.</summary>
+    [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int Link(string existing, string created);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     internal static partial int Close(int fd);

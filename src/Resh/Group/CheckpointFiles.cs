@@ -1,10 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
+using Resh.Checkpoints;
 
 namespace Resh.Group;
 
 /// <summary>A replica's checkpoint files: captured by hard link at the checkpoint's position, or hashed for the vote.</summary>
-internal static partial class CheckpointFiles
+internal static class CheckpointFiles
 {
     public static void Capture(string dataDirectory, IReadOnlyList<string> files, string target)
     {
@@ -16,7 +17,7 @@ internal static partial class CheckpointFiles
 
             // A hard link costs microseconds and stays the state of this position as long as the service
             // replaces the file by rename (Redis writes a temporary file and renames it), never in place.
-            if (Link(source, destination) != 0)
+            if (NativeMethods.Link(source, destination) != 0)
             {
                 File.Copy(source, destination, overwrite: true);
             }
@@ -40,7 +41,4 @@ internal static partial class CheckpointFiles
 
         return Convert.ToHexStringLower(sha.GetHashAndReset());
     }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "link", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Link(string existing, string created);
 }
