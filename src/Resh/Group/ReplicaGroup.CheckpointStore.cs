@@ -193,6 +193,7 @@ public sealed partial class ReplicaGroup
             if (floor > _log.First)
             {
                 _log.TruncateBefore(floor);
+                _voter.Decisions.TruncateBefore(floor);
             }
         }
     }

@@ -223,7 +223,7 @@ public sealed partial class ReplicaGroup
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A capture that was no longer needed (the checkpoint was decided meanwhile) is not a fault.
-                status = entry.Decision == Decision.Pending ? $"capture failed ({e.GetType().Name})" : "ok";
+                status = _voter.Decisions.KindOf(entry.Sequence) == Decision.Pending ? $"capture failed ({e.GetType().Name})" : "ok";
                 GroupLog.CaptureFailed(_logger, replica.Spec.Id, entry.Sequence, e.Message);
             }
         }
@@ -245,7 +245,7 @@ public sealed partial class ReplicaGroup
     {
         lock (_lock)
         {
-            return entry.Decision == Decision.Pending && replica.State == ReplicaState.Up;
+            return _voter.Decisions.KindOf(entry.Sequence) == Decision.Pending && replica.State == ReplicaState.Up;
         }
     }
 

@@ -81,8 +81,8 @@ public sealed partial class ReplicaGroup
                 var owed = new OwedReply(
                     replaying,
                     r.ProgressTimestamp,
-                    entry is not null && entry.Decision != Decision.Pending,
-                    entry?.DecidedTimestamp ?? 0,
+                    entry is not null && _voter.Decisions.KindOf(next) != Decision.Pending,
+                    entry is null ? 0 : _voter.Decisions.TimeOf(next),
                     entry?.AppendedTimestamp ?? 0,
                     !replaying && _voter.HasReplies(next),
                     entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier,

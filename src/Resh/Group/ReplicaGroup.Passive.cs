@@ -57,7 +57,7 @@ public sealed partial class ReplicaGroup : IGroupControl
     {
         lock (_lock)
         {
-            return sequence < _log.First || _log[sequence].Decision != Decision.Pending;
+            return sequence < _log.First || _voter.Decisions.KindOf(sequence) != Decision.Pending;
         }
     }
 
@@ -257,7 +257,7 @@ public sealed partial class ReplicaGroup : IGroupControl
         }
 
         var waited = Stopwatch.StartNew();
-        while (probe.Decision == Decision.Pending && waited.Elapsed < 2 * _options.ReplyTimeout)
+        while (_voter.Decisions.KindOf(probe.Sequence) == Decision.Pending && waited.Elapsed < 2 * _options.ReplyTimeout)
         {
             await Task.Delay(2, ct);
         }

@@ -37,7 +37,7 @@ public sealed partial class ReplicaGroup
             {
                 // A passive replica is fed the verified log: each reply is checked against the decided digest. (One
                 // that was demoted from voting also answers the entries it had been sent; those it does not decide.)
-                if (entry.Decision == Decision.Decided && Voter.DigestOf(normalized) != entry.Digest)
+                if (_voter.Decisions.KindOf(entry.Sequence) == Decision.Decided && Voter.DigestOf(normalized) != _voter.Decisions.DigestOf(entry.Sequence))
                 {
                     replica.Mismatches++;
                     mismatches = [(replica, applier, $"passive replica's reply to #{entry.Sequence} differs from the decided one")];
@@ -45,20 +45,20 @@ public sealed partial class ReplicaGroup
             }
             else if (replica.State == ReplicaState.Recovering)
             {
-                switch (entry.Decision)
+                switch (_voter.Decisions.KindOf(entry.Sequence))
                 {
                     case Decision.Decided when _voter.Quorum == 1:
                         // One reply decided it: nothing trustworthy to check a replayed reply against (that one reply
                         // may be the wrong value of a corrupted replica). The replayed state is what the log defines,
                         // so a difference is recorded and the replay goes on; suspecting it would rebuild forever.
-                        if (Voter.DigestOf(normalized) != entry.Digest)
+                        if (Voter.DigestOf(normalized) != _voter.Decisions.DigestOf(entry.Sequence))
                         {
                             divergence = entry.Sequence;
                         }
 
                         break;
                     case Decision.Decided:
-                        if (Voter.DigestOf(normalized) != entry.Digest)
+                        if (Voter.DigestOf(normalized) != _voter.Decisions.DigestOf(entry.Sequence))
                         {
                             replica.Mismatches++;
                             mismatches = [(replica, applier, $"replayed reply to #{entry.Sequence} differs from the decided one")];
@@ -77,7 +77,7 @@ public sealed partial class ReplicaGroup
             else
             {
                 _voter.Add(replica.Index, entry, normalized, entry.ReplyLastOnly ? reply[lastReplyOffset..] : reply, outcomes);
-                if (_policy.WatchesSplits && entry.Decision == Decision.Pending && _voter.IsSplit(entry.Sequence))
+                if (_policy.WatchesSplits && _voter.Decisions.KindOf(entry.Sequence) == Decision.Pending && _voter.IsSplit(entry.Sequence))
                 {
                     split = entry.Sequence;
                 }
@@ -129,6 +129,8 @@ public sealed partial class ReplicaGroup
             Suspect(r, applier, "mismatch", reason);
         }
     }
+
+    bool IApplierCallbacks.IsDecided(long sequence) => _voter.Decisions.KindOf(sequence) != Decision.Pending;
 
     void IApplierCallbacks.OnBroken(ReplicaApplier applier, string reason)
     {

@@ -19,14 +19,6 @@ public enum LogEventKind : byte
     Checkpoint,
 }
 
-/// <summary>What the voter decided for a request entry.</summary>
-public enum Decision : byte
-{
-    Pending,
-    Decided,
-    Disagreed,
-}
-
 /// <summary>Receives the voted reply of a request submitted by a local client session.</summary>
 public interface IReplySink
 {
@@ -95,14 +87,6 @@ public sealed class LogEntry
 
     /// <summary>Stopwatch timestamp of the append, for latency metrics.</summary>
     public long AppendedTimestamp { get; internal set; }
-
-    public Decision Decision { get; internal set; }
-
-    /// <summary>Stopwatch timestamp of the decision; replicas that have not answered some time after it are suspected.</summary>
-    public long DecidedTimestamp { get; internal set; }
-
-    /// <summary>Digest of the decided normalized reply; replayed replies are checked against it.</summary>
-    public UInt128 Digest { get; internal set; }
 
     /// <summary>
     /// Claims the entry for one submission to a sequencer that orders it later (etcd): a second claim is refused,

@@ -20,6 +20,9 @@ public interface IApplierCallbacks
 
     /// <summary>The applier broke (first cause only).</summary>
     void OnBroken(ReplicaApplier applier, string reason);
+
+    /// <summary>Whether the entry at <paramref name="sequence"/> was decided or disagreed on. Called from the writer, without a lock.</summary>
+    bool IsDecided(long sequence);
 }
 
 /// <summary>
@@ -535,7 +538,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
     /// <summary>Whether a read-only entry may be left out: skipping is on and the entry is decided (read in that order).</summary>
     private bool Settled(LogEntry entry)
     {
-        var decided = entry.Decision != Decision.Pending;
+        var decided = _callbacks.IsDecided(entry.Sequence);
         Interlocked.MemoryBarrier();
         return decided && SkipSettledReads;
     }

@@ -37,6 +37,9 @@ public sealed class Voter
         _clock = clock ?? TimeProvider.System;
     }
 
+    /// <summary>The outcome of every position voted on, for those who check replayed replies or skip decided reads.</summary>
+    public DecisionBook Decisions { get; } = new();
+
     /// <summary>f+1: how many equal replies decide.</summary>
     public int Quorum { get; }
 
@@ -89,7 +92,7 @@ public sealed class Voter
         var below = Math.Min(DecidedHead, head) + 1;
         foreach (var (seq, slot) in _slots)
         {
-            if (slot.Decided is null && slot.Entry.Decision == Decision.Pending && seq < below)
+            if (slot.Decided is null && Decisions.KindOf(seq) == Decision.Pending && seq < below)
             {
                 below = seq;
             }
@@ -151,10 +154,11 @@ public sealed class Voter
         var bit = Bit(replica);
         if (!_slots.TryGetValue(entry.Sequence, out var slot))
         {
-            if (entry.Decision != Decision.Pending)
+            var known = Decisions.KindOf(entry.Sequence);
+            if (known != Decision.Pending)
             {
                 // Settled before this voter joined its expected set: check against the digest.
-                if (entry.Decision == Decision.Decided && DigestOf(normalized) != entry.Digest)
+                if (known == Decision.Decided && DigestOf(normalized) != Decisions.DigestOf(entry.Sequence))
                 {
                     outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, ReadOnlyMemory<byte>.Empty));
                 }
@@ -261,9 +265,7 @@ public sealed class Voter
         {
             slot.Decided = winner.Normalized;
             var entry = slot.Entry;
-            entry.Digest = DigestOf(winner.Normalized.Span);
-            entry.Decision = Decision.Decided;
-            entry.DecidedTimestamp = _clock.GetTimestamp();
+            Decisions.Record(entry.Sequence, Decision.Decided, DigestOf(winner.Normalized.Span), _clock.GetTimestamp());
             DecidedHead = Math.Max(DecidedHead, entry.Sequence);
             outcomes.Add(new VoteOutcome(VoteOutcomeKind.Decided, entry, winner.Replica, winner.Reply));
             foreach (var other in replies)
@@ -315,8 +317,7 @@ public sealed class Voter
         }
 
         var entry = slot.Entry;
-        entry.Decision = Decision.Disagreed;
-        entry.DecidedTimestamp = _clock.GetTimestamp();
+        Decisions.Record(entry.Sequence, Decision.Disagreed, default, _clock.GetTimestamp());
         DecidedHead = Math.Max(DecidedHead, entry.Sequence);
         outcomes.Add(new VoteOutcome(VoteOutcomeKind.Disagreed, entry, -1, ReadOnlyMemory<byte>.Empty));
         slot.Replies.Clear();

@@ -37,14 +37,14 @@ public sealed class VoterTests
 
         voter.Add(0, entry, B("+OK"), B("+OK"), outcomes);
         Assert.Empty(outcomes);
-        Assert.Equal(Decision.Pending, entry.Decision);
+        Assert.Equal(Decision.Pending, voter.Decisions.KindOf(entry.Sequence));
 
         voter.Add(1, entry, B("+OK"), B("+OK"), outcomes);
         var decided = Assert.Single(outcomes);
         Assert.Equal(VoteOutcomeKind.Decided, decided.Kind);
         Assert.Equal("+OK", Encoding.ASCII.GetString(decided.Reply.Span));
-        Assert.Equal(Decision.Decided, entry.Decision);
-        Assert.Equal(Voter.DigestOf(B("+OK")), entry.Digest);
+        Assert.Equal(Decision.Decided, voter.Decisions.KindOf(entry.Sequence));
+        Assert.Equal(Voter.DigestOf(B("+OK")), voter.Decisions.DigestOf(entry.Sequence));
 
         outcomes.Clear();
         voter.Add(2, entry, B("+OK"), B("+OK"), outcomes);
@@ -101,7 +101,7 @@ public sealed class VoterTests
 
         var disagreed = Assert.Single(outcomes);
         Assert.Equal(VoteOutcomeKind.Disagreed, disagreed.Kind);
-        Assert.Equal(Decision.Disagreed, entry.Decision);
+        Assert.Equal(Decision.Disagreed, voter.Decisions.KindOf(entry.Sequence));
         Assert.Equal(0, voter.OpenSlots);
     }
 
@@ -165,7 +165,7 @@ public sealed class VoterTests
         voter.RemoveVoter(2, outcomes);
         voter.Add(0, entry, B("a"), B("a"), outcomes);
         Assert.Empty(outcomes);
-        Assert.Equal(Decision.Pending, entry.Decision);
+        Assert.Equal(Decision.Pending, voter.Decisions.KindOf(entry.Sequence));
 
         // A rebuilt replica rejoins and answers: now it is decided.
         voter.AddVoter(1);
@@ -254,7 +254,7 @@ public sealed class VoterTests
         voter.Add(1, entry, B("bad"), B("bad"), outcomes);
         voter.Add(2, entry, B("good"), B("good"), outcomes);
         Assert.Empty(outcomes);
-        Assert.Equal(Decision.Pending, entry.Decision);
+        Assert.Equal(Decision.Pending, voter.Decisions.KindOf(entry.Sequence));
 
         // The rebuilt r0 reaches the entry and outvotes the corrupted replica.
         voter.AddVoter(0);
@@ -289,14 +289,14 @@ public sealed class VoterTests
         Assert.False(voter.IsSplit(entry.Sequence));
         voter.Add(1, entry, B("$5 right"), B("$5 right"), outcomes);
         Assert.Empty(outcomes);
-        Assert.Equal(Decision.Pending, entry.Decision);
+        Assert.Equal(Decision.Pending, voter.Decisions.KindOf(entry.Sequence));
         Assert.True(voter.IsSplit(entry.Sequence));
         Assert.Equal(entry.Sequence, voter.SettledBelow(entry.Sequence));
 
         // A woken passive replica joins and votes: f+1 equal replies decide, the outvoted active one is named.
         voter.AddVoter(2);
         voter.Add(2, entry, B("$5 right"), B("$5 right"), outcomes);
-        Assert.Equal(Decision.Decided, entry.Decision);
+        Assert.Equal(Decision.Decided, voter.Decisions.KindOf(entry.Sequence));
         Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Decided && Encoding.ASCII.GetString(o.Reply.Span) == "$5 right");
         Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Mismatch && o.Replica == 0);
         Assert.False(voter.IsSplit(entry.Sequence));
@@ -318,7 +318,7 @@ public sealed class VoterTests
         // The first entry is answered by one of the two: the verified prefix ends before it.
         Assert.Equal(first.Sequence, voter.SettledBelow(second.Sequence));
         voter.Add(1, first, B("+OK"), B("+OK"), outcomes);
-        Assert.Equal(Decision.Decided, first.Decision);
+        Assert.Equal(Decision.Decided, voter.Decisions.KindOf(first.Sequence));
         Assert.Equal(second.Sequence, voter.SettledBelow(second.Sequence));
         voter.Add(1, second, B("+OK"), B("+OK"), outcomes);
         Assert.Equal(second.Sequence + 1, voter.SettledBelow(second.Sequence));
