@@ -3,7 +3,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Resh.Diagnostics;
 using Resh.Ordering;
@@ -25,7 +24,7 @@ internal sealed class ClientConnection : IClientLink
     private readonly GatewayOptions _options;
     private readonly ReshMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly Channel<Pending> _pending;
+    private readonly ReplyQueue<Pending> _pending;
 
     /// <summary>Voted replies this session waits for (see <see cref="Pending.Complete"/>).</summary>
     private int _unanswered;
@@ -47,9 +46,9 @@ internal sealed class ClientConnection : IClientLink
         _options = options;
         _metrics = metrics;
         _logger = logger;
-        // The writer loop runs on the thread that queues a reply slot or completes a reply, up to its next wait: a
-        // decided reply is written to the client by the thread that decided it, with no hand-off.
-        _pending = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.MaxPendingPerSession) { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
+        // The writer loop goes on on the read loop's thread when it queues a reply slot, and on the deciding thread
+        // when the last awaited reply is decided (see Pending.Complete): no hand-off on the way of one request.
+        _pending = new ReplyQueue<Pending>(options.MaxPendingPerSession);
         _cts = CancellationTokenSource.CreateLinkedTokenSource(stopping);
     }
 
@@ -93,7 +92,7 @@ internal sealed class ClientConnection : IClientLink
         }
         finally
         {
-            _pending.Writer.TryComplete();
+            _pending.Complete();
             _session.Closed();
         }
 
@@ -125,7 +124,7 @@ internal sealed class ClientConnection : IClientLink
     /// <summary>A message nobody asked for (pub/sub), queued behind the replies before it; a client too slow to read it is closed.</summary>
     public bool TryPush(ReadOnlyMemory<byte> message)
     {
-        if (_pending.Writer.TryWrite(new Pending(message, close: false)))
+        if (_pending.TryEnqueue(new Pending(message, close: false)))
         {
             return true;
         }
@@ -370,7 +369,7 @@ internal sealed class ClientConnection : IClientLink
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                if (_pending.Reader.Count == 0)
+                if (_pending.Count == 0)
                 {
                     Break($"idle for {_options.IdleTimeout.TotalSeconds:0.###}s");
                     throw new OperationCanceledException(ct);
@@ -380,15 +379,15 @@ internal sealed class ClientConnection : IClientLink
     }
 
     private ValueTask EnqueueAsync(Pending pending, CancellationToken ct) =>
-        _pending.Writer.TryWrite(pending) ? ValueTask.CompletedTask : _pending.Writer.WriteAsync(pending, ct);
+        _pending.EnqueueAsync(pending, ct);
 
     private async Task WriteLoopAsync(PipeWriter output)
     {
-        var reader = _pending.Reader;
+        var reader = _pending;
         var broken = _broken.Token;
         try
         {
-            while (await reader.WaitToReadAsync(CancellationToken.None))
+            while (await reader.WaitToReadAsync())
             {
                 while (reader.TryRead(out var pending))
                 {
