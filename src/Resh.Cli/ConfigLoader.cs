@@ -1,14 +1,5 @@
-using System.Globalization;
-using System.Net;
-using Resh.Checkpoints;
-using Resh.Dresh;
-using Resh.Gateway;
-using Resh.Group;
 using Resh.Hosting;
-using Resh.Modes;
 using Resh.Options;
-using Resh.Protocols.Resp;
-using Resh.Remus;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 

@@ -1,58 +1,25 @@
 using System.Diagnostics;
 using System.Net;
 using Resh.Group;
-using Resh.Modes;
 using Resh.Ordering;
 using Resh.Remus;
 
 namespace Resh.Hosting;
 
 /// <summary>
-/// Mode remus. The primary (`resh run`) executes requests at once and ships the ordered log to the backup
-/// every epoch through a <see cref="BackupLink"/>, which is an output-commit gate of its group. The backup
-/// (`resh backup`, <see cref="RunBackupAsync"/>) appends what it receives to its own log and applies it in
-/// batches to a frozen domain; when the primary falls silent it raises the term, applies everything it holds,
-/// opens the service address and serves.
+/// `resh backup`, the host's second entry point (mode remus): the backup appends what the primary ships to its own
+/// log and applies it in batches to a frozen domain; when the primary falls silent it raises the term, applies
+/// everything it holds, opens the service address and serves. The primary's side (the <see cref="BackupLink"/>,
+/// output commit, fencing, its status) is <see cref="RemusHosting"/>, which this uses too after a takeover.
 /// </summary>
 public sealed partial class ReshHost
 {
-    private BackupLink? _link;
     private StandbyPolicy? _standby;
-    private BackupServer? _backupServer;
-    private string _remusRole = "primary";
 
     /// <summary>True when a backup refused this primary's term: another primary took over, and this one must not serve.</summary>
-    public bool IsFenced => _link?.Fenced.IsCompleted == true;
+    public bool IsFenced => _mode.Fenced;
 
-    private string TermPath => Path.Combine(_options.Group.StateDirectory, "term");
-
-    /// <summary>The primary's term: the one on disk (from a takeover), at least 1.</summary>
-    private ulong PrimaryTerm()
-    {
-        var terms = new TermFile(TermPath);
-        var term = Math.Max(1, terms.Read());
-        terms.Write(term);
-        return term;
-    }
-
-    private void AttachBackupLink(ulong term, bool unprotected, IPEndPoint? exclude)
-    {
-        var link = new BackupLink(_options.Replication.Remus, term, Log, () => _group?.NewestCheckpoint, _store, Metrics, _loggerFactory.CreateLogger("Resh.Remus"), unprotected, exclude);
-        link.BackupChanged += backup => Events.Record(backup is null ? "+backup-lost" : "+backup-attached", null, backup is null ? "replies wait until a backup acknowledges" : $"{backup}, term {term}");
-        _ = link.Fenced.ContinueWith(
-            t =>
-            {
-                Events.Record("+fenced", null, t.Result);
-                RequestShutdown();
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
-        _group!.AddCommitGate(link);
-        _group.AddCheckpointHooks(link);
-        _link = link;
-        link.Start();
-    }
+    private RemusHosting Remus => _mode as RemusHosting ?? throw new InvalidOperationException("resh backup needs mode: remus");
 
     /// <summary>
     /// `resh backup`: waits for the primary, keeps a frozen replica up to date with what it ships, and on its
@@ -61,30 +28,32 @@ public sealed partial class ReshHost
     /// <param name="admin">This backup's own admin endpoint (optional; the configured one belongs to the primary until a takeover).</param>
     public async Task<bool> RunBackupAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
     {
-        _remusRole = "backup";
+        var remusHosting = Remus;
+        remusHosting.Role = "backup";
         HostLog.Starting(_logger, "remus (backup)", _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
-        var (restored, _) = await OpenStateAsync(cancellationToken);
+        var (restored, _, _) = await OpenStateAsync(null, cancellationToken);
         var remus = _options.Replication.Remus;
-        _backupServer = new BackupServer(listen, remus, Log, _store, new TermFile(TermPath), Path.Combine(_options.Group.StateDirectory, "transfer"), _loggerFactory.CreateLogger("Resh.Remus"));
-        _backupServer.Start();
-        BackupEndPoint = _backupServer.EndPoint;
+        var backupServer = new BackupServer(listen, remus, Log, _store, new TermFile(remusHosting.TermPath), Path.Combine(_options.Group.StateDirectory, "transfer"), _loggerFactory.CreateLogger("Resh.Remus"));
+        remusHosting.Server = backupServer;
+        backupServer.Start();
+        BackupEndPoint = backupServer.EndPoint;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, ShutdownRequested);
-        await Task.WhenAny(_backupServer.Synced, _backupServer.Outcome).WaitAsync(stop.Token);
-        if (!_backupServer.Synced.IsCompleted)
+        await Task.WhenAny(backupServer.Synced, backupServer.Outcome).WaitAsync(stop.Token);
+        if (!backupServer.Synced.IsCompleted)
         {
             return false;
         }
 
-        restored = _backupServer.Received ?? restored;
+        restored = backupServer.Received ?? restored;
         _sequencer = new LocalSequencer(Log);
         _standby = new StandbyPolicy(_options.Replication.Remus);
         _group = new ReplicaGroup(_options.Group, _standby, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
         await _group.StartAsync(cancellationToken);
         await StartAdminAsync(admin, optional: false, cancellationToken);
-        HostLog.BackupReady(_logger, _backupServer.Primary ?? "?", Log.First, remus.ApplyInterval);
-        Events.Record("+backup-ready", null, $"holding the log of {_backupServer.Primary} from #{Log.First}");
+        HostLog.BackupReady(_logger, backupServer.Primary ?? "?", Log.First, remus.ApplyInterval);
+        Events.Record("+backup-ready", null, $"holding the log of {backupServer.Primary} from #{Log.First}");
 
-        var outcome = await _backupServer.Outcome.WaitAsync(stop.Token);
+        var outcome = await backupServer.Outcome.WaitAsync(stop.Token);
         if (outcome == BackupOutcome.PrimaryStopped)
         {
             return false;
@@ -97,7 +66,8 @@ public sealed partial class ReshHost
     private async Task TakeOverAsync(IPEndPoint listen, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var server = _backupServer!;
+        var remusHosting = Remus;
+        var server = remusHosting.Server!;
         var term = server.BeginTerm();
         var lastSession = server.LastSession;
         var detail = $"nothing from {server.Primary} for {_options.Replication.Remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{Log.First}..#{Log.Head}";
@@ -106,13 +76,13 @@ public sealed partial class ReshHost
 
         // No old primary can attach any more; it is fenced by the term should it reach a backup again.
         await server.DisposeAsync();
-        _backupServer = null;
+        remusHosting.Server = null;
         await RunTakeoverCommandAsync(cancellationToken);
         await _standby!.PromoteAsync(cancellationToken);
-        _remusRole = "primary";
+        remusHosting.Role = "primary";
 
         // Unprotected until a new backup attaches (`resh backup` at one of the other remus.backup addresses).
-        AttachBackupLink(term, unprotected: true, exclude: listen);
+        remusHosting.AttachLink(_group!, term, unprotected: true, exclude: listen);
         // On one host the configured admin address may still be the dead primary's for a moment.
         await ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
         Metrics.Failover();
@@ -148,40 +118,4 @@ public sealed partial class ReshHost
 
     /// <summary>Where `resh backup` listens for the primary (after <see cref="RunBackupAsync"/> started).</summary>
     public IPEndPoint? BackupEndPoint { get; private set; }
-
-    /// <summary>Mode remus as /status shows it, or null in the other modes.</summary>
-    private RemusStatus? RemusStatus()
-    {
-        if (_options.Replication.Mode != ReplicationMode.Remus)
-        {
-            return null;
-        }
-
-        var link = _link;
-        var server = _backupServer;
-        return new RemusStatus(
-            _remusRole,
-            link?.Term ?? server?.Term ?? 0,
-            link?.Backup,
-            server?.Primary,
-            link?.EpochsShipped ?? 0,
-            link?.EpochsAcked ?? 0,
-            link?.AckedCount ?? Log.Count,
-            _group?.HeldReplies ?? 0,
-            link?.Protected ?? false,
-            IsFenced);
-    }
-
-    private async Task StopRemusAsync()
-    {
-        if (_link is not null)
-        {
-            await _link.DisposeAsync();
-        }
-
-        if (_backupServer is not null)
-        {
-            await _backupServer.DisposeAsync();
-        }
-    }
 }

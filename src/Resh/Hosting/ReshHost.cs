@@ -5,7 +5,6 @@ using Resh.Admin;
 using Resh.Checkpoints;
 using Resh.Diagnostics;
 using Resh.Domains;
-using Resh.Dresh;
 using Resh.Gateway;
 using Resh.Group;
 using Resh.Modes;
@@ -33,6 +32,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     private DurableLog? _durable;
     private CheckpointStore? _store;
     private int _stopping;
+    private readonly IModeHosting _mode;
 
     public ReshHost(ReshOptions options, ILoggerFactory? loggerFactory = null, DomainFactoryOptions? domainOptions = null)
     {
@@ -44,6 +44,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         _logger = _loggerFactory.CreateLogger("Resh.Host");
         DomainOptions = domainOptions ?? new DomainFactoryOptions();
         Protocol = options.CreateProtocol();
+        _mode = ModeHostings.For(this, options);
         if (Protocol.OrderObserver is { } observer)
         {
             Log.Observer = new ProtocolOrder(observer);
@@ -51,6 +52,18 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     }
 
     public IProtocol Protocol { get; }
+
+    internal ReshOptions Options => _options;
+
+    internal ILoggerFactory LoggerFactory => _loggerFactory;
+
+    internal ILogger Logger => _logger;
+
+    internal CheckpointStore? Store => _store;
+
+    internal GatewayServer? Gateway => _gateway;
+
+    internal ReplicaGroup? Group => _group;
 
     public DomainFactoryOptions DomainOptions { get; }
 
@@ -80,42 +93,24 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         HostLog.Starting(_logger, _options.Replication.Name, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
-        var (restored, lastSession) = await OpenStateAsync(cancellationToken);
-        if (_options.Ordering is { } etcd)
-        {
-            // D-RESH: the log so far (after the restored checkpoint) comes from etcd before the replicas start.
-            (var sequencer, restored) = await StartOrderingAsync(etcd, restored, cancellationToken);
-            _sequencer = sequencer;
-            lastSession = sequencer.LastSessionId;
-        }
-        else
-        {
-            _sequencer = new LocalSequencer(Log);
-        }
+        var (restored, label, lastSession) = await OpenStateAsync(_mode.CheckpointLabel, cancellationToken);
 
+        // The log's order (D-RESH: the log so far comes from etcd before the replicas start), then what the mode adds.
+        (_sequencer, restored, lastSession) = await _mode.OrderAsync(restored, label, lastSession, cancellationToken);
         _group = new ReplicaGroup(_options.Group, ModePolicies.For(_options.Replication), Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
-        if (_options.Replication.Mode == ReplicationMode.Remus)
-        {
-            // Output commit to the backup from the first request on: a reply waits until the backup holds its request.
-            AttachBackupLink(PrimaryTerm(), unprotected: false, exclude: null);
-        }
-
-        if (_sequencer is EtcdSequencer joining)
-        {
-            _group.AddCheckpointHooks(new EtcdCheckpointHooks(joining));
-        }
-
+        _mode.Attach(_group);
         await _group.StartAsync(cancellationToken);
         await ServeAsync(lastSession, optionalAdmin: false, cancellationToken);
-        if (_sequencer is EtcdSequencer member)
-        {
-            await JoinClusterAsync(member, cancellationToken);
-        }
+        await _mode.ServingAsync(cancellationToken);
     }
 
-    /// <summary>The state directory, domains, checkpoint store and durable log: the newest checkpoint and the highest session id found.</summary>
-    private async Task<(VerifiedCheckpoint? Restored, long LastSession)> OpenStateAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// The state directory, domains, checkpoint store and durable log: the newest checkpoint (with <paramref name="required"/>
+    /// when given, and that label's value) and the highest session id found.
+    /// </summary>
+    private async Task<(VerifiedCheckpoint? Restored, string? Label, long LastSession)> OpenStateAsync(string? required, CancellationToken cancellationToken)
     {
+        string? label = null;
         Directory.CreateDirectory(_options.Group.StateDirectory);
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
         long lastSession = 0;
@@ -125,7 +120,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             var storePath = checkpoint.StorePath ?? Path.Combine(_options.Group.StateDirectory, "store");
             _store = await CheckpointStore.OpenAsync(storePath, new StoreOptions { Logger = _loggerFactory.CreateLogger("Resh.Store") }, cancellationToken);
             // D-RESH: only a checkpoint that says where in etcd's log it stands can be gone on from.
-            (restored, _restoredCursor) = await NewestCheckpointAsync(_store, _options.Ordering is null ? null : EtcdCursor.Label, cancellationToken);
+            (restored, label) = await NewestCheckpointAsync(_store, required, cancellationToken);
             if (restored is not null)
             {
                 Log.StartAt(restored.Sequence + 1);
@@ -146,7 +141,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             HostLog.Restored(_logger, _durable.Recovered.Count, fsync);
         }
 
-        return (restored, lastSession);
+        return (restored, label, lastSession);
     }
 
     /// <summary>Opens the client listener and the admin endpoint (<paramref name="optionalAdmin"/>: one that cannot listen is left out).</summary>
@@ -229,11 +224,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public ReshStatus Status() => new(_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, []))
-    {
-        Remus = RemusStatus(),
-        Etcd = EtcdStatus(),
-    };
+    public ReshStatus Status() => _mode.Describe(new(_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, [])));
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);
@@ -296,16 +287,12 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
                     HostLog.FinalCheckpoint(_logger, final?.Sequence ?? -1, final?.SnapshotId ?? "(none; the ordered log keeps what it covers)");
                 }
 
-                if (_link is not null && !IsFenced)
-                {
-                    // Controlled: the backup must not take over.
-                    await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
-                }
-
+                // Controlled: e.g. a Remus backup must not take over.
+                await _mode.StoppingAsync();
                 await _group.DisposeAsync();
             }
 
-            await StopRemusAsync();
+            await _mode.DisposeAsync();
             if (_domains is not null)
             {
                 await _domains.DisposeAsync();
@@ -314,11 +301,6 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             if (_admin is not null)
             {
                 await _admin.DisposeAsync();
-            }
-
-            if (_peerServer is not null)
-            {
-                await _peerServer.DisposeAsync();
             }
 
             _exporter?.Dispose();

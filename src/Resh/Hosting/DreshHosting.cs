@@ -1,14 +1,46 @@
+using Resh.Admin;
 using Resh.Dresh;
 using Resh.Group;
 using Resh.Ordering;
 
 namespace Resh.Hosting;
 
-/// <summary>D-RESH: the etcd sequencer of this gateway, its membership in the cluster, and its status.</summary>
-public sealed partial class ReshHost
+/// <summary>
+/// D-RESH on this host: the log's order comes from etcd (after the restored checkpoint; when etcd compacted that
+/// history, a peer's newer checkpoint is fetched first), checkpoints carry the etcd cursor, this gateway joins the
+/// cluster once it serves (and serves its checkpoints to its peers), and /status shows the etcd ordering.
+/// </summary>
+internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IModeHosting
 {
     private string? _restoredCursor;
     private CheckpointPeerServer? _peerServer;
+    private EtcdSequencer? _sequencer;
+
+    public string? CheckpointLabel => EtcdCursor.Label;
+
+    public bool Fenced => false;
+
+    public async Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken)
+    {
+        _restoredCursor = label;
+        (var sequencer, restored) = await StartOrderingAsync(etcd, restored, cancellationToken);
+        _sequencer = sequencer;
+        return (sequencer, restored, sequencer.LastSessionId);
+    }
+
+    public void Attach(ReplicaGroup group) => group.AddCheckpointHooks(new EtcdCheckpointHooks(_sequencer!));
+
+    public Task ServingAsync(CancellationToken cancellationToken) => JoinClusterAsync(_sequencer!, cancellationToken);
+
+    public Task StoppingAsync() => Task.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_peerServer is not null)
+        {
+            await _peerServer.DisposeAsync();
+        }
+    }
 
     /// <summary>
     /// D-RESH start: the log after the restored checkpoint comes from etcd. When etcd compacted that history, the
@@ -30,13 +62,13 @@ public sealed partial class ReshHost
 
     private async Task<VerifiedCheckpoint> FetchPeerCheckpointAsync(EtcdOrderingOptions etcd, EtcdCompactedException compacted, CancellationToken cancellationToken)
     {
-        if (_store is null)
+        if (host.Store is null)
         {
             throw new InvalidOperationException($"{compacted.Message}; this host has no checkpoint: section, so it cannot take a peer's checkpoint. Add one (the same as the peers')");
         }
 
         IReadOnlyList<MemberInfo> members;
-        await using (var lister = new EtcdSequencer(new OrderedLog(), etcd, _loggerFactory.CreateLogger("Resh.Etcd")))
+        await using (var lister = new EtcdSequencer(new OrderedLog(), etcd, host.LoggerFactory.CreateLogger("Resh.Etcd")))
         {
             members = await lister.ListMembersAsync(cancellationToken);
         }
@@ -45,7 +77,7 @@ public sealed partial class ReshHost
         var tried = new List<string>();
         foreach (var peer in members.Where(m => m.Member != etcd.Member && m.Checkpoints is not null))
         {
-            var dir = Path.Combine(_options.Group.StateDirectory, "peer-checkpoint");
+            var dir = Path.Combine(host.Options.Group.StateDirectory, "peer-checkpoint");
             if (Directory.Exists(dir))
             {
                 Directory.Delete(dir, recursive: true);
@@ -53,7 +85,7 @@ public sealed partial class ReshHost
 
             try
             {
-                var labels = await CheckpointPeerServer.FetchAsync(http, new Uri(peer.Checkpoints!), EtcdCursor.Label, _options.AdminToken, dir, cancellationToken);
+                var labels = await CheckpointPeerServer.FetchAsync(http, new Uri(peer.Checkpoints!), EtcdCursor.Label, host.Options.AdminToken, dir, cancellationToken);
                 if (!labels.TryGetValue(EtcdCursor.Label, out var cursorText) || EtcdCursor.Parse(cursorText).Revision < compacted.Compacted
                     || !labels.TryGetValue(ReplicaGroup.SequenceLabel, out var seqText) || !long.TryParse(seqText, System.Globalization.CultureInfo.InvariantCulture, out var seq))
                 {
@@ -61,12 +93,12 @@ public sealed partial class ReshHost
                     continue;
                 }
 
-                var info = await _store.SnapshotAsync(dir, labels, cancellationToken);
+                var info = await host.Store.SnapshotAsync(dir, labels, cancellationToken);
                 var restored = new VerifiedCheckpoint(seq, info.Id, info.Time) { Labels = labels };
                 _restoredCursor = cursorText;
-                Log.StartAt(seq + 1);
-                HostLog.PeerCheckpoint(_logger, peer.Member, peer.Checkpoints!, seq, info.Id);
-                Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}");
+                host.Log.StartAt(seq + 1);
+                HostLog.PeerCheckpoint(host.Logger, peer.Member, peer.Checkpoints!, seq, info.Id);
+                host.Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}");
                 return restored;
             }
             catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException)
@@ -88,12 +120,12 @@ public sealed partial class ReshHost
     /// <summary>Serves this host's checkpoints to its peers, when ordering.peer-listen is set.</summary>
     private async Task<string?> StartPeerServerAsync(EtcdOrderingOptions etcd, CancellationToken cancellationToken)
     {
-        if (etcd.PeerListen is not { } listen || _store is null)
+        if (etcd.PeerListen is not { } listen || host.Store is null)
         {
             return null;
         }
 
-        _peerServer = new CheckpointPeerServer(listen, _options.AdminToken, _store, _options.Group.StateDirectory, _loggerFactory);
+        _peerServer = new CheckpointPeerServer(listen, host.Options.AdminToken, host.Store, host.Options.Group.StateDirectory, host.LoggerFactory);
         await _peerServer.StartAsync(cancellationToken);
         return _peerServer.Url;
     }
@@ -102,7 +134,7 @@ public sealed partial class ReshHost
     private async Task<EtcdSequencer> StartEtcdAsync(EtcdOrderingOptions etcd, CancellationToken cancellationToken)
     {
         var cursor = _restoredCursor is null ? null : EtcdCursor.Parse(_restoredCursor);
-        var sequencer = new EtcdSequencer(Log, etcd, _loggerFactory.CreateLogger("Resh.Etcd"), cursor);
+        var sequencer = new EtcdSequencer(host.Log, etcd, host.LoggerFactory.CreateLogger("Resh.Etcd"), cursor);
         sequencer.MemberLeft += OnMemberLeft;
         try
         {
@@ -116,15 +148,15 @@ public sealed partial class ReshHost
 
         if (cursor is not null)
         {
-            HostLog.EtcdResumed(_logger, Log.First - 1, cursor.Revision);
+            HostLog.EtcdResumed(host.Logger, host.Log.First - 1, cursor.Revision);
         }
 
         // A gateway that can no longer follow the log (etcd compacted what it needs) stops rather than diverge.
         _ = sequencer.Failed.ContinueWith(
             t =>
             {
-                Events.Record("+etcd-compacted", null, t.Exception?.InnerException?.Message ?? "etcd compacted the log");
-                RequestShutdown();
+                host.Events.Record("+etcd-compacted", null, t.Exception?.InnerException?.Message ?? "etcd compacted the log");
+                host.RequestShutdown();
             },
             CancellationToken.None,
             TaskContinuationOptions.OnlyOnFaulted,
@@ -135,29 +167,30 @@ public sealed partial class ReshHost
     /// <summary>Joins the cluster once this gateway serves, advertising its service and admin addresses in its member key.</summary>
     private async Task JoinClusterAsync(EtcdSequencer sequencer, CancellationToken cancellationToken)
     {
-        var checkpoints = await StartPeerServerAsync(_options.Ordering!, cancellationToken);
-        await sequencer.JoinAsync(_gateway?.EndPoint.ToString(), AdminEndPoint?.ToString(), checkpoints, cancellationToken);
-        Events.Record("+member-joined", null, $"run {sequencer.CurrentRun} of cluster {_options.Ordering!.Cluster}");
+        var checkpoints = await StartPeerServerAsync(host.Options.Ordering!, cancellationToken);
+        await sequencer.JoinAsync(host.Gateway?.EndPoint.ToString(), host.AdminEndPoint?.ToString(), checkpoints, cancellationToken);
+        host.Events.Record("+member-joined", null, $"run {sequencer.CurrentRun} of cluster {host.Options.Ordering!.Cluster}");
     }
 
     /// <summary>A gateway run left: its open sessions are closed in the log; this gateway's own clients of it are dropped.</summary>
     private void OnMemberLeft(EtcdPeer peer, IReadOnlyList<long> sessions)
     {
-        Events.Record("+member-left", null, $"member {peer.Member} (run {peer.Run}{(peer.Self ? ", this gateway" : "")}): its lease ended; {sessions.Count} open sessions closed in the log");
+        host.Events.Record("+member-left", null, $"member {peer.Member} (run {peer.Run}{(peer.Self ? ", this gateway" : "")}): its lease ended; {sessions.Count} open sessions closed in the log");
         if (peer.Self && sessions.Count > 0)
         {
-            _gateway?.CloseSessions(sessions, "this gateway's etcd lease expired and the cluster closed the session; reconnect");
+            host.Gateway?.CloseSessions(sessions, "this gateway's etcd lease expired and the cluster closed the session; reconnect");
         }
     }
 
-    private EtcdStatus? EtcdStatus() => _sequencer is EtcdSequencer etcd
-        ? new EtcdStatus(etcd.Endpoint.ToString(), _options.Ordering!.Cluster, _options.Ordering.Member, etcd.AppliedRevision, etcd.BatchStats.Batches, etcd.BatchStats.Largest)
+    public ReshStatus Describe(ReshStatus status) => _sequencer is not { } etcd ? status : status with
+    {
+        Etcd = new EtcdStatus(etcd.Endpoint.ToString(), host.Options.Ordering!.Cluster, host.Options.Ordering.Member, etcd.AppliedRevision, etcd.BatchStats.Batches, etcd.BatchStats.Largest)
         {
             Run = etcd.CurrentRun,
             LeasesLost = etcd.RunsLost,
             Peers = etcd.Peers,
             TrimmedRevision = etcd.TrimStats.Revision,
             TrimmedBatches = etcd.TrimStats.Batches,
-        }
-        : null;
+        },
+    };
 }
