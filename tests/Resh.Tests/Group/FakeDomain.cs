@@ -57,11 +57,13 @@ internal sealed class FakeDomain : IDomain
     private KvServer? _server;
     private Socket? _listener;
     private readonly bool _hangAfterProbe;
+    private readonly string _dataDirectory;
     private Task _accepting = Task.CompletedTask;
 
     public FakeDomain(DomainSpec spec, bool hangAfterProbe)
     {
         Id = spec.Id;
+        _dataDirectory = spec.DataDirectory;
         _port = int.Parse(spec.Arguments[^1], CultureInfo.InvariantCulture);
         _hangAfterProbe = hangAfterProbe;
         _running.TrySetResult();
@@ -91,6 +93,8 @@ internal sealed class FakeDomain : IDomain
                 throw new InvalidOperationException($"{Id} was started already");
             }
 
+            // A state file like a service's (the same on every healthy replica), for checkpoints to capture.
+            File.WriteAllText(Path.Combine(_dataDirectory, "state.txt"), "fake state\n");
             _server = KvServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), Variant.A).GetAwaiter().GetResult();
             _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             _listener.Bind(new IPEndPoint(IPAddress.Loopback, _port));

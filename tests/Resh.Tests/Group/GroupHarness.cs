@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
+using Resh.Checkpoints;
 using Resh.Diagnostics;
 using Resh.Group;
 using Resh.Modes;
@@ -18,16 +19,20 @@ internal sealed class GroupHarness : IAsyncDisposable
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private readonly TempDir _temp = new();
+    private readonly TempDir _temp;
     private readonly Dictionary<long, bool> _opened = [];
 
-    private GroupHarness(GroupOptions options, IGroupPolicy policy)
+    private GroupHarness(TempDir temp, GroupOptions options, IGroupPolicy policy, CheckpointStore? store)
     {
+        _temp = temp;
         Options = options;
-        options.StateDirectory = _temp.Path;
+        Store = store;
         Log = new OrderedLog(Clock);
-        Group = new ReplicaGroup(options, policy, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: null, clock: Clock);
+        Group = new ReplicaGroup(options, policy, new RespProtocol(new RespOptions { Clock = Clock }), new LocalSequencer(Log), Domains.Create, new ReshMetrics(), Events, store: store, clock: Clock);
     }
+
+    /// <summary>The checkpoint store, when the group was started with checkpoints.</summary>
+    public CheckpointStore? Store { get; }
 
     public FakeTimeProvider Clock { get; } = new(DateTimeOffset.FromUnixTimeSeconds(1_800_000_000));
 
@@ -42,18 +47,22 @@ internal sealed class GroupHarness : IAsyncDisposable
     public ReplicaGroup Group { get; }
 
     /// <summary>A started group of <paramref name="replicas"/> fake replicas r1..rN.</summary>
-    public static async Task<GroupHarness> StartAsync(ReplicationMode mode, int faults, int replicas, Action<ModeOptions>? configure = null, IGroupPolicy? policy = null)
+    public static async Task<GroupHarness> StartAsync(ReplicationMode mode, int faults, int replicas, Action<ModeOptions>? configure = null, IGroupPolicy? policy = null, CheckpointOptions? checkpoint = null)
     {
+        var temp = new TempDir();
         var options = new GroupOptions
         {
             Faults = faults,
             Replicas = [.. Enumerable.Range(1, replicas).Select(i => new ReplicaSpec($"r{i}", "fake {port}"))],
             ReplyTimeout = TimeSpan.FromSeconds(5),
             StartupTimeout = TimeSpan.FromSeconds(10),
+            StateDirectory = temp.Path,
+            Checkpoint = checkpoint,
         };
         var modeOptions = new ModeOptions { Mode = mode };
         configure?.Invoke(modeOptions);
-        var harness = new GroupHarness(options, policy ?? ModePolicies.For(modeOptions));
+        var store = checkpoint is null ? null : await CheckpointStore.OpenAsync(Path.Combine(temp.Path, "store"), new StoreOptions(), CancellationToken.None);
+        var harness = new GroupHarness(temp, options, policy ?? ModePolicies.For(modeOptions), store);
         try
         {
             await harness.Group.StartAsync(CancellationToken.None).WaitAsync(Timeout);
@@ -121,6 +130,14 @@ internal sealed class GroupHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Waits (real time, the clock standing still) until generation <paramref name="generation"/> of a rebuilt replica
+    /// has replayed the whole log, so that advancing the clock afterwards lets it join rather than judging a replay
+    /// that a loaded machine made slow.
+    /// </summary>
+    public Task WaitReplayedAsync(string replica, int generation) =>
+        WaitUntilAsync(() => Replica(replica) is var r && r.Generation == generation && r.Applied >= Log.Head, $"{replica} generation {generation} replayed the log");
+
     public IReadOnlyList<ReshEvent> Named(string name, string? replica = null) =>
         [.. Events.Since().Where(e => e.Name == name && (replica is null || e.Replica == replica))];
 
@@ -145,6 +162,11 @@ internal sealed class GroupHarness : IAsyncDisposable
         finally
         {
             await Domains.DisposeAsync();
+            if (Store is not null)
+            {
+                await Store.DisposeAsync();
+            }
+
             _temp.Dispose();
         }
     }

@@ -1,3 +1,4 @@
+using Resh.Group;
 using Resh.Modes;
 using Resh.Remus;
 
@@ -18,6 +19,7 @@ public sealed class ReplicaGroupTests
         await h.CorruptAsync("r2", "a", "evil");
 
         Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+        await h.WaitReplayedAsync("r2", 2);
         await h.AdvanceUntilAsync(() => h.Replica("r2") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r2 rebuilt and voting");
         Assert.Contains("mismatch", h.Named("+replica-suspected", "r2").Single().Detail, StringComparison.Ordinal);
         Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
@@ -51,6 +53,7 @@ public sealed class ReplicaGroupTests
         Assert.Equal("$4\r\nevil\r\n", await h.RequestAsync("GET a"));
 
         h.Domains.Newest("r1")!.Kill();
+        await h.WaitReplayedAsync("r1", 2);
         await h.AdvanceUntilAsync(() => h.Replica("r1") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r1 rebuilt and voting");
         Assert.Single(h.Named("+replay-divergence", "r1"));
         Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
@@ -160,5 +163,38 @@ public sealed class ReplicaGroupTests
         await standby.PromoteAsync(CancellationToken.None).WaitAsync(GroupHarness.Timeout);
         Assert.Equal(("active", "up"), (h.Replica("r1").Role, h.Replica("r1").State));
         Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
+    }
+
+    /// <summary>
+    /// Checkpoints on group time: the writers stop at the checkpoint entry (the barrier) while the files are captured,
+    /// f+1 equal captures make it verified and stored, the log before it is forgotten, and a replica rebuilt
+    /// afterwards starts from the checkpoint and replays only what follows.
+    /// </summary>
+    [Fact]
+    public async Task Checkpoints_are_taken_on_group_time_truncate_the_log_and_seed_a_rebuilt_replica()
+    {
+        var checkpoint = new CheckpointOptions { Flush = "PING", Files = ["state.txt"], EveryEntries = 4, Every = null };
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3, checkpoint: checkpoint);
+        for (var i = 0; i < 6; i++)
+        {
+            Assert.Equal("+OK\r\n", await h.RequestAsync($"SET k{i} v{i}"));
+        }
+
+        // The monitor's tick (group time) appends the checkpoint; capturing, voting and storing it is real I/O.
+        var appended = h.Log.Count;
+        await h.AdvanceUntilAsync(() => h.Log.Count > appended, h.Options.ReplyTimeout, "a checkpoint appended");
+        await h.WaitUntilAsync(() => h.Group.NewestCheckpoint is not null, "a stored checkpoint");
+        await h.AdvanceUntilAsync(() => h.Log.First > 0, h.Options.ReplyTimeout, "the log truncated at a later tick");
+        var newest = h.Group.NewestCheckpoint!;
+        Assert.True(newest.Sequence >= 4, $"checkpoint at #{newest.Sequence}");
+        // Forgotten up to the checkpoint at most (a replica still short of it holds the rest back).
+        Assert.InRange(h.Log.First, 1, newest.Sequence + 1);
+        Assert.Single(await h.Store!.ListAsync(CancellationToken.None));
+
+        h.Domains.Newest("r2")!.Kill();
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET after checkpoint"));
+        await h.WaitReplayedAsync("r2", 2);
+        await h.AdvanceUntilAsync(() => h.Replica("r2") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r2 rebuilt from the checkpoint");
+        Assert.Contains(h.Named("+replica-restored", "r2"), e => e.Detail.Contains($"checkpoint #{newest.Sequence}", StringComparison.Ordinal));
     }
 }
