@@ -1,4 +1,3 @@
-
 namespace Resh.Ordering;
 
 /// <summary>
@@ -197,9 +196,10 @@ public sealed class OrderedLog
     }
 
     /// <summary>A reader's wake-up: completes a wait whenever something was appended since the last wait.</summary>
-    public LogSubscription Subscribe()
+    /// <param name="wakeInline">Asked at each append: whether the waiting reader goes on on the appending thread (see <see cref="LogSubscription"/>). Never when null.</param>
+    public LogSubscription Subscribe(Func<bool>? wakeInline = null)
     {
-        var subscription = new LogSubscription(this);
+        var subscription = new LogSubscription(this, wakeInline);
         lock (_appendLock)
         {
             _subscribers = [.. _subscribers, subscription];
@@ -218,24 +218,21 @@ public sealed class OrderedLog
 }
 
 /// <summary>
-/// Wakes one log reader when entries are appended. While the reader says it is idle (<see cref="WakeInline"/>), an
-/// append wakes it on the appending thread (after the append lock is released): a replica's writer then sends a
-/// lone request at once, with no hand-off to another thread. While it is busy, it is woken on the thread pool and
-/// takes everything appended meanwhile in one batch.
+/// Wakes one log reader when entries are appended. While the reader's own test says it is nearly idle, an append
+/// wakes it on the appending thread (after the append lock is released): a replica's writer then sends a lone
+/// request at once, with no hand-off to another thread. While it is busy, it is woken on the thread pool and takes
+/// everything appended meanwhile in one batch.
 /// </summary>
 public sealed class LogSubscription : IDisposable
 {
     private readonly OrderedLog _log;
     private readonly WakeSignal _signal = new();
-    private volatile bool _wakeInline;
+    private readonly Func<bool>? _wakeInline;
 
-    internal LogSubscription(OrderedLog log) => _log = log;
-
-    /// <summary>Whether an append runs the waiting reader on the appending thread (set by the reader: true while it has nothing in flight).</summary>
-    public bool WakeInline
+    internal LogSubscription(OrderedLog log, Func<bool>? wakeInline)
     {
-        get => _wakeInline;
-        set => _wakeInline = value;
+        _log = log;
+        _wakeInline = wakeInline;
     }
 
     /// <summary>Waits until the log holds an entry at <paramref name="sequence"/>.</summary>
@@ -253,7 +250,7 @@ public sealed class LogSubscription : IDisposable
     /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change); it goes on on the thread pool.</summary>
     public void Poke() => _signal.Set(inline: false);
 
-    internal void Wake() => _signal.Set(_wakeInline);
+    internal void Wake() => _signal.Set(_wakeInline?.Invoke() == true);
 
     public void Dispose() => _log.Unsubscribe(this);
 }

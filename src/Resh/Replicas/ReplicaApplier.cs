@@ -250,8 +250,10 @@ public sealed class ReplicaApplier : IAsyncDisposable
         var batch = new LogEntry[ReadBatch];
         var context = 0;
         var next = _startSequence;
-        using var subscription = _log.Subscribe();
-        subscription.WakeInline = true;
+        // Nearly idle, the next append runs this loop on the appending thread, which sends it at once; busy, it runs
+        // on the thread pool and sends what gathered meanwhile in one batch. (A read of the count without the lock is
+        // enough for that choice.)
+        using var subscription = _log.Subscribe(() => _inFlight.Count <= InlineWakeMaxInFlight);
         Volatile.Write(ref _subscription, subscription);
         try
         {
@@ -385,12 +387,6 @@ public sealed class ReplicaApplier : IAsyncDisposable
 
                 _inFlight.Enqueue(item);
             }
-
-            if (_inFlight.Count > InlineWakeMaxInFlight && _subscription is { } subscription)
-            {
-                // Busy: appends wake the writer on the thread pool, and it sends what gathered meanwhile in one batch.
-                subscription.WakeInline = false;
-            }
         }
 
         _pendingEnqueue.Clear();
@@ -519,12 +515,6 @@ public sealed class ReplicaApplier : IAsyncDisposable
 
             Volatile.Write(ref _applied, applied);
             SignalApplied(applied);
-            if (_inFlight.Count <= InlineWakeMaxInFlight && _subscription is { } subscription)
-            {
-                // Nearly idle: the next append runs the writer on the appending thread, which sends it at once.
-                subscription.WakeInline = true;
-            }
-
             wake = _waitingForSpace;
             _waitingForSpace = false;
         }

@@ -33,10 +33,12 @@ public sealed class DecisionBook
         Find(sequence) is { } chunk ? (Decision)Volatile.Read(ref chunk.Kinds[(int)(sequence & Mask)]) : Decision.Pending;
 
     /// <summary>The digest of the decided reply at <paramref name="sequence"/>; meaningful when <see cref="KindOf"/> says decided.</summary>
-    public UInt128 DigestOf(long sequence) => Find(sequence) is { } chunk && KindOf(sequence) == Decision.Decided ? chunk.Digests[(int)(sequence & Mask)] : default;
+    public UInt128 DigestOf(long sequence) =>
+        Find(sequence) is { } chunk && Volatile.Read(ref chunk.Kinds[(int)(sequence & Mask)]) == (byte)Decision.Decided ? chunk.Digests[(int)(sequence & Mask)] : default;
 
     /// <summary>When <paramref name="sequence"/> was decided or disagreed on (voter's clock timestamp); 0 while pending.</summary>
-    public long TimeOf(long sequence) => Find(sequence) is { } chunk && KindOf(sequence) != Decision.Pending ? chunk.Times[(int)(sequence & Mask)] : 0;
+    public long TimeOf(long sequence) =>
+        Find(sequence) is { } chunk && Volatile.Read(ref chunk.Kinds[(int)(sequence & Mask)]) != (byte)Decision.Pending ? chunk.Times[(int)(sequence & Mask)] : 0;
 
     /// <summary>Records an outcome. Called by the voter only, one caller at a time.</summary>
     internal void Record(long sequence, Decision kind, UInt128 digest, long timestamp)

@@ -24,18 +24,15 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private readonly CheckpointStore? _store;
     private readonly ReshMetrics _metrics;
     private readonly ILogger _logger;
+    /// <summary>Epoch 0: with at most this many entries unacknowledged, an append ships at once on the appending thread.</summary>
+    private const int InlineShipMaxUnacked = 2;
+
     private readonly IPEndPoint? _exclude;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource<string> _fenced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _run = Task.CompletedTask;
     private long _acked;
     private long _shipped;
-
-    /// <summary>Epoch 0: with at most this many entries unacknowledged, an append ships at once on the appending thread.</summary>
-    private const int InlineShipMaxUnacked = 2;
-
-    /// <summary>The shipping loop's wake-up, while it runs (epoch 0 wakes it on the appending thread while little is unacknowledged).</summary>
-    private LogSubscription? _shipWake;
     private long _epochsShipped;
     private long _epochsAcked;
     private bool _unprotected;
@@ -269,11 +266,6 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             }
         }
         while (Interlocked.CompareExchange(ref _acked, ack.Position, before) != before);
-        if (_options.Epoch == TimeSpan.Zero && _shipWake is { } wake && Volatile.Read(ref _shipped) - ack.Position <= InlineShipMaxUnacked)
-        {
-            wake.WakeInline = true;
-        }
-
         Committed?.Invoke(ack.Position);
     }
 
@@ -283,9 +275,9 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         var heartbeat = TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3);
         var lastSent = Stopwatch.GetTimestamp();
         var epochStart = lastSent;
-        using var subscription = _log.Subscribe();
-        subscription.WakeInline = _options.Epoch == TimeSpan.Zero;
-        _shipWake = subscription;
+        // Epoch 0: while little is unacknowledged, an append ships at once on the appending thread; busy, the loop
+        // runs on the thread pool and the next epoch takes everything appended meanwhile.
+        using var subscription = _log.Subscribe(_options.Epoch > TimeSpan.Zero ? null : () => Volatile.Read(ref _shipped) - Volatile.Read(ref _acked) <= InlineShipMaxUnacked);
 
         // Epoch 0 waits for appends only; this timer wakes it for heartbeats and for the checks above.
         using var beat = _options.Epoch > TimeSpan.Zero ? null : new Timer(static s => ((LogSubscription)s!).Poke(), subscription, heartbeat / 2, heartbeat / 2);
@@ -313,11 +305,6 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, new ArraySegment<LogEntry>(batch, 0, n)), ct);
                 Array.Clear(batch, 0, n);
                 Volatile.Write(ref _shipped, next + n);
-                if (next + n - Volatile.Read(ref _acked) > InlineShipMaxUnacked)
-                {
-                    // Busy: appends wake this loop on the thread pool, and the next epoch takes all of them.
-                    subscription.WakeInline = false;
-                }
 
                 Interlocked.Exchange(ref _epochsShipped, (long)number);
                 var now = Stopwatch.GetTimestamp();
