@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -24,6 +23,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private readonly CheckpointStore? _store;
     private readonly ReshMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly TimeProvider _clock;
     /// <summary>Epoch 0: with at most this many entries unacknowledged, an append ships at once on the appending thread.</summary>
     private const int InlineShipMaxUnacked = 2;
 
@@ -40,8 +40,10 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
 
     /// <param name="unprotected">A primary that took over: replies are released at once until a backup attaches.</param>
     /// <param name="exclude">This host's own backup address, never dialled (a backup that took over).</param>
-    public BackupLink(RemusOptions options, ulong term, OrderedLog log, Func<VerifiedCheckpoint?> newestCheckpoint, CheckpointStore? store, ReshMetrics metrics, ILogger logger, bool unprotected = false, IPEndPoint? exclude = null)
+    /// <param name="clock">The link's time: epochs, heartbeats, the failover timeout and the redial delay (tests: a fake one).</param>
+    public BackupLink(RemusOptions options, ulong term, OrderedLog log, Func<VerifiedCheckpoint?> newestCheckpoint, CheckpointStore? store, ReshMetrics metrics, ILogger logger, bool unprotected = false, IPEndPoint? exclude = null, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         _options = options;
         Term = term;
         _log = log;
@@ -144,7 +146,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
 
             try
             {
-                await Task.Delay(delay, ct);
+                await Task.Delay(delay, _clock, ct);
             }
             catch (OperationCanceledException)
             {
@@ -215,14 +217,14 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         _backup = address.ToString();
         Attached(_logger, _backup, Term, next);
         BackupChanged?.Invoke(_backup);
-        var heard = Stopwatch.GetTimestamp();
+        var heard = _clock.GetTimestamp();
         var reader = Task.Run(
             async () =>
             {
                 while (!token.IsCancellationRequested)
                 {
                     var (t, p) = await connection.ReceiveAsync(token);
-                    Volatile.Write(ref heard, Stopwatch.GetTimestamp());
+                    Volatile.Write(ref heard, _clock.GetTimestamp());
                     if (t == LinkFrame.Ack)
                     {
                         OnAck(NumberFrame.Decode(p));
@@ -273,14 +275,14 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private async Task ShipAsync(LinkConnection connection, Func<long> heard, Task reader, CancellationToken ct)
     {
         var heartbeat = TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3);
-        var lastSent = Stopwatch.GetTimestamp();
+        var lastSent = _clock.GetTimestamp();
         var epochStart = lastSent;
         // Epoch 0: while little is unacknowledged, an append ships at once on the appending thread; busy, the loop
         // runs on the thread pool and the next epoch takes everything appended meanwhile.
         using var subscription = _log.Subscribe(_options.Epoch > TimeSpan.Zero ? null : () => Volatile.Read(ref _shipped) - Volatile.Read(ref _acked) <= InlineShipMaxUnacked);
 
         // Epoch 0 waits for appends only; this timer wakes it for heartbeats and for the checks above.
-        using var beat = _options.Epoch > TimeSpan.Zero ? null : new Timer(static s => ((LogSubscription)s!).Poke(), subscription, heartbeat / 2, heartbeat / 2);
+        using var beat = _options.Epoch > TimeSpan.Zero ? null : _clock.CreateTimer(static s => ((LogSubscription)s!).Poke(), subscription, heartbeat / 2, heartbeat / 2);
         var batch = new LogEntry[4096];
         var number = (ulong)Interlocked.Read(ref _epochsShipped);
         while (!ct.IsCancellationRequested)
@@ -291,7 +293,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 throw new IOException("the backup closed the link");
             }
 
-            if (Stopwatch.GetElapsedTime(heard()) > _options.FailoverTimeout)
+            if (_clock.GetElapsedTime(heard()) > _options.FailoverTimeout)
             {
                 throw new TimeoutException($"nothing from the backup for {_options.FailoverTimeout.TotalMilliseconds:0} ms");
             }
@@ -307,18 +309,18 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 Volatile.Write(ref _shipped, next + n);
 
                 Interlocked.Exchange(ref _epochsShipped, (long)number);
-                var now = Stopwatch.GetTimestamp();
-                _metrics.Epoch(Stopwatch.GetElapsedTime(epochStart, now));
+                var now = _clock.GetTimestamp();
+                _metrics.Epoch(_clock.GetElapsedTime(epochStart, now));
                 (lastSent, epochStart) = (now, now);
                 if (n == batch.Length)
                 {
                     continue;
                 }
             }
-            else if (Stopwatch.GetElapsedTime(lastSent) >= heartbeat)
+            else if (_clock.GetElapsedTime(lastSent) >= heartbeat)
             {
                 await connection.SendAsync(LinkFrame.Heartbeat, new NumberFrame(Term, Volatile.Read(ref _shipped)).Encode(), ct);
-                lastSent = Stopwatch.GetTimestamp();
+                lastSent = _clock.GetTimestamp();
             }
 
             if (_options.Epoch == TimeSpan.Zero)
@@ -335,7 +337,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             // Wait out the epoch.
             try
             {
-                await Task.Delay(_options.Epoch, ct);
+                await Task.Delay(_options.Epoch, _clock, ct);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {

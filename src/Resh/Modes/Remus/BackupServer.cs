@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -51,6 +50,7 @@ public sealed partial class BackupServer : IAsyncDisposable
     private readonly TermFile _terms;
     private readonly ILogger _logger;
     private readonly string _staging;
+    private readonly TimeProvider _clock;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<BackupOutcome> _outcome = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -60,8 +60,10 @@ public sealed partial class BackupServer : IAsyncDisposable
     private long _heard;
     private long _lastSession;
 
-    public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger)
+    /// <param name="clock">The backup's time: its heartbeats and the failover timeout (tests: a fake one).</param>
+    public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger, TimeProvider? clock = null)
     {
+        _clock = clock ?? TimeProvider.System;
         _listen = listen;
         _options = options;
         _log = log;
@@ -291,26 +293,26 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     private async Task HeartbeatAsync(LinkConnection connection, CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3));
+        using var timer = new PeriodicTimer(TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3), _clock);
         while (await timer.WaitForNextTickAsync(ct))
         {
             await connection.SendAsync(LinkFrame.Heartbeat, new NumberFrame(Term, _log.Count).Encode(), ct);
         }
     }
 
-    private void Touch() => Volatile.Write(ref _heard, Stopwatch.GetTimestamp());
+    private void Touch() => Volatile.Write(ref _heard, _clock.GetTimestamp());
 
     /// <summary>The primary is lost when a synced backup heard nothing from it for the failover timeout.</summary>
     private async Task MonitorAsync(CancellationToken ct)
     {
         var period = TimeSpan.FromMilliseconds(Math.Clamp(_options.FailoverTimeout.TotalMilliseconds / 10, 5, 100));
-        using var timer = new PeriodicTimer(period);
+        using var timer = new PeriodicTimer(period, _clock);
         try
         {
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var heard = Volatile.Read(ref _heard);
-                if (_synced.Task.IsCompleted && heard != 0 && Stopwatch.GetElapsedTime(heard) > _options.FailoverTimeout)
+                if (_synced.Task.IsCompleted && heard != 0 && _clock.GetElapsedTime(heard) > _options.FailoverTimeout)
                 {
                     PrimaryLost(_logger, Primary ?? "?", _options.FailoverTimeout.TotalMilliseconds);
                     _outcome.TrySetResult(BackupOutcome.PrimaryLost);
