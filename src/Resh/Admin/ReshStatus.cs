@@ -1,3 +1,4 @@
+using Resh.Composition;
 using Resh.Dresh;
 using Resh.Group;
 using Resh.Remus;
@@ -24,4 +25,13 @@ public sealed record ReshStatus : GroupStatus
 
     /// <summary>D-RESH: the etcd ordering.</summary>
     public EtcdStatus? Etcd { get; init; }
+
+    /// <summary>The status with what the mode shows beside the group, each mode's record under its own name.</summary>
+    public ReshStatus With(ModeStatus? mode) => mode switch
+    {
+        RemusStatus remus => this with { Remus = remus },
+        EtcdStatus etcd => this with { Etcd = etcd },
+        null => this,
+        _ => throw new ArgumentException($"/status has no place for {mode.GetType().Name}", nameof(mode)),
+    };
 }

@@ -25,24 +25,6 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1207, Level = LogLevel.Information, Message = "Final checkpoint: #{Sequence} {Snapshot}")]
     public static partial void FinalCheckpoint(ILogger logger, long sequence, string snapshot);
 
-    [LoggerMessage(EventId = 1208, Level = LogLevel.Information, Message = "Backup of {Primary} ready: its replica holds the log from #{First}, applied every {Interval}")]
-    public static partial void BackupReady(ILogger logger, string primary, long first, TimeSpan interval);
-
-    [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
-    public static partial void TakingOver(ILogger logger, ulong term, string detail);
-
-    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Takeover command failed: {Reason}")]
-    public static partial void TakeoverCommandFailed(ILogger logger, string reason);
-
     [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Admin endpoint {Endpoint} not available: {Reason}")]
     public static partial void AdminUnavailable(ILogger logger, System.Net.IPEndPoint endpoint, string reason);
-
-    [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms after the primary was declared lost; serving")]
-    public static partial void TookOver(ILogger logger, double milliseconds);
-
-    [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Going on from the checkpoint at #{Sequence}: the log after it comes from etcd revision {Revision} on")]
-    public static partial void EtcdResumed(ILogger logger, long sequence, long revision);
-
-    [LoggerMessage(EventId = 1214, Level = LogLevel.Warning, Message = "etcd compacted the history this host needed: took the checkpoint at #{Sequence} from member {Member} ({Url}), stored as {Snapshot}")]
-    public static partial void PeerCheckpoint(ILogger logger, int member, string url, long sequence, string snapshot);
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Resh.Admin;
 using Resh.Checkpoints;
+using Resh.Composition;
 using Resh.Diagnostics;
 using Resh.Domains;
 using Resh.Gateway;
@@ -17,7 +18,7 @@ namespace Resh.Hosting;
 /// Composes one running gateway: domains, the ordered log and its sequencer, the replica group,
 /// the client listener and the admin endpoint. Start, then wait for <see cref="Stopped"/> or call <see cref="StopAsync"/>.
 /// </summary>
-public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
+public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 {
     private readonly ReshOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -44,7 +45,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
         _logger = _loggerFactory.CreateLogger("Resh.Host");
         DomainOptions = domainOptions ?? new DomainFactoryOptions();
         Protocol = options.CreateProtocol();
-        _mode = ModeHostings.For(this, options);
+        _mode = ModeHostings.For(this, options.Replication, options.Ordering);
         if (Protocol.OrderObserver is { } observer)
         {
             Log.Observer = new ProtocolOrder(observer);
@@ -55,15 +56,50 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
 
     internal ReshOptions Options => _options;
 
-    internal ILoggerFactory LoggerFactory => _loggerFactory;
-
-    internal ILogger Logger => _logger;
-
-    internal CheckpointStore? Store => _store;
-
-    internal GatewayServer? Gateway => _gateway;
-
     internal ReplicaGroup? Group => _group;
+
+    GroupOptions IModeHost.GroupOptions => _options.Group;
+
+    string? IModeHost.AdminToken => _options.AdminToken;
+
+    ILoggerFactory IModeHost.LoggerFactory => _loggerFactory;
+
+    CheckpointStore? IModeHost.Store => _store;
+
+    ReplicaGroup? IModeHost.ReplicaGroup => _group;
+
+    IPEndPoint? IModeHost.ClientEndPoint => _gateway?.EndPoint;
+
+    string IModeHost.ProtocolName => Protocol.Name;
+
+    void IModeHost.CloseSessions(IEnumerable<long> sessions, string reason) => _gateway?.CloseSessions(sessions, reason);
+
+    async Task<VerifiedCheckpoint?> IModeHost.OpenStateAsync(CancellationToken cancellationToken) => (await OpenStateAsync(null, cancellationToken)).Restored;
+
+    async Task<ReplicaGroup> IModeHost.StartGroupAsync(IGroupPolicy policy, VerifiedCheckpoint? restored, CancellationToken cancellationToken)
+    {
+        _sequencer = new LocalSequencer(Log);
+        _group = new ReplicaGroup(_options.Group, policy, Protocol, _sequencer, _domains!.Create, Metrics, Events, _loggerFactory.CreateLogger("Resh.Group"), _store, restored);
+        await _group.StartAsync(cancellationToken);
+        return _group;
+    }
+
+    Task IModeHost.StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken) => StartAdminAsync(endpoint, optional: false, cancellationToken);
+
+    Task IModeHost.ServeAsync(long lastSession, CancellationToken cancellationToken) => ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
+
+    /// <summary>True when a backup refused this primary's term: another primary took over, and this one must not serve.</summary>
+    public bool IsFenced => _mode.Fenced;
+
+    /// <summary>
+    /// The host's second entry point (mode remus: `resh backup`): stands by for the primary and, on its loss, takes
+    /// over (returns true, serving); returns false when the primary stopped in a controlled way.
+    /// </summary>
+    /// <param name="admin">This backup's own admin endpoint (optional; the configured one belongs to the primary until a takeover).</param>
+    public Task<bool> RunBackupAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) => _mode.StandByAsync(listen, admin, cancellationToken);
+
+    /// <summary>Where `resh backup` listens for the primary (after <see cref="RunBackupAsync"/> started).</summary>
+    public IPEndPoint? BackupEndPoint => _mode.StandbyEndPoint;
 
     public DomainFactoryOptions DomainOptions { get; }
 
@@ -224,7 +260,7 @@ public sealed partial class ReshHost : IAdminTarget, IAsyncDisposable
             "CPU time of each replica's current domain.");
     }
 
-    public ReshStatus Status() => _mode.Describe(new(_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, [])));
+    public ReshStatus Status() => new ReshStatus(_group?.Status() ?? new GroupStatus(_options.Replication.Name, _options.Group.Faults, Log.Head, -1, 0, false, [])).With(_mode.Describe());
 
     public Task<string> InjectAsync(string replica, FaultKind fault, CancellationToken cancellationToken) =>
         (_group ?? throw new InvalidOperationException("not started")).InjectAsync(replica, fault, cancellationToken);

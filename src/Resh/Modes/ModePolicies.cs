@@ -1,3 +1,5 @@
+using Resh.Composition;
+using Resh.Dresh;
 using Resh.Group;
 using Resh.Options;
 using Resh.Remus;
@@ -18,6 +20,22 @@ public static class ModePolicies
             ReplicationMode.Remus when standby => new StandbyPolicy(mode.Remus),
             ReplicationMode.Remus => new PrimaryPolicy(),
             _ => new ActivePolicy(),
+        };
+    }
+}
+
+/// <summary>The one place the host picks what a mode adds beside its policy (its order, attachments, status, standby).</summary>
+public static class ModeHostings
+{
+    /// <param name="ordering">D-RESH: the etcd ordering; null orders the log on this host.</param>
+    public static IModeHosting For(IModeHost host, ModeOptions mode, EtcdOrderingOptions? ordering)
+    {
+        ArgumentNullException.ThrowIfNull(mode);
+        return (ordering, mode.Mode) switch
+        {
+            ({ } etcd, _) => new DreshHosting(host, etcd),
+            (null, ReplicationMode.Remus) => new RemusHosting(host, mode.Remus),
+            _ => new LocalHosting(host.Log, mode.Name),
         };
     }
 }

@@ -1,10 +1,12 @@
+using Resh.Composition;
+
 namespace Resh.Dresh;
 
 /// <summary>
 /// D-RESH as /status shows it: the etcd endpoint in use, the last revision applied, this gateway's batches, its
 /// current run, how often its lease was lost, and the gateway runs of the cluster with their leases.
 /// </summary>
-public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch)
+public sealed record EtcdStatus(string Endpoint, string Cluster, int Member, long AppliedRevision, long Batches, long LargestBatch) : ModeStatus
 {
     public string? Run { get; init; }
 

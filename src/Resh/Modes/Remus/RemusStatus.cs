@@ -1,3 +1,5 @@
+using Resh.Composition;
+
 namespace Resh.Remus;
 
 /// <summary>
@@ -5,4 +7,4 @@ namespace Resh.Remus;
 /// acknowledged, what the backup holds, replies held for output commit, whether a backup protects the primary,
 /// and whether this primary was fenced by a newer term.
 /// </summary>
-public sealed record RemusStatus(string Role, ulong Term, string? Backup, string? Primary, long Epoch, long AckedEpoch, long AckedCount, int HeldReplies, bool Protected, bool Fenced);
+public sealed record RemusStatus(string Role, ulong Term, string? Backup, string? Primary, long Epoch, long AckedEpoch, long AckedCount, int HeldReplies, bool Protected, bool Fenced) : ModeStatus;

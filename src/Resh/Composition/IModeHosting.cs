@@ -1,21 +1,25 @@
-using Resh.Admin;
+using System.Net;
 using Resh.Group;
 using Resh.Ordering;
 
-namespace Resh.Hosting;
+namespace Resh.Composition;
 
 /// <summary>
 /// What a mode adds to a running gateway beside its group policy: where the log's order comes from, what it attaches
-/// to the group, what it does once clients are served, what /status shows of it, and how it stops. The host picks one
-/// (<see cref="ModeHostings.For"/>) and calls it at fixed points; it names no mode itself.
+/// to the group, what it does once clients are served, what /status shows of it, how it stops, and (mode remus) a
+/// second entry point that stands by for another gateway. The host picks one (<c>ModeHostings.For</c>) and calls it
+/// at fixed points; it names no mode itself, and a mode's hosting reaches the host only through <see cref="IModeHost"/>.
 /// </summary>
-internal interface IModeHosting : IAsyncDisposable
+public interface IModeHosting : IAsyncDisposable
 {
     /// <summary>The label a stored checkpoint must carry for this mode to go on from it (D-RESH: the etcd cursor), or null.</summary>
     string? CheckpointLabel { get; }
 
     /// <summary>True when this gateway must not serve or release anything any more (a Remus primary fenced by a newer term).</summary>
     bool Fenced { get; }
+
+    /// <summary>Where a standing-by gateway listens for the one it stands by for (after <see cref="StandByAsync"/> started), or null.</summary>
+    IPEndPoint? StandbyEndPoint { get; }
 
     /// <summary>
     /// The sequencer of the log, started; the checkpoint the replicas start from (the mode may replace it, D-RESH with a
@@ -29,30 +33,30 @@ internal interface IModeHosting : IAsyncDisposable
     /// <summary>Clients are served.</summary>
     Task ServingAsync(CancellationToken cancellationToken);
 
-    /// <summary>/status with what the mode shows beside the group.</summary>
-    ReshStatus Describe(ReshStatus status);
+    /// <summary>What /status shows of the mode beside the group, or null.</summary>
+    ModeStatus? Describe();
 
     /// <summary>A controlled stop, after the clients were drained and before the group stops.</summary>
     Task StoppingAsync();
+
+    /// <summary>
+    /// The second entry point (mode remus: `resh backup`): stand by for another gateway, listening on <paramref name="listen"/>;
+    /// true once this one took over and serves, false when the other stopped in a controlled way.
+    /// </summary>
+    Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken);
 }
 
-/// <summary>The one place the host picks what a mode adds (the group's policy is picked by <c>ModePolicies</c>).</summary>
-internal static class ModeHostings
-{
-    public static IModeHosting For(ReshHost host, ReshOptions options) => options switch
-    {
-        { Ordering: { } etcd } => new DreshHosting(host, etcd),
-        { Replication.Mode: Modes.ReplicationMode.Remus } => new RemusHosting(host),
-        _ => new LocalHosting(host.Log),
-    };
-}
+/// <summary>What a mode shows in /status beside the group (its own record derives from this).</summary>
+public abstract record ModeStatus;
 
 /// <summary>Modes resh and spare on one host: the log is ordered here, and nothing else is added.</summary>
-internal sealed class LocalHosting(OrderedLog log) : IModeHosting
+public sealed class LocalHosting(OrderedLog log, string mode) : IModeHosting
 {
     public string? CheckpointLabel => null;
 
     public bool Fenced => false;
+
+    public IPEndPoint? StandbyEndPoint => null;
 
     public Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken) =>
         Task.FromResult<(ISequencer, VerifiedCheckpoint?, long)>((new LocalSequencer(log), restored, lastSession));
@@ -63,9 +67,12 @@ internal sealed class LocalHosting(OrderedLog log) : IModeHosting
 
     public Task ServingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public ReshStatus Describe(ReshStatus status) => status;
+    public ModeStatus? Describe() => null;
 
     public Task StoppingAsync() => Task.CompletedTask;
+
+    public Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException($"mode {mode} has no standby gateway; resh backup needs mode: remus");
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

@@ -1,17 +1,19 @@
-using Resh.Admin;
-using Resh.Dresh;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Composition;
 using Resh.Group;
 using Resh.Ordering;
 
-namespace Resh.Hosting;
+namespace Resh.Dresh;
 
 /// <summary>
 /// D-RESH on this host: the log's order comes from etcd (after the restored checkpoint; when etcd compacted that
 /// history, a peer's newer checkpoint is fetched first), checkpoints carry the etcd cursor, this gateway joins the
 /// cluster once it serves (and serves its checkpoints to its peers), and /status shows the etcd ordering.
 /// </summary>
-internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IModeHosting
+public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etcd) : IModeHosting
 {
+    private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Etcd");
     private string? _restoredCursor;
     private CheckpointPeerServer? _peerServer;
     private EtcdSequencer? _sequencer;
@@ -19,6 +21,11 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
     public string? CheckpointLabel => EtcdCursor.Label;
 
     public bool Fenced => false;
+
+    public IPEndPoint? StandbyEndPoint => null;
+
+    public Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("D-RESH has no standby gateway (every host serves); resh backup needs mode: remus");
 
     public async Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken)
     {
@@ -68,7 +75,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
         }
 
         IReadOnlyList<MemberInfo> members;
-        await using (var lister = new EtcdSequencer(new OrderedLog(), etcd, host.LoggerFactory.CreateLogger("Resh.Etcd")))
+        await using (var lister = new EtcdSequencer(new OrderedLog(), etcd, _logger))
         {
             members = await lister.ListMembersAsync(cancellationToken);
         }
@@ -77,7 +84,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
         var tried = new List<string>();
         foreach (var peer in members.Where(m => m.Member != etcd.Member && m.Checkpoints is not null))
         {
-            var dir = Path.Combine(host.Options.Group.StateDirectory, "peer-checkpoint");
+            var dir = Path.Combine(host.GroupOptions.StateDirectory, "peer-checkpoint");
             if (Directory.Exists(dir))
             {
                 Directory.Delete(dir, recursive: true);
@@ -85,7 +92,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
 
             try
             {
-                var labels = await CheckpointPeerServer.FetchAsync(http, new Uri(peer.Checkpoints!), EtcdCursor.Label, host.Options.AdminToken, dir, cancellationToken);
+                var labels = await CheckpointPeerServer.FetchAsync(http, new Uri(peer.Checkpoints!), EtcdCursor.Label, host.AdminToken, dir, cancellationToken);
                 if (!labels.TryGetValue(EtcdCursor.Label, out var cursorText) || EtcdCursor.Parse(cursorText).Revision < compacted.Compacted
                     || !labels.TryGetValue(ReplicaGroup.SequenceLabel, out var seqText) || !long.TryParse(seqText, System.Globalization.CultureInfo.InvariantCulture, out var seq))
                 {
@@ -97,7 +104,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
                 var restored = new VerifiedCheckpoint(seq, info.Id, info.Time) { Labels = labels };
                 _restoredCursor = cursorText;
                 host.Log.StartAt(seq + 1);
-                HostLog.PeerCheckpoint(host.Logger, peer.Member, peer.Checkpoints!, seq, info.Id);
+                PeerCheckpoint(_logger, peer.Member, peer.Checkpoints!, seq, info.Id);
                 host.Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}");
                 return restored;
             }
@@ -125,7 +132,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
             return null;
         }
 
-        _peerServer = new CheckpointPeerServer(listen, host.Options.AdminToken, host.Store, host.Options.Group.StateDirectory, host.LoggerFactory);
+        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory);
         await _peerServer.StartAsync(cancellationToken);
         return _peerServer.Url;
     }
@@ -134,7 +141,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
     private async Task<EtcdSequencer> StartEtcdAsync(EtcdOrderingOptions etcd, CancellationToken cancellationToken)
     {
         var cursor = _restoredCursor is null ? null : EtcdCursor.Parse(_restoredCursor);
-        var sequencer = new EtcdSequencer(host.Log, etcd, host.LoggerFactory.CreateLogger("Resh.Etcd"), cursor);
+        var sequencer = new EtcdSequencer(host.Log, etcd, _logger, cursor);
         sequencer.MemberLeft += OnMemberLeft;
         try
         {
@@ -148,7 +155,7 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
 
         if (cursor is not null)
         {
-            HostLog.EtcdResumed(host.Logger, host.Log.First - 1, cursor.Revision);
+            EtcdResumed(_logger, host.Log.First - 1, cursor.Revision);
         }
 
         // A gateway that can no longer follow the log (etcd compacted what it needs) stops rather than diverge.
@@ -167,9 +174,9 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
     /// <summary>Joins the cluster once this gateway serves, advertising its service and admin addresses in its member key.</summary>
     private async Task JoinClusterAsync(EtcdSequencer sequencer, CancellationToken cancellationToken)
     {
-        var checkpoints = await StartPeerServerAsync(host.Options.Ordering!, cancellationToken);
-        await sequencer.JoinAsync(host.Gateway?.EndPoint.ToString(), host.AdminEndPoint?.ToString(), checkpoints, cancellationToken);
-        host.Events.Record("+member-joined", null, $"run {sequencer.CurrentRun} of cluster {host.Options.Ordering!.Cluster}");
+        var checkpoints = await StartPeerServerAsync(etcd, cancellationToken);
+        await sequencer.JoinAsync(host.ClientEndPoint?.ToString(), host.AdminEndPoint?.ToString(), checkpoints, cancellationToken);
+        host.Events.Record("+member-joined", null, $"run {sequencer.CurrentRun} of cluster {etcd.Cluster}");
     }
 
     /// <summary>A gateway run left: its open sessions are closed in the log; this gateway's own clients of it are dropped.</summary>
@@ -178,19 +185,23 @@ internal sealed class DreshHosting(ReshHost host, EtcdOrderingOptions etcd) : IM
         host.Events.Record("+member-left", null, $"member {peer.Member} (run {peer.Run}{(peer.Self ? ", this gateway" : "")}): its lease ended; {sessions.Count} open sessions closed in the log");
         if (peer.Self && sessions.Count > 0)
         {
-            host.Gateway?.CloseSessions(sessions, "this gateway's etcd lease expired and the cluster closed the session; reconnect");
+            host.CloseSessions(sessions, "this gateway's etcd lease expired and the cluster closed the session; reconnect");
         }
     }
 
-    public ReshStatus Describe(ReshStatus status) => _sequencer is not { } etcd ? status : status with
-    {
-        Etcd = new EtcdStatus(etcd.Endpoint.ToString(), host.Options.Ordering!.Cluster, host.Options.Ordering.Member, etcd.AppliedRevision, etcd.BatchStats.Batches, etcd.BatchStats.Largest)
+    public ModeStatus? Describe() => _sequencer is not { } sequencer ? null :
+        new EtcdStatus(sequencer.Endpoint.ToString(), etcd.Cluster, etcd.Member, sequencer.AppliedRevision, sequencer.BatchStats.Batches, sequencer.BatchStats.Largest)
         {
-            Run = etcd.CurrentRun,
-            LeasesLost = etcd.RunsLost,
-            Peers = etcd.Peers,
-            TrimmedRevision = etcd.TrimStats.Revision,
-            TrimmedBatches = etcd.TrimStats.Batches,
-        },
-    };
+            Run = sequencer.CurrentRun,
+            LeasesLost = sequencer.RunsLost,
+            Peers = sequencer.Peers,
+            TrimmedRevision = sequencer.TrimStats.Revision,
+            TrimmedBatches = sequencer.TrimStats.Batches,
+        };
+
+    [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Going on from the checkpoint at #{Sequence}: the log after it comes from etcd revision {Revision} on")]
+    private static partial void EtcdResumed(ILogger logger, long sequence, long revision);
+
+    [LoggerMessage(EventId = 1214, Level = LogLevel.Warning, Message = "etcd compacted the history this host needed: took the checkpoint at #{Sequence} from member {Member} ({Url}), stored as {Snapshot}")]
+    private static partial void PeerCheckpoint(ILogger logger, int member, string url, long sequence, string snapshot);
 }

@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Composition;
+using Resh.Group;
+using Resh.Ordering;
+
+namespace Resh.Remus;
+
+/// <summary>
+/// Mode remus on this host. As the primary: the log is ordered here and shipped to the backup through a
+/// <see cref="BackupLink"/>, an output-commit gate of the group (a reply waits until the backup holds its request); a
+/// primary that a backup fences stops. As the backup (`resh backup`, <see cref="StandByAsync"/>): it appends what the
+/// primary ships to its own log and applies it in batches to a frozen replica; when the primary falls silent it raises
+/// the term, applies everything it holds, opens the service address and serves as the primary. /status shows the link.
+/// </summary>
+public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : IModeHosting
+{
+    private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Remus");
+    private BackupLink? _link;
+    private BackupServer? _server;
+    private StandbyPolicy? _standby;
+
+    /// <summary>"primary", or "backup" until a takeover.</summary>
+    public string Role { get; private set; } = "primary";
+
+    private string TermPath => Path.Combine(host.GroupOptions.StateDirectory, "term");
+
+    public string? CheckpointLabel => null;
+
+    /// <summary>True when a backup refused this primary's term: another primary took over, and this one must not serve.</summary>
+    public bool Fenced => _link?.Fenced.IsCompleted == true;
+
+    public IPEndPoint? StandbyEndPoint { get; private set; }
+
+    public Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken) =>
+        Task.FromResult<(ISequencer, VerifiedCheckpoint?, long)>((new LocalSequencer(host.Log), restored, lastSession));
+
+    /// <summary>Output commit to the backup from the first request on: a reply waits until the backup holds its request.</summary>
+    public void Attach(ReplicaGroup group) => AttachLink(group, PrimaryTerm(), unprotected: false, exclude: null);
+
+    public Task ServingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The primary's term: the one on disk (from a takeover), at least 1.</summary>
+    private ulong PrimaryTerm()
+    {
+        var terms = new TermFile(TermPath);
+        var term = Math.Max(1, terms.Read());
+        terms.Write(term);
+        return term;
+    }
+
+    /// <summary>Ships the log to a backup (after a takeover: <paramref name="unprotected"/> until one attaches, never to <paramref name="exclude"/>).</summary>
+    private void AttachLink(ReplicaGroup group, ulong term, bool unprotected, IPEndPoint? exclude)
+    {
+        var link = new BackupLink(remus, term, host.Log, () => group.NewestCheckpoint, host.Store, host.Metrics, _logger, unprotected, exclude);
+        link.BackupChanged += backup => host.Events.Record(backup is null ? "+backup-lost" : "+backup-attached", null, backup is null ? "replies wait until a backup acknowledges" : $"{backup}, term {term}");
+        _ = link.Fenced.ContinueWith(
+            t =>
+            {
+                host.Events.Record("+fenced", null, t.Result);
+                host.RequestShutdown();
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        group.AddCommitGate(link);
+        group.AddCheckpointHooks(link);
+        _link = link;
+        link.Start();
+    }
+
+    /// <summary>
+    /// `resh backup`: waits for the primary, keeps a frozen replica up to date with what it ships, and on its
+    /// loss takes over (returns true, serving); returns false when the primary stopped in a controlled way.
+    /// </summary>
+    /// <param name="admin">This backup's own admin endpoint (optional; the configured one belongs to the primary until a takeover).</param>
+    public async Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
+    {
+        Role = "backup";
+        Starting(_logger, host.GroupOptions.Faults, host.GroupOptions.Replicas.Count, host.ProtocolName, Path.GetFullPath(host.GroupOptions.StateDirectory));
+        var restored = await host.OpenStateAsync(cancellationToken);
+        var server = new BackupServer(listen, remus, host.Log, host.Store, new TermFile(TermPath), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger);
+        _server = server;
+        server.Start();
+        StandbyEndPoint = server.EndPoint;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.ShutdownRequested);
+        await Task.WhenAny(server.Synced, server.Outcome).WaitAsync(stop.Token);
+        if (!server.Synced.IsCompleted)
+        {
+            return false;
+        }
+
+        _standby = new StandbyPolicy(remus);
+        var group = await host.StartGroupAsync(_standby, server.Received ?? restored, cancellationToken);
+        await host.StartAdminAsync(admin, cancellationToken);
+        BackupReady(_logger, server.Primary ?? "?", host.Log.First, remus.ApplyInterval);
+        host.Events.Record("+backup-ready", null, $"holding the log of {server.Primary} from #{host.Log.First}");
+
+        var outcome = await server.Outcome.WaitAsync(stop.Token);
+        if (outcome == BackupOutcome.PrimaryStopped)
+        {
+            return false;
+        }
+
+        await TakeOverAsync(group, server, listen, cancellationToken);
+        return true;
+    }
+
+    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var term = server.BeginTerm();
+        var lastSession = server.LastSession;
+        var detail = $"nothing from {server.Primary} for {remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{host.Log.First}..#{host.Log.Head}";
+        TakingOver(_logger, term, detail);
+        host.Events.Record("+takeover", null, $"term {term}: {detail}");
+
+        // No old primary can attach any more; it is fenced by the term should it reach a backup again.
+        await server.DisposeAsync();
+        _server = null;
+        await RunTakeoverCommandAsync(cancellationToken);
+        await _standby!.PromoteAsync(cancellationToken);
+        Role = "primary";
+
+        // Unprotected until a new backup attaches (`resh backup` at one of the other remus.backup addresses).
+        AttachLink(group, term, unprotected: true, exclude: listen);
+        // On one host the configured admin address may still be the dead primary's for a moment.
+        await host.ServeAsync(lastSession, cancellationToken);
+        host.Metrics.Failover();
+        var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        TookOver(_logger, elapsed);
+        host.Events.Record("+serving", null, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"took over in {elapsed:0} ms; unprotected until a backup attaches"));
+    }
+
+    private async Task RunTakeoverCommandAsync(CancellationToken cancellationToken)
+    {
+        if (remus.TakeoverCommand is not { } command)
+        {
+            return;
+        }
+
+        try
+        {
+            using var process = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", command]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            var errors = process.StandardError.ReadToEndAsync(timeout.Token);
+            await process.WaitForExitAsync(timeout.Token);
+            if (process.ExitCode != 0)
+            {
+                TakeoverCommandFailed(_logger, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
+            }
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException or InvalidOperationException)
+        {
+            TakeoverCommandFailed(_logger, $"'{command}': {e.Message}");
+        }
+    }
+
+    /// <summary>Mode remus as /status shows it.</summary>
+    public ModeStatus? Describe()
+    {
+        var link = _link;
+        var server = _server;
+        return new RemusStatus(
+            Role,
+            link?.Term ?? server?.Term ?? 0,
+            link?.Backup,
+            server?.Primary,
+            link?.EpochsShipped ?? 0,
+            link?.EpochsAcked ?? 0,
+            link?.AckedCount ?? host.Log.Count,
+            host.ReplicaGroup?.HeldReplies ?? 0,
+            link?.Protected ?? false,
+            Fenced);
+    }
+
+    /// <summary>A controlled stop: the backup is told, so it does not take over.</summary>
+    public async Task StoppingAsync()
+    {
+        if (_link is not null && !Fenced)
+        {
+            await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_link is not null)
+        {
+            await _link.DisposeAsync();
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+    }
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Information, Message = "Mode remus (backup): f={Faults}, {Replicas} replicas of {Protocol}, state in {StateDirectory}")]
+    private static partial void Starting(ILogger logger, int faults, int replicas, string protocol, string stateDirectory);
+
+    [LoggerMessage(EventId = 1208, Level = LogLevel.Information, Message = "Backup of {Primary} ready: its replica holds the log from #{First}, applied every {Interval}")]
+    private static partial void BackupReady(ILogger logger, string primary, long first, TimeSpan interval);
+
+    [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
+    private static partial void TakingOver(ILogger logger, ulong term, string detail);
+
+    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Takeover command failed: {Reason}")]
+    private static partial void TakeoverCommandFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms after the primary was declared lost; serving")]
+    private static partial void TookOver(ILogger logger, double milliseconds);
+}
