@@ -1,5 +1,6 @@
 // Over 400 lines: retention, compaction and repair of one store: each rewrites packs and the index under the same lock and crash rules.
 using System.Buffers;
+using Resh.Native;
 
 namespace Resh.Checkpoints;
 
@@ -55,7 +56,7 @@ public sealed partial class CheckpointStore
                     Hit(FaultPoint.PruneManifestDeleted, path);
                 }
 
-                NativeMethods.FsyncDirectory(_snapshotsDir);
+                Libc.FsyncDirectory(_snapshotsDir);
             }
 
             return new PruneResult
@@ -411,10 +412,10 @@ public sealed partial class CheckpointStore
             await Task.WhenAll(syncs).ConfigureAwait(false);
             foreach (var dir in directories)
             {
-                NativeMethods.FsyncDirectory(dir);
+                Libc.FsyncDirectory(dir);
             }
 
-            NativeMethods.FsyncDirectory(_packsDir);
+            Libc.FsyncDirectory(_packsDir);
             return (newPacks, rewritten, skipped, chunks, bytes);
         }
         catch (Exception e) when (e is not InjectedFaultException)
@@ -566,7 +567,7 @@ public sealed partial class CheckpointStore
                 Hit(FaultPoint.CompactionIndexDeleted, path);
             }
 
-            NativeMethods.FsyncDirectory(_indexDir);
+            Libc.FsyncDirectory(_indexDir);
             var directories = new HashSet<string>(StringComparer.Ordinal);
             foreach (var pack in removed)
             {
@@ -578,7 +579,7 @@ public sealed partial class CheckpointStore
 
             foreach (var dir in directories)
             {
-                NativeMethods.FsyncDirectory(dir);
+                Libc.FsyncDirectory(dir);
             }
         }
         finally

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Compression;
+using Resh.Native;
 
 namespace Resh.Checkpoints;
 
@@ -136,7 +137,7 @@ public sealed partial class CheckpointStore
                 manifest.Summary.Directories++;
                 await AddDirectoryAsync(info.FullName, relative, manifest, session, cancellationToken).ConfigureAwait(false);
             }
-            else if (NativeMethods.GetKind(info.FullName) is UnixFileKind.Other)
+            else if (Libc.GetKind(info.FullName) is UnixFileKind.Other)
             {
                 StoreLog.SkippedSpecialFile(_logger, info.FullName);
             }
@@ -289,10 +290,10 @@ public sealed partial class CheckpointStore
             {
                 foreach (var dir in _paths.Select(Path.GetDirectoryName).Distinct())
                 {
-                    NativeMethods.FsyncDirectory(dir!);
+                    Libc.FsyncDirectory(dir!);
                 }
 
-                NativeMethods.FsyncDirectory(store._packsDir);
+                Libc.FsyncDirectory(store._packsDir);
             }
 
             return _sealed;

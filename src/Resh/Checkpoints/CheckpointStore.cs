@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Native;
 
 namespace Resh.Checkpoints;
 
@@ -178,7 +179,7 @@ public sealed partial class CheckpointStore : IAsyncDisposable, IDisposable
                 }
 
                 Directory.CreateDirectory(_root);
-                NativeMethods.FsyncDirectory(Path.GetDirectoryName(_root) ?? _root);
+                Libc.FsyncDirectory(Path.GetDirectoryName(_root) ?? _root);
             }
             else if (!File.Exists(configPath))
             {
@@ -221,7 +222,7 @@ public sealed partial class CheckpointStore : IAsyncDisposable, IDisposable
             Directory.CreateDirectory(dir);
         }
 
-        NativeMethods.FsyncDirectory(_root);
+        Libc.FsyncDirectory(_root);
         var config = new StoreConfig
         {
             Id = RandomNumberGenerator.GetHexString(32, lowercase: true),
@@ -452,7 +453,7 @@ public sealed partial class CheckpointStore : IAsyncDisposable, IDisposable
 
         foreach (var dir in touched)
         {
-            NativeMethods.FsyncDirectory(dir);
+            Libc.FsyncDirectory(dir);
         }
 
         if (count > 0)
@@ -476,7 +477,7 @@ public sealed partial class CheckpointStore : IAsyncDisposable, IDisposable
         Hit(afterTemp, temp);
         File.Move(temp, target, overwrite: true);
         Hit(afterRename, target);
-        NativeMethods.FsyncDirectory(directory);
+        Libc.FsyncDirectory(directory);
     }
 
     private void Hit(FaultPoint? point, string? path)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Resh.Native;
 
 namespace Resh.Checkpoints;
 
@@ -22,13 +23,13 @@ internal sealed class StoreLock : IDisposable
             throw new PlatformNotSupportedException("The checkpoint store's writer lock needs Linux flock(2).");
         }
 
-        var fd = NativeMethods.OpenOrCreate(lockPath);
-        if (NativeMethods.Flock(fd, NativeMethods.LockExclusive | NativeMethods.LockNonBlocking) != 0)
+        var fd = Libc.OpenOrCreate(lockPath);
+        if (Libc.Flock(fd, Libc.LockExclusive | Libc.LockNonBlocking) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             var holder = ReadHolder(fd);
-            _ = NativeMethods.Close(fd);
-            if (errno == NativeMethods.ErrorWouldBlock)
+            _ = Libc.Close(fd);
+            if (errno == Libc.ErrorWouldBlock)
             {
                 throw new StoreLockedException(storePath, holder);
             }
@@ -37,8 +38,8 @@ internal sealed class StoreLock : IDisposable
         }
 
         var pid = Encoding.ASCII.GetBytes(Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "\n");
-        _ = NativeMethods.Ftruncate(fd, 0);
-        NativeMethods.WriteAt(fd, pid, 0);
+        _ = Libc.Ftruncate(fd, 0);
+        Libc.WriteAt(fd, pid, 0);
         return new StoreLock(fd);
     }
 
@@ -47,16 +48,16 @@ internal sealed class StoreLock : IDisposable
         var fd = Interlocked.Exchange(ref _fd, -1);
         if (fd >= 0)
         {
-            _ = NativeMethods.Ftruncate(fd, 0);
-            _ = NativeMethods.Flock(fd, NativeMethods.LockUnlock);
-            _ = NativeMethods.Close(fd);
+            _ = Libc.Ftruncate(fd, 0);
+            _ = Libc.Flock(fd, Libc.LockUnlock);
+            _ = Libc.Close(fd);
         }
     }
 
     private static int? ReadHolder(int fd)
     {
         Span<byte> buffer = stackalloc byte[32];
-        var n = NativeMethods.ReadAt(fd, buffer, 0);
+        var n = Libc.ReadAt(fd, buffer, 0);
         var text = Encoding.ASCII.GetString(buffer[..n]).Trim();
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0 ? pid : null;
     }

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Resh.Native;
 
 namespace Resh.Domains;
 
@@ -153,7 +154,7 @@ internal abstract class CgroupGroup
     {
         foreach (var pid in pids)
         {
-            Native.Signal(pid, Native.SigKill);
+            Libc.Signal(pid, Libc.SigKill);
         }
     }
 }
@@ -400,7 +401,7 @@ internal abstract class CgroupRun
             var pids = CgroupFile.ReadPids(procs);
             foreach (var pid in pids)
             {
-                if (Native.Signal(pid, Native.SigKill))
+                if (Libc.Signal(pid, Libc.SigKill))
                 {
                     killed++;
                 }

@@ -1,6 +1,7 @@
 // Over 400 lines: one process domain's lifecycle (start, readiness, freeze and thaw, kill of the whole tree, exit), whose steps share the process handle and its cgroup.
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Resh.Native;
 
 namespace Resh.Domains;
 
@@ -145,7 +146,7 @@ public sealed class ProcessDomain : IDomain
             }
             else
             {
-                SignalTree(Native.SigCont, includeMain: true);
+                SignalTree(Libc.SigCont, includeMain: true);
             }
 
             _state = DomainState.Running;
@@ -392,7 +393,7 @@ public sealed class ProcessDomain : IDomain
     private void StopWithSignals()
     {
         var watch = Stopwatch.StartNew();
-        SignalTree(Native.SigStop, includeMain: true);
+        SignalTree(Libc.SigStop, includeMain: true);
         while (true)
         {
             if (_exited.Task.IsCompleted || Volatile.Read(ref _killRequested) != 0)
@@ -408,13 +409,13 @@ public sealed class ProcessDomain : IDomain
 
             if (watch.Elapsed > _factory.Options.FreezeTimeout)
             {
-                SignalTree(Native.SigCont, includeMain: true);
+                SignalTree(Libc.SigCont, includeMain: true);
                 throw new TimeoutException($"Domain {Id}: the process tree did not stop within {_factory.Options.FreezeTimeout}; it was continued again.");
             }
 
             foreach (var p in running)
             {
-                Native.Signal(p.Pid, Native.SigStop);
+                Libc.Signal(p.Pid, Libc.SigStop);
             }
 
             Thread.Sleep(PollInterval);
@@ -430,14 +431,14 @@ public sealed class ProcessDomain : IDomain
             var pid = _pid;
             if (_ownSession)
             {
-                Native.Signal(-pid, Native.SigKill);
+                Libc.Signal(-pid, Libc.SigKill);
             }
 
-            Native.Signal(pid, Native.SigKill);
+            Libc.Signal(pid, Libc.SigKill);
         }
 
         // After exit the main pid may be reused: only the session's members are addressed then.
-        SignalTree(Native.SigKill, includeMain: !exited);
+        SignalTree(Libc.SigKill, includeMain: !exited);
         if (Interlocked.Exchange(ref _killLogged, 1) == 0)
         {
             DomainLog.Killed(_logger, Id);
@@ -450,12 +451,12 @@ public sealed class ProcessDomain : IDomain
         var pid = _pid;
         if (includeMain && !_exited.Task.IsCompleted && _ownSession)
         {
-            Native.Signal(-pid, signal);
+            Libc.Signal(-pid, signal);
         }
 
         foreach (var p in Tree(includeMain))
         {
-            Native.Signal(p.Pid, signal);
+            Libc.Signal(p.Pid, signal);
         }
     }
 
@@ -486,7 +487,7 @@ public sealed class ProcessDomain : IDomain
         }
 
         var ticks = tree.Sum(p => p.TotalTicks);
-        return TimeSpan.FromTicks(ticks * TimeSpan.TicksPerSecond / Native.ClockTicksPerSecond);
+        return TimeSpan.FromTicks(ticks * TimeSpan.TicksPerSecond / Libc.ClockTicksPerSecond);
     }
 
     /// <summary>Keeps the largest value seen: accounting never goes backwards, and stays after the source is gone.</summary>
@@ -552,7 +553,7 @@ public sealed class ProcessDomain : IDomain
             {
                 while (Tree(includeMain: false).Count > 0 && watch.Elapsed < timeout)
                 {
-                    SignalTree(Native.SigKill, includeMain: false);
+                    SignalTree(Libc.SigKill, includeMain: false);
                     await Task.Delay(10).ConfigureAwait(false);
                 }
             }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Resh.Native;
 
 namespace Resh.Domains;
 
@@ -56,7 +57,7 @@ internal sealed class Spawner : IDisposable
 
     private void Run()
     {
-        Volatile.Write(ref _threadId, Native.GetThreadId());
+        Volatile.Write(ref _threadId, Libc.GetThreadId());
         foreach (var request in _queue.GetConsumingEnumerable())
         {
             Process? process = null;

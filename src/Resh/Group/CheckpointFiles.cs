@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Resh.Checkpoints;
+using Resh.Native;
 
 namespace Resh.Group;
 
@@ -17,7 +18,7 @@ internal static class CheckpointFiles
 
             // A hard link costs microseconds and stays the state of this position as long as the service
             // replaces the file by rename (Redis writes a temporary file and renames it), never in place.
-            if (NativeMethods.Link(source, destination) != 0)
+            if (Libc.Link(source, destination) != 0)
             {
                 File.Copy(source, destination, overwrite: true);
             }

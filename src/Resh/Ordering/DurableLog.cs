@@ -2,6 +2,7 @@
 using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Resh.Native;
 
 namespace Resh.Ordering;
 
@@ -200,7 +201,7 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
             next = coveredThrough + 1;
             var path = SegmentPath(options.Directory, next);
             file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
-            Resh.Checkpoints.NativeMethods.FsyncDirectory(options.Directory);
+            Libc.FsyncDirectory(options.Directory);
             segments.Add((next, path));
         }
 
@@ -364,7 +365,7 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
 
         var path = SegmentPath(_options.Directory, next);
         var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
-        Resh.Checkpoints.NativeMethods.FsyncDirectory(_options.Directory);
+        Libc.FsyncDirectory(_options.Directory);
         var old = _file;
         _file = file;
         old.Dispose();
@@ -390,7 +391,7 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
 
         if (deleted)
         {
-            Resh.Checkpoints.NativeMethods.FsyncDirectory(_options.Directory);
+            Libc.FsyncDirectory(_options.Directory);
         }
     }
 

@@ -88,7 +88,7 @@ public sealed class DomainFactoryTests : IDisposable
         Exception? failure = null;
         var starter = new Thread(() =>
         {
-            starterTid = Native.GetThreadId();
+            starterTid = Resh.Native.Libc.GetThreadId();
             try
             {
                 domain.Start();

@@ -73,7 +73,7 @@ internal static class Procs
     {
         if (pid > 1)
         {
-            Native.Signal(pid, Native.SigKill);
+            Resh.Native.Libc.Signal(pid, Resh.Native.Libc.SigKill);
         }
     }
 }
