@@ -10,7 +10,7 @@ public sealed partial class LayoutTests
 {
     private static readonly string Source = Path.Combine(CompatibilityTests.Root(), "src", "Resh");
 
-    [GeneratedRegex(@"^namespace (Resh(?:\.\w+)?);", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^namespace (Resh(?:\.\w+)?)[.;]", RegexOptions.Multiline)]
     private static partial Regex NamespaceLine();
 
     [GeneratedRegex(@"\bResh\.(\w+)\b")]
