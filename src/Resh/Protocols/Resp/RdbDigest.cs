@@ -235,49 +235,49 @@ public static partial class RdbDigest
 
                     break;
                 case 2: // set, hash table
-                {
-                    state.Kind('S');
-                    UInt128 sum = 0;
-                    var n = reader.ReadLength();
-                    for (var i = 0; i < n; i++)
                     {
-                        sum += state.Element(reader.ReadString());
-                    }
+                        state.Kind('S');
+                        UInt128 sum = 0;
+                        var n = reader.ReadLength();
+                        for (var i = 0; i < n; i++)
+                        {
+                            sum += state.Element(reader.ReadString());
+                        }
 
-                    state.Unordered(sum, n);
-                    break;
-                }
+                        state.Unordered(sum, n);
+                        break;
+                    }
 
                 case 3 or 5: // sorted set, skiplist (3: scores as text, 5: binary doubles)
-                {
-                    state.Kind('z');
-                    UInt128 sum = 0;
-                    var n = reader.ReadLength();
-                    for (var i = 0; i < n; i++)
                     {
-                        var member = reader.ReadString().ToArray();
-                        var score = type == 5 ? reader.ReadDoubleLittleEndian() : ReadTextScore(reader);
-                        sum += state.Element(member, default, ScoreBits(score));
-                    }
+                        state.Kind('z');
+                        UInt128 sum = 0;
+                        var n = reader.ReadLength();
+                        for (var i = 0; i < n; i++)
+                        {
+                            var member = reader.ReadString().ToArray();
+                            var score = type == 5 ? reader.ReadDoubleLittleEndian() : ReadTextScore(reader);
+                            sum += state.Element(member, default, ScoreBits(score));
+                        }
 
-                    state.Unordered(sum, n);
-                    break;
-                }
+                        state.Unordered(sum, n);
+                        break;
+                    }
 
                 case 4: // hash, hash table
-                {
-                    state.Kind('h');
-                    UInt128 sum = 0;
-                    var n = reader.ReadLength();
-                    for (var i = 0; i < n; i++)
                     {
-                        var field = reader.ReadString().ToArray();
-                        sum += state.Element(field, reader.ReadString());
-                    }
+                        state.Kind('h');
+                        UInt128 sum = 0;
+                        var n = reader.ReadLength();
+                        for (var i = 0; i < n; i++)
+                        {
+                            var field = reader.ReadString().ToArray();
+                            sum += state.Element(field, reader.ReadString());
+                        }
 
-                    state.Unordered(sum, n);
-                    break;
-                }
+                        state.Unordered(sum, n);
+                        break;
+                    }
 
                 case 6 or 7:
                     throw new InvalidDataException("a module type is not read here (a module's value cannot be digested)");
@@ -294,20 +294,20 @@ public static partial class RdbDigest
 
                     break;
                 case 11: // set, intset
-                {
-                    state.Kind('S');
-                    UInt128 sum = 0;
-                    var members = Packed.Intset(reader.ReadString());
-                    Span<byte> text = stackalloc byte[20];
-                    foreach (var member in members)
                     {
-                        member.TryFormat(text, out var written, default, CultureInfo.InvariantCulture);
-                        sum += state.Element(text[..written]);
-                    }
+                        state.Kind('S');
+                        UInt128 sum = 0;
+                        var members = Packed.Intset(reader.ReadString());
+                        Span<byte> text = stackalloc byte[20];
+                        foreach (var member in members)
+                        {
+                            member.TryFormat(text, out var written, default, CultureInfo.InvariantCulture);
+                            sum += state.Element(text[..written]);
+                        }
 
-                    state.Unordered(sum, members.Count);
-                    break;
-                }
+                        state.Unordered(sum, members.Count);
+                        break;
+                    }
 
                 case 12: // sorted set, ziplist
                     state.Kind('z');
@@ -345,18 +345,18 @@ public static partial class RdbDigest
                     Pairs(Packed.Listpack(reader.ReadString()), state, PairKind.Zset);
                     break;
                 case 20: // set, listpack (Redis 7.2)
-                {
-                    state.Kind('S');
-                    UInt128 sum = 0;
-                    var members = Packed.Listpack(reader.ReadString());
-                    foreach (var member in members)
                     {
-                        sum += state.Element(member.Text());
-                    }
+                        state.Kind('S');
+                        UInt128 sum = 0;
+                        var members = Packed.Listpack(reader.ReadString());
+                        foreach (var member in members)
+                        {
+                            sum += state.Element(member.Text());
+                        }
 
-                    state.Unordered(sum, members.Count);
-                    break;
-                }
+                        state.Unordered(sum, members.Count);
+                        break;
+                    }
 
                 case 15 or 19 or 21:
                     state.Kind('x');
