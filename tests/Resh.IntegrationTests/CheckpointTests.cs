@@ -1,7 +1,9 @@
 using System.Net.Sockets;
 using System.Text;
+using Resh.Composition;
 using Resh.Group;
 using Resh.Hosting;
+using Resh.Protocols.Resp;
 
 namespace Resh.IntegrationTests;
 
@@ -12,6 +14,19 @@ public sealed class CheckpointTests
 
     private static Action<ReshOptions> Checkpoints(long? everyEntries = null, TimeSpan? every = null, string? digest = "DEBUG DIGEST", string flush = "SAVE", string file = "dump.rdb") => o =>
         o.Group.Checkpoint = new CheckpointOptions { Flush = flush, Files = [file], Digest = digest, EveryEntries = everyEntries, Every = every };
+
+    /// <summary>BGSAVE, its completion read from INFO persistence, the files digested as RDB by Resh.</summary>
+    private static Action<ReshOptions> BackgroundCheckpoints(TimeSpan every) => o =>
+        o.Group.Checkpoint = new CheckpointOptions
+        {
+            Flush = "BGSAVE",
+            FlushDone = "INFO persistence",
+            FlushDoneWhen = "rdb_bgsave_in_progress:0",
+            FlushFailedWhen = "rdb_last_bgsave_status:err",
+            Files = ["dump.rdb"],
+            Digest = CheckpointOptions.RdbDigest,
+            Every = every,
+        };
 
     private static Task<Cluster> StartRedisAsync(Action<ReshOptions> configure)
     {
@@ -79,6 +94,66 @@ public sealed class CheckpointTests
         Assert.Equal(expected, await cluster.DumpAsync("r2"));
         await using var client = await cluster.ConnectAsync();
         Assert.Equal("value-3999", (await client.CallAsync("GET", "k:3999")).AsString());
+    }
+
+    [Fact]
+    public async Task A_background_checkpoint_is_verified_from_the_files_and_stores_a_file_whose_digest_won()
+    {
+        // No --enable-debug-command: the digest is Resh's, from the files.
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var cluster = await Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], BackgroundCheckpoints(TimeSpan.FromHours(1)));
+        await WriteAsync(cluster, "k", 2000);
+
+        VerifiedCheckpoint verified;
+        try
+        {
+            verified = await cluster.Host.CheckpointAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException(e.Message + "; events: " + string.Join(" | ", cluster.Host.Events.Since().Select(x => $"{x.Name} {x.Replica} {x.Detail}")), e);
+        }
+
+        var labels = verified.Labels!;
+        Assert.StartsWith("rdb:", labels["resh.digest"], StringComparison.Ordinal);
+        Assert.Contains(" db0=2000", labels["resh.digest"], StringComparison.Ordinal);
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name is "+checkpoint-mismatch" or "+checkpoint-failed");
+
+        // What is stored is byte for byte the dump of the replica named in its labels, and digests as voted.
+        var restored = Path.Combine(cluster.StateDirectory, "restored-for-test");
+        await ((IModeHost)cluster.Host).Store!.RestoreAsync(verified.SnapshotId, restored);
+        var stored = Path.Combine(restored, "dump.rdb");
+        Assert.Equal(labels["resh.digest"], RdbDigest.Compute(stored));
+        var winner = labels["resh.replica"];
+        var generation = cluster.Replica(winner).Generation;
+        var original = Path.Combine(cluster.StateDirectory, "replicas", winner, $"g{generation}", "dump.rdb");
+        Assert.Equal(await File.ReadAllBytesAsync(original), await File.ReadAllBytesAsync(stored));
+
+        // A replica rebuilt from it holds the data.
+        await cluster.Host.InjectAsync("r3", FaultKind.Crash, CancellationToken.None);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r3") is { Generation: 2, State: "up" }, "r3 rebuilt from the checkpoint and voting");
+        Assert.Equal(await cluster.DumpAsync("r1"), await cluster.DumpAsync("r3"));
+    }
+
+    [Fact]
+    public async Task Corrupted_state_is_caught_by_the_rdb_digest_of_a_background_checkpoint_and_repaired()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var cluster = await Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], BackgroundCheckpoints(TimeSpan.FromMilliseconds(300)));
+        await WriteAsync(cluster, "c", 200);
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
+
+        var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+
+        // One more write makes the next checkpoint due; no client reads the corrupted key.
+        await WriteAsync(cluster, "after", 1);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
+        Assert.Contains("checkpoint", cluster.Replica("r1").LastSuspicion, StringComparison.Ordinal);
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+checkpoint-mismatch" && e.Replica == "r1");
+
+        await cluster.WaitHealthyAsync();
+        Assert.Equal(await cluster.DumpAsync("r2"), await cluster.DumpAsync("r1"));
     }
 
     [Fact]

@@ -147,6 +147,9 @@ public sealed class Cluster : IAsyncDisposable
 
     public IPEndPoint EndPoint => Host.ListenEndPoint;
 
+    /// <summary>The group's state directory (replicas' data under replicas/ID/gN).</summary>
+    public string StateDirectory => _state;
+
     public static async Task<Cluster> StartRedisAsync(int replicas = 3, Action<ReshOptions>? configure = null)
     {
         Tools.Require("redis-server", "apt-get install redis-server");

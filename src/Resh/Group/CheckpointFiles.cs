@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Resh.Checkpoints;
 using Resh.Native;
+using Resh.Protocols.Resp;
 
 namespace Resh.Group;
 
@@ -24,6 +25,15 @@ internal static class CheckpointFiles
             }
         }
     }
+
+    /// <summary>
+    /// What the vote on files compares: with <see cref="CheckpointOptions.RdbDigest"/> the data in each file read as RDB
+    /// (equal data, whatever its encoding, digests alike), otherwise the files' SHA-256.
+    /// </summary>
+    public static string Digest(string? format, string directory, IReadOnlyList<string> files) =>
+        format == CheckpointOptions.RdbDigest
+            ? string.Join(" ", files.Select(f => RdbDigest.Compute(Path.Combine(directory, f))))
+            : "sha256:" + Hash(directory, files);
 
     public static string Hash(string dataDirectory, IReadOnlyList<string> files)
     {

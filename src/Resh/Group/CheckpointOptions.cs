@@ -16,10 +16,39 @@ public sealed class CheckpointOptions
     public IReadOnlyList<string> Files { get; set; } = [];
 
     /// <summary>
-    /// Optional command whose reply is a digest of the service's state (Redis: DEBUG DIGEST, which needs
-    /// <c>--enable-debug-command local</c>). Without it, replicas are compared by the SHA-256 of their files.
+    /// How replicas prove they hold the same state: <see cref="RdbDigest"/> ("rdb": Resh reads each replica's files as
+    /// Redis RDB and digests the data in them, off the service's main thread), or a command whose reply is a digest
+    /// (Redis: DEBUG DIGEST, which needs <c>--enable-debug-command local</c>). Without it, replicas are compared by the
+    /// SHA-256 of their files.
     /// </summary>
     public string? Digest { get; set; }
+
+    /// <summary>The <see cref="Digest"/> that makes Resh digest the files as Redis RDB.</summary>
+    public const string RdbDigest = "rdb";
+
+    /// <summary>
+    /// A background flush (Redis: BGSAVE): the command polled on a side connection after the flush answered, until its
+    /// reply contains <see cref="FlushDoneWhen"/> (Redis: INFO persistence). Null: the flush answers when it is done (SAVE).
+    /// </summary>
+    public string? FlushDone { get; set; }
+
+    /// <summary>Text in the <see cref="FlushDone"/> reply once the flush finished (Redis: rdb_bgsave_in_progress:0).</summary>
+    public string? FlushDoneWhen { get; set; }
+
+    /// <summary>Text in the finished <see cref="FlushDone"/> reply that says the flush failed (Redis: rdb_last_bgsave_status:err).</summary>
+    public string? FlushFailedWhen { get; set; }
+
+    /// <summary>How long a background flush may take before the replica's part of the checkpoint is given up.</summary>
+    public TimeSpan FlushTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>The flush runs in the background: the replica goes on serving while it writes its files.</summary>
+    public bool Background => FlushDone is not null;
+
+    /// <summary>
+    /// Replicas are compared by what Resh reads from their files after the flush, in a vote of its own (the RDB digest,
+    /// or the files' SHA-256 for a background flush), not inside the vote on the flush's reply.
+    /// </summary>
+    public bool VotesOnFiles => Digest == RdbDigest || (Background && Digest is null);
 
     /// <summary>A checkpoint after this many new log entries (null: not by count).</summary>
     public long? EveryEntries { get; set; }
@@ -45,7 +74,11 @@ public sealed class CheckpointOptions
     public static OptionSchema<CheckpointOptions> Keys { get; } = new OptionSchema<CheckpointOptions>()
         .Value("flush", "command that makes the service write its state to its files (Redis: SAVE)", OptionValues.Text, (o, v) => o.Flush = v, required: "flush: SAVE")
         .List("files", "the state files under the replica's directory", OptionValues.Text, (o, v) => o.Files = v, "[dump.rdb]", oneToo: true, required: "files: [dump.rdb]")
-        .Value("digest", "command whose reply digests the state, compared before a checkpoint counts", OptionValues.Text, (o, v) => o.Digest = v)
+        .Value("digest", "how replicas prove equal state: rdb (Resh digests the Redis RDB files), or a command whose reply digests it (DEBUG DIGEST)", OptionValues.Text, (o, v) => o.Digest = v)
+        .Value("flush-done", "a background flush: command polled until it finished (Redis: INFO persistence)", OptionValues.Text, (o, v) => o.FlushDone = v)
+        .Value("flush-done-when", "text of the flush-done reply once the flush finished (Redis: rdb_bgsave_in_progress:0)", OptionValues.Text, (o, v) => o.FlushDoneWhen = v)
+        .Value("flush-failed-when", "text of the finished flush-done reply when the flush failed (Redis: rdb_last_bgsave_status:err)", OptionValues.Text, (o, v) => o.FlushFailedWhen = v)
+        .Value("flush-timeout", "how long a background flush may take", OptionValues.Duration(), (o, v) => o.FlushTimeout = v)
         .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
         .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
         .Section("retention", "which checkpoints the store keeps", o => o.Retention = new RetentionPolicy(), RetentionKeys);
@@ -75,6 +108,21 @@ public sealed class CheckpointOptions
         if (Digest is not null && string.IsNullOrWhiteSpace(Digest))
         {
             errors.Add("checkpoint.digest: must be a command (e.g. DEBUG DIGEST) or left out");
+        }
+
+        if (FlushDone is not null && string.IsNullOrWhiteSpace(FlushDoneWhen))
+        {
+            errors.Add("checkpoint.flush-done-when: a background flush needs the text that says it finished, e.g. 'rdb_bgsave_in_progress:0' for INFO persistence");
+        }
+
+        if (FlushDone is null && (FlushDoneWhen is not null || FlushFailedWhen is not null))
+        {
+            errors.Add("checkpoint.flush-done: flush-done-when and flush-failed-when need the command that is polled, e.g. 'flush-done: INFO persistence'");
+        }
+
+        if (FlushDone is not null && Digest is not null && Digest != RdbDigest)
+        {
+            errors.Add($"checkpoint.digest: '{Digest}' cannot digest a background flush (the service has moved on when its files are ready); use 'digest: rdb' (Redis) or leave it out to compare the files' SHA-256");
         }
 
         if (EveryEntries is null && Every is null)

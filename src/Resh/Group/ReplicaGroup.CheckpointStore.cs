@@ -145,6 +145,11 @@ public sealed partial class ReplicaGroup
 
     private void CompleteCheckpoint(LogEntry entry, VerifiedCheckpoint? verified)
     {
+        if (entry.Sequence >= 0)
+        {
+            CloseFileVote(entry.Sequence, keep: null);
+        }
+
         TaskCompletionSource<VerifiedCheckpoint?>? done = null;
         lock (_lock)
         {

@@ -120,6 +120,11 @@ public sealed partial class ReplicaGroup
             return;
         }
 
+        if (_options.Checkpoint.VotesOnFiles)
+        {
+            ExpireFileVotes();
+        }
+
         TryStartCheckpoint(force: false, out _);
         TruncateLog();
     }
@@ -132,7 +137,7 @@ public sealed partial class ReplicaGroup
         lock (_lock)
         {
             if (_checkpointInProgress is not null || _stopping.IsCancellationRequested || _voter.VoterCount < _voter.Quorum
-                || (!force && !_hooks.All(h => h.SchedulesCheckpoints)))
+                || (!force && !_hooks.All(h => h.SchedulesCheckpoints)) || FlushesRunning > 0)
             {
                 return false;
             }
@@ -148,7 +153,7 @@ public sealed partial class ReplicaGroup
 
             var payload = _protocol.EncodeCommand(options.Flush);
             var replies = 1;
-            if (options.Digest is { } digest)
+            if (options.Digest is { } digest && !options.VotesOnFiles)
             {
                 payload = [.. payload, .. _protocol.EncodeCommand(digest)];
                 replies = 2;
@@ -195,6 +200,10 @@ public sealed partial class ReplicaGroup
         {
             status = "checkpoints are off";
         }
+        else if (options.VotesOnFiles)
+        {
+            status = FlushForFileVote(replica, entry, reply, options);
+        }
         else if (_protocol.IsErrorReply(options.Digest is null ? reply : reply[..lastReplyOffset]))
         {
             status = "flush failed";
@@ -240,6 +249,36 @@ public sealed partial class ReplicaGroup
         return [.. normalized, .. Encoding.UTF8.GetBytes($"\n#resh checkpoint {status} {hash}")];
     }
 
+    /// <summary>
+    /// A checkpoint voted on files: the flush's reply is voted as it is; a replica whose flush started (background) or
+    /// finished (its files captured now) gives its digest later, in the vote on files.
+    /// </summary>
+    private string FlushForFileVote(Replica replica, LogEntry entry, ReadOnlySpan<byte> reply, CheckpointOptions options)
+    {
+        if (_protocol.IsErrorReply(reply))
+        {
+            return "flush failed";
+        }
+
+        string? captured = null;
+        if (!options.Background)
+        {
+            try
+            {
+                captured = CapturePath(entry.Sequence, replica.Spec.Id, replica.Generation);
+                CheckpointFiles.Capture(replica.DataDirectory, options.Files, captured);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                GroupLog.CaptureFailed(_logger, replica.Spec.Id, entry.Sequence, e.Message);
+                return $"capture failed ({e.GetType().Name})";
+            }
+        }
+
+        StartFileVote(replica, entry, captured);
+        return "ok";
+    }
+
     /// <summary>Whether this replica's capture may become the stored checkpoint: it votes and the vote is open.</summary>
     private bool Wanted(Replica replica, LogEntry entry)
     {
@@ -256,6 +295,21 @@ public sealed partial class ReplicaGroup
         if (outcome.Kind == VoteOutcomeKind.Disagreed)
         {
             FailCheckpoint(entry, "the replicas disagree on it");
+            return;
+        }
+
+        if (_options.Checkpoint!.VotesOnFiles)
+        {
+            // The flush's reply was voted with its status; the files' digests are counted as they come.
+            if (!_protocol.IsErrorReply(outcome.Reply.Span))
+            {
+                TallyFileVote(entry);
+            }
+            else
+            {
+                FailCheckpoint(entry, $"f+1 replicas agree that it failed ({Encoding.UTF8.GetString(outcome.Reply.Span).ReplaceLineEndings(" ").Trim()})");
+            }
+
             return;
         }
 

@@ -115,6 +115,8 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
     /// <summary>Starts every replica and waits until all of them answer their probe.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        // Checkpoint entries of the history the group starts with are not run again (see SkipsCheckpoint).
+        Volatile.Write(ref _startHead, _log.Head);
         foreach (var replica in _replicas)
         {
             _supervisors.Add(Task.Run(() => SuperviseAsync(replica, _stopping.Token), CancellationToken.None));

@@ -23,6 +23,12 @@ public interface IApplierCallbacks
 
     /// <summary>Whether the entry at <paramref name="sequence"/> was decided or disagreed on. Called from the writer, without a lock.</summary>
     bool IsDecided(long sequence);
+
+    /// <summary>
+    /// Whether this replica leaves the checkpoint entry out: one whose outcome is known, or one from the history the
+    /// group started with. A flush changes no state, and an old one run again could collide with a running one.
+    /// </summary>
+    bool SkipsCheckpoint(LogEntry entry);
 }
 
 /// <summary>
@@ -275,6 +281,13 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 {
                     var entry = batch[i];
                     var skip = 0;
+                    if (entry.Kind == LogEventKind.Checkpoint && _callbacks.SkipsCheckpoint(entry))
+                    {
+                        _pendingEnqueue.Add(new InFlight(entry, 0, Silent: true));
+                        next = entry.Sequence + 1;
+                        continue;
+                    }
+
                     if (entry.Kind == LogEventKind.Checkpoint)
                     {
                         // A barrier: nothing after the checkpoint is sent until the replica answered it and the

@@ -262,7 +262,8 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
     private async Task<long> UpdatePassivesAsync(CancellationToken ct)
     {
         var options = _group.Options;
-        if ((spare.Digest ?? options.Checkpoint?.Digest) is { } digest)
+        // A checkpoint digest that is not a command (rdb: Resh reads the files) is no default for the update.
+        if ((spare.Digest ?? (options.Checkpoint is { VotesOnFiles: false } c ? c.Digest : null)) is { } digest)
         {
             await _group.ProbeDigestAsync(digest, ct);
         }
