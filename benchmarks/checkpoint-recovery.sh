@@ -2,26 +2,40 @@
 # Service checkpoints of a large Redis data set, and replay during recovery, against a direct redis-server
 # holding the same data in the same run:
 #  1. fills the gateway (3 redis-server replicas) and one direct redis-server with the same SETs,
-#  2. `resh checkpoint`: the longest replica pause (SAVE + DEBUG DIGEST + capture) vs. the direct server's
-#     own SAVE and BGSAVE fork time,
+#  2. `resh checkpoint` while one client issues GETs through the gateway one after another: the longest gap
+#     between two of its replies (the stall a client sees), the longest replica pause, and the time until the
+#     checkpoint is verified and stored, vs. the direct server's own SAVE and BGSAVE fork time,
 #  3. writes REPLAY more requests, kills a replica and reports the replay rate of its rebuild from the
 #     checkpoint vs. the rate the direct server executes the same requests pipelined.
 #
-#   benchmarks/checkpoint-recovery.sh [-k KEYS] [-d VALUE_BYTES] [-r REPLAY]
+#   benchmarks/checkpoint-recovery.sh [-k KEYS] [-d VALUE_BYTES] [-r REPLAY] [-m bgsave|save]
 #
+# -m bgsave (default): flush BGSAVE, its completion read from INFO persistence, the files digested by Resh
+# (digest: rdb). -m save: flush SAVE and digest DEBUG DIGEST, in every replica's main thread.
 # Defaults fill about 1 GiB per replica (1,000,000 keys of 1000 bytes). Needs redis-server, redis-tools,
 # curl, python3 and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-keys=1000000 size=1000 replay=500000
-while getopts "k:d:r:" opt; do
+keys=1000000 size=1000 replay=500000 mode=bgsave
+while getopts "k:d:r:m:" opt; do
   case $opt in
     k) keys=$OPTARG ;;
     d) size=$OPTARG ;;
     r) replay=$OPTARG ;;
-    *) echo "usage: $0 [-k keys] [-d value-bytes] [-r replay-requests]" >&2; exit 2 ;;
+    m) mode=$OPTARG ;;
+    *) echo "usage: $0 [-k keys] [-d value-bytes] [-r replay-requests] [-m bgsave|save]" >&2; exit 2 ;;
   esac
 done
+case $mode in
+  bgsave) flush='flush: BGSAVE
+  flush-done: INFO persistence
+  flush-done-when: "rdb_bgsave_in_progress:0"
+  flush-failed-when: "rdb_last_bgsave_status:err"
+  digest: rdb'; debug="" ;;
+  save) flush='flush: SAVE
+  digest: DEBUG DIGEST'; debug="--enable-debug-command local" ;;
+  *) echo "-m: bgsave or save" >&2; exit 2 ;;
+esac
 
 for p in redis-benchmark redis-server curl python3; do
   command -v "$p" >/dev/null || { echo "needs $p" >&2; exit 2; }
@@ -48,13 +62,12 @@ state-dir: $work/state
 reply-timeout: 30s
 max-lag: 100000000
 checkpoint:
-  flush: SAVE
+  $flush
   files: [dump.rdb]
-  digest: DEBUG DIGEST
   interval: 1h
 replicas:
   count: 3
-  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no --enable-debug-command local
+  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no $debug
 EOF
 redis-server --port "$direct_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --enable-debug-command local >/dev/null &
 redis_pid=$!
@@ -113,8 +126,36 @@ replica_port=$(curl -s "http://127.0.0.1:$admin_port/status" | python3 -c "impor
 echo "data: $keys keys of $size bytes; used_memory direct $(mem_mib "$direct_port") MiB, replica $(mem_mib "$replica_port") MiB"
 printf 'fill: direct %.1f s, gateway %.1f s\n' "$direct_fill" "$gw_fill"
 
-# 2. One checkpoint, and what the direct server's own persistence costs.
+# 2. One checkpoint while a client reads through the gateway, one request after another; and what the direct
+#    server's own persistence costs.
+stall_probe() { # port seconds-before -> "max gap ms before the checkpoint, max gap ms during it, requests"
+  python3 - "$1" "$work/stop-probe" "$2" <<'PY'
+import os, socket, sys, time
+port, stop, before = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+req = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:7\r\n"
+start = last = time.monotonic(); gap_before = gap_during = 0.0; n = 0
+while not os.path.exists(stop):
+    s.sendall(req)
+    data = b""
+    while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2):
+        data += s.recv(65536)
+    now = time.monotonic(); n += 1
+    if now - start < before:
+        gap_before = max(gap_before, now - last)
+    else:
+        gap_during = max(gap_during, now - last)
+    last = now
+print(f"{gap_before*1000:.1f} {gap_during*1000:.1f} {n}")
+PY
+}
+rm -f "$work/stop-probe"
+stall_probe "$gw_port" 3 > "$work/stall.txt" &
+probe_pid=$!
+sleep 3
 start=$(date +%s.%N); resh checkpoint --config "$work/bench.yaml" >/dev/null; total=$(echo "$(date +%s.%N) - $start" | bc)
+touch "$work/stop-probe"; wait "$probe_pid"
+read -r gap_before gap_during probe_requests < "$work/stall.txt"
 detail=$(event +checkpoint "")
 pause=$(sed -E 's/.*longest replica pause ([0-9.]+) ms.*/\1/' <<<"$detail")
 start=$(date +%s%N); redis-cli -p "$direct_port" save >/dev/null; direct_save=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -125,10 +166,11 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 fork_ms=$(redis-cli -p "$direct_port" info stats | tr -d '\r' | awk -F: '/^latest_fork_usec:/ {printf "%.1f", $2/1000}')
-echo "checkpoint: $detail"
-printf 'checkpoint pause: resh %.0f ms (longest replica: SAVE + DEBUG DIGEST + capture); direct SAVE + DEBUG DIGEST %d + %d ms; ratio %.2f; direct BGSAVE fork %s ms\n' \
-  "$pause" "$direct_save" "$direct_digest" "$(echo "$pause / ($direct_save + $direct_digest)" | bc -l)" "$fork_ms"
-printf 'checkpoint total (command to stored): %.1f s\n' "$total"
+echo "checkpoint ($mode): $detail"
+printf 'client stall: longest reply gap %s ms during the checkpoint (%s ms in the 3 s before it; %s GETs one after another)\n' "$gap_during" "$gap_before" "$probe_requests"
+printf 'checkpoint pause: resh %.1f ms (longest replica: until the flush answered); direct SAVE + DEBUG DIGEST %d + %d ms; direct BGSAVE fork (latest_fork_usec) %s ms\n' \
+  "$pause" "$direct_save" "$direct_digest" "$fork_ms"
+printf 'checkpoint total (command to verified and stored): %.1f s\n' "$total"
 
 # 3. Replay: REPLAY small writes after the checkpoint, then a crash.
 redis-benchmark -p "$direct_port" -t set -n "$replay" -r 100000 -d 16 -c 1 -P 64 -q --csv 2>/dev/null > "$work/direct.csv"

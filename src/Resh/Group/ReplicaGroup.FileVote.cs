@@ -20,6 +20,9 @@ namespace Resh.Group;
 public sealed partial class ReplicaGroup
 {
     private readonly ConcurrentDictionary<long, FileVote> _fileVotes = new();
+
+    /// <summary>One digest at a time, each on a thread of its own: a digest reads a whole data set.</summary>
+    private readonly SemaphoreSlim _digestSlot = new(1, 1);
     private int _flushesRunning;
     private long _startHead = -1;
 
@@ -58,7 +61,7 @@ public sealed partial class ReplicaGroup
                             CheckpointFiles.Capture(data, options.Files, path);
                         }
 
-                        digest = CheckpointFiles.Digest(options.Digest, path, options.Files);
+                        digest = await DigestAsync(options, path, _stopping.Token);
                     }
                 }
                 catch (InvalidDataException e)
@@ -81,6 +84,24 @@ public sealed partial class ReplicaGroup
                 CountFileDigest(entry, new FileDigest(index, generation, id, digest, path, problem, damaged));
             },
             CancellationToken.None);
+    }
+
+    /// <summary>
+    /// Digests captured files on a thread of its own, one replica's at a time: the thread pool stays free for the
+    /// request path (a digest of 1 GiB takes seconds; three on pool threads starved the gateway's continuations), and
+    /// on a small machine one core is left to the service.
+    /// </summary>
+    private async Task<string> DigestAsync(CheckpointOptions options, string path, CancellationToken ct)
+    {
+        await _digestSlot.WaitAsync(ct);
+        try
+        {
+            return await Task.Factory.StartNew(() => CheckpointFiles.Digest(options.Digest, path, options.Files), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+        finally
+        {
+            _digestSlot.Release();
+        }
     }
 
     private string CapturePath(long sequence, string replica, long generation) =>
