@@ -48,9 +48,23 @@ public static class ConfigLoader
 
         var options = new ReshOptions();
         options.Group.StateDirectory = Path.Combine(baseDirectory, ".resh-state", name);
+
+        // checkpoint: off turns the default checkpoints off; the section's own keys are bound as any other.
+        var checkpoint = root.Entries!.FirstOrDefault(e => e.Key.Text == "checkpoint").Value;
+        var off = checkpoint is { IsScalar: true, Text: "off" or "none" or "false" };
+        if (off)
+        {
+            root = ConfigNode.Mapping(root.Line, [.. root.Entries!.Where(e => e.Key.Text != "checkpoint")]);
+        }
+
         var binder = new OptionBinder(new OptionContext(baseDirectory));
         binder.Bind(options, root, ReshOptions.Keys);
         errors.AddRange(binder.Problems.Select(p => new ConfigError(file, p.Line, p.Message)));
+        if (checkpoint is null)
+        {
+            // A service known to support checkpoints takes them by default, so the log in memory stays bounded.
+            options.Group.Checkpoint = options.DefaultCheckpoint();
+        }
         if (errors.Count == 0)
         {
             // Semantic checks of the options themselves, reported at the top-level key they name.

@@ -298,6 +298,11 @@ public static class ReshCli
         {
             var options = ConfigLoader.LoadFile(file.FullName);
             output.WriteLine($"{file}: valid (mode {options.Replication.Name}, f={options.Group.Faults}, {options.Group.Replicas.Count} replicas, {options.Protocol} on {options.Gateway.Listen})");
+            foreach (var warning in options.Warnings())
+            {
+                errors.WriteLine($"warning: {warning}");
+            }
+
             return ExitOk;
         }
         catch (ConfigException e)

@@ -25,6 +25,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1207, Level = LogLevel.Information, Message = "Final checkpoint: #{Sequence} {Snapshot}")]
     public static partial void FinalCheckpoint(ILogger logger, long sequence, string snapshot);
 
+    [LoggerMessage(EventId = 1215, Level = LogLevel.Warning, Message = "Configuration: {Warning}")]
+    public static partial void ConfigWarning(ILogger logger, string warning);
+
     [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Admin endpoint {Endpoint} not available: {Reason}")]
     public static partial void AdminUnavailable(ILogger logger, System.Net.IPEndPoint endpoint, string reason);
 }

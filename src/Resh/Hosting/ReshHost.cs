@@ -129,6 +129,10 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
         HostLog.Starting(_logger, _options.Replication.Name, _options.Group.Faults, _options.Group.Replicas.Count, Protocol.Name, Path.GetFullPath(_options.Group.StateDirectory));
+        foreach (var warning in _options.Warnings())
+        {
+            HostLog.ConfigWarning(_logger, warning);
+        }
         var (restored, label, lastSession) = await OpenStateAsync(_mode.CheckpointLabel, cancellationToken);
 
         // The log's order (D-RESH: the log so far comes from etcd before the replicas start), then what the mode adds.

@@ -139,6 +139,48 @@ public sealed class ReshOptions
         return errors;
     }
 
+    /// <summary>Log entries between the checkpoints a configuration gets by default (<see cref="DefaultCheckpoint"/>).</summary>
+    public const long DefaultCheckpointEntries = 100_000;
+
+    /// <summary>
+    /// The checkpoints a configuration without a checkpoint: section takes when its service is known to support them:
+    /// every replica runs redis-server with its data directory ({dir}), so each gets background saves (BGSAVE) at one
+    /// log position, verified by the RDB digest, every <see cref="DefaultCheckpointEntries"/> entries; the log in
+    /// memory is truncated behind them. Null when the service is not known to (Garnet, other protocols, a redis-server
+    /// without {dir}): then the whole log stays in memory (<see cref="Warnings"/> says so).
+    /// </summary>
+    public CheckpointOptions? DefaultCheckpoint()
+    {
+        var redis = Protocol == "resp" && Group.Replicas.Count > 0 && Group.Replicas.All(r =>
+            r.Command.TrimStart().Split(' ', 2)[0] is var program
+            && Path.GetFileName(program) == "redis-server"
+            && r.Command.Contains("{dir}", StringComparison.Ordinal));
+        return redis
+            ? new CheckpointOptions
+            {
+                Flush = "BGSAVE",
+                FlushDone = "INFO persistence",
+                FlushDoneWhen = "rdb_bgsave_in_progress:0",
+                FlushFailedWhen = "rdb_last_bgsave_status:err",
+                Files = ["dump.rdb"],
+                Digest = CheckpointOptions.RdbDigest,
+                EveryEntries = DefaultCheckpointEntries,
+            }
+            : null;
+    }
+
+    /// <summary>What is allowed but an operator should know: one line each, naming the setting.</summary>
+    public IReadOnlyList<string> Warnings()
+    {
+        var warnings = new List<string>();
+        if (Group.Checkpoint is null)
+        {
+            warnings.Add("checkpoint: none, so the ordered log is kept whole in memory (about 600 bytes per request, more for large ones) and a busy gateway grows without bound; add a checkpoint: section (see docs/operator-guide.md, \"Memory\")");
+        }
+
+        return warnings;
+    }
+
     /// <summary>Creates the configured protocol.</summary>
     public IProtocol CreateProtocol() => Protocol switch
     {

@@ -147,14 +147,45 @@ public sealed class ConfigLoaderTests
 
         var options = ConfigLoader.LoadFile(Path.Combine(root, "examples", "redis-durable.yaml"));
         var checkpoint = Assert.IsType<Resh.Group.CheckpointOptions>(options.Group.Checkpoint);
-        Assert.Equal("SAVE", checkpoint.Flush);
+        Assert.Equal("BGSAVE", checkpoint.Flush);
+        Assert.True(checkpoint.Background);
+        Assert.Equal("INFO persistence", checkpoint.FlushDone);
+        Assert.Equal("rdb_bgsave_in_progress:0", checkpoint.FlushDoneWhen);
         Assert.Equal(["dump.rdb"], checkpoint.Files);
-        Assert.Equal("DEBUG DIGEST", checkpoint.Digest);
+        Assert.Equal("rdb", checkpoint.Digest);
+        Assert.True(checkpoint.VotesOnFiles);
         Assert.Equal(TimeSpan.FromSeconds(3), checkpoint.Every);
         Assert.Null(checkpoint.EveryEntries);
         Assert.Equal(3, checkpoint.Retention.KeepLast);
         Assert.Equal(Resh.Ordering.LogFsync.Always, options.DurableLog);
-        Assert.All(options.Group.Replicas, r => Assert.Contains("--enable-debug-command local", r.Command, StringComparison.Ordinal));
+        Assert.All(options.Group.Replicas, r => Assert.DoesNotContain("--enable-debug-command", r.Command, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Redis_server_replicas_get_default_checkpoints_and_other_services_a_warning()
+    {
+        var options = ConfigLoader.Load(Issue, "test.yaml", "/tmp");
+        var checkpoint = Assert.IsType<Resh.Group.CheckpointOptions>(options.Group.Checkpoint);
+        Assert.Equal("BGSAVE", checkpoint.Flush);
+        Assert.Equal("rdb", checkpoint.Digest);
+        Assert.Equal(100_000, checkpoint.EveryEntries);
+        Assert.Empty(checkpoint.Validate());
+        Assert.Empty(options.Warnings());
+
+        // Turned off, or a replica that is not redis-server, or one without {dir}: none, and a warning.
+        var off = ConfigLoader.Load(Issue + "\ncheckpoint: off\n", "test.yaml", "/tmp");
+        Assert.Null(off.Group.Checkpoint);
+        Assert.Contains(off.Warnings(), w => w.StartsWith("checkpoint: none", StringComparison.Ordinal));
+        var garnet = ConfigLoader.Load(Issue.Replace("  - command: redis-server --port {port} --dir {dir} --save \"\" --appendonly no\n", "  - command: garnet-server --port {port}\n", StringComparison.Ordinal), "test.yaml", "/tmp");
+        Assert.Null(garnet.Group.Checkpoint);
+        Assert.NotEmpty(garnet.Warnings());
+        var noDir = ConfigLoader.Load(Issue.Replace("--dir {dir} ", "", StringComparison.Ordinal), "test.yaml", "/tmp");
+        Assert.Null(noDir.Group.Checkpoint);
+
+        // An explicit section is taken as written.
+        var explicitly = ConfigLoader.Load(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s }\n", "test.yaml", "/tmp");
+        Assert.Equal("SAVE", explicitly.Group.Checkpoint!.Flush);
+        Assert.Null(explicitly.Group.Checkpoint.Digest);
     }
 
     [Fact]

@@ -146,6 +146,8 @@ public sealed class BackupLinkTests : IAsyncLifetime
         var link = Primary(server.EndPoint, 1, new OrderedLog());
         await server.Synced.WaitAsync(Timeout);
 
+        // The link says goodbye on the connection it holds once the backup is attached.
+        await Tools.WaitUntilAsync(() => link.Backup is not null, Timeout);
         await link.SayGoodbyeAsync(Timeout);
 
         Assert.Equal(BackupOutcome.PrimaryStopped, await server.Outcome.WaitAsync(Timeout));
