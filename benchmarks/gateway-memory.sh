@@ -46,7 +46,7 @@ start=$(date +%s)
 : > "$work/samples.txt"
 while kill -0 "$bench" 2>/dev/null; do
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status")
-  head=$(curl -s "http://127.0.0.1:$admin/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['head'], s.get('logFirst', s.get('log_first', '?')))" 2>/dev/null || echo "? ?")
+  head=$(curl -s -m 5 "http://127.0.0.1:$admin/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['head'], s.get('logFirst', s.get('log_first', '?')))" 2>/dev/null || echo "? ?")
   printf '%s %s %s\n' "$(( $(date +%s) - start ))" "$rss" "$head" >> "$work/samples.txt"
   sleep 5
 done

@@ -56,6 +56,9 @@ public sealed class CheckpointOptions
     /// <summary>A checkpoint this long after the previous one, if there were new entries (null: not by time).</summary>
     public TimeSpan? Every { get; set; }
 
+    /// <summary>No checkpoint sooner than this after the previous one, whatever the entries (null: no floor).</summary>
+    public TimeSpan? MinInterval { get; set; }
+
     /// <summary>The checkpoint store's directory; null for <c>STATE-DIR/store</c>.</summary>
     public string? StorePath { get; set; }
 
@@ -80,6 +83,7 @@ public sealed class CheckpointOptions
         .Value("flush-failed-when", "text of the finished flush-done reply when the flush failed (Redis: rdb_last_bgsave_status:err)", OptionValues.Text, (o, v) => o.FlushFailedWhen = v)
         .Value("flush-timeout", "how long a background flush may take", OptionValues.Duration(), (o, v) => o.FlushTimeout = v)
         .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
+        .Value("min-interval", "no checkpoint sooner than this after the previous one (bounds the cost at high request rates)", OptionValues.Duration(), (o, v) => o.MinInterval = v)
         .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
         .Section("retention", "which checkpoints the store keeps", o => o.Retention = new RetentionPolicy(), RetentionKeys);
 

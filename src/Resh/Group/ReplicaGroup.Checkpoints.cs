@@ -143,9 +143,10 @@ public sealed partial class ReplicaGroup
             }
 
             var since = _log.Head - _lastCheckpointAt;
+            var elapsed = _clock.GetElapsedTime(_lastCheckpointTimestamp);
             var due = since > 0 && (force
-                || (options.EveryEntries is { } n && since >= n)
-                || (options.Every is { } every && _clock.GetElapsedTime(_lastCheckpointTimestamp) >= every));
+                || ((options.MinInterval is not { } floor || elapsed >= floor)
+                    && ((options.EveryEntries is { } n && since >= n) || (options.Every is { } every && elapsed >= every))));
             if (!due)
             {
                 return false;

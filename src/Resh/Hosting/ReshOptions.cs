@@ -142,10 +142,14 @@ public sealed class ReshOptions
     /// <summary>Log entries between the checkpoints a configuration gets by default (<see cref="DefaultCheckpoint"/>).</summary>
     public const long DefaultCheckpointEntries = 100_000;
 
+    /// <summary>The default checkpoints come no more often than this, so a high request rate does not turn into constant saving.</summary>
+    public static readonly TimeSpan DefaultCheckpointMinInterval = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// The checkpoints a configuration without a checkpoint: section takes when its service is known to support them:
     /// every replica runs redis-server with its data directory ({dir}), so each gets background saves (BGSAVE) at one
-    /// log position, verified by the RDB digest, every <see cref="DefaultCheckpointEntries"/> entries; the log in
+    /// log position, verified by the RDB digest, every <see cref="DefaultCheckpointEntries"/> entries but at most one per
+    /// <see cref="DefaultCheckpointMinInterval"/>; the log in
     /// memory is truncated behind them. Null when the service is not known to (Garnet, other protocols, a redis-server
     /// without {dir}): then the whole log stays in memory (<see cref="Warnings"/> says so).
     /// </summary>
@@ -165,6 +169,7 @@ public sealed class ReshOptions
                 Files = ["dump.rdb"],
                 Digest = CheckpointOptions.RdbDigest,
                 EveryEntries = DefaultCheckpointEntries,
+                MinInterval = DefaultCheckpointMinInterval,
             }
             : null;
     }

@@ -169,6 +169,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal("BGSAVE", checkpoint.Flush);
         Assert.Equal("rdb", checkpoint.Digest);
         Assert.Equal(100_000, checkpoint.EveryEntries);
+        Assert.Equal(TimeSpan.FromSeconds(10), checkpoint.MinInterval);
         Assert.Empty(checkpoint.Validate());
         Assert.Empty(options.Warnings());
 

@@ -197,4 +197,38 @@ public sealed class ReplicaGroupTests
         await h.AdvanceUntilAsync(() => h.Replica("r2") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r2 rebuilt from the checkpoint");
         Assert.Contains(h.Named("+replica-restored", "r2"), e => e.Detail.Contains($"checkpoint #{newest.Sequence}", StringComparison.Ordinal));
     }
+
+    /// <summary>A checkpoint floor (min-interval): however many entries follow, the next waits until the floor passed.</summary>
+    [Fact]
+    public async Task A_checkpoint_floor_holds_the_next_one_back_until_it_passed()
+    {
+        var checkpoint = new CheckpointOptions { Flush = "PING", Files = ["state.txt"], EveryEntries = 2, MinInterval = TimeSpan.FromMinutes(30) };
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3, checkpoint: checkpoint);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal("+OK\r\n", await h.RequestAsync($"SET k{i} v{i}"));
+        }
+
+        // The floor counts from the start too.
+        var appended = h.Log.Count;
+        await h.AdvanceUntilAsync(() => h.Log.Count > appended, TimeSpan.FromMinutes(31), "the first checkpoint appended", TimeSpan.FromSeconds(30));
+        await h.WaitUntilAsync(() => h.Group.NewestCheckpoint is not null, "the first checkpoint stored");
+        var first = h.Group.NewestCheckpoint!.Sequence;
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("+OK\r\n", await h.RequestAsync($"SET later{i} v{i}"));
+        }
+
+        // Five entries, more than the interval: the monitor ticks through 20 minutes of group time and appends nothing.
+        var writes = h.Log.Count;
+        for (var minute = 0; minute < 20; minute++)
+        {
+            h.Clock.Advance(TimeSpan.FromMinutes(1));
+            await Task.Delay(5);
+        }
+
+        Assert.Equal(writes, h.Log.Count);
+        await h.AdvanceUntilAsync(() => h.Log.Count > writes, TimeSpan.FromMinutes(15), "a checkpoint once the floor passed", TimeSpan.FromSeconds(30));
+        await h.WaitUntilAsync(() => h.Group.NewestCheckpoint!.Sequence > first, "the second checkpoint stored");
+    }
 }
