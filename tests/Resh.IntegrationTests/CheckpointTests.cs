@@ -17,16 +17,10 @@ public sealed class CheckpointTests
 
     /// <summary>BGSAVE, its completion read from INFO persistence, the files digested as RDB by Resh.</summary>
     private static Action<ReshOptions> BackgroundCheckpoints(TimeSpan every) => o =>
-        o.Group.Checkpoint = new CheckpointOptions
-        {
-            Flush = "BGSAVE",
-            FlushDone = "INFO persistence",
-            FlushDoneWhen = "rdb_bgsave_in_progress:0",
-            FlushFailedWhen = "rdb_last_bgsave_status:err",
-            Files = ["dump.rdb"],
-            Digest = CheckpointOptions.RdbDigest,
-            Every = every,
-        };
+    {
+        o.Group.Checkpoint = ReshOptions.RedisBackgroundCheckpoint();
+        o.Group.Checkpoint.Every = every;
+    };
 
     private static Task<Cluster> StartRedisAsync(Action<ReshOptions> configure)
     {
@@ -43,6 +37,17 @@ public sealed class CheckpointTests
             var replies = await client.PipelineAsync(batch).WaitAsync(TimeSpan.FromSeconds(30));
             Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
         }
+    }
+
+    /// <summary>After a first checkpoint, r1's state is corrupted and one write makes the next due; no client reads the key.</summary>
+    private static async Task CorruptR1UntilRebuiltAsync(Cluster cluster)
+    {
+        await WriteAsync(cluster, "c", 200);
+        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
+        var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
+        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
+        await WriteAsync(cluster, "after", 1);
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
     }
 
     [Fact]
@@ -140,15 +145,7 @@ public sealed class CheckpointTests
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         await using var cluster = await Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], BackgroundCheckpoints(TimeSpan.FromMilliseconds(300)));
-        await WriteAsync(cluster, "c", 200);
-        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
-
-        var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
-        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
-
-        // One more write makes the next checkpoint due; no client reads the corrupted key.
-        await WriteAsync(cluster, "after", 1);
-        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
+        await CorruptR1UntilRebuiltAsync(cluster);
         Assert.Contains("checkpoint", cluster.Replica("r1").LastSuspicion, StringComparison.Ordinal);
         Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+checkpoint-mismatch" && e.Replica == "r1");
 
@@ -160,15 +157,7 @@ public sealed class CheckpointTests
     public async Task Corrupted_state_that_nobody_reads_is_caught_by_the_checkpoint_digest_and_repaired()
     {
         await using var cluster = await StartRedisAsync(Checkpoints(every: TimeSpan.FromMilliseconds(300)));
-        await WriteAsync(cluster, "c", 200);
-        await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
-
-        var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
-        Assert.Contains("overwritten", detail, StringComparison.Ordinal);
-
-        // One more write makes the next checkpoint due; no client reads the corrupted key.
-        await WriteAsync(cluster, "after", 1);
-        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
+        await CorruptR1UntilRebuiltAsync(cluster);
         var r1 = cluster.Replica("r1");
         Assert.True(r1.Mismatches >= 1);
         Assert.Contains("mismatch", r1.LastSuspicion, StringComparison.Ordinal);

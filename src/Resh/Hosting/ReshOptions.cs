@@ -159,20 +159,27 @@ public sealed class ReshOptions
             r.Command.TrimStart().Split(' ', 2)[0] is var program
             && Path.GetFileName(program) == "redis-server"
             && r.Command.Contains("{dir}", StringComparison.Ordinal));
-        return redis
-            ? new CheckpointOptions
-            {
-                Flush = "BGSAVE",
-                FlushDone = "INFO persistence",
-                FlushDoneWhen = "rdb_bgsave_in_progress:0",
-                FlushFailedWhen = "rdb_last_bgsave_status:err",
-                Files = ["dump.rdb"],
-                Digest = CheckpointOptions.RdbDigest,
-                EveryEntries = DefaultCheckpointEntries,
-                MinInterval = DefaultCheckpointMinInterval,
-            }
-            : null;
+        if (!redis)
+        {
+            return null;
+        }
+
+        var checkpoint = RedisBackgroundCheckpoint();
+        checkpoint.EveryEntries = DefaultCheckpointEntries;
+        checkpoint.MinInterval = DefaultCheckpointMinInterval;
+        return checkpoint;
     }
+
+    /// <summary>Background checkpoints of redis-server replicas: BGSAVE, its end read from INFO persistence, dump.rdb digested as RDB; no interval yet.</summary>
+    public static CheckpointOptions RedisBackgroundCheckpoint() => new()
+    {
+        Flush = "BGSAVE",
+        FlushDone = "INFO persistence",
+        FlushDoneWhen = "rdb_bgsave_in_progress:0",
+        FlushFailedWhen = "rdb_last_bgsave_status:err",
+        Files = ["dump.rdb"],
+        Digest = CheckpointOptions.RdbDigest,
+    };
 
     /// <summary>What is allowed but an operator should know: one line each, naming the setting.</summary>
     public IReadOnlyList<string> Warnings()

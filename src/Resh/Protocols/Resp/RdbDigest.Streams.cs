@@ -47,7 +47,6 @@ public static partial class RdbDigest
             UInt128 sum = 0;
             var group = new XxHash128();
             var consumer = new XxHash128();
-            Span<byte> bytes = stackalloc byte[16];
             for (var g = 0; g < groups; g++)
             {
                 group.Reset();
@@ -92,8 +91,7 @@ public static partial class RdbDigest
                     consumerSum += consumer.GetCurrentHashAsUInt128();
                 }
 
-                BinaryPrimitives.WriteUInt128LittleEndian(bytes, consumerSum);
-                group.Append(bytes);
+                Sum(group, consumerSum);
                 Number(group, consumers);
                 sum += group.GetCurrentHashAsUInt128();
             }
@@ -180,18 +178,5 @@ public static partial class RdbDigest
 
         private static int Count(long value) =>
             value is >= 0 and <= int.MaxValue ? (int)value : throw new InvalidDataException($"a damaged stream node: a count of {value}");
-
-        private static void Field(XxHash128 hash, ReadOnlySpan<byte> value)
-        {
-            Number(hash, value.Length);
-            hash.Append(value);
-        }
-
-        private static void Number(XxHash128 hash, long value)
-        {
-            Span<byte> bytes = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
-            hash.Append(bytes);
-        }
     }
 }

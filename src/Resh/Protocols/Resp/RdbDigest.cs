@@ -119,6 +119,28 @@ public static partial class RdbDigest
             $"rdb:{Digest:x32}" + string.Concat(Keys.OrderBy(k => k.Key).Select(k => string.Create(CultureInfo.InvariantCulture, $" db{k.Key}={k.Value}")));
     }
 
+    /// <summary>A length-prefixed field into a hash (so two fields never run into one another).</summary>
+    private static void Field(XxHash128 hash, ReadOnlySpan<byte> value)
+    {
+        Number(hash, value.Length);
+        hash.Append(value);
+    }
+
+    private static void Number(XxHash128 hash, long value)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
+        hash.Append(bytes);
+    }
+
+    /// <summary>A sum of element hashes (an unordered collection) into a hash.</summary>
+    private static void Sum(XxHash128 hash, UInt128 sum)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt128LittleEndian(bytes, sum);
+        hash.Append(bytes);
+    }
+
     /// <summary>The running digest: per key a hash of everything the key holds, summed (so the keys' order does not count).</summary>
     private sealed class State(int version)
     {
@@ -166,9 +188,7 @@ public static partial class RdbDigest
         /// <summary>Closes an unordered value: its elements' sum and count go into the key's hash.</summary>
         public void Unordered(UInt128 sum, long count)
         {
-            Span<byte> bytes = stackalloc byte[16];
-            BinaryPrimitives.WriteUInt128LittleEndian(bytes, sum);
-            _key.Append(bytes);
+            Sum(_key, sum);
             Number(_key, count);
         }
 
@@ -186,32 +206,15 @@ public static partial class RdbDigest
             }
 
             var total = new XxHash128();
-            Span<byte> bytes = stackalloc byte[16];
             foreach (var (db, (sum, keys)) in _databases.OrderBy(d => d.Key))
             {
                 Number(total, db);
                 Number(total, keys);
-                BinaryPrimitives.WriteUInt128LittleEndian(bytes, sum);
-                total.Append(bytes);
+                Sum(total, sum);
             }
 
-            Span<byte> functions = stackalloc byte[16];
-            BinaryPrimitives.WriteUInt128LittleEndian(functions, _functions);
-            total.Append(functions);
+            Sum(total, _functions);
             return new Result(total.GetCurrentHashAsUInt128(), _databases.ToDictionary(d => d.Key, d => d.Value.Keys));
-        }
-
-        private static void Field(XxHash128 hash, ReadOnlySpan<byte> value)
-        {
-            Number(hash, value.Length);
-            hash.Append(value);
-        }
-
-        private static void Number(XxHash128 hash, long value)
-        {
-            Span<byte> bytes = stackalloc byte[8];
-            BinaryPrimitives.WriteInt64LittleEndian(bytes, value);
-            hash.Append(bytes);
         }
     }
 
