@@ -147,7 +147,7 @@ public sealed partial class ReplicaGroup
     {
         if (entry.Sequence >= 0)
         {
-            CloseFileVote(entry.Sequence, keep: null);
+            CloseFileVote(entry.Sequence);
         }
 
         TaskCompletionSource<VerifiedCheckpoint?>? done = null;

@@ -162,7 +162,6 @@ public sealed partial class ReplicaGroup
             if (late)
             {
                 winner = vote?.Winner;
-                DeleteCapture(part.Path, except: null);
             }
             else
             {
@@ -173,8 +172,11 @@ public sealed partial class ReplicaGroup
         if (!late)
         {
             TallyFileVote(entry);
+            return;
         }
-        else if (part.Damaged || (winner is not null && part.Digest is not null && part.Digest != winner))
+
+        DeleteCapture(part.Path);
+        if (part.Damaged || (winner is not null && part.Digest is not null && part.Digest != winner))
         {
             // Decided (or given up) without this replica: it is still checked against the winner.
             SuspectFiles(entry, [part], winner);
@@ -243,18 +245,19 @@ public sealed partial class ReplicaGroup
     }
 
     /// <summary>A checkpoint that is voted on files was decided or failed: later digests are only checked, and captures removed.</summary>
-    private void CloseFileVote(long sequence, string? keep)
+    private void CloseFileVote(long sequence)
     {
         if (_fileVotes.TryGetValue(sequence, out var vote))
         {
+            List<string?> paths;
             lock (_lock)
             {
                 vote.Closed = true;
-                foreach (var part in vote.Parts)
-                {
-                    DeleteCapture(part.Path, keep);
-                }
+                paths = [.. vote.Parts.Select(p => p.Path)];
             }
+
+            // Unlinking stays out of the group's lock.
+            paths.ForEach(DeleteCapture);
         }
 
         foreach (var old in _fileVotes.Keys.Where(s => s < sequence))
@@ -279,9 +282,9 @@ public sealed partial class ReplicaGroup
         }
     }
 
-    private void DeleteCapture(string? path, string? except)
+    private void DeleteCapture(string? path)
     {
-        if (path is null || path == except || !Directory.Exists(path))
+        if (path is null || !Directory.Exists(path))
         {
             return;
         }
