@@ -3,7 +3,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Hashing;
-using System.Text;
 
 namespace Resh.Protocols.Resp;
 
@@ -403,29 +402,9 @@ public static partial class RdbDigest
                 253 => double.NaN,
                 254 => double.PositiveInfinity,
                 255 => double.NegativeInfinity,
-                _ => ParseScore(Take(reader, length)),
+                _ => Packed.Score(reader.Take(length)),
             };
         }
-
-        private static byte[] Take(RdbReader reader, int length)
-        {
-            var bytes = new byte[length];
-            for (var i = 0; i < length; i++)
-            {
-                bytes[i] = reader.ReadByte();
-            }
-
-            return bytes;
-        }
-
-        private static double ParseScore(ReadOnlySpan<byte> text) =>
-            double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value
-            : Encoding.ASCII.GetString(text) switch
-            {
-                "inf" or "+inf" => double.PositiveInfinity,
-                "-inf" => double.NegativeInfinity,
-                var s => throw new InvalidDataException($"'{s}' is not a score"),
-            };
 
         /// <summary>A score as the bits of its double (0 and -0 as one).</summary>
         private static long ScoreBits(double score) => BitConverter.DoubleToInt64Bits(score == 0 ? 0 : score);

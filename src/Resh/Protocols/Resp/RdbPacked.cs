@@ -13,26 +13,27 @@ internal static class Packed
     /// <summary>One item: a string, or a number (whose text is its decimal form, as Redis would answer it).</summary>
     public readonly struct Item(ReadOnlyMemory<byte> text, long number, bool isNumber)
     {
-        public bool IsNumber => isNumber;
-
         public long Integer => isNumber ? number : throw new InvalidDataException($"'{Encoding.UTF8.GetString(text.Span)}' where a number was expected");
 
         public ReadOnlySpan<byte> Text() => isNumber ? Encoding.ASCII.GetBytes(number.ToString(CultureInfo.InvariantCulture)) : text.Span;
 
         /// <summary>The item as a sorted-set score.</summary>
-        public double Number() => isNumber ? number
-            : double.TryParse(text.Span, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value
-            : Encoding.ASCII.GetString(text.Span) switch
-            {
-                "inf" or "+inf" => double.PositiveInfinity,
-                "-inf" => double.NegativeInfinity,
-                var s => throw new InvalidDataException($"'{s}' is not a score"),
-            };
+        public double Number() => isNumber ? number : Score(text.Span);
 
         public static Item Of(long value) => new(default, value, true);
 
         public static Item Of(ReadOnlyMemory<byte> value) => new(value, 0, false);
     }
+
+    /// <summary>A sorted-set score written as text (as Redis writes doubles: "1.5", "inf", "-inf").</summary>
+    public static double Score(ReadOnlySpan<byte> text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) ? value
+        : Encoding.ASCII.GetString(text) switch
+        {
+            "inf" or "+inf" => double.PositiveInfinity,
+            "-inf" => double.NegativeInfinity,
+            var s => throw new InvalidDataException($"'{s}' is not a score"),
+        };
 
     private static InvalidDataException Damaged(string encoding, string what) => new($"a damaged {encoding}: {what}");
 

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 
 namespace Resh.Protocols.Resp;
 
@@ -85,8 +84,8 @@ internal sealed class RdbReader
         return _buffer[_pos++];
     }
 
-    /// <summary>The next <paramref name="count"/> bytes (at most the buffer's size), valid until the next read.</summary>
-    private ReadOnlySpan<byte> Take(int count)
+    /// <summary>The next <paramref name="count"/> raw bytes (at most the buffer's size), valid until the next read.</summary>
+    public ReadOnlySpan<byte> Take(int count)
     {
         while (_end - _pos < count)
         {
@@ -176,13 +175,6 @@ internal sealed class RdbReader
         return special ? throw new InvalidDataException($"expected a number at byte {Offset}") : unchecked((long)value);
     }
 
-    /// <summary>A length that counts items of something this reader holds in memory.</summary>
-    public int ReadCount(string what)
-    {
-        var value = ReadLength();
-        return value <= int.MaxValue ? (int)value : throw new InvalidDataException($"{what}: {value} is too many at byte {Offset}");
-    }
-
     /// <summary>A string object: its bytes (integers as their decimal text), valid until the next read.</summary>
     public ReadOnlySpan<byte> ReadString()
     {
@@ -218,15 +210,6 @@ internal sealed class RdbReader
         var target = Scratch(n);
         ReadInto(target);
         return target;
-    }
-
-    /// <summary>A string object parsed as a number (the old text scores and the like).</summary>
-    public long ReadStringAsInteger()
-    {
-        var text = ReadString();
-        return long.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new InvalidDataException($"'{Encoding.ASCII.GetString(text)}' is not an integer at byte {Offset}");
     }
 
     private Span<byte> Scratch(int length)
