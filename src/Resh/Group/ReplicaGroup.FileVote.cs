@@ -27,7 +27,7 @@ public sealed partial class ReplicaGroup
     private long _startHead = -1;
 
     /// <summary>Background flushes still running on some replica (the next checkpoint waits: one save at a time).</summary>
-    public int FlushesRunning => Volatile.Read(ref _flushesRunning);
+    private int FlushesRunning => Volatile.Read(ref _flushesRunning);
 
     bool IApplierCallbacks.SkipsCheckpoint(LogEntry entry) =>
         entry.Sequence <= Volatile.Read(ref _startHead) || _voter.Decisions.KindOf(entry.Sequence) != Decision.Pending;
@@ -55,9 +55,9 @@ public sealed partial class ReplicaGroup
 
                     if (problem is null)
                     {
-                        path ??= CapturePath(entry.Sequence, id, generation);
-                        if (captured is null)
+                        if (path is null)
                         {
+                            path = CapturePath(entry.Sequence, id, generation);
                             CheckpointFiles.Capture(data, options.Files, path);
                         }
 
