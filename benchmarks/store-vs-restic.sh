@@ -8,7 +8,7 @@
 # Usage: benchmarks/store-vs-restic.sh [SIZE_MIB]          (default 1024)
 # Environment:
 #   RESH_DLL           the resh CLI (default: src/Resh.Cli/bin/Release/net10.0/resh.dll)
-#   RESH_COMPRESSION   None (default) or Brotli, for resh's new chunks
+#   RESH_COMPRESSION   Zstd (default, as the store), Brotli or None, for resh's new chunks
 #   RESTIC_COMPRESSION auto (default), off or max, for restic's repository (format v2)
 #   BENCH_DIR          where to put the data and repositories (default: a new directory under ${TMPDIR:-/tmp})
 #   KEEP=1             keep the data and repositories
@@ -17,7 +17,7 @@ set -euo pipefail
 SIZE_MIB=${1:-1024}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RESH_DLL=${RESH_DLL:-$ROOT/src/Resh.Cli/bin/Release/net10.0/resh.dll}
-RESH_COMPRESSION=${RESH_COMPRESSION:-None}
+RESH_COMPRESSION=${RESH_COMPRESSION:-Zstd}
 RESTIC_COMPRESSION=${RESTIC_COMPRESSION:-auto}
 export RESTIC_PASSWORD=resh-store-benchmark
 

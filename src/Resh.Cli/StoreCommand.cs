@@ -240,8 +240,9 @@ internal static class StoreCommand
         var storeArg = StoreArgument();
         var dirArg = new Argument<string>("DIR") { Description = "Directory to snapshot." };
         var labels = new Option<string[]>("--label") { Description = "Label KEY=VALUE stored with the snapshot; repeatable." };
-        var compression = new Option<ChunkCompression>("--compression") { Description = "Compress new chunks: None or Brotli.", DefaultValueFactory = _ => ChunkCompression.None };
-        var command = new Command("snapshot", "Take a snapshot of DIR (creates the store if needed).") { storeArg, dirArg, labels, compression };
+        var compression = new Option<ChunkCompression>("--compression") { Description = "Compress new chunks: Zstd (default), Brotli or None.", DefaultValueFactory = _ => ChunkCompression.Zstd };
+        var level = new Option<int>("--compression-level") { Description = "Zstandard level, 1 (default, fastest) to 19.", DefaultValueFactory = _ => StoreOptions.DefaultCompressionLevel };
+        var command = new Command("snapshot", "Take a snapshot of DIR (creates the store if needed).") { storeArg, dirArg, labels, compression, level };
         command.SetAction((parse, ct) => RunAsync(parse, async (output, errors) =>
         {
             var labelMap = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -257,7 +258,7 @@ internal static class StoreCommand
                 labelMap[label[..eq]] = label[(eq + 1)..];
             }
 
-            await using var store = await CheckpointStore.OpenAsync(parse.GetValue(storeArg)!, new StoreOptions { Compression = parse.GetValue(compression) }, ct);
+            await using var store = await CheckpointStore.OpenAsync(parse.GetValue(storeArg)!, new StoreOptions { Compression = parse.GetValue(compression), CompressionLevel = parse.GetValue(level) }, ct);
             var info = await store.SnapshotAsync(parse.GetValue(dirArg)!, labelMap, ct);
             output.WriteLine($"snapshot {info.Id}: {info.Files} files, {FormatBytes(info.LogicalBytes)}; {info.NewChunks} new chunks ({FormatBytes(info.AddedBytes)} added), {info.ReusedChunks} reused");
             return ExitOk;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Compression;
 using Microsoft.Win32.SafeHandles;
 
 namespace Resh.Checkpoints;
@@ -34,6 +33,7 @@ public sealed partial class CheckpointStore
         Directory.CreateDirectory(target);
         using var packs = new PackReaderCache(_packsDir);
         var directories = new List<(string Path, TreeEntry Entry)>();
+        var files = new List<FileRestore>();
         foreach (var entry in manifest.Tree)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -48,9 +48,32 @@ public sealed partial class CheckpointStore
                     File.CreateSymbolicLink(path, entry.Target ?? throw new CheckpointStoreException($"Snapshot {info.Id}: symbolic link {entry.Path} has no target."));
                     break;
                 default:
-                    await RestoreFileAsync(entry, path, packs, cancellationToken).ConfigureAwait(false);
+                    files.Add(await PlanFileAsync(entry, path, cancellationToken).ConfigureAwait(false));
                     break;
             }
+        }
+
+        // Every chunk of every file at once, a few at a time: reads, checks and decompression overlap
+        // across chunks and files, and each chunk is written at its own offset.
+        var parallel = new ParallelOptions { MaxDegreeOfParallelism = RestoreParallelism, CancellationToken = cancellationToken };
+        try
+        {
+            await Parallel.ForEachAsync(
+                files.SelectMany(file => file.Chunks),
+                parallel,
+                (chunk, ct) => RestoreChunkAsync(chunk, packs, ct)).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var file in files)
+            {
+                file.Close();
+            }
+        }
+
+        foreach (var file in files)
+        {
+            file.Finish();
         }
 
         // Directories last and deepest first: their mtimes change while children are created, and a
@@ -66,45 +89,156 @@ public sealed partial class CheckpointStore
         return info;
     }
 
-    private async Task RestoreFileAsync(TreeEntry entry, string path, PackReaderCache packs, CancellationToken cancellationToken)
-    {
-        long written = 0;
-        var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, PreallocationSize = entry.Size });
-        await using (stream.ConfigureAwait(false))
-        {
-            foreach (var id in entry.Chunks ?? [])
-            {
-                byte[] buffer;
-                int length;
-                try
-                {
-                    (buffer, length) = await ReadChunkAsync(id, packs, cancellationToken).ConfigureAwait(false);
-                }
-                catch (ChunkCorruptedException e)
-                {
-                    throw new ChunkCorruptedException(e.Chunk, e.Pack, e.Offset, $"{e.Reason} (needed by file {entry.Path})");
-                }
+    private int RestoreParallelism => _options.RestoreParallelism > 0 ? _options.RestoreParallelism : Math.Max(2, Environment.ProcessorCount);
 
-                try
+    /// <summary>
+    /// Creates the file and lays out its chunks: each one's offset from the raw lengths in the index,
+    /// so they can be written in any order. A file whose chunks do not add up to its size fails here,
+    /// before anything is read.
+    /// </summary>
+    private async Task<FileRestore> PlanFileAsync(TreeEntry entry, string path, CancellationToken cancellationToken)
+    {
+        var ids = entry.Chunks ?? [];
+        var lengths = new int[ids.Count];
+        for (var attempt = 0; ; attempt++)
+        {
+            ChunkId? missing = null;
+            lock (_stateLock)
+            {
+                for (var i = 0; i < ids.Count && missing is null; i++)
                 {
-                    await stream.WriteAsync(buffer.AsMemory(0, length), cancellationToken).ConfigureAwait(false);
-                    written += length;
+                    if (_index.Chunks.TryGetValue(ids[i], out var location))
+                    {
+                        lengths[i] = location.Entry.RawLength;
+                    }
+                    else
+                    {
+                        missing = ids[i];
+                    }
                 }
-                finally
+            }
+
+            if (missing is null)
+            {
+                break;
+            }
+
+            if (attempt > 0 || !_options.ReadOnly)
+            {
+                throw new ChunkCorruptedException(missing.Value, "", 0, $"it is missing from the index (needed by file {entry.Path})");
+            }
+
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var total = lengths.Sum(length => (long)length);
+        if (total != entry.Size)
+        {
+            throw new CheckpointStoreException($"File {entry.Path}: its chunks hold {total} bytes, the manifest says {entry.Size}.");
+        }
+
+        return new FileRestore(entry, path, ids, lengths);
+    }
+
+    private async ValueTask RestoreChunkAsync(ChunkRestore chunk, PackReaderCache packs, CancellationToken cancellationToken)
+    {
+        byte[] buffer;
+        int length;
+        try
+        {
+            (buffer, length) = await ReadChunkAsync(chunk.Id, packs, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChunkCorruptedException e)
+        {
+            throw new ChunkCorruptedException(e.Chunk, e.Pack, e.Offset, $"{e.Reason} (needed by file {chunk.File.Entry.Path})");
+        }
+
+        try
+        {
+            if (length != chunk.Length)
+            {
+                throw new CheckpointStoreException($"File {chunk.File.Entry.Path}: chunk {chunk.Id.ToShortString()} holds {length} bytes, the index said {chunk.Length}.");
+            }
+
+            await RandomAccess.WriteAsync(chunk.File.Handle, buffer.AsMemory(0, length), chunk.Offset, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        chunk.File.ChunkWritten();
+    }
+
+    /// <summary>
+    /// One file being restored: created (and its space reserved) when planned, opened by its first
+    /// chunk and closed after its last, so a restore of many files keeps only a few open.
+    /// </summary>
+    private sealed class FileRestore
+    {
+        private readonly Lock _lock = new();
+        private SafeFileHandle? _handle;
+        private int _pending;
+
+        public FileRestore(TreeEntry entry, string path, IReadOnlyList<ChunkId> ids, int[] lengths)
+        {
+            Entry = entry;
+            Path = path;
+            File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, FileOptions.None, entry.Size).Dispose();
+            _pending = ids.Count;
+            var chunks = new ChunkRestore[ids.Count];
+            long offset = 0;
+            for (var i = 0; i < chunks.Length; i++)
+            {
+                chunks[i] = new ChunkRestore(this, ids[i], offset, lengths[i]);
+                offset += lengths[i];
+            }
+
+            Chunks = chunks;
+        }
+
+        public TreeEntry Entry { get; }
+
+        public string Path { get; }
+
+        public IReadOnlyList<ChunkRestore> Chunks { get; }
+
+        public SafeFileHandle Handle
+        {
+            get
+            {
+                lock (_lock)
                 {
-                    ArrayPool<byte>.Shared.Return(buffer);
+                    return _handle ??= File.OpenHandle(Path, FileMode.Open, FileAccess.Write, FileShare.None);
                 }
             }
         }
 
-        if (written != entry.Size)
+        public void ChunkWritten()
         {
-            throw new CheckpointStoreException($"File {entry.Path}: its chunks hold {written} bytes, the manifest says {entry.Size}.");
+            if (Interlocked.Decrement(ref _pending) == 0)
+            {
+                Close();
+            }
         }
 
-        File.SetLastWriteTimeUtc(path, entry.MTime);
-        SetMode(new FileInfo(path), entry.Mode);
+        public void Close()
+        {
+            lock (_lock)
+            {
+                _handle?.Dispose();
+            }
+        }
+
+        /// <summary>Sets the modification time and mode once the content is complete.</summary>
+        public void Finish()
+        {
+            File.SetLastWriteTimeUtc(Path, Entry.MTime);
+            SetMode(new FileInfo(Path), Entry.Mode);
+        }
     }
+
+    private sealed record ChunkRestore(FileRestore File, ChunkId Id, long Offset, int Length);
 
     private static void SetMode(FileSystemInfo info, int mode)
     {
@@ -173,7 +307,8 @@ public sealed partial class CheckpointStore
     private static async Task<(byte[] Buffer, int Length)> ReadRecordAsync(ChunkLocation location, PackReaderCache packs, CancellationToken cancellationToken)
     {
         var entry = location.Entry;
-        var handle = packs.Get(location.Pack.Id);
+        using var lease = packs.Rent(location.Pack.Id);
+        var handle = lease.Handle;
         var recordLength = (int)entry.RecordLength;
         var record = ArrayPool<byte>.Shared.Rent(recordLength);
         try
@@ -221,16 +356,10 @@ public sealed partial class CheckpointStore
         var content = ArrayPool<byte>.Shared.Rent(Math.Max(1, expected.RawLength));
         try
         {
-            if (expected.IsCompressed)
+            var decodeError = ChunkCodec.Decode(expected.Flags, payload, content.AsSpan(0, expected.RawLength));
+            if (decodeError is not null)
             {
-                if (!BrotliDecoder.TryDecompress(payload, content.AsSpan(0, expected.RawLength), out var written) || written != expected.RawLength)
-                {
-                    throw new ChunkCorruptedException(expected.Id, packId, expected.Offset, "the compressed payload does not decompress");
-                }
-            }
-            else
-            {
-                payload.CopyTo(content);
+                throw new ChunkCorruptedException(expected.Id, packId, expected.Offset, decodeError);
             }
 
             if (ChunkId.Compute(content.AsSpan(0, expected.RawLength)) != expected.Id)
@@ -247,55 +376,112 @@ public sealed partial class CheckpointStore
         }
     }
 
-    /// <summary>Open pack handles of one operation, a few at a time.</summary>
+    /// <summary>
+    /// Open pack handles of one operation, a few at a time, shared by its parallel reads: a handle is
+    /// leased for each read, and one pushed out of the cache closes when its last lease ends.
+    /// </summary>
     private sealed class PackReaderCache(string packsDir) : IDisposable
     {
         private const int Capacity = 16;
-        private readonly Dictionary<string, SafeFileHandle> _handles = new(StringComparer.Ordinal);
-        private readonly Queue<string> _order = new();
+        private readonly Lock _lock = new();
+        private readonly Dictionary<string, Slot> _slots = new(StringComparer.Ordinal);
+        private readonly Queue<Slot> _order = new();
 
-        public SafeFileHandle Get(string packId)
+        public Lease Rent(string packId)
         {
-            if (_handles.TryGetValue(packId, out var handle))
+            lock (_lock)
             {
-                return handle;
-            }
+                if (!_slots.TryGetValue(packId, out var slot))
+                {
+                    while (_slots.Count >= Capacity && _order.TryDequeue(out var oldest))
+                    {
+                        if (_slots.Remove(oldest.PackId))
+                        {
+                            Evict(oldest);
+                        }
+                    }
 
-            if (_handles.Count >= Capacity)
-            {
-                var oldest = _order.Dequeue();
-                _handles.Remove(oldest, out var old);
-                old?.Dispose();
-            }
+                    slot = new Slot(packId, File.OpenHandle(PackWriter.PathOf(packsDir, packId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete));
+                    _slots[packId] = slot;
+                    _order.Enqueue(slot);
+                }
 
-            handle = File.OpenHandle(PackWriter.PathOf(packsDir, packId), FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            _handles[packId] = handle;
-            _order.Enqueue(packId);
-            return handle;
+                slot.Leases++;
+                return new Lease(this, slot);
+            }
         }
 
+        /// <summary>Drops a pack's handle (its file vanished); reads still using it finish first.</summary>
         public void Forget(string packId)
         {
-            if (_handles.Remove(packId, out var handle))
+            lock (_lock)
             {
-                handle.Dispose();
-                var rest = _order.Where(p => p != packId).ToList();
-                _order.Clear();
-                foreach (var p in rest)
+                if (_slots.Remove(packId, out var slot))
                 {
-                    _order.Enqueue(p);
+                    Evict(slot);
                 }
             }
         }
 
         public void Dispose()
         {
-            foreach (var handle in _handles.Values)
+            lock (_lock)
             {
-                handle.Dispose();
+                foreach (var slot in _slots.Values)
+                {
+                    Evict(slot);
+                }
+
+                _slots.Clear();
+                _order.Clear();
+            }
+        }
+
+        private static void Evict(Slot slot)
+        {
+            slot.Evicted = true;
+            if (slot.Leases == 0)
+            {
+                slot.Handle.Dispose();
+            }
+        }
+
+        private void Return(Slot slot)
+        {
+            lock (_lock)
+            {
+                if (--slot.Leases == 0 && slot.Evicted)
+                {
+                    slot.Handle.Dispose();
+                }
+            }
+        }
+
+        public sealed class Slot(string packId, SafeFileHandle handle)
+        {
+            public string PackId { get; } = packId;
+
+            public SafeFileHandle Handle { get; } = handle;
+
+            public int Leases { get; set; }
+
+            public bool Evicted { get; set; }
+        }
+
+        public readonly struct Lease : IDisposable
+        {
+            private readonly PackReaderCache _cache;
+            private readonly Slot _slot;
+
+            public Lease(PackReaderCache cache, Slot slot)
+            {
+                _cache = cache;
+                _slot = slot;
             }
 
-            _handles.Clear();
+            public SafeFileHandle Handle => _slot.Handle;
+
+            public void Dispose() => _cache.Return(_slot);
         }
     }
 }

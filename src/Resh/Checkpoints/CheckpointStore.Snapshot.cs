@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.IO.Compression;
 using Resh.Native;
 
 namespace Resh.Checkpoints;
@@ -183,26 +182,6 @@ public sealed partial class CheckpointStore
         }
     }
 
-    /// <summary>Compresses <paramref name="raw"/> into a rented buffer when that saves at least an eighth.</summary>
-    private static byte[]? TryCompress(ReadOnlySpan<byte> raw, out int length)
-    {
-        length = 0;
-        if (raw.Length < 512)
-        {
-            return null;
-        }
-
-        var limit = raw.Length - (raw.Length / 8);
-        var buffer = ArrayPool<byte>.Shared.Rent(raw.Length);
-        if (BrotliEncoder.TryCompress(raw, buffer.AsSpan(0, limit), out length, quality: 1, window: 22) && length < limit)
-        {
-            return buffer;
-        }
-
-        ArrayPool<byte>.Shared.Return(buffer);
-        return null;
-    }
-
     /// <summary>The packs one snapshot writes, and the chunks it reuses.</summary>
     private sealed class SnapshotSession(CheckpointStore store) : IAsyncDisposable
     {
@@ -245,8 +224,7 @@ public sealed partial class CheckpointStore
                 _paths.Add(_writer.Path);
             }
 
-            var length = 0;
-            var compressed = store._options.Compression == ChunkCompression.Brotli ? TryCompress(chunk.Span, out length) : null;
+            var compressed = ChunkCodec.TryCompress(store._options.Compression, store._options.CompressionLevel, chunk.Span, out var length, out var flag);
             try
             {
                 if (compressed is null)
@@ -255,7 +233,7 @@ public sealed partial class CheckpointStore
                 }
                 else
                 {
-                    await _writer.AppendAsync(id, compressed.AsMemory(0, length), chunk.Length, PackFormat.FlagBrotli, cancellationToken).ConfigureAwait(false);
+                    await _writer.AppendAsync(id, compressed.AsMemory(0, length), chunk.Length, flag, cancellationToken).ConfigureAwait(false);
                 }
             }
             finally

@@ -9,7 +9,7 @@ internal readonly record struct PackEntry(ChunkId Id, long Offset, int StoredLen
     /// <summary>Bytes of the record in the pack: header and payload.</summary>
     public long RecordLength => PackFormat.RecordHeaderSize + StoredLength;
 
-    public bool IsCompressed => (Flags & PackFormat.FlagBrotli) != 0;
+    public bool IsCompressed => Flags != 0;
 }
 
 /// <summary>
@@ -19,7 +19,7 @@ internal readonly record struct PackEntry(ChunkId Id, long Offset, int StoredLen
 /// header  := "RESHPACK" u32 version(1) u32 reserved(0)                                  16 bytes
 /// record  := u32 magic("RCR1") u8 flags u8[3] 0 u32 storedLength u32 rawLength
 ///            u8[32] chunkId u32 crc32c(previous 48 bytes)                               52 bytes
-///            u8[storedLength] payload (raw, or Brotli when flags bit 0 is set)
+///            u8[storedLength] payload (flags 0: raw, 1: Brotli, 2: Zstandard)
 /// footer  := entry* u32 count u32 crc32c(entries) "RESHPEND"
 /// entry   := u8[32] chunkId u64 recordOffset u32 storedLength u32 rawLength u8 flags     49 bytes
 /// </code>
@@ -34,6 +34,7 @@ internal static class PackFormat
     public const int EntrySize = 49;
     public const int TailSize = 16;
     public const byte FlagBrotli = 1;
+    public const byte FlagZstd = 2;
     public const uint RecordMagic = 0x31524352; // "RCR1"
 
     public static ReadOnlySpan<byte> HeaderMagic => "RESHPACK"u8;

@@ -127,14 +127,16 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.InRange(first.AddedBytes, 200_000, 230_000);
     }
 
-    [Fact]
-    public async Task Brotli_compression_round_trips_and_shrinks_redundant_data()
+    [Theory]
+    [InlineData(ChunkCompression.Zstd)]
+    [InlineData(ChunkCompression.Brotli)]
+    public async Task Compression_round_trips_and_shrinks_redundant_data(ChunkCompression compression)
     {
         var source = _scratch.NewDirectory("source");
         File.WriteAllBytes(Path.Combine(source, "aof"), TestTrees.RedundantText(new Random(3), 2 << 20));
         File.WriteAllBytes(Path.Combine(source, "random"), TestTrees.RandomBytes(new Random(4), 1 << 20));
         var options = StoreTestOptions.Small();
-        options.Compression = ChunkCompression.Brotli;
+        options.Compression = compression;
         await using var store = await CheckpointStore.OpenAsync(_scratch.Store, options);
         var info = await store.SnapshotAsync(source);
         Assert.True(info.AddedBytes < (2 << 20), $"added {info.AddedBytes}");
@@ -142,6 +144,52 @@ public sealed class CheckpointStoreTests : IDisposable
         await store.RestoreAsync(info.Id, target);
         TestTrees.AssertSame(source, target);
         Assert.True((await store.VerifyAsync()).IsHealthy);
+    }
+
+    [Fact]
+    public async Task A_store_reads_the_chunks_of_every_codec_it_wrote()
+    {
+        var ids = new List<(string Id, string Source)>();
+        foreach (var (compression, seed) in new[] { (ChunkCompression.None, 1), (ChunkCompression.Brotli, 2), (ChunkCompression.Zstd, 3) })
+        {
+            var source = _scratch.NewDirectory($"source-{compression}");
+            File.WriteAllBytes(Path.Combine(source, "aof"), TestTrees.RedundantText(new Random(seed), 300_000));
+            File.WriteAllBytes(Path.Combine(source, "shared"), TestTrees.RedundantText(new Random(99), 100_000));
+            var options = StoreTestOptions.Small();
+            options.Compression = compression;
+            await using var writer = await CheckpointStore.OpenAsync(_scratch.Store, options);
+            ids.Add(((await writer.SnapshotAsync(source)).Id, source));
+        }
+
+        await using var store = await CheckpointStore.OpenAsync(_scratch.Store, StoreTestOptions.Reader());
+        Assert.True((await store.VerifyAsync()).IsHealthy);
+        foreach (var (id, source) in ids)
+        {
+            var target = _scratch.PathOf("restored-" + id);
+            await store.RestoreAsync(id, target);
+            TestTrees.AssertSame(source, target);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    public async Task A_parallel_restore_of_many_files_across_many_packs_is_bit_exact(int parallelism)
+    {
+        // Tiny packs: far more packs than the reader keeps open, so handles are evicted while leased.
+        var source = _scratch.PathOf("source");
+        TestTrees.Random(source, seed: 7, files: 150);
+        TestTrees.LargeFile(Path.Combine(source, "large"), 3 << 20, seed: 8);
+        var options = StoreTestOptions.Small();
+        options.PackTargetSize = 16 * 1024;
+        options.RestoreParallelism = parallelism;
+        await using var store = await CheckpointStore.OpenAsync(_scratch.Store, options);
+        var info = await store.SnapshotAsync(source);
+        Assert.True((await store.StatsAsync()).Packs > 32, "more packs than the reader's cache holds");
+
+        var target = _scratch.PathOf("restored");
+        await store.RestoreAsync(info.Id, target);
+        TestTrees.AssertSame(source, target);
     }
 
     [Fact]
@@ -207,6 +255,8 @@ public sealed class CheckpointStoreTests : IDisposable
         Assert.Contains(errors, e => e.StartsWith("store.average-chunk-size must be a power of two", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("store.max-chunk-size", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("store.pack-target-size", StringComparison.Ordinal));
+        Assert.Contains(new StoreOptions { CompressionLevel = 0 }.Validate(), e => e.StartsWith("store.compression-level", StringComparison.Ordinal));
+        Assert.Contains(new StoreOptions { RestoreParallelism = -1 }.Validate(), e => e.StartsWith("store.restore-parallelism", StringComparison.Ordinal));
         Assert.Empty(new StoreOptions().Validate());
         Assert.Contains(new CompactionOptions { DeadFractionThreshold = 2 }.Validate(), e => e.StartsWith("compaction.dead-fraction-threshold", StringComparison.Ordinal));
         await Assert.ThrowsAsync<ArgumentException>(() => CheckpointStore.OpenAsync(_scratch.Store, options));

@@ -36,6 +36,30 @@ public sealed class VerifyTests : IDisposable
     }
 
     [Fact]
+    public async Task A_flipped_byte_in_a_compressed_chunk_is_named_by_verify_and_restore()
+    {
+        var source = _scratch.NewDirectory("source");
+        File.WriteAllBytes(Path.Combine(source, "aof"), TestTrees.RedundantText(new Random(5), 8_000));
+        var options = StoreTestOptions.Small();
+        options.Compression = ChunkCompression.Zstd;
+        string pack;
+        string id;
+        await using (var writer = await CheckpointStore.OpenAsync(_scratch.Store, options))
+        {
+            id = (await writer.SnapshotAsync(source)).Id;
+            pack = Assert.Single((await writer.StatsAsync()).PackDetails).Id;
+        }
+
+        FlipByte(PackPath(pack), PackFormat.HeaderSize + PackFormat.RecordHeaderSize + 20); // inside the first compressed payload
+
+        await using var store = await CheckpointStore.OpenAsync(_scratch.Store, StoreTestOptions.Reader());
+        var damaged = Assert.Single((await store.VerifyAsync()).DamagedChunks);
+        Assert.Equal(pack, damaged.Pack);
+        var error = await Assert.ThrowsAsync<ChunkCorruptedException>(() => store.RestoreAsync(id, _scratch.PathOf("restored")));
+        Assert.Contains("aof", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Damage_anywhere_in_a_pack_is_found()
     {
         var (_, _, firstPacks) = await TwoDisjointSnapshotsAsync();
