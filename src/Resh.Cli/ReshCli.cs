@@ -6,6 +6,7 @@ using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using Resh.Checkpoints;
 using Resh.Domains;
 using Resh.Hosting;
 using Resh.Modes;
@@ -92,6 +93,7 @@ public static class ReshCli
         var config = new Command("config", "Configuration tools.") { validate, keys };
         root.Subcommands.Add(config);
         root.Subcommands.Add(StoreCommand.Build());
+        root.Subcommands.Add(LogCommand.Build());
 
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors });
@@ -109,7 +111,7 @@ public static class ReshCli
     });
 
     /// <summary>Reads the configuration; prints every problem and returns null when it is not valid.</summary>
-    private static async Task<ReshOptions?> LoadAsync(FileInfo file, TextWriter errors)
+    internal static async Task<ReshOptions?> LoadAsync(FileInfo file, TextWriter errors)
     {
         try
         {
@@ -145,14 +147,25 @@ public static class ReshCli
         {
             await host.StartAsync(ct);
         }
-        catch (Exception e) when (e is DomainStartException or InvalidOperationException or CommandTemplateException or IOException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            await errors.WriteLineAsync($"error: {e.Message}");
-            return ExitFailure;
+            return await StartFailedAsync(errors, e);
         }
 
         await output.WriteLineAsync($"resh: serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}");
         return await ServeUntilStoppedAsync(host, output, errors, ct);
+    }
+
+    /// <summary>
+    /// A start that failed: one line, no stack trace, exit 2. The expected failures (a replica that does not start, a
+    /// port in use, a damaged log, a locked or damaged store) carry their own message; anything else is named by type.
+    /// </summary>
+    private static async Task<int> StartFailedAsync(TextWriter errors, Exception e)
+    {
+        var expected = e is DomainStartException or InvalidOperationException or CommandTemplateException or IOException or TimeoutException
+            or CheckpointStoreException or InvalidDataException or UnauthorizedAccessException or ArgumentException;
+        await errors.WriteLineAsync(expected ? $"error: {e.Message}" : $"error: could not start: {e.GetType().Name}: {e.Message}");
+        return ExitUsage;
     }
 
     /// <summary>SIGTERM and SIGINT ask the host for a controlled shutdown.</summary>
@@ -251,10 +264,9 @@ public static class ReshCli
             await output.WriteLineAsync("resh: stopped");
             return ExitOk;
         }
-        catch (Exception e) when (e is DomainStartException or InvalidOperationException or CommandTemplateException or IOException or TimeoutException)
+        catch (Exception e)
         {
-            await errors.WriteLineAsync($"error: {e.Message}");
-            return ExitFailure;
+            return await StartFailedAsync(errors, e);
         }
 
         if (!serving)

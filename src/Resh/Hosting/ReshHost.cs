@@ -157,7 +157,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         VerifiedCheckpoint? restored = null;
         if (_options.Group.Checkpoint is { } checkpoint)
         {
-            var storePath = checkpoint.StorePath ?? Path.Combine(_options.Group.StateDirectory, "store");
+            var storePath = LogMaintenance.StoreDirectory(_options, checkpoint);
             _store = await CheckpointStore.OpenAsync(storePath, new StoreOptions { Logger = _loggerFactory.CreateLogger("Resh.Store") }, cancellationToken);
             // D-RESH: only a checkpoint that says where in etcd's log it stands can be gone on from.
             (restored, label) = await NewestCheckpointAsync(_store, required, cancellationToken);
@@ -170,7 +170,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
         if (_options.DurableLog is { } fsync)
         {
-            _durable = Ordering.DurableLog.Open(new DurableLogOptions { Directory = Path.Combine(_options.Group.StateDirectory, "log"), Fsync = fsync }, _loggerFactory.CreateLogger("Resh.Log"), restored?.Sequence ?? -1);
+            _durable = Ordering.DurableLog.Open(new DurableLogOptions { Directory = LogMaintenance.LogDirectory(_options), Fsync = fsync }, _loggerFactory.CreateLogger("Resh.Log"), restored?.Sequence ?? -1);
             foreach (var entry in _durable.Recovered)
             {
                 Log.Append(entry);

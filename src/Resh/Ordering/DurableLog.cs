@@ -132,7 +132,8 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
     /// Opens or creates the log in <see cref="DurableLogOptions.Directory"/> and reads back what it holds after
     /// <paramref name="coveredThrough"/> (the position of the checkpoint the replicas will start from; -1 for none).
     /// </summary>
-    /// <exception cref="InvalidDataException">The segments leave a gap after the checkpoint, or one that is not the last is damaged.</exception>
+    /// <exception cref="InvalidDataException">The segments leave a gap after the checkpoint.</exception>
+    /// <exception cref="LogDamagedException">A segment is damaged where the checkpoint does not cover it (anything but a torn final record).</exception>
     public static DurableLog Open(DurableLogOptions options, ILogger? logger = null, long coveredThrough = -1)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -144,7 +145,7 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
         var recovered = new List<LogEntry>();
         var recoveredFrom = coveredThrough + 1;
         var next = 0L;
-        (long First, string Path, long ValidLength, long Length)? last = null;
+        SegmentScan? last = null;
         for (var i = 0; i < segments.Count; i++)
         {
             var (first, path) = segments[i];
@@ -153,10 +154,20 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
                 throw new InvalidDataException($"ordered log {options.Directory}: segment {Path.GetFileName(path)} starts at #{first}, but the one before ends at #{next - 1}; a segment is missing");
             }
 
-            var (entries, validLength, length) = ReadAll(path);
-            if (validLength < length && i < segments.Count - 1)
+            var entries = new List<LogEntry>();
+            var scan = ScanSegment(path, first, entries);
+            long? nextFirst = i < segments.Count - 1 ? segments[i + 1].First : null;
+            if (scan.Damage == SegmentDamage.Damaged || (scan.Damage == SegmentDamage.TornTail && nextFirst is not null))
             {
-                throw new InvalidDataException($"ordered log {options.Directory}: segment {Path.GetFileName(path)} is damaged at byte {validLength} (of {length}), and later segments cannot be applied without it; move the log aside to start from the newest checkpoint only");
+                // Damage the newest checkpoint covers loses nothing: the segment is deleted once the log is open.
+                if (nextFirst is { } following && following - 1 <= coveredThrough)
+                {
+                    CoveredDamage(logger, scan.Path, scan.ValidLength, scan.FirstUnreadable, following - 1, coveredThrough);
+                }
+                else
+                {
+                    throw new LogDamagedException(DamageMessage(options.Directory, scan, nextFirst));
+                }
             }
 
             for (var j = 0; j < entries.Count; j++)
@@ -172,8 +183,9 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
                 }
             }
 
-            next = first + entries.Count;
-            last = (first, path, validLength, length);
+            // A damaged segment's count is unknown: only one the checkpoint covers gets here, and the next one follows it.
+            next = scan.Damage != SegmentDamage.None && nextFirst is { } followingFirst ? followingFirst : first + entries.Count;
+            last = scan;
         }
 
         if (recovered.Count == 0 && next > recoveredFrom)
@@ -184,7 +196,7 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
         FileStream file;
         if (last is { } tail && next > coveredThrough)
         {
-            // Appending continues the last segment, after its valid prefix.
+            // Appending continues the last segment, after its valid prefix (only a torn tail gets here).
             file = new FileStream(tail.Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read, 1 << 16, FileOptions.None);
             if (tail.ValidLength < tail.Length)
             {
@@ -430,47 +442,11 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
         output.Write(record);
     }
 
-    private static (List<LogEntry> Entries, long ValidLength, long Length) ReadAll(string path)
-    {
-        var entries = new List<LogEntry>();
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-        using var reader = new BufferedStream(file, 1 << 16);
-        var header = new byte[HeaderBytes];
-        long valid = 0;
-        while (true)
-        {
-            if (reader.ReadAtLeast(header, HeaderBytes, throwOnEndOfStream: false) < HeaderBytes)
-            {
-                break;
-            }
-
-            var bodyLength = BinaryPrimitives.ReadUInt32LittleEndian(header);
-            if (bodyLength < FixedBytes || bodyLength > int.MaxValue - HeaderBytes || valid + HeaderBytes + bodyLength > file.Length)
-            {
-                break;
-            }
-
-            var body = new byte[bodyLength];
-            if (reader.ReadAtLeast(body, body.Length, throwOnEndOfStream: false) < body.Length
-                || (ulong)ReplyDigest.Compute(body) != BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(4)))
-            {
-                break;
-            }
-
-            if (LogEntryCodec.TryDecode(body) is not { } entry)
-            {
-                break;
-            }
-
-            entries.Add(entry);
-            valid += HeaderBytes + bodyLength;
-        }
-
-        return (entries, valid, file.Length);
-    }
-
     [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Ordered log {Path}: cut off a torn tail of {Bytes} bytes after byte {Valid} (a write interrupted by a crash)")]
     private static partial void TornTail(ILogger logger, string path, long bytes, long valid);
+
+    [LoggerMessage(EventId = 1303, Level = LogLevel.Warning, Message = "Ordered log {Path}: damaged at byte {Offset}; entries #{From}..#{Through} are lost with it, but the newest checkpoint covers them (through #{Covered}), so nothing is missing")]
+    private static partial void CoveredDamage(ILogger logger, string path, long offset, long from, long through, long covered);
 
     [LoggerMessage(EventId = 1302, Level = LogLevel.Critical, Message = "The ordered log cannot be written; replies that need it are held back")]
     private static partial void WriteFailed(ILogger logger, Exception exception);

@@ -90,12 +90,141 @@ public sealed class DurableLogTests : IDisposable
             await AppendAsync(log2, reopened, Sample(5));
         }
 
+        // One flipped byte inside the last complete record is caught by its checksum, and not cut: that record
+        // was written completely (and maybe acknowledged), so the start stops and names it.
         var bytes = await File.ReadAllBytesAsync(path);
         bytes[^3] ^= 0x40;
         await File.WriteAllBytesAsync(path, bytes);
-        await using var third = Open();
-        Assert.Equal(54, third.Recovered.Count);
+        var damaged = Assert.Throws<LogDamagedException>(() => Open());
+        Assert.Contains(Path.GetFileName(path), damaged.Message, StringComparison.Ordinal);
+        Assert.Contains("entries from #54 on", damaged.Message, StringComparison.Ordinal);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
     }
+
+    [Fact]
+    public async Task Zeros_after_the_last_record_are_a_torn_tail_and_cut()
+    {
+        await WriteAsync([.. Sample(20)]);
+        var path = Directory.GetFiles(_dir).Single();
+        var length = new FileInfo(path).Length;
+        await using (var f = new FileStream(path, FileMode.Append))
+        {
+            f.Write(new byte[5000]);
+        }
+
+        Assert.Equal(SegmentDamage.TornTail, Assert.Single(DurableLog.Inspect(_dir)).Damage);
+        await using var reopened = Open();
+        Assert.Equal(20, reopened.Recovered.Count);
+        Assert.Equal(length, new FileInfo(path).Length);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_bit_flipped_in_the_middle_of_the_last_segment_stops_the_start_and_repair_cuts_there(bool lengthField)
+    {
+        var entries = Sample(100).ToList();
+        await WriteAsync(entries);
+        var path = Directory.GetFiles(_dir).Single();
+        var offset = OffsetOf(entries, 40) + (lengthField ? 2 : 30); // in record #40: its length field, or its body
+        var bytes = await File.ReadAllBytesAsync(path);
+        bytes[offset] ^= 0x10;
+        await File.WriteAllBytesAsync(path, bytes);
+
+        var e = Assert.Throws<LogDamagedException>(() => Open());
+        Assert.Contains($"damaged at byte {OffsetOf(entries, 40)} of {bytes.Length}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("entries from #40 on cannot be read (59 intact records follow the damage", e.Message, StringComparison.Ordinal);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
+        var scan = Assert.Single(DurableLog.Inspect(_dir));
+        Assert.Equal((SegmentDamage.Damaged, 40, 59), (scan.Damage, scan.Entries, scan.RecordsAfterDamage));
+
+        // A dry run changes nothing; the repair keeps the intact prefix and says what is lost.
+        var plan = DurableLog.Repair(_dir, coveredThrough: -1, apply: false);
+        Assert.False(plan.Changed);
+        Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
+        var repair = DurableLog.Repair(_dir, coveredThrough: 9, apply: true);
+        Assert.True(repair.Changed);
+        Assert.StartsWith("entries from #40 on", repair.Lost, StringComparison.Ordinal);
+        await using var reopened = DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 9);
+        Assert.Equal(30, reopened.Recovered.Count);
+        Assert.Equal(40, reopened.Next);
+    }
+
+    [Fact]
+    public async Task Damage_in_an_earlier_segment_is_refused_unless_the_checkpoint_covers_it()
+    {
+        var entries = Sample(80).ToList();
+        await WriteAsync(entries[..50], entries[50..]);
+        var first = Path.Combine(_dir, "ordered-00000000000000000000.log");
+        var bytes = await File.ReadAllBytesAsync(first);
+        bytes[OffsetOf(entries, 20) + 30] ^= 0x01;
+        await File.WriteAllBytesAsync(first, bytes);
+
+        var e = Assert.Throws<LogDamagedException>(() => DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 30));
+        Assert.Contains("entries #20..#49 cannot be read", e.Message, StringComparison.Ordinal);
+
+        // A checkpoint through #55 covers the whole damaged segment: nothing is missing, and it is deleted.
+        await using (var covered = DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 55))
+        {
+            Assert.Equal(24, covered.Recovered.Count);
+            Assert.Equal(80, covered.Next);
+        }
+
+        Assert.False(File.Exists(first));
+    }
+
+    [Fact]
+    public async Task Repair_cuts_the_damaged_segment_and_drops_the_ones_after_it_and_refuses_a_log_in_use()
+    {
+        var entries = Sample(80).ToList();
+        await WriteAsync(entries[..50], entries[50..]);
+        var first = Path.Combine(_dir, "ordered-00000000000000000000.log");
+        var bytes = await File.ReadAllBytesAsync(first);
+        bytes[OffsetOf(entries, 20) + 30] ^= 0x01;
+        await File.WriteAllBytesAsync(first, bytes);
+
+        var plan = DurableLog.Repair(_dir, coveredThrough: -1, apply: false);
+        Assert.Equal("entries #20..#79", plan.Lost);
+        Assert.Equal(2, plan.Actions.Count);
+        Assert.Equal(2, Directory.GetFiles(_dir).Length);
+
+        DurableLog.Repair(_dir, coveredThrough: -1, apply: true);
+        Assert.Equal([Path.GetFileName(first)], Directory.GetFiles(_dir).Select(Path.GetFileName));
+        await using var reopened = Open();
+        Assert.Equal(20, reopened.Recovered.Count);
+
+        // The log is open now, as in a running resh: a repair that would change it is refused.
+        var damaged = await File.ReadAllBytesAsync(first);
+        damaged[OffsetOf(entries, 5) + 30] ^= 0x01;
+        await File.WriteAllBytesAsync(first, damaged);
+        var refused = Assert.Throws<IOException>(() => DurableLog.Repair(_dir, coveredThrough: -1, apply: true));
+        Assert.Contains("running resh", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(damaged, await File.ReadAllBytesAsync(first));
+    }
+
+    /// <summary>Writes the entries, one segment per batch.</summary>
+    private async Task WriteAsync(params IReadOnlyList<LogEntry>[] segments)
+    {
+        var log = new OrderedLog();
+        await using var durable = Open();
+        log.AttachDurable(durable);
+        for (var i = 0; i < segments.Length; i++)
+        {
+            if (i > 0)
+            {
+                // Rolls to a new segment at the next write; keeps the old one (it holds more than #0).
+                durable.TruncateThrough(0);
+                var count = i + 1;
+                await Tools.WaitUntilAsync(() => durable.SegmentCount == count, TimeSpan.FromSeconds(10));
+            }
+
+            await AppendAsync(log, durable, segments[i]);
+        }
+    }
+
+    /// <summary>Byte offset of record <paramref name="index"/> in a segment that starts with <paramref name="entries"/>[0].</summary>
+    private static int OffsetOf(IReadOnlyList<LogEntry> entries, int index) =>
+        entries.Take(index).Sum(e => 12 + LogEntryCodec.EncodedLength(e));
 
     [Fact]
     public async Task The_durable_event_reports_progress_in_order()
