@@ -1,28 +1,40 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Resh.Checkpoints;
 using Resh.Group;
+using Resh.Native;
 using Resh.Ordering;
 
 namespace Resh.Remus;
 
-/// <summary>The highest term a Remus process has seen, kept in a file so that a restart cannot forget it.</summary>
-public sealed class TermFile(string path)
+/// <summary>
+/// The highest term a Remus process has seen, kept in a file so that a restart cannot forget it: written durably
+/// (fsync of the file and its directory), and a file that cannot be read stops the start rather than read as term 0,
+/// which would let a deposed primary serve again.
+/// </summary>
+public sealed class TermFile(string path, IDurableFileCalls? calls = null)
 {
     public string Path { get; } = path;
 
-    public ulong Read() =>
-        File.Exists(Path) && ulong.TryParse(File.ReadAllText(Path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var term) ? term : 0;
-
-    public void Write(ulong term)
+    /// <summary>The term in the file; 0 when there is no file yet.</summary>
+    /// <exception cref="InvalidDataException">The file exists but does not hold a term.</exception>
+    public ulong Read()
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
-        var temp = Path + ".tmp";
-        File.WriteAllText(temp, term.ToString(CultureInfo.InvariantCulture));
-        File.Move(temp, Path, overwrite: true);
+        if (!File.Exists(Path))
+        {
+            return 0;
+        }
+
+        var text = File.ReadAllText(Path).Trim();
+        return ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var term)
+            ? term
+            : throw new InvalidDataException($"the Remus term file {Path} is damaged (it holds '{(text.Length > 40 ? text[..40] + "…" : text)}', not a term); a term must never go back: write the highest term this pair has used into it (at least the term in the other host's file)");
     }
+
+    public void Write(ulong term) => DurableFile.Replace(Path, Encoding.ASCII.GetBytes(term.ToString(CultureInfo.InvariantCulture)), calls);
 }
 
 /// <summary>Why a backup stopped being one.</summary>
