@@ -367,6 +367,7 @@ public static class ReshCli
     private static HttpClient Http(AdminTarget target)
     {
         var http = new HttpClient { BaseAddress = target.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Add(Resh.Admin.AdminGuard.Header, "1");
         if (!string.IsNullOrEmpty(target.Token))
         {
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", target.Token);

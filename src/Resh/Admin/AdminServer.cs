@@ -32,7 +32,7 @@ public sealed record InjectRequest(string? Replica, string? Fault);
 
 /// <summary>
 /// The admin HTTP endpoint. It binds loopback addresses only; mutations are POST-only and, when a token
-/// is configured, need "Authorization: Bearer TOKEN".
+/// is configured, need "Authorization: Bearer TOKEN"; a browser cannot forge them (<see cref="AdminGuard"/>).
 /// </summary>
 public sealed class AdminServer : IAsyncDisposable
 {
@@ -58,6 +58,16 @@ public sealed class AdminServer : IAsyncDisposable
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint));
         _app = builder.Build();
+        _app.Use(async (HttpContext http, RequestDelegate next) =>
+        {
+            if (AdminGuard.Refusal(http.Request, token) is { } refusal)
+            {
+                await Results.Json(new { error = refusal.Error }, Json, statusCode: refusal.Status).ExecuteAsync(http);
+                return;
+            }
+
+            await next(http);
+        });
 
         _app.MapGet("/status", () => Results.Json(target.Status(), Json));
         _app.MapGet("/readyz", () => target.Ready ? Results.Text("ready\n") : Results.Text("not ready: fewer than f+1 replicas vote\n", statusCode: 503));
@@ -65,11 +75,6 @@ public sealed class AdminServer : IAsyncDisposable
         _app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
         _app.MapPost("/inject", async (HttpContext http) =>
         {
-            if (!BearerToken.Authorized(http, token))
-            {
-                return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
-            }
-
             InjectRequest? request;
             try
             {
@@ -97,11 +102,6 @@ public sealed class AdminServer : IAsyncDisposable
         });
         _app.MapPost("/checkpoint", async (HttpContext http) =>
         {
-            if (!BearerToken.Authorized(http, token))
-            {
-                return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
-            }
-
             try
             {
                 return Results.Json(await target.CheckpointAsync(http.RequestAborted), Json);
@@ -113,11 +113,6 @@ public sealed class AdminServer : IAsyncDisposable
         });
         _app.MapPost("/shutdown", (HttpContext http) =>
         {
-            if (!BearerToken.Authorized(http, token))
-            {
-                return Results.Json(new { error = "missing or wrong bearer token (admin-token)" }, Json, statusCode: 401);
-            }
-
             target.RequestShutdown();
             return Results.Json(new { stopping = true }, Json, statusCode: 202);
         });
