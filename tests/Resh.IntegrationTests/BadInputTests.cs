@@ -174,4 +174,50 @@ public sealed class BadInputTests
         var replies = await client.PipelineAsync([.. Enumerable.Range(0, 1000).Select(i => new[] { "INCR", "piped" })]);
         Assert.Equal(Enumerable.Range(1, 1000).Select(i => (long)i), replies.Select(r => r.Integer));
     }
+
+    [Theory]
+    [InlineData("max-pending-bytes")]
+    [InlineData("write-timeout")]
+    public async Task A_client_that_sends_and_never_reads_is_cut_off_while_others_are_served(string limit)
+    {
+        await using var cluster = await Cluster.StartRedisAsync(configure: o =>
+        {
+            // Either limit alone must catch it: a small byte cap with no timeout, or a short timeout with no byte cap.
+            o.Gateway.MaxPendingBytes = limit == "max-pending-bytes" ? 1 << 20 : 1L << 40;
+            o.Gateway.WriteTimeout = limit == "write-timeout" ? TimeSpan.FromSeconds(1) : TimeSpan.Zero;
+        });
+        await using (var setup = await cluster.ConnectAsync())
+        {
+            Assert.Equal("OK", (await setup.CallAsync("SET", "big", new string('x', 64 * 1024))).AsString());
+        }
+
+        // The flooder asks for the 64 KiB value over and over with a tiny receive window and never reads.
+        using var flooder = new Socket(SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await flooder.ConnectAsync(cluster.EndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        var request = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("GET big\r\n", 64)));
+        var cutOff = false;
+        var served = 0;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var good = await cluster.ConnectAsync();
+        while (!cutOff && !deadline.IsCancellationRequested)
+        {
+            try
+            {
+                await flooder.SendAsync(request, SocketFlags.None, deadline.Token).AsTask().WaitAsync(TimeSpan.FromSeconds(2));
+            }
+            catch (Exception e) when (e is SocketException or TimeoutException or OperationCanceledException)
+            {
+                // A send that blocks only means the gateway stopped reading (max-pending); a socket error means it closed us.
+                cutOff = e is SocketException;
+            }
+
+            // The good client is served all along.
+            var n = (++served).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal("OK", (await good.CallAsync("SET", "good", n).WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+            Assert.Equal(n, (await good.CallAsync("GET", "good").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+        }
+
+        Assert.True(cutOff, $"the flooder was still connected after 60 s ({served} rounds)");
+        Assert.Equal(64 * 1024, (await good.CallAsync("STRLEN", "big")).Integer);
+    }
 }

@@ -1,5 +1,6 @@
 // Over 400 lines: one client connection: its read loop, its write loop, the reply slots between them and one Break; they share the connection's state and its teardown.
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
@@ -17,6 +18,9 @@ namespace Resh.Gateway;
 /// </summary>
 internal sealed class ClientConnection : IClientLink
 {
+    /// <summary>Replies written since the last flush beyond which the writer flushes before taking the next one.</summary>
+    private const int FlushThreshold = 256 * 1024;
+
     private readonly Socket _socket;
     private readonly IProtocol _protocol;
     private readonly IClientSession _session;
@@ -28,6 +32,12 @@ internal sealed class ClientConnection : IClientLink
 
     /// <summary>Voted replies this session waits for (see <see cref="Pending.Complete"/>).</summary>
     private int _unanswered;
+
+    /// <summary>Bytes of replies and messages decided but not yet taken by the writer (bounded by max-pending-bytes).</summary>
+    private long _unsentBytes;
+
+    /// <summary>Stopwatch timestamp of the socket write in progress; 0 when none waits (see <see cref="CheckWriteTimeout"/>).</summary>
+    private long _flushStarted;
     private readonly CancellationTokenSource _cts;
 
     // Cancelled only by Break: a drained connection still waits for its pending replies, a broken one does not.
@@ -124,14 +134,47 @@ internal sealed class ClientConnection : IClientLink
     /// <summary>A message nobody asked for (pub/sub), queued behind the replies before it; a client too slow to read it is closed.</summary>
     public bool TryPush(ReadOnlyMemory<byte> message)
     {
-        if (_pending.TryEnqueue(new Pending(message, close: false)))
+        if (_pending.TryEnqueue(new Pending(message, close: false) { Counted = message.Length }))
         {
+            AddUnsent(message.Length);
             return true;
         }
 
         // Not on the caller's thread: it delivers under the log's lock.
         _ = Task.Run(() => Break($"client reads too slowly: more than max-pending ({_options.MaxPendingPerSession}) replies and messages unread"));
         return false;
+    }
+
+    /// <summary>
+    /// Closes a client whose socket has taken nothing for write-timeout while a reply waits to be sent: it stopped
+    /// reading (or its network is gone), and what it was sent would otherwise stay in memory. Called periodically.
+    /// </summary>
+    public void CheckWriteTimeout(long now)
+    {
+        var started = Volatile.Read(ref _flushStarted);
+        if (started != 0 && _options.WriteTimeout > TimeSpan.Zero && Stopwatch.GetElapsedTime(started, now) > _options.WriteTimeout)
+        {
+            GatewayLog.ClientCutOff(_logger, SessionId, Remote, "write-timeout");
+            Break($"client stopped reading: its socket took no reply bytes for {_options.WriteTimeout.TotalSeconds:0.###}s (service.write-timeout)");
+        }
+    }
+
+    /// <summary>Counts reply bytes waiting for the writer; a client over max-pending-bytes is disconnected.</summary>
+    private void AddUnsent(long bytes)
+    {
+        var unsent = Interlocked.Add(ref _unsentBytes, bytes);
+        if (unsent > _options.MaxPendingBytes && CloseReason is null)
+        {
+            // Not on the caller's thread: replies are completed by the group, pushes delivered under the log's lock.
+            ThreadPool.UnsafeQueueUserWorkItem(
+                static state =>
+                {
+                    GatewayLog.ClientCutOff(state.Connection._logger, state.Connection.SessionId, state.Connection.Remote, "max-pending-bytes");
+                    state.Connection.Break($"client reads too slowly: {state.Unsent} bytes of replies unread, more than service.max-pending-bytes ({state.Connection._options.MaxPendingBytes})");
+                },
+                (Connection: this, Unsent: unsent),
+                preferLocal: false);
+        }
     }
 
     /// <summary>Stops reading new requests; replies already pending are still delivered, then the connection closes.</summary>
@@ -399,12 +442,24 @@ internal sealed class ClientConnection : IClientLink
 
                     // A reply that never comes (a fenced primary holds it for good) must not keep a broken connection open.
                     var reply = pending.IsCompleted ? await pending.Reply : await pending.Reply.AsTask().WaitAsync(broken);
+                    if (pending.Counted != 0)
+                    {
+                        Interlocked.Add(ref _unsentBytes, -pending.Counted);
+                    }
+
                     if (pending.Transform is { } transform)
                     {
                         reply = await TransformAsync(transform, reply, broken);
                     }
 
                     output.Write(reply.Span);
+                    if (output.UnflushedBytes >= FlushThreshold)
+                    {
+                        // Batches stay bounded: replies ready for a client that does not read wait in the queue (counted
+                        // against max-pending-bytes), not in an ever-growing output buffer.
+                        await FlushAsync(output);
+                    }
+
                     if (pending.Barrier)
                     {
                         await FlushAsync(output);
@@ -446,9 +501,28 @@ internal sealed class ClientConnection : IClientLink
         }
     }
 
-    private static async ValueTask FlushAsync(PipeWriter output)
+    private async ValueTask FlushAsync(PipeWriter output)
     {
-        var result = await output.FlushAsync();
+        var flush = output.FlushAsync();
+        FlushResult result;
+        if (flush.IsCompleted)
+        {
+            result = flush.Result;
+        }
+        else
+        {
+            // The socket's send buffer is full: watched by CheckWriteTimeout until it takes the bytes.
+            Volatile.Write(ref _flushStarted, Stopwatch.GetTimestamp());
+            try
+            {
+                result = await flush;
+            }
+            finally
+            {
+                Volatile.Write(ref _flushStarted, 0);
+            }
+        }
+
         if (result.IsCompleted)
         {
             throw new IOException("client stopped reading");
@@ -487,6 +561,9 @@ internal sealed class ClientConnection : IClientLink
 
         public bool Barrier => _released is not null;
 
+        /// <summary>Bytes this slot added to the connection's unsent count (taken off when the writer takes the reply).</summary>
+        public long Counted { get; set; }
+
         /// <summary>Completes when the reply was sent (barrier replies only).</summary>
         public Task Released => _released?.Task ?? Task.CompletedTask;
 
@@ -513,7 +590,9 @@ internal sealed class ClientConnection : IClientLink
                 return;
             }
 
-            if (Interlocked.Decrement(ref _owner!._unanswered) == 0)
+            Counted = reply.Length;
+            _owner!.AddUnsent(reply.Length);
+            if (Interlocked.Decrement(ref _owner._unanswered) == 0)
             {
                 _source.TrySetResult(reply);
             }

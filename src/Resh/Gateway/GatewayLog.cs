@@ -27,4 +27,7 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 1108, Level = LogLevel.Warning, Message = "Session {Session}: its Close could not be ordered ({Reason})")]
     public static partial void SessionCloseNotOrdered(ILogger logger, long session, string reason);
+
+    [LoggerMessage(EventId = 1109, Level = LogLevel.Warning, Message = "Session {Session} from {Remote} disconnected: it does not read its replies ({Limit})")]
+    public static partial void ClientCutOff(ILogger logger, long session, System.Net.EndPoint? remote, string limit);
 }

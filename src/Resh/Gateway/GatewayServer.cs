@@ -24,6 +24,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private IPEndPoint? _bound;
     private IAsyncDisposable? _background;
     private Task _accept = Task.CompletedTask;
+    private Task _watch = Task.CompletedTask;
     private long _nextSession;
 
     public GatewayServer(GatewayOptions options, IProtocol protocol, ISequencer sequencer, ReshMetrics metrics, ILogger? logger = null)
@@ -72,6 +73,30 @@ public sealed class GatewayServer : IAsyncDisposable
         _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
+        if (_options.WriteTimeout > TimeSpan.Zero)
+        {
+            _watch = Task.Run(WatchWritesAsync);
+        }
+    }
+
+    /// <summary>Once a second (or more often for a short write-timeout): closes clients whose sockets took nothing for write-timeout.</summary>
+    private async Task WatchWritesAsync()
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(_options.WriteTimeout.TotalMilliseconds / 4, 10, 1000)));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_closing.Token))
+            {
+                var now = System.Diagnostics.Stopwatch.GetTimestamp();
+                foreach (var (connection, _) in _connections.Values)
+                {
+                    connection.CheckWriteTimeout(now);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>Stops accepting new clients; connected ones keep being served.</summary>
@@ -120,7 +145,7 @@ public sealed class GatewayServer : IAsyncDisposable
 
         try
         {
-            await Task.WhenAll([_accept, .. _connections.Values.Select(c => c.Run)]).WaitAsync(TimeSpan.FromSeconds(5));
+            await Task.WhenAll([_accept, _watch, .. _connections.Values.Select(c => c.Run)]).WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (TimeoutException)
         {
