@@ -53,6 +53,12 @@ public interface IDomain : IAsyncDisposable
 
     /// <summary>"cgroup-v1", "cgroup-v2" or "signals": how pause/resume and accounting are done.</summary>
     string Isolation { get; }
+
+    /// <summary>
+    /// Whether a process of this domain holds the TCP listener on <paramref name="port"/>: false when another
+    /// process does (it took the port between its choice and the service's start); null when it cannot be told.
+    /// </summary>
+    bool? OwnsListener(int port) => null;
 }
 
 public sealed class DomainStartException(string message, Exception? inner = null) : Exception(message, inner);

@@ -164,6 +164,62 @@ internal static class ProcFs
         return selected.Values.Where(p => !p.IsDead).ToList();
     }
 
+    /// <summary>Socket inodes of the TCP listeners on <paramref name="port"/> (IPv4 and IPv6, any address) in this network namespace.</summary>
+    internal static HashSet<long> ListenerInodes(int port)
+    {
+        var inodes = new HashSet<long>();
+        foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines(table);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            // "sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...", ports in hex.
+            foreach (var line in lines.Skip(1))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > 9 && fields[3] == "0A"
+                    && fields[1].LastIndexOf(':') is var colon and > 0
+                    && int.TryParse(fields[1].AsSpan(colon + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var local) && local == port
+                    && long.TryParse(fields[9], NumberStyles.None, CultureInfo.InvariantCulture, out var inode) && inode != 0)
+                {
+                    inodes.Add(inode);
+                }
+            }
+        }
+
+        return inodes;
+    }
+
+    /// <summary>True when process <paramref name="pid"/> holds one of the sockets <paramref name="inodes"/> among its open files.</summary>
+    internal static bool HoldsSocket(int pid, IReadOnlySet<long> inodes)
+    {
+        try
+        {
+            foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/fd"))
+            {
+                var target = new FileInfo(fd).LinkTarget;
+                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal) && target.EndsWith(']')
+                    && long.TryParse(target.AsSpan(8, target.Length - 9), NumberStyles.None, CultureInfo.InvariantCulture, out var inode) && inodes.Contains(inode))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The process ended meanwhile, or its descriptors are not ours to read.
+        }
+
+        return false;
+    }
+
     /// <summary>True while the process exists and is not a zombie.</summary>
     internal static bool IsAlive(int pid) => TryReadStat(pid, out var stat) && !stat.IsDead;
 

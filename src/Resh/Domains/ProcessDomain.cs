@@ -460,6 +460,23 @@ public sealed class ProcessDomain : IDomain
         }
     }
 
+    public bool? OwnsListener(int port)
+    {
+        if (!OperatingSystem.IsLinux() || _pid == 0)
+        {
+            return null;
+        }
+
+        var inodes = ProcFs.ListenerInodes(port);
+        if (inodes.Count == 0)
+        {
+            return null;
+        }
+
+        var pids = _cgroup?.Pids() ?? [.. Tree(includeMain: true).Select(p => p.Pid)];
+        return pids.Any(pid => ProcFs.HoldsSocket(pid, inodes));
+    }
+
     private List<ProcStat> Tree(bool includeMain)
     {
         var pid = _pid;

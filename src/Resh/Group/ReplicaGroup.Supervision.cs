@@ -234,6 +234,13 @@ public sealed partial class ReplicaGroup
                 {
                     if (await _protocol.ProbeAsync(endpoint, attempt.Token))
                     {
+                        // The port was free when chosen; make sure it is the replica that answers on it, not a process
+                        // that took it in between (the next start tries another port).
+                        if (domain.OwnsListener(port) == false)
+                        {
+                            throw new DomainStartException($"{domain.Id}: port {port} answers, but no process of {domain.Id} listens on it: another process took the port between its choice and the replica's start");
+                        }
+
                         return;
                     }
                 }

@@ -190,7 +190,23 @@ public sealed class ReshOptions
             warnings.Add("checkpoint: none, so the ordered log is kept whole in memory (about 600 bytes per request, more for large ones) and a busy gateway grows without bound; add a checkpoint: section (see docs/operator-guide.md, \"Memory\")");
         }
 
+        if (!System.Net.IPAddress.IsLoopback(Gateway.Listen.Address) && !(Protocol == "resp" && Resp.Users.Count > 0))
+        {
+            warnings.Add($"service.listen: {Gateway.Listen} is reachable from other hosts and clients need no password; bind 127.0.0.1, or set service.requirepass (resp) and firewall the port");
+        }
+
+        foreach (var replica in Group.Replicas.Where(r => IsRedisServer(r.Command) && !r.Command.Contains("--bind", StringComparison.Ordinal)))
+        {
+            warnings.Add($"replica {replica.Id}: redis-server without --bind listens on every interface, where another host could write to it behind the voting; add --bind 127.0.0.1");
+        }
+
         return warnings;
+    }
+
+    private static bool IsRedisServer(string command)
+    {
+        var program = command.TrimStart().Split(' ', 2)[0];
+        return Path.GetFileName(program) is "redis-server";
     }
 
     /// <summary>Creates the configured protocol.</summary>

@@ -162,6 +162,17 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void An_open_listener_without_a_password_and_replicas_without_bind_are_warned_about()
+    {
+        var open = ConfigLoader.Load(Issue.Replace("listen: 127.0.0.1:6380", "listen: 0.0.0.0:6380", StringComparison.Ordinal), "test.yaml", "/tmp");
+        Assert.Contains(open.Warnings(), w => w.StartsWith("service.listen: 0.0.0.0:6380 is reachable from other hosts and clients need no password", StringComparison.Ordinal));
+        Assert.Equal(3, open.Warnings().Count(w => w.Contains("redis-server without --bind", StringComparison.Ordinal)));
+
+        var closed = ConfigLoader.Load(Issue.Replace("listen: 127.0.0.1:6380", "listen: 0.0.0.0:6380\n  requirepass: s3cret", StringComparison.Ordinal).Replace("--port {port}", "--port {port} --bind 127.0.0.1", StringComparison.Ordinal), "test.yaml", "/tmp");
+        Assert.Empty(closed.Warnings());
+    }
+
+    [Fact]
     public void Redis_server_replicas_get_default_checkpoints_and_other_services_a_warning()
     {
         var options = ConfigLoader.Load(Issue, "test.yaml", "/tmp");
@@ -171,7 +182,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal(100_000, checkpoint.EveryEntries);
         Assert.Equal(TimeSpan.FromSeconds(10), checkpoint.MinInterval);
         Assert.Empty(checkpoint.Validate());
-        Assert.Empty(options.Warnings());
+        Assert.DoesNotContain(options.Warnings(), w => w.StartsWith("checkpoint", StringComparison.Ordinal));
 
         // Turned off, or a replica that is not redis-server, or one without {dir}: none, and a warning.
         var off = ConfigLoader.Load(Issue + "\ncheckpoint: off\n", "test.yaml", "/tmp");

@@ -94,6 +94,23 @@ public abstract class DomainContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OwnsListener_TellsTheDomainsOwnListenerFromAnotherProcesss()
+    {
+        // The service listens from a child of a shell, as a wrapper script would start it.
+        var port = PortAllocator.GetFreeTcpPort();
+        await using var domain = NewDomain(["sh", "-c", $"python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\", {port})); s.listen(); time.sleep(1000)'; true"]);
+        domain.Start();
+        await Eventually.TrueAsync(() => domain.OwnsListener(port) is not null, "the service to listen");
+        Assert.True(domain.OwnsListener(port));
+
+        // A port this test process holds is not the domain's; a port nobody listens on cannot be told.
+        using var other = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        other.Start();
+        Assert.False(domain.OwnsListener(((System.Net.IPEndPoint)other.LocalEndpoint).Port));
+        Assert.Null(domain.OwnsListener(PortAllocator.GetFreeTcpPort()));
+    }
+
+    [Fact]
     public async Task Kill_ExitsWith137_AndKillsTheWholeTree()
     {
         await using var domain = NewDomain(["sh", "-c", "sleep 1000 & wait"]);
