@@ -227,4 +227,36 @@ public sealed class FaultMaskingTests
         Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+disagreement");
         await cluster.WaitHealthyAsync();
     }
+
+    [Fact]
+    public async Task After_a_disagreement_the_losing_replicas_are_rebuilt_and_the_group_converges()
+    {
+        await using var cluster = await Cluster.StartRedisAsync();
+        await using var client = await cluster.ConnectAsync();
+        Assert.Equal("OK", (await client.CallAsync("SET", "a", "right")).AsString());
+
+        // r1 and r2 go bad in two different ways: three different replies, no side reaches f+1.
+        foreach (var (id, value) in new[] { ("r1", "wrong-1"), ("r2", "wrong-2") })
+        {
+            await using var replica = await cluster.ConnectReplicaAsync(id);
+            Assert.Equal("OK", (await replica.CallAsync("SET", "a", value)).AsString());
+        }
+
+        var disagreed = await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(disagreed.IsError);
+        Assert.Contains("replicas disagree", disagreed.AsString(), StringComparison.Ordinal);
+
+        // r2 and r3 (every side but r1's) are rebuilt from the log; then they outvote r1, which is rebuilt in turn.
+        await cluster.WaitUntilAsync(s => s.Replicas.Where(r => r.Id != "r1").All(r => r.Recoveries >= 1) && s.Voting == 3, "r2 and r3 rebuilt after the disagreement");
+        Assert.Equal("right", (await client.CallAsync("GET", "a").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Recoveries >= 1, "r1 outvoted and rebuilt");
+        await cluster.WaitHealthyAsync();
+        foreach (var id in new[] { "r1", "r2", "r3" })
+        {
+            await using var replica = await cluster.ConnectReplicaAsync(id);
+            Assert.Equal("right", (await replica.CallAsync("GET", "a")).AsString());
+        }
+
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+disagreement");
+    }
 }

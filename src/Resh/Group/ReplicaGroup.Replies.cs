@@ -111,6 +111,12 @@ public sealed partial class ReplicaGroup
                 r.Mismatches++;
                 (into ??= []).Add((r, r.Applier, $"reply to #{outcome.Entry.Sequence} differs from the decided one"));
             }
+            else if (outcome.Kind == VoteOutcomeKind.Diverged)
+            {
+                var r = _replicas[outcome.Replica];
+                r.Mismatches++;
+                (into ??= []).Add((r, r.Applier, $"its reply to #{outcome.Entry.Sequence} was on a losing side of a disagreement; rebuilt so that the replicas converge"));
+            }
         }
 
         return into;
@@ -143,7 +149,7 @@ public sealed partial class ReplicaGroup
         {
             if (outcome.Entry.Kind == LogEventKind.Checkpoint)
             {
-                if (outcome.Kind != VoteOutcomeKind.Mismatch)
+                if (outcome.Kind is VoteOutcomeKind.Decided or VoteOutcomeKind.Disagreed)
                 {
                     CheckpointSettled(outcome);
                 }

@@ -14,6 +14,12 @@ public enum VoteOutcomeKind
 
     /// <summary>A replica's reply differs from the decided one.</summary>
     Mismatch,
+
+    /// <summary>
+    /// A replica on a losing side of a disagreement (every side but the largest; of equal largest sides, every side
+    /// but the one of the lowest replica): it is rebuilt, so that the replicas converge instead of staying apart.
+    /// </summary>
+    Diverged,
 }
 
 public readonly record struct VoteOutcome(VoteOutcomeKind Kind, LogEntry Entry, int Replica, ReadOnlyMemory<byte> Reply);
@@ -320,8 +326,34 @@ public sealed class Voter
         Decisions.Record(entry.Sequence, Decision.Disagreed, default, _clock.GetTimestamp());
         DecidedHead = Math.Max(DecidedHead, entry.Sequence);
         outcomes.Add(new VoteOutcome(VoteOutcomeKind.Disagreed, entry, -1, ReadOnlyMemory<byte>.Empty));
+        foreach (var loser in LosingSides(slot.Replies))
+        {
+            outcomes.Add(new VoteOutcome(VoteOutcomeKind.Diverged, entry, loser.Replica, loser.Reply));
+        }
+
         slot.Replies.Clear();
         return true;
+    }
+
+    /// <summary>
+    /// The replies of a disagreement outside the side that stays: the largest side, or of equal largest sides the one
+    /// with the lowest replica. Keeping one side keeps the group from rebuilding every replica at once; if the side
+    /// kept is the wrong one, the rebuilt replicas outvote it at the next reply where it differs.
+    /// </summary>
+    private static IEnumerable<Vote> LosingSides(List<Vote> replies)
+    {
+        Vote? keep = null;
+        var keepCount = 0;
+        foreach (var vote in replies.OrderBy(v => v.Replica))
+        {
+            var count = replies.Count(other => other.Normalized.Span.SequenceEqual(vote.Normalized.Span));
+            if (count > keepCount)
+            {
+                (keep, keepCount) = (vote, count);
+            }
+        }
+
+        return keep is { } kept ? [.. replies.Where(v => !v.Normalized.Span.SequenceEqual(kept.Normalized.Span))] : [];
     }
 
     private static ulong Bit(int replica)

@@ -99,10 +99,40 @@ public sealed class VoterTests
         Assert.Empty(outcomes);
         voter.Add(2, entry, B("c"), B("c"), outcomes);
 
-        var disagreed = Assert.Single(outcomes);
-        Assert.Equal(VoteOutcomeKind.Disagreed, disagreed.Kind);
+        var disagreed = Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
+        Assert.Equal(entry, disagreed.Entry);
         Assert.Equal(Decision.Disagreed, voter.Decisions.KindOf(entry.Sequence));
         Assert.Equal(0, voter.OpenSlots);
+
+        // No side won: every side but the lowest replica's is rebuilt, so the replicas converge.
+        Assert.Equal([1, 2], outcomes.Where(o => o.Kind == VoteOutcomeKind.Diverged).Select(o => o.Replica).Order());
+    }
+
+    [Fact]
+    public void A_disagreement_rebuilds_the_smaller_sides_and_of_equal_largest_sides_keeps_the_lowest_replicas()
+    {
+        // f = 2, 5 replicas: sides {0,3}, {1,4} and {2}; no side has 3 votes.
+        var voter = Group(2, 5);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        foreach (var (replica, reply) in new[] { (1, "b"), (4, "b"), (2, "c"), (0, "a"), (3, "a") })
+        {
+            voter.Add(replica, entry, B(reply), B(reply), outcomes);
+        }
+
+        Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
+        Assert.Equal([1, 2, 4], outcomes.Where(o => o.Kind == VoteOutcomeKind.Diverged).Select(o => o.Replica).Order());
+
+        // A unique largest side stays whatever its replicas' numbers: {3,4} against {0}, {1}, {2}.
+        var other = Group(2, 5);
+        var next = Entry();
+        var more = new List<VoteOutcome>();
+        foreach (var (replica, reply) in new[] { (3, "d"), (4, "d"), (0, "a"), (1, "b"), (2, "c") })
+        {
+            other.Add(replica, next, B(reply), B(reply), more);
+        }
+
+        Assert.Equal([0, 1, 2], more.Where(o => o.Kind == VoteOutcomeKind.Diverged).Select(o => o.Replica).Order());
     }
 
     [Fact]
@@ -118,7 +148,7 @@ public sealed class VoterTests
 
         // Best group has 1 vote, 1 voter outstanding: 2 < 3.
         voter.Add(3, entry, B("d"), B("d"), outcomes);
-        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+        Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
     }
 
     [Fact]
@@ -152,7 +182,7 @@ public sealed class VoterTests
         Assert.DoesNotContain(outcomes, o => o.Kind == VoteOutcomeKind.Decided);
         voter.Add(2, entry, B("good"), B("good"), outcomes);
         Assert.DoesNotContain(outcomes, o => o.Kind == VoteOutcomeKind.Decided);
-        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+        Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
     }
 
     [Fact]
@@ -273,7 +303,7 @@ public sealed class VoterTests
         voter.Add(0, entry, B("a"), B("a"), outcomes);
         voter.Add(1, entry, B("b"), B("b"), outcomes);
         voter.Add(2, entry, B("c"), B("c"), outcomes);
-        Assert.Equal(VoteOutcomeKind.Disagreed, Assert.Single(outcomes).Kind);
+        Assert.Single(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
     }
 
     [Fact]

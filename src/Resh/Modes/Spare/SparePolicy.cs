@@ -74,7 +74,7 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
     public void OnReleased(VoteOutcome outcome)
     {
         var activation = Volatile.Read(ref _activation);
-        if (activation is null || outcome.Kind == VoteOutcomeKind.Mismatch || Volatile.Read(ref activation.DecidedTimestamp) != 0
+        if (activation is null || outcome.Kind is VoteOutcomeKind.Mismatch or VoteOutcomeKind.Diverged || Volatile.Read(ref activation.DecidedTimestamp) != 0
             || (activation.Contested >= 0 && outcome.Entry.Sequence != activation.Contested))
         {
             return;
