@@ -95,6 +95,26 @@ public static class ReshCli
         root.Subcommands.Add(StoreCommand.Build());
         root.Subcommands.Add(LogCommand.Build());
 
+        // link-certificate (mode remus across hosts)
+        var certArg = new Argument<FileInfo>("CERT") { Description = "Where to write the certificate (PEM)." };
+        var keyArg = new Argument<FileInfo>("KEY") { Description = "Where to write its private key (PEM, mode 600)." };
+        var days = new Option<int>("--days") { Description = "Validity in days (default 3650).", DefaultValueFactory = _ => 3650 };
+        var linkCertificate = new Command("link-certificate", "Write a new certificate and key for a Remus pair to share (remus.tls-certificate, remus.tls-key).") { certArg, keyArg, days };
+        linkCertificate.SetAction(parse =>
+        {
+            var (cert, key) = (parse.GetValue(certArg)!, parse.GetValue(keyArg)!);
+            if (cert.Exists || key.Exists || parse.GetValue(days) < 1)
+            {
+                errors.WriteLine($"error: {(parse.GetValue(days) < 1 ? "--days must be 1 or more" : $"{(cert.Exists ? cert : key).FullName} exists; not overwritten")}");
+                return ExitUsage;
+            }
+
+            Resh.Remus.LinkTls.WriteNewPair(cert.FullName, key.FullName, TimeSpan.FromDays(parse.GetValue(days)));
+            output.WriteLine($"wrote {cert.FullName} and {key.FullName}; copy both to the two hosts of the pair and name them in remus.tls-certificate and remus.tls-key");
+            return ExitOk;
+        });
+        root.Subcommands.Add(linkCertificate);
+
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors });
     }

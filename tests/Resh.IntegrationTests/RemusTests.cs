@@ -264,7 +264,7 @@ public sealed class RemusTests
         private async Task RunAsync(CancellationToken ct)
         {
             using var socket = await _listener.AcceptSocketAsync(ct);
-            await using var link = new LinkConnection(socket);
+            await using var link = await LinkConnection.AcceptAsync(socket, null, ct);
             var (type, payload) = await link.ReceiveAsync(ct);
             Assert.Equal(LinkFrame.Hello, type);
             var hello = HelloFrame.Decode(payload);

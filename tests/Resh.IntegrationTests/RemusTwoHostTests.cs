@@ -23,6 +23,11 @@ public sealed class RemusTwoHostTests
         // The service address starts on host A.
         await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
         var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
+
+        // Across hosts the link is mutual TLS with a certificate the pair shares.
+        var certificate = Path.Combine(net.Directory, "pair.pem");
+        var key = Path.Combine(net.Directory, "pair.key");
+        Resh.Remus.LinkTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
         var config = $$"""
             service: { protocol: resp, listen: {{net.Service}}:6380 }
             admin: 127.0.0.1:6390
@@ -33,6 +38,8 @@ public sealed class RemusTwoHostTests
               failover-timeout: 300ms
               apply-interval: 200ms
               takeover-command: ip addr add {{net.Service}}/32 dev eth0
+              tls-certificate: {{certificate}}
+              tls-key: {{key}}
             replicas:
               - command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
 

@@ -308,14 +308,21 @@ public sealed class ConfigLoaderTests
         var options = ConfigLoader.Load("""
             service: { listen: 10.0.0.100:6380 }
             mode: remus
-            remus: { backup: [10.0.0.2:6391, 10.0.0.1:6391], epoch: 0, failover-timeout: 300ms, takeover-command: ip addr add 10.0.0.100/32 dev eth0 }
+            remus: { backup: [10.0.0.2:6391, 10.0.0.1:6391], epoch: 0, failover-timeout: 300ms, takeover-command: ip addr add 10.0.0.100/32 dev eth0, tls-certificate: pair.pem, tls-key: pair.key }
             replicas: [ { command: "redis-server --port {port}" } ]
             """, "t.yaml", "/tmp");
+        Assert.Equal(("/tmp/pair.pem", "/tmp/pair.key"), (options.Replication.Remus.TlsCertificate, options.Replication.Remus.TlsKey));
         Assert.Equal(["10.0.0.2:6391", "10.0.0.1:6391"], options.Replication.Remus.Backups.Select(b => b.ToString()));
         Assert.Equal(TimeSpan.Zero, options.Replication.Remus.Epoch);
         Assert.Equal(TimeSpan.FromMilliseconds(300), options.Replication.Remus.FailoverTimeout);
         Assert.Equal("ip addr add 10.0.0.100/32 dev eth0", options.Replication.Remus.TakeoverCommand);
         Assert.Equal(0, ModePolicies.For(options.Replication).VotingFaults(options.Group.Faults));
+
+        // Across hosts the link must be authenticated; half a TLS setting is refused too.
+        var open = Fails("service: { listen: 127.0.0.1:6380 }\nmode: remus\nremus: { backup: 10.0.0.2:6391 }\nreplicas: [ { command: \"redis-server --port {port}\" } ]");
+        Assert.Contains(open.Errors, e => e.Message.Contains("10.0.0.2:6391 is not a loopback address", StringComparison.Ordinal) && e.Message.Contains("remus.tls-certificate", StringComparison.Ordinal));
+        var half = Fails("service: { listen: 127.0.0.1:6380 }\nmode: remus\nremus: { backup: 127.0.0.1:6391, tls-certificate: pair.pem }\nreplicas: [ { command: \"redis-server --port {port}\" } ]");
+        Assert.Contains(half.Errors, e => e.Message.Contains("give both", StringComparison.Ordinal));
     }
 
     [Theory]

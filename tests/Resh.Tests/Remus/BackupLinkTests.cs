@@ -163,7 +163,7 @@ public sealed class BackupLinkTests : IAsyncLifetime
         listener.Listen(1);
         var silent = Task.Run(async () =>
         {
-            var connection = new LinkConnection(await listener.AcceptAsync());
+            var connection = await LinkConnection.AcceptAsync(await listener.AcceptAsync(), null, CancellationToken.None);
             var (type, _) = await connection.ReceiveAsync(CancellationToken.None);
             Assert.Equal(LinkFrame.Hello, type);
             await connection.SendAsync(LinkFrame.Welcome, new NumberFrame(1, 0).Encode(), CancellationToken.None);

@@ -68,8 +68,8 @@ public sealed class LinkFrameTests
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         var accept = listener.AcceptSocketAsync();
         await client.ConnectAsync((IPEndPoint)listener.LocalEndpoint).WaitAsync(TimeSpan.FromSeconds(10));
-        await using var server = new LinkConnection(await accept.WaitAsync(TimeSpan.FromSeconds(10)));
-        await using var sender = new LinkConnection(client);
+        await using var server = await LinkConnection.AcceptAsync(await accept.WaitAsync(TimeSpan.FromSeconds(10)), null, CancellationToken.None);
+        await using var sender = await LinkConnection.ConnectAsync(client, null, CancellationToken.None);
         await sender.SendAsync(LinkFrame.Ack, new NumberFrame(5, 77).Encode(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
         var (type, payload) = await server.ReceiveAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(LinkFrame.Ack, type);

@@ -18,6 +18,7 @@ namespace Resh.Remus;
 public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDisposable
 {
     private readonly RemusOptions _options;
+    private readonly LinkTls? _tls;
     private readonly OrderedLog _log;
     private readonly Func<VerifiedCheckpoint?> _newestCheckpoint;
     private readonly CheckpointStore? _store;
@@ -45,6 +46,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     {
         _clock = clock ?? TimeProvider.System;
         _options = options;
+        _tls = LinkTls.From(options);
         Term = term;
         _log = log;
         _newestCheckpoint = newestCheckpoint;
@@ -133,6 +135,11 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 {
                     return;
                 }
+                catch (System.Security.Authentication.AuthenticationException e)
+                {
+                    // Not the pair's certificate on the other side (or none): never attach; try again, it may be fixed.
+                    HandshakeRefused(_logger, address.ToString(), e.Message);
+                }
                 catch (Exception e) when (e is IOException or SocketException or InvalidDataException or EndOfStreamException or TimeoutException or OperationCanceledException or CheckpointStoreException)
                 {
                     if (_backup is not null)
@@ -175,7 +182,22 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             }
         }
 
-        await using var connection = new LinkConnection(socket);
+        LinkConnection opened;
+        using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            handshake.CancelAfter(_options.FailoverTimeout + TimeSpan.FromSeconds(5));
+            try
+            {
+                opened = await LinkConnection.ConnectAsync(socket, _tls, handshake.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        await using var connection = opened;
         using var linkCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var token = linkCts.Token;
         await connection.SendAsync(LinkFrame.Hello, new HelloFrame(Term, _log.First, _log.Count, 0).Encode(), token);
@@ -395,7 +417,11 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         }
 
         _stop.Dispose();
+        _tls?.Dispose();
     }
+
+    [LoggerMessage(EventId = 1419, Level = LogLevel.Warning, Message = "The backup at {Backup} failed the link's TLS handshake: {Reason}")]
+    private static partial void HandshakeRefused(ILogger logger, string backup, string reason);
 
     [LoggerMessage(EventId = 1401, Level = LogLevel.Information, Message = "Backup {Backup} attached (term {Term}), shipping from #{Next}")]
     private static partial void Attached(ILogger logger, string backup, ulong term, long next);

@@ -55,8 +55,13 @@ public enum BackupOutcome
 /// </summary>
 public sealed partial class BackupServer : IAsyncDisposable
 {
+    private const int MaxHandshakes = 8;
+
     private readonly IPEndPoint _listen;
     private readonly RemusOptions _options;
+    private readonly LinkTls? _tls;
+    private readonly SemaphoreSlim _serving = new(1, 1);
+    private readonly SemaphoreSlim _handshakes = new(MaxHandshakes, MaxHandshakes);
     private readonly OrderedLog _log;
     private readonly CheckpointStore? _store;
     private readonly TermFile _terms;
@@ -71,6 +76,7 @@ public sealed partial class BackupServer : IAsyncDisposable
     private Task _monitor = Task.CompletedTask;
     private long _heard;
     private long _lastSession;
+    private long _refused;
 
     /// <param name="clock">The backup's time: its heartbeats and the failover timeout (tests: a fake one).</param>
     public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger, TimeProvider? clock = null)
@@ -78,6 +84,7 @@ public sealed partial class BackupServer : IAsyncDisposable
         _clock = clock ?? TimeProvider.System;
         _listen = listen;
         _options = options;
+        _tls = LinkTls.From(options);
         _log = log;
         _store = store;
         _terms = terms;
@@ -85,6 +92,9 @@ public sealed partial class BackupServer : IAsyncDisposable
         _logger = logger;
         Term = terms.Read();
     }
+
+    /// <summary>Peers refused before a Hello: a failed TLS handshake, a first frame too large or not a Hello, or silence.</summary>
+    public long RefusedPeers => Interlocked.Read(ref _refused);
 
     /// <summary>The highest term seen.</summary>
     public ulong Term { get; private set; }
@@ -130,6 +140,7 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     private async Task AcceptLoopAsync(CancellationToken ct)
     {
+        var peers = new List<Task>();
         while (!ct.IsCancellationRequested)
         {
             Socket socket;
@@ -139,27 +150,91 @@ public sealed partial class BackupServer : IAsyncDisposable
             }
             catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
-                return;
+                break;
             }
 
-            // One primary at a time: a new connection waits until the previous one is done.
-            await ServeAsync(new LinkConnection(socket), ct);
+            // Handshakes run side by side, so a peer that connects and stalls cannot keep the primary out; a few at most.
+            if (!_handshakes.Wait(0))
+            {
+                socket.Dispose();
+                continue;
+            }
+
+            peers.RemoveAll(t => t.IsCompleted);
+            peers.Add(Task.Run(() => AcceptPeerAsync(socket, ct), CancellationToken.None));
+        }
+
+        await Task.WhenAll(peers);
+    }
+
+    /// <summary>
+    /// One peer: the TLS handshake (when configured) and a small first frame that must be a Hello, both bounded in time,
+    /// before anything large is allocated or anything is written; then, one primary at a time, the link itself.
+    /// </summary>
+    private async Task AcceptPeerAsync(Socket socket, CancellationToken ct)
+    {
+        LinkConnection? connection = null;
+        (LinkFrame Type, byte[] Payload) first;
+        try
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            handshake.CancelAfter(_options.FailoverTimeout + TimeSpan.FromSeconds(5));
+            connection = await LinkConnection.AcceptAsync(socket, _tls, handshake.Token);
+            first = await connection.ReceiveAsync(handshake.Token, LinkConnection.MaxHelloBytes);
+            if (first.Type != LinkFrame.Hello)
+            {
+                throw new InvalidDataException($"expected Hello, got {first.Type}");
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or OperationCanceledException or SocketException or System.Security.Authentication.AuthenticationException or ObjectDisposedException)
+        {
+            Interlocked.Increment(ref _refused);
+            PeerRefused(_logger, socket.RemoteEndPoint?.ToString() ?? "?", e.Message);
+            if (connection is not null)
+            {
+                await connection.DisposeAsync();
+            }
+            else
+            {
+                socket.Dispose();
+            }
+
+            return;
+        }
+        finally
+        {
+            _handshakes.Release();
+        }
+
+        try
+        {
+            await _serving.WaitAsync(ct);
+        }
+        catch (OperationCanceledException)
+        {
+            await connection.DisposeAsync();
+            return;
+        }
+
+        try
+        {
+            await ServeAsync(connection, first.Payload, ct);
+        }
+        finally
+        {
+            _serving.Release();
         }
     }
 
-    private async Task ServeAsync(LinkConnection connection, CancellationToken ct)
+    private async Task ServeAsync(LinkConnection connection, byte[] helloPayload, CancellationToken ct)
     {
         await using var _ = connection;
         using var heartbeats = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Task beating = Task.CompletedTask;
         try
         {
-            var (type, payload) = await connection.ReceiveAsync(ct).WaitAsync(_options.FailoverTimeout + TimeSpan.FromSeconds(5), ct);
-            if (type != LinkFrame.Hello)
-            {
-                throw new InvalidDataException($"expected Hello, got {type}");
-            }
-
+            var payload = helloPayload;
+            LinkFrame type;
             var hello = HelloFrame.Decode(payload);
             if (hello.Term < Term)
             {
@@ -359,7 +434,11 @@ public sealed partial class BackupServer : IAsyncDisposable
         }
 
         _stop.Dispose();
+        _tls?.Dispose();
     }
+
+    [LoggerMessage(EventId = 1418, Level = LogLevel.Warning, Message = "Refused a peer on the backup link from {Peer}: {Reason}")]
+    private static partial void PeerRefused(ILogger logger, string peer, string reason);
 
     [LoggerMessage(EventId = 1411, Level = LogLevel.Information, Message = "Backup listening on {Address} for the primary (term {Term})")]
     private static partial void Listening(ILogger logger, string address, ulong term);

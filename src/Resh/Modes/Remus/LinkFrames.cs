@@ -137,16 +137,36 @@ public sealed class LinkConnection : IAsyncDisposable
     /// <summary>Largest frame accepted (an epoch of many large requests, a checkpoint piece).</summary>
     public const int MaxFrameBytes = 256 << 20;
 
+    /// <summary>Largest first frame (a Hello) read from a peer not yet known: nothing large is allocated for a stranger.</summary>
+    public const int MaxHelloBytes = 1024;
+
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly byte[] _header = new byte[5];
 
-    public LinkConnection(Socket socket)
+    private LinkConnection(Socket socket, Stream stream)
     {
-        _socket = socket ?? throw new ArgumentNullException(nameof(socket));
-        _socket.NoDelay = true;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _socket = socket;
+        _stream = stream;
+    }
+
+    /// <summary>The primary's end of a connected socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
+    public static async Task<LinkConnection> ConnectAsync(Socket socket, LinkTls? tls, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        socket.NoDelay = true;
+        var stream = tls is null ? new NetworkStream(socket, ownsSocket: true) : await tls.ConnectAsync(socket, ct);
+        return new LinkConnection(socket, stream);
+    }
+
+    /// <summary>The backup's end of an accepted socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
+    public static async Task<LinkConnection> AcceptAsync(Socket socket, LinkTls? tls, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        socket.NoDelay = true;
+        var stream = tls is null ? new NetworkStream(socket, ownsSocket: true) : await tls.AcceptAsync(socket, ct);
+        return new LinkConnection(socket, stream);
     }
 
     public string Remote => _socket.RemoteEndPoint?.ToString() ?? "?";
@@ -176,14 +196,14 @@ public sealed class LinkConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Reads the next frame; throws <see cref="EndOfStreamException"/> when the peer closed the link.</summary>
-    public async Task<(LinkFrame Type, byte[] Payload)> ReceiveAsync(CancellationToken ct)
+    /// <summary>Reads the next frame (at most <paramref name="maxBytes"/>); throws <see cref="EndOfStreamException"/> when the peer closed the link.</summary>
+    public async Task<(LinkFrame Type, byte[] Payload)> ReceiveAsync(CancellationToken ct, int maxBytes = MaxFrameBytes)
     {
         await _stream.ReadExactlyAsync(_header, ct);
         var length = BinaryPrimitives.ReadUInt32BigEndian(_header);
-        if (length < 1 || length > MaxFrameBytes)
+        if (length < 1 || length > maxBytes)
         {
-            throw new InvalidDataException($"link frame of {length} bytes (at most {MaxFrameBytes})");
+            throw new InvalidDataException($"link frame of {length} bytes (at most {maxBytes})");
         }
 
         var payload = new byte[length - 1];

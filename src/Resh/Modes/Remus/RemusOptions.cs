@@ -27,6 +27,12 @@ public sealed class RemusOptions
     /// <summary>A command the backup runs before it serves after a takeover (e.g. move the service address to this host).</summary>
     public string? TakeoverCommand { get; set; }
 
+    /// <summary>PEM certificate the pair shares for mutual TLS on the link (with <see cref="TlsKey"/>); required for a non-loopback link.</summary>
+    public string? TlsCertificate { get; set; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificate"/>.</summary>
+    public string? TlsKey { get; set; }
+
     /// <summary>The keys of the remus: section.</summary>
     public static OptionSchema<RemusOptions> Keys { get; } = new OptionSchema<RemusOptions>()
         .List("backup", "the backup's address (resh backup --listen), or a list of them", OptionValues.Endpoint, (o, v) => o.Backups = v, "[127.0.0.1:6391]", oneToo: true, required: "backup: 127.0.0.1:6391")
@@ -34,7 +40,9 @@ public sealed class RemusOptions
         .Value("failover-timeout", "the backup takes over after hearing nothing this long", OptionValues.Duration(), (o, v) => o.FailoverTimeout = v)
         .Value("apply-interval", "the backup applies what it holds this often", OptionValues.Duration(), (o, v) => o.ApplyInterval = v)
         .Value("start-backup", "resh run also starts the backup process", OptionValues.Flag, (o, v) => o.StartBackup = v)
-        .Value("takeover-command", "command the backup runs when it takes over", OptionValues.Text, (o, v) => o.TakeoverCommand = v);
+        .Value("takeover-command", "command the backup runs when it takes over", OptionValues.Text, (o, v) => o.TakeoverCommand = v)
+        .Value("tls-certificate", "PEM certificate both hosts share for mutual TLS on the link", OptionValues.Path, (o, v) => o.TlsCertificate = v)
+        .Value("tls-key", "PEM private key of tls-certificate", OptionValues.Path, (o, v) => o.TlsKey = v);
 
     /// <summary>Returns one message per problem, each naming the setting and what would fix it.</summary>
     public IReadOnlyList<string> Validate()
@@ -63,6 +71,16 @@ public sealed class RemusOptions
         if (ApplyInterval < TimeSpan.FromMilliseconds(10))
         {
             errors.Add($"remus.apply-interval: must be at least 10ms (got {ApplyInterval.TotalMilliseconds:0.###}ms)");
+        }
+
+        if ((TlsCertificate is null) != (TlsKey is null))
+        {
+            errors.Add("remus.tls-certificate and remus.tls-key: give both (the certificate the pair shares and its key), or neither");
+        }
+
+        if (TlsCertificate is null && Backups.FirstOrDefault(b => !IPAddress.IsLoopback(b.Address)) is { } open)
+        {
+            errors.Add($"remus.backup: {open} is not a loopback address, and the link would carry every write and the power to take over unauthenticated; set remus.tls-certificate and remus.tls-key (see docs/security.md)");
         }
 
         if (TakeoverCommand is not null && string.IsNullOrWhiteSpace(TakeoverCommand))
