@@ -9,12 +9,14 @@
 # -l puts the gateway's ordered log on disk with that fsync mode (default: in memory).
 # -t the redis-benchmark tests (default set,get; e.g. sadd,spop to see the cost of a gateway-seeded SPOP).
 # -p the pipeline depths, quoted (default "1 16").
+# -k off: no checkpoints (the gateway alone); default: the checkpoints examples/redis-3.yaml gets as shipped
+#    (BGSAVE + rdb digest every 100,000 entries), whose forks and digests are part of the gateway's CPU.
 #
 # Needs redis-server and redis-benchmark (apt-get install redis-server redis-tools) and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-requests=200000 clients=50 rounds=3 log="" tests="set,get" pipelines="1 16"
-while getopts "n:c:r:l:t:p:" opt; do
+requests=200000 clients=50 rounds=3 log="" tests="set,get" pipelines="1 16" checkpoints=default
+while getopts "n:c:r:l:t:p:k:" opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) clients=$OPTARG ;;
@@ -22,7 +24,8 @@ while getopts "n:c:r:l:t:p:" opt; do
     l) log=$OPTARG ;;
     t) tests=$OPTARG ;;
     p) pipelines=$OPTARG ;;
-    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds] [-l fsync] [-t tests] [-p pipelines]" >&2; exit 2 ;;
+    k) checkpoints=$OPTARG ;;
+    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds] [-l fsync] [-t tests] [-p pipelines] [-k off|default]" >&2; exit 2 ;;
   esac
 done
 
@@ -44,6 +47,9 @@ redis_pid=$!
 sed -e "s/127.0.0.1:6380/127.0.0.1:$gw_port/" -e "s/127.0.0.1:6390/127.0.0.1:$admin_port/" examples/redis-3.yaml > "$work/bench.yaml"
 if [[ -n "$log" ]]; then
   printf 'state-dir: %s/state\nlog:\n  fsync: %s\n' "$work" "$log" >> "$work/bench.yaml"
+fi
+if [[ $checkpoints == off ]]; then
+  printf 'checkpoint: off\n' >> "$work/bench.yaml"
 fi
 dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll run "$work/bench.yaml" --log-level Warning > "$work/resh.log" 2>&1 &
 resh_pid=$!
@@ -75,7 +81,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
 where="in memory"
 [[ -n "$log" ]] && where="on disk, fsync $log"
-echo "redis-benchmark -n $requests -c $clients, median of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where"
+echo "redis-benchmark -n $requests -c $clients, median of $rounds rounds each; gateway = resh with 3 redis-server replicas (f=1), ordered log $where, checkpoints $checkpoints"
 printf "%-6s %-4s %-3s %11s %11s %6s %9s %9s %10s %10s %9s %8s\n" test P c direct_rps gateway_rps ratio direct_p50 gw_p50 added_p50 added_p99 gw_cpu/req cpu_ratio
 row() { # test pipeline clients requests
   : > "$work/rows"
