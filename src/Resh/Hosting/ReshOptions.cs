@@ -125,6 +125,11 @@ public sealed class ReshOptions
                 errors.Add("ordering.peer-listen: serves this host's checkpoints to its peers, so it needs a checkpoint: section");
             }
 
+            if (Ordering.PeerListen is { } peers && !System.Net.IPAddress.IsLoopback(peers.Address) && string.IsNullOrEmpty(AdminToken))
+            {
+                errors.Add($"ordering.peer-listen: {peers} is not a loopback address and would serve the whole data set to anyone who asks; set admin-token (the peers send it), or bind a loopback address");
+            }
+
             if (DurableLog is not null)
             {
                 errors.Add("log: etcd keeps the ordered log with ordering.etcd; leave log: out (checkpoints are kept as usual)");
