@@ -220,4 +220,50 @@ public sealed class BadInputTests
         Assert.True(cutOff, $"the flooder was still connected after 60 s ({served} rounds)");
         Assert.Equal(64 * 1024, (await good.CallAsync("STRLEN", "big")).Integer);
     }
+
+    [Fact]
+    public async Task Over_limits_memory_new_requests_get_OOM_until_a_checkpoint_cuts_the_log_and_nothing_acknowledged_is_lost()
+    {
+        await using var cluster = await Cluster.StartRedisAsync(configure: o =>
+        {
+            o.Gateway.MemoryLimit = 1L << 40; // set for real below, once the host's own heap is known
+            var checkpoint = Resh.Hosting.ReshOptions.RedisBackgroundCheckpoint();
+            checkpoint.EveryEntries = 1_000_000; // only the memory guard asks for one
+            o.Group.Checkpoint = checkpoint;
+        });
+        var limit = GC.GetTotalMemory(forceFullCollection: true) + (48L << 20);
+        cluster.Host.Memory!.Limit = limit;
+        await using var client = await cluster.ConnectAsync();
+
+        // 1 MiB values: the in-memory log grows by about that much per write until the guard refuses.
+        var value = new string('v', 1 << 20);
+        var acked = new List<string>();
+        string? refusal = null;
+        for (var i = 0; i < 400 && refusal is null; i++)
+        {
+            var reply = await client.CallAsync("SET", $"big:{i}", value).WaitAsync(TimeSpan.FromSeconds(30));
+            if (reply.IsError)
+            {
+                refusal = reply.AsString();
+            }
+            else
+            {
+                acked.Add($"big:{i}");
+            }
+        }
+
+        Assert.NotNull(refusal);
+        Assert.StartsWith("OOM resh: the gateway's memory is over service.limits.memory", refusal, StringComparison.Ordinal);
+
+        // The guard asked for a checkpoint; once it cut the log and the heap is below the limit, requests are taken again.
+        await Tools.WaitUntilAsync(
+            async () => !(await client.CallAsync("SET", "after", "ok").WaitAsync(TimeSpan.FromSeconds(30))).IsError,
+            TimeSpan.FromSeconds(120),
+            "requests to be accepted again after a checkpoint");
+        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+checkpoint");
+        foreach (var key in acked)
+        {
+            Assert.Equal(1 << 20, (await client.CallAsync("STRLEN", key).WaitAsync(TimeSpan.FromSeconds(30))).Integer);
+        }
+    }
 }

@@ -44,8 +44,11 @@ internal sealed class ClientConnection : IClientLink
     private readonly CancellationTokenSource _broken = new();
     private string? _closeReason;
 
-    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, CancellationToken stopping)
+    private readonly MemoryGuard _memory;
+
+    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, MemoryGuard memory, CancellationToken stopping)
     {
+        _memory = memory;
         SessionId = sessionId;
         _socket = socket;
         _protocol = protocol;
@@ -259,6 +262,11 @@ internal sealed class ClientConnection : IClientLink
                     case SessionActionKind.Wait:
                         // A paused client (RESP: CLIENT PAUSE): what was read stays in the buffer, to be framed again.
                         await action.Hold!.WaitAsync(ct);
+                        break;
+                    case SessionActionKind.Submit when _memory.Exceeded:
+                        // Over service.limits.memory: not applied, an error the client can act on (Redis says OOM, too).
+                        _metrics.Request("rejected");
+                        await EnqueueAsync(new Pending(_protocol.ErrorReply("OOM", $"resh: the gateway's memory is over service.limits.memory ({_memory.Limit >> 20} MiB); request not accepted"), action.CloseAfterReply), ct);
                         break;
                     case SessionActionKind.Submit:
                         var pending = new Pending(this, action.CloseAfterReply, action.Transform, action.Barrier);

@@ -30,4 +30,10 @@ internal static partial class GatewayLog
 
     [LoggerMessage(EventId = 1109, Level = LogLevel.Warning, Message = "Session {Session} from {Remote} disconnected: it does not read its replies ({Limit})")]
     public static partial void ClientCutOff(ILogger logger, long session, System.Net.EndPoint? remote, string limit);
+
+    [LoggerMessage(EventId = 1110, Level = LogLevel.Warning, Message = "The gateway's heap is {Heap} MiB, over service.limits.memory ({Limit} MiB): new requests get an OOM error until it is below")]
+    public static partial void MemoryOverLimit(ILogger logger, long heap, long limit);
+
+    [LoggerMessage(EventId = 1111, Level = LogLevel.Information, Message = "The gateway's heap is {Heap} MiB, below service.limits.memory ({Limit} MiB) again: requests are accepted")]
+    public static partial void MemoryBelowLimit(ILogger logger, long heap, long limit);
 }

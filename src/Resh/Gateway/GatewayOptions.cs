@@ -26,6 +26,16 @@ public sealed class GatewayOptions
     /// <summary>A client whose socket takes nothing for this long while replies wait is disconnected; zero disables it.</summary>
     public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The gateway's managed heap (after a collection) beyond which new requests are refused with an OOM error
+    /// until it is below again; 0: no limit. A refused request is not applied.
+    /// </summary>
+    public long MemoryLimit { get; set; }
+
+    /// <summary>The gateway's keys of the limits: section.</summary>
+    public static OptionSchema<GatewayOptions> LimitKeys { get; } = new OptionSchema<GatewayOptions>()
+        .Value("memory", "the gateway's heap beyond which new requests get an OOM error (0: no limit)", OptionValues.Size, (o, v) => o.MemoryLimit = v);
+
     /// <summary>The keys of the client listener in the service: section.</summary>
     public static OptionSchema<GatewayOptions> Keys { get; } = new OptionSchema<GatewayOptions>()
         .Value("listen", "address clients connect to, HOST:PORT", OptionValues.Endpoint, (o, v) => o.Listen = v, required: "listen: 127.0.0.1:6380")
@@ -56,6 +66,11 @@ public sealed class GatewayOptions
         if (MaxPendingBytes < 1024)
         {
             errors.Add($"service.max-pending-bytes: must be at least 1kb (got {MaxPendingBytes})");
+        }
+
+        if (MemoryLimit is < 0 or (> 0 and < 16L << 20))
+        {
+            errors.Add($"service.limits.memory: must be 0 (no limit) or at least 16mb (got {MemoryLimit})");
         }
 
         if (WriteTimeout < TimeSpan.Zero)

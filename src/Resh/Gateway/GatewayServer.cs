@@ -37,7 +37,11 @@ public sealed class GatewayServer : IAsyncDisposable
         _sequencer = sequencer;
         _metrics = metrics;
         _logger = logger ?? NullLogger.Instance;
+        Memory = new MemoryGuard(options.MemoryLimit, _logger);
     }
+
+    /// <summary>service.limits.memory: whether new requests are refused, and the event asking for relief.</summary>
+    public MemoryGuard Memory { get; }
 
     /// <summary>The address actually bound (useful with port 0).</summary>
     public IPEndPoint EndPoint => (IPEndPoint)(_listener?.LocalEndPoint ?? throw new InvalidOperationException("not started"));
@@ -73,25 +77,34 @@ public sealed class GatewayServer : IAsyncDisposable
         _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
-        if (_options.WriteTimeout > TimeSpan.Zero)
+        if (_options.WriteTimeout > TimeSpan.Zero || _options.MemoryLimit > 0)
         {
-            _watch = Task.Run(WatchWritesAsync);
+            _watch = Task.Run(WatchAsync);
         }
     }
 
-    /// <summary>Once a second (or more often for a short write-timeout): closes clients whose sockets took nothing for write-timeout.</summary>
-    private async Task WatchWritesAsync()
+    /// <summary>
+    /// Every quarter second (or more often for a short write-timeout): closes clients whose sockets took nothing for
+    /// write-timeout, and checks the heap against service.limits.memory.
+    /// </summary>
+    private async Task WatchAsync()
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(_options.WriteTimeout.TotalMilliseconds / 4, 10, 1000)));
+        var period = _options.WriteTimeout > TimeSpan.Zero ? Math.Clamp(_options.WriteTimeout.TotalMilliseconds / 4, 10, 250) : 250;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(period));
         try
         {
             while (await timer.WaitForNextTickAsync(_closing.Token))
             {
                 var now = System.Diagnostics.Stopwatch.GetTimestamp();
-                foreach (var (connection, _) in _connections.Values)
+                if (_options.WriteTimeout > TimeSpan.Zero)
                 {
-                    connection.CheckWriteTimeout(now);
+                    foreach (var (connection, _) in _connections.Values)
+                    {
+                        connection.CheckWriteTimeout(now);
+                    }
                 }
+
+                Memory.Check();
             }
         }
         catch (OperationCanceledException)
@@ -189,7 +202,7 @@ public sealed class GatewayServer : IAsyncDisposable
             }
 
             var id = Interlocked.Increment(ref _nextSession);
-            var connection = new ClientConnection(id, client, _protocol, _sequencer, _options, _metrics, _logger, _closing.Token);
+            var connection = new ClientConnection(id, client, _protocol, _sequencer, _options, _metrics, _logger, Memory, _closing.Token);
             _metrics.SessionOpened();
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var run = RunConnectionAsync(connection, registered.Task);

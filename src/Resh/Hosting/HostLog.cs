@@ -30,4 +30,7 @@ internal static partial class HostLog
 
     [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Admin endpoint {Endpoint} not available: {Reason}")]
     public static partial void AdminUnavailable(ILogger logger, System.Net.IPEndPoint endpoint, string reason);
+
+    [LoggerMessage(EventId = 1216, Level = LogLevel.Warning, Message = "A checkpoint to get below service.limits.memory failed: {Reason}")]
+    public static partial void MemoryCheckpointFailed(ILogger logger, string reason);
 }

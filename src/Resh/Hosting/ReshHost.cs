@@ -31,6 +31,10 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     private AdminServer? _admin;
     private ISequencer? _sequencer;
     private DurableLog? _durable;
+    private int _relieving;
+
+    /// <summary>The gateway's memory guard (service.limits.memory), once serving; for tests.</summary>
+    internal MemoryGuard? Memory => _gateway?.Memory;
     private CheckpointStore? _store;
     private int _stopping;
     private readonly IModeHosting _mode;
@@ -192,11 +196,40 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
             LastSessionId = lastSession,
             LastCheckpoint = () => _group?.NewestCheckpoint?.Time,
         };
+        _gateway.Memory.Pressure += _ => RelieveMemory();
         _gateway.Start();
 
         // A backup that took over may find the configured admin address taken (the old primary's, on one host).
         await StartAdminAsync(_options.Admin, optionalAdmin, cancellationToken);
         HostLog.Serving(_logger, _gateway.EndPoint, AdminEndPoint?.ToString() ?? "(disabled)");
+    }
+
+    /// <summary>
+    /// Over service.limits.memory: asks for a checkpoint (one at a time), which lets the log, the gateway's largest use of
+    /// memory, be cut. Without checkpoints nothing can be freed, and requests stay refused until clients go away.
+    /// </summary>
+    private void RelieveMemory()
+    {
+        if (_group is not { } group || _options.Group.Checkpoint is null || Interlocked.CompareExchange(ref _relieving, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await group.CheckpointNowAsync(_options.FinalCheckpointTimeout);
+            }
+            catch (Exception e) when (e is IOException or InvalidOperationException or TimeoutException or OperationCanceledException)
+            {
+                HostLog.MemoryCheckpointFailed(_logger, e.Message);
+            }
+            finally
+            {
+                Volatile.Write(ref _relieving, 0);
+            }
+        });
     }
 
     /// <summary>Starts the admin endpoint once; an optional one that cannot listen is logged and left out.</summary>

@@ -50,6 +50,7 @@ public sealed class ReshOptions
 
     private static readonly OptionSchema<ReshOptions> LimitKeys = new OptionSchema<ReshOptions>()
         .Include(o => o.Resp, RespOptions.LimitKeys)
+        .Include(o => o.Gateway, GatewayOptions.LimitKeys)
         .Value("max-line-bytes", "longest request or reply line of the line protocol", OptionValues.Size, (o, v) => o.MaxLineBytes = (int)Math.Min(int.MaxValue, v))
         .Value("max-frame-bytes", "largest frame of the length-prefixed protocol", OptionValues.Size, (o, v) => o.MaxFrameBytes = (int)Math.Min(int.MaxValue, v));
 

@@ -59,8 +59,10 @@ public sealed class OrderedLog
     }
 
     /// <summary>
-    /// Forgets the entries before <paramref name="sequence"/> (at most up to the head). Memory is released a
-    /// chunk of 4096 entries at a time; reading a forgotten entry throws. Returns the new <see cref="First"/>.
+    /// Forgets the entries before <paramref name="sequence"/> (at most up to the head): whole chunks of 4096 entries
+    /// are dropped, and in the chunk the new first entry falls in, the forgotten slots are cleared, so that a few large
+    /// entries are not kept alive until their chunk fills. Reading a forgotten entry throws. Returns the new
+    /// <see cref="First"/>.
     /// </summary>
     public long TruncateBefore(long sequence)
     {
@@ -70,6 +72,12 @@ public sealed class OrderedLog
             for (var chunk = (int)(_first >> ChunkBits); chunk < (int)(first >> ChunkBits); chunk++)
             {
                 _chunks[chunk] = null!;
+            }
+
+            if ((first & (ChunkSize - 1)) != 0 && (int)(first >> ChunkBits) < _chunks.Count && _chunks[(int)(first >> ChunkBits)] is { } partial)
+            {
+                var from = first >> ChunkBits == _first >> ChunkBits ? (int)(_first & (ChunkSize - 1)) : 0;
+                Array.Clear(partial, from, (int)(first & (ChunkSize - 1)) - from);
             }
 
             Volatile.Write(ref _first, first);

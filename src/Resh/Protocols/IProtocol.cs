@@ -37,6 +37,9 @@ public interface IProtocol
     /// <summary>An error reply carrying <paramref name="message"/>, e.g. "-ERR resh: replicas disagree\r\n".</summary>
     byte[] ErrorReply(string message);
 
+    /// <summary>An error reply with an error code of the protocol's where it has them (RESP: "-OOM message"); else <see cref="ErrorReply"/>.</summary>
+    byte[] ErrorReply(string code, string message) => ErrorReply(message);
+
     /// <summary>
     /// One request carrying an operator's command (e.g. a checkpoint's "SAVE" or "DEBUG DIGEST"), encoded as a
     /// client would send it (RESP: the words, split on blanks, as a multibulk). It produces exactly one reply.

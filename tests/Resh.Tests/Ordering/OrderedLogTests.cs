@@ -80,6 +80,42 @@ public sealed class OrderedLogTests
     }
 
     [Fact]
+    public void Truncated_entries_are_released_at_once_even_within_a_chunk()
+    {
+        var log = new OrderedLog();
+        var released = AppendLarge(log, 10);
+
+        // Five entries of one chunk (of 4096) are forgotten: nothing may keep them, or their megabytes, alive.
+        log.TruncateBefore(5);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.Equal([false, false, false, false, false, true, true, true, true, true], released.Select(r => r.IsAlive));
+        Assert.Equal(5, log[5].SessionId);
+
+        // Then two more, starting inside the same chunk.
+        log.TruncateBefore(7);
+        GC.Collect();
+        Assert.Equal([false, false, true], released.Skip(5).Take(3).Select(r => r.IsAlive));
+        Assert.Equal(9, log[9].SessionId);
+    }
+
+    /// <summary>Appends entries of 1 MiB each and returns weak references to them (made in a frame of its own).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static List<WeakReference> AppendLarge(OrderedLog log, int count)
+    {
+        var references = new List<WeakReference>();
+        for (var i = 0; i < count; i++)
+        {
+            var entry = new LogEntry(LogEventKind.Request, i, 0, new byte[1 << 20], 1);
+            log.Append(entry);
+            references.Add(new WeakReference(entry));
+        }
+
+        return references;
+    }
+
+    [Fact]
     public void A_log_restored_from_a_checkpoint_continues_at_its_position()
     {
         var log = new OrderedLog();

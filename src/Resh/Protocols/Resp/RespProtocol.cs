@@ -194,6 +194,14 @@ public sealed class RespProtocol : IProtocol
         return ProtocolText.OneLine("-ERR ", message, "\r\n");
     }
 
+    /// <summary>"-" + code + " " + message + "\r\n" (e.g. "-OOM ..."), as Redis's coded errors.</summary>
+    public byte[] ErrorReply(string code, string message)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(code);
+        ArgumentNullException.ThrowIfNull(message);
+        return ProtocolText.OneLine("-" + code + " ", message, "\r\n");
+    }
+
     /// <summary>The blank-separated words of <paramref name="command"/> as one multibulk request.</summary>
     public byte[] EncodeCommand(string command)
     {
