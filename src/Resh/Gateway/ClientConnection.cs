@@ -137,11 +137,14 @@ internal sealed class ClientConnection : IClientLink
     /// <summary>A message nobody asked for (pub/sub), queued behind the replies before it; a client too slow to read it is closed.</summary>
     public bool TryPush(ReadOnlyMemory<byte> message)
     {
+        // Counted before it is queued: the writer may take it, and take its count off, at once.
+        AddUnsent(message.Length);
         if (_pending.TryEnqueue(new Pending(message, close: false) { Counted = message.Length }))
         {
-            AddUnsent(message.Length);
             return true;
         }
+
+        Interlocked.Add(ref _unsentBytes, -message.Length);
 
         // Not on the caller's thread: it delivers under the log's lock.
         _ = Task.Run(() => Break($"client reads too slowly: more than max-pending ({_options.MaxPendingPerSession}) replies and messages unread"));

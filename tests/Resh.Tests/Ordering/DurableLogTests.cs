@@ -153,12 +153,7 @@ public sealed class DurableLogTests : IDisposable
     [Fact]
     public async Task Damage_in_an_earlier_segment_is_refused_unless_the_checkpoint_covers_it()
     {
-        var entries = Sample(80).ToList();
-        await WriteAsync(entries[..50], entries[50..]);
-        var first = Path.Combine(_dir, "ordered-00000000000000000000.log");
-        var bytes = await File.ReadAllBytesAsync(first);
-        bytes[OffsetOf(entries, 20) + 30] ^= 0x01;
-        await File.WriteAllBytesAsync(first, bytes);
+        var (_, first) = await TwoSegmentsDamagedAt20Async();
 
         var e = Assert.Throws<LogDamagedException>(() => DurableLog.Open(new DurableLogOptions { Directory = _dir }, coveredThrough: 30));
         Assert.Contains("entries #20..#49 cannot be read", e.Message, StringComparison.Ordinal);
@@ -176,12 +171,7 @@ public sealed class DurableLogTests : IDisposable
     [Fact]
     public async Task Repair_cuts_the_damaged_segment_and_drops_the_ones_after_it_and_refuses_a_log_in_use()
     {
-        var entries = Sample(80).ToList();
-        await WriteAsync(entries[..50], entries[50..]);
-        var first = Path.Combine(_dir, "ordered-00000000000000000000.log");
-        var bytes = await File.ReadAllBytesAsync(first);
-        bytes[OffsetOf(entries, 20) + 30] ^= 0x01;
-        await File.WriteAllBytesAsync(first, bytes);
+        var (entries, first) = await TwoSegmentsDamagedAt20Async();
 
         var plan = DurableLog.Repair(_dir, coveredThrough: -1, apply: false);
         Assert.Equal("entries #20..#79", plan.Lost);
@@ -200,6 +190,18 @@ public sealed class DurableLogTests : IDisposable
         var refused = Assert.Throws<IOException>(() => DurableLog.Repair(_dir, coveredThrough: -1, apply: true));
         Assert.Contains("running resh", refused.Message, StringComparison.Ordinal);
         Assert.Equal(damaged, await File.ReadAllBytesAsync(first));
+    }
+
+    /// <summary>80 entries in two segments (#0..#49, #50..#79), with a bit flipped in the body of #20.</summary>
+    private async Task<(List<LogEntry> Entries, string First)> TwoSegmentsDamagedAt20Async()
+    {
+        var entries = Sample(80).ToList();
+        await WriteAsync(entries[..50], entries[50..]);
+        var first = Path.Combine(_dir, "ordered-00000000000000000000.log");
+        var bytes = await File.ReadAllBytesAsync(first);
+        bytes[OffsetOf(entries, 20) + 30] ^= 0x01;
+        await File.WriteAllBytesAsync(first, bytes);
+        return (entries, first);
     }
 
     /// <summary>Writes the entries, one segment per batch.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -38,26 +39,36 @@ public sealed class BackupLinkTests : IAsyncLifetime
         Directory.Delete(_dir, recursive: true);
     }
 
-    private static RemusOptions Options(params IPEndPoint[] backups) => new()
+    /// <summary>The link's options; with <paramref name="pair"/>, mutual TLS with that pair's certificate (made on first use).</summary>
+    private RemusOptions Options(string? pair, params IPEndPoint[] backups)
     {
-        Backups = backups,
-        Epoch = TimeSpan.Zero,
-        FailoverTimeout = TimeSpan.FromSeconds(3),
-    };
+        var options = new RemusOptions { Backups = backups, Epoch = TimeSpan.Zero, FailoverTimeout = TimeSpan.FromSeconds(3) };
+        if (pair is not null)
+        {
+            options.TlsCertificate = Path.Combine(_dir, pair + ".pem");
+            options.TlsKey = Path.Combine(_dir, pair + ".key");
+            if (!File.Exists(options.TlsCertificate))
+            {
+                LinkTls.WriteNewPair(options.TlsCertificate, options.TlsKey, TimeSpan.FromDays(1));
+            }
+        }
+
+        return options;
+    }
 
     private TermFile Terms => new(Path.Combine(_dir, "term"));
 
-    private BackupServer Backup(OrderedLog log)
+    private BackupServer Backup(OrderedLog log, string? pair = null)
     {
-        var server = new BackupServer(new IPEndPoint(IPAddress.Loopback, 0), Options(), log, null, Terms, Path.Combine(_dir, "transfer"), NullLogger.Instance, _clock);
+        var server = new BackupServer(new IPEndPoint(IPAddress.Loopback, 0), Options(pair), log, null, Terms, Path.Combine(_dir, "transfer"), NullLogger.Instance, _clock);
         _owned.Add(server);
         server.Start();
         return server;
     }
 
-    private BackupLink Primary(IPEndPoint backup, ulong term, OrderedLog log)
+    private BackupLink Primary(IPEndPoint backup, ulong term, OrderedLog log, string? pair = null)
     {
-        var link = new BackupLink(Options(backup), term, log, () => null, null, _metrics, NullLogger.Instance, clock: _clock);
+        var link = new BackupLink(Options(pair, backup), term, log, () => null, null, _metrics, NullLogger.Instance, clock: _clock);
         _owned.Add(link);
         link.Start();
         return link;
@@ -194,5 +205,76 @@ public sealed class BackupLinkTests : IAsyncLifetime
         Assert.Equal(0, link.CommittedCount);
         Assert.Null(link.Backup);
         Assert.False(link.Fenced.IsCompleted);
+    }
+
+    [Fact]
+    public async Task With_TLS_only_the_holder_of_the_pairs_key_attaches()
+    {
+        Terms.Write(5);
+        var backupLog = new OrderedLog();
+        var server = Backup(backupLog, "pair");
+
+        // A stranger speaking the plain protocol, with a term that would fence the real primary.
+        using (var plain = new Socket(SocketType.Stream, ProtocolType.Tcp))
+        {
+            await plain.ConnectAsync(server.EndPoint).WaitAsync(Timeout);
+            await plain.SendAsync(Frame(LinkFrame.Hello, new HelloFrame(99, 0, 0, 0).Encode()));
+            await Tools.WaitUntilAsync(() => server.RefusedPeers >= 1, Timeout);
+        }
+
+        // A stranger with a certificate and key of its own.
+        var stranger = Primary(server.EndPoint, 99, new OrderedLog(), "other");
+        await Tools.WaitUntilAsync(() => server.RefusedPeers >= 2, Timeout);
+        await stranger.DisposeAsync();
+        _owned.Remove(stranger);
+        Assert.Equal(5UL, server.Term);
+        Assert.Equal(5UL, Terms.Read());
+        Assert.False(server.Synced.IsCompleted);
+        Assert.Null(stranger.Backup);
+
+        // The real primary, holding the pair's key.
+        var primaryLog = new OrderedLog();
+        var link = Primary(server.EndPoint, 6, primaryLog, "pair");
+        await server.Synced.WaitAsync(Timeout);
+        primaryLog.Append(new LogEntry(LogEventKind.Request, 1, 0, "*1\r\n$4\r\nPING\r\n"u8.ToArray(), 1));
+        await Tools.WaitUntilAsync(() => link.CommittedCount == 1 && backupLog.Count == 1, Timeout);
+        Assert.Equal(6UL, Terms.Read());
+        Assert.False(server.Outcome.IsCompleted);
+    }
+
+    [Theory]
+    [InlineData("oversized")]
+    [InlineData("goodbye-first")]
+    public async Task Without_TLS_a_first_frame_that_is_not_a_small_Hello_is_refused_before_anything_changes(string first)
+    {
+        var server = Backup(new OrderedLog());
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(server.EndPoint).WaitAsync(Timeout);
+        var bytes = first == "oversized"
+            ? Frame(LinkFrame.Hello, new byte[LinkConnection.MaxHelloBytes + 1])
+            : Frame(LinkFrame.Goodbye, []);
+        await socket.SendAsync(bytes);
+
+        await Tools.WaitUntilAsync(() => server.RefusedPeers == 1, Timeout);
+        Assert.False(server.Outcome.IsCompleted);
+        Assert.Equal(0UL, server.Term);
+    }
+
+    [Fact]
+    public void A_certificate_without_its_key_is_refused_with_the_setting_named()
+    {
+        var options = Options("pair");
+        options.TlsKey = Path.Combine(_dir, "missing.key");
+        var e = Assert.Throws<InvalidOperationException>(() => LinkTls.From(options));
+        Assert.Contains("remus.tls-certificate/remus.tls-key", e.Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] Frame(LinkFrame type, byte[] payload)
+    {
+        var frame = new byte[payload.Length + 5];
+        BinaryPrimitives.WriteUInt32BigEndian(frame, (uint)(payload.Length + 1));
+        frame[4] = (byte)type;
+        payload.CopyTo(frame, 5);
+        return frame;
     }
 }

@@ -52,44 +52,35 @@ public sealed class LinkTls : IDisposable
     }
 
     /// <summary>The primary's side: authenticates the backup, and itself to it.</summary>
-    public async Task<Stream> ConnectAsync(Socket socket, CancellationToken ct)
-    {
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, Validate);
-        try
-        {
-            await tls.AuthenticateAsClientAsync(
-                new SslClientAuthenticationOptions
-                {
-                    TargetHost = "resh-remus-link",
-                    ClientCertificates = [_certificate],
-                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                },
-                ct);
-            return tls;
-        }
-        catch
-        {
-            await tls.DisposeAsync();
-            throw;
-        }
-    }
+    public Task<Stream> ConnectAsync(Socket socket, CancellationToken ct) =>
+        AuthenticateAsync(socket, tls => tls.AuthenticateAsClientAsync(
+            new SslClientAuthenticationOptions
+            {
+                TargetHost = "resh-remus-link",
+                ClientCertificates = [_certificate],
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            },
+            ct));
 
     /// <summary>The backup's side: requires the primary's certificate.</summary>
-    public async Task<Stream> AcceptAsync(Socket socket, CancellationToken ct)
+    public Task<Stream> AcceptAsync(Socket socket, CancellationToken ct) =>
+        AuthenticateAsync(socket, tls => tls.AuthenticateAsServerAsync(
+            new SslServerAuthenticationOptions
+            {
+                ServerCertificate = _certificate,
+                ClientCertificateRequired = true,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            },
+            ct));
+
+    private async Task<Stream> AuthenticateAsync(Socket socket, Func<SslStream, Task> handshake)
     {
         var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, Validate);
         try
         {
-            await tls.AuthenticateAsServerAsync(
-                new SslServerAuthenticationOptions
-                {
-                    ServerCertificate = _certificate,
-                    ClientCertificateRequired = true,
-                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                },
-                ct);
+            await handshake(tls);
             return tls;
         }
         catch
