@@ -75,6 +75,20 @@ public sealed class LogCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_store_locked_by_another_writer_stops_the_start_with_one_line()
+    {
+        var store = Path.Combine(_dir, "store");
+        File.WriteAllText(Config, File.ReadAllText(Config).Replace("checkpoint: off", $"checkpoint: {{ flush: SAVE, files: [dump.rdb], interval: 5s, store: {store} }}", StringComparison.Ordinal));
+        await using var holder = await Resh.Checkpoints.CheckpointStore.OpenAsync(store);
+
+        var (code, output, errors) = await RunAsync("run", Config);
+        Assert.Equal(2, code);
+        var line = Assert.Single(errors.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("is locked by another writer", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("serving", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Log_commands_refuse_a_configuration_without_a_durable_log()
     {
         File.WriteAllText(Config, File.ReadAllText(Config).Replace("log: { fsync: always }\n", "", StringComparison.Ordinal));
