@@ -45,6 +45,15 @@ internal sealed class Etcd : IAsyncDisposable
         await LaunchAsync(quotaBytes);
     }
 
+    /// <summary>Turns etcd's authentication on with <paramref name="user"/> as its root user (as etcdctl user add, auth enable).</summary>
+    public async Task EnableAuthAsync(string user, string password)
+    {
+        using var role = await PostAsync("/v3/auth/role/add", "{\"name\":\"root\"}");
+        using var added = await PostAsync("/v3/auth/user/add", $"{{\"name\":\"{user}\",\"password\":\"{password}\"}}");
+        using var granted = await PostAsync("/v3/auth/user/grant", $"{{\"user\":\"{user}\",\"role\":\"root\"}}");
+        using var enabled = await PostAsync("/v3/auth/enable", "{}");
+    }
+
     /// <summary>Clears the NOSPACE alarms (after the quota was raised), as etcdctl alarm disarm does: etcd takes writes again.</summary>
     public async Task DisarmAsync()
     {

@@ -72,7 +72,7 @@ public sealed class EtcdOrderingTests
     }
 
     /// <summary>Starts <paramref name="count"/> gateways of one etcd-ordered cluster into <paramref name="hosts"/> (the caller disposes them).</summary>
-    private static async Task StartHostsAsync(Etcd etcd, string state, string cluster, int count, List<ReshHost> hosts)
+    private static async Task StartHostsAsync(Etcd etcd, string state, string cluster, int count, List<ReshHost> hosts, Action<EtcdOrderingOptions>? ordering = null)
     {
         for (var member = 1; member <= count; member++)
         {
@@ -89,9 +89,52 @@ public sealed class EtcdOrderingTests
                 },
                 Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = cluster, Member = member },
             };
+            ordering?.Invoke(options.Ordering);
             var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
             hosts.Add(host);
             await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        }
+    }
+
+    [Fact]
+    public async Task With_etcd_authentication_gateways_order_through_it_and_a_wrong_password_stops_the_start()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var etcd = await Etcd.StartAsync();
+        await etcd.EnableAuthAsync("root", "s3cret-pw");
+        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(state);
+        var good = Path.Combine(state, "good.pw");
+        var bad = Path.Combine(state, "bad.pw");
+        await File.WriteAllTextAsync(good, "s3cret-pw\n");
+        await File.WriteAllTextAsync(bad, "guess\n");
+        var hosts = new List<ReshHost>();
+        try
+        {
+            await StartHostsAsync(etcd, state, "auth", 2, hosts, o => (o.User, o.PasswordFile) = ("root", good));
+            await using (var client = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", "k", "v").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            }
+
+            await using (var other = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                await Tools.WaitUntilAsync(async () => (await other.CallAsync("GET", "k").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "v", TimeSpan.FromSeconds(30), "the write ordered through the authenticated etcd on the other gateway");
+            }
+
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostsAsync(etcd, Path.Combine(state, "bad"), "auth", 1, hosts, o => (o.User, o.PasswordFile) = ("root", bad)));
+            Assert.Contains("refused user 'root' (ordering.user, ordering.password-file)", refused.Message, StringComparison.Ordinal);
+            var anonymous = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostsAsync(etcd, Path.Combine(state, "none"), "auth", 1, hosts));
+            Assert.Contains("set ordering.user and ordering.password-file", anonymous.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.DisposeAsync();
+            }
+
+            Directory.Delete(state, recursive: true);
         }
     }
 

@@ -365,6 +365,7 @@ public sealed class ConfigLoaderTests
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, trim: sometimes }", "ordering.trim: 'sometimes' is not true or false")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, max-batch-bytes: 10 }", "ordering.max-batch-bytes: must be 1KiB to 512MiB")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, peer-listen: 10.0.0.1:6391 }", "ordering.peer-listen: 10.0.0.1:6391 is not a loopback address and would serve the whole data set to anyone who asks; set admin-token")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, user: resh }", "ordering.user and ordering.password-file: give both")]
     public void Ordering_mistakes_are_named(string yaml, string expected)
     {
         var e = Fails(Issue + "\n" + yaml + "\n");

@@ -48,6 +48,12 @@ public sealed class EtcdOrderingOptions
     /// </summary>
     public bool Trim { get; set; } = true;
 
+    /// <summary>etcd user for authentication (with <see cref="PasswordFile"/>); null: etcd without authentication.</summary>
+    public string? User { get; set; }
+
+    /// <summary>A file holding the etcd user's password (its first line), kept out of the configuration.</summary>
+    public string? PasswordFile { get; set; }
+
     private static OptionParser<Uri> EtcdUrl { get; } = (string text, OptionContext _, out Uri value, out string problem) =>
     {
         problem = $"'{text}' is not an etcd client URL; write e.g. http://10.0.0.1:2379";
@@ -64,7 +70,9 @@ public sealed class EtcdOrderingOptions
         .Value("max-batch-bytes", "largest etcd transaction", OptionValues.Size, (o, v) => o.MaxBatchBytes = (int)Math.Min(int.MaxValue, v))
         .Value("lease", "lease of this host's membership", OptionValues.Duration(), (o, v) => o.Lease = v)
         .Value("peer-listen", "address serving this host's checkpoints to its peers", OptionValues.Endpoint, (o, v) => o.PeerListen = v)
-        .Value("trim", "delete batches every live host's checkpoint covers", OptionValues.Flag, (o, v) => o.Trim = v);
+        .Value("trim", "delete batches every live host's checkpoint covers", OptionValues.Flag, (o, v) => o.Trim = v)
+        .Value("user", "etcd user to authenticate as (etcd auth enabled)", OptionValues.Text, (o, v) => o.User = v)
+        .Value("password-file", "file holding the etcd user's password", OptionValues.Path, (o, v) => o.PasswordFile = v);
 
     public IReadOnlyList<string> Validate()
     {
@@ -72,6 +80,11 @@ public sealed class EtcdOrderingOptions
         if (Endpoints.Count == 0)
         {
             errors.Add("ordering.etcd: needs at least one etcd client URL, e.g. [http://127.0.0.1:2379]");
+        }
+
+        if ((User is null) != (PasswordFile is null))
+        {
+            errors.Add("ordering.user and ordering.password-file: give both (etcd with authentication) or neither");
         }
 
         foreach (var endpoint in Endpoints)

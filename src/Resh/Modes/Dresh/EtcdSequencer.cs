@@ -45,6 +45,7 @@ public sealed partial class EtcdSequencer : ISequencer
     private long _batches;
     private long _largestBatch;
     private Uri _endpoint;
+    private readonly EtcdAuthHandler? _auth;
 
     public EtcdSequencer(OrderedLog log, EtcdOrderingOptions options, ILogger logger, EtcdCursor? resume = null)
     {
@@ -53,7 +54,13 @@ public sealed partial class EtcdSequencer : ISequencer
         _logger = logger;
         _endpoint = options.Endpoints[0];
         // No overall timeout (the watch is a stream that lasts), but an unreachable member must not hold a put for minutes.
-        _http = new HttpClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) }) { Timeout = Timeout.InfiniteTimeSpan };
+        HttpMessageHandler handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) };
+        if (options.User is { } user && options.PasswordFile is { } passwordFile)
+        {
+            handler = _auth = new EtcdAuthHandler(user, passwordFile, handler);
+        }
+
+        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         if (resume is not null)
         {
             Restore(resume);
@@ -84,9 +91,29 @@ public sealed partial class EtcdSequencer : ISequencer
     /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await AuthenticateAsync(cancellationToken);
         var head = await NewestRevisionAsync(cancellationToken);
         _watcher = Task.Run(() => WatchLoopAsync(head, _stop.Token), CancellationToken.None);
         await _caughtUp.Task.WaitAsync(TimeSpan.FromMinutes(5), cancellationToken);
+    }
+
+    /// <summary>With ordering.user: a token now, so that wrong credentials stop the start with their own message.</summary>
+    /// <exception cref="InvalidOperationException">etcd refused the user or password, or does not answer.</exception>
+    public async Task AuthenticateAsync(CancellationToken cancellationToken)
+    {
+        if (_auth is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _auth.AuthenticateAsync(Endpoint, cancellationToken);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new InvalidOperationException(e is EtcdAuthException ? e.Message : $"etcd at {Endpoint} could not be reached to authenticate ordering.user: {e.Message}", e);
+        }
     }
 
     public async ValueTask<long> SubmitAsync(LogEntry entry, CancellationToken cancellationToken = default)
@@ -286,6 +313,13 @@ public sealed partial class EtcdSequencer : ISequencer
             try
             {
                 using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(Root), B64(PrefixEnd(Root)), 1, "DESCEND", "MOD", true), EtcdJson.Default.RangeRequest, ct);
+                if (_auth is null && (int)response.StatusCode is >= 400 and < 500)
+                {
+                    // Reached, but refused: an etcd with authentication on (or a proxy that says no) will not change its mind.
+                    var refusal = (await response.Content.ReadAsStringAsync(ct)).Trim();
+                    throw new InvalidOperationException($"etcd at {Endpoint} refused to read the log ({(int)response.StatusCode} {refusal}); if its authentication is on, set ordering.user and ordering.password-file");
+                }
+
                 response.EnsureSuccessStatusCode();
                 var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
                 return long.Parse(body?.Kvs?.FirstOrDefault()?.ModRevision ?? "0", CultureInfo.InvariantCulture);
