@@ -8,24 +8,28 @@ internal sealed class Etcd : IAsyncDisposable
 {
     private readonly string _dir;
     private readonly string _peer;
+    private readonly EtcdCertificates? _tls;
     private Process _process;
 
-    private Etcd(string dir, Uri url, string peer)
+    private Etcd(string dir, Uri url, string peer, EtcdCertificates? tls)
     {
         _dir = dir;
         Url = url;
         _peer = peer;
+        _tls = tls;
         _process = null!;
     }
 
     public Uri Url { get; }
 
     /// <summary>Starts a fresh member; <paramref name="quotaBytes"/> sets etcd's backend quota (the NOSPACE alarm fires beyond it).</summary>
-    public static async Task<Etcd> StartAsync(long? quotaBytes = null)
+    /// <param name="tls">Serve https with these certificates and require a client certificate signed by their authority.</param>
+    public static async Task<Etcd> StartAsync(long? quotaBytes = null, EtcdCertificates? tls = null)
     {
         Tools.Require("etcd", "apt-get install etcd-server");
         var dir = Path.Combine(Path.GetTempPath(), "resh-etcd-data-" + Guid.NewGuid().ToString("N")[..8]);
-        var running = new Etcd(dir, new Uri($"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}"), $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}");
+        var scheme = tls is null ? "http" : "https";
+        var running = new Etcd(dir, new Uri($"{scheme}://127.0.0.1:{PortAllocator.GetFreeTcpPort()}"), $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}", tls);
         try
         {
             await running.LaunchAsync(quotaBytes);
@@ -75,6 +79,11 @@ internal sealed class Etcd : IAsyncDisposable
             args.AddRange(["--quota-backend-bytes", quota.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
 
+        if (_tls is { } tls)
+        {
+            args.AddRange(["--cert-file", tls.ServerCertificate, "--key-file", tls.ServerKey, "--client-cert-auth", "--trusted-ca-file", tls.Authority]);
+        }
+
         _process = Process.Start(new ProcessStartInfo("etcd", args)
         {
             RedirectStandardOutput = true,
@@ -86,7 +95,7 @@ internal sealed class Etcd : IAsyncDisposable
         _process.BeginErrorReadLine();
 
         // Ready once a read is answered (it needs a leader; /health would also fail while an alarm is raised).
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = Http(TimeSpan.FromSeconds(5));
         var clock = Stopwatch.StartNew();
         while (true)
         {
@@ -151,17 +160,34 @@ internal sealed class Etcd : IAsyncDisposable
     /// <summary>Whether etcd no longer holds <paramref name="revision"/> (a read at it is refused as compacted).</summary>
     public async Task<bool> IsCompactedAsync(long revision)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = Http(TimeSpan.FromSeconds(10));
         using var response = await http.PostAsync(new Uri(Url, "/v3/kv/range"), new StringContent($"{{\"key\":\"{B64("/")}\",\"revision\":\"{revision}\"}}"));
         return (await response.Content.ReadAsStringAsync()).Contains("compacted", StringComparison.Ordinal);
     }
 
     private async Task<System.Text.Json.JsonDocument> PostAsync(string path, string json)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var http = Http(TimeSpan.FromSeconds(10));
         using var response = await http.PostAsync(new Uri(Url, path), new StringContent(json));
         response.EnsureSuccessStatusCode();
         return await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync());
+    }
+
+    /// <summary>A client of this member: with TLS, presenting the test's client certificate and trusting its authority.</summary>
+    private HttpClient Http(TimeSpan timeout)
+    {
+        var handler = new SocketsHttpHandler();
+        if (_tls is { } tls)
+        {
+            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                ClientCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+                    System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tls.ClientCertificate, tls.ClientKey).Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null)],
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            };
+        }
+
+        return new HttpClient(handler) { Timeout = timeout };
     }
 
     private static string B64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));

@@ -97,6 +97,44 @@ public sealed class EtcdOrderingTests
     }
 
     [Fact]
+    public async Task Over_TLS_with_client_certificates_gateways_order_through_etcd_and_one_without_a_certificate_cannot_start()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
+        var certificates = EtcdCertificates.Create(Path.Combine(state, "tls"));
+        await using var etcd = await Etcd.StartAsync(tls: certificates);
+        Assert.Equal("https", etcd.Url.Scheme);
+        var hosts = new List<ReshHost>();
+        try
+        {
+            await StartHostsAsync(etcd, state, "tls", 2, hosts, o => (o.CaCertificate, o.ClientCertificate, o.ClientKey) = (certificates.Authority, certificates.ClientCertificate, certificates.ClientKey));
+            await using (var client = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", "k", "v").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            }
+
+            await using (var other = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                await Tools.WaitUntilAsync(async () => (await other.CallAsync("GET", "k").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "v", TimeSpan.FromSeconds(30), "the write ordered through etcd over TLS on the other gateway");
+            }
+
+            // Without a client certificate the handshake fails and the start stops, naming the settings.
+            var without = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostsAsync(etcd, Path.Combine(state, "none"), "tls", 1, hosts, o => o.CaCertificate = certificates.Authority));
+            Assert.Contains("TLS handshake failed", without.Message, StringComparison.Ordinal);
+            Assert.Contains("ordering.client-certificate", without.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.DisposeAsync();
+            }
+
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task With_etcd_authentication_gateways_order_through_it_and_a_wrong_password_stops_the_start()
     {
         Tools.Require("redis-server", "apt-get install redis-server");

@@ -201,6 +201,11 @@ public sealed class ReshOptions
             warnings.Add($"service.listen: {Gateway.Listen} is reachable from other hosts and clients need no password; bind 127.0.0.1, or set service.requirepass (resp) and firewall the port");
         }
 
+        if (Ordering?.Endpoints.FirstOrDefault(e => e.Scheme == Uri.UriSchemeHttp && !(IPAddress.TryParse(e.Host, out var a) ? IPAddress.IsLoopback(a) : e.IsLoopback)) is { } plain)
+        {
+            warnings.Add($"ordering.etcd: {plain} carries the ordered log across the network in the clear; use https:// with ordering.ca-certificate (and ordering.client-certificate for an etcd with --client-cert-auth), and ordering.user");
+        }
+
         foreach (var replica in Group.Replicas.Where(r => IsRedisServer(r.Command) && !r.Command.Contains("--bind", StringComparison.Ordinal)))
         {
             warnings.Add($"replica {replica.Id}: redis-server without --bind listens on every interface, where another host could write to it behind the voting; add --bind 127.0.0.1");

@@ -353,6 +353,11 @@ public sealed class ConfigLoaderTests
         Assert.False(ordering.Trim);
         Assert.Equal(2 * 1024 * 1024, ordering.MaxBatchBytes);
         Assert.NotNull(options.Group.Checkpoint);
+        Assert.Contains(options.Warnings(), w => w.StartsWith("ordering.etcd: http://10.0.0.1:2379/ carries the ordered log across the network in the clear", StringComparison.Ordinal));
+
+        var secured = ConfigLoader.Load(Issue + "\nordering: { etcd: [https://10.0.0.1:2379], cluster: redis, ca-certificate: ca.pem, client-certificate: c.pem, client-key: c.key, user: resh, password-file: pw }\n", "t.yaml", "/tmp");
+        Assert.Equal(("/tmp/ca.pem", "/tmp/c.pem", "/tmp/c.key", "resh", "/tmp/pw"), (secured.Ordering!.CaCertificate, secured.Ordering.ClientCertificate, secured.Ordering.ClientKey, secured.Ordering.User, secured.Ordering.PasswordFile));
+        Assert.DoesNotContain(secured.Warnings(), w => w.StartsWith("ordering.etcd", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -366,6 +371,9 @@ public sealed class ConfigLoaderTests
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, max-batch-bytes: 10 }", "ordering.max-batch-bytes: must be 1KiB to 512MiB")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, peer-listen: 10.0.0.1:6391 }", "ordering.peer-listen: 10.0.0.1:6391 is not a loopback address and would serve the whole data set to anyone who asks; set admin-token")]
     [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, user: resh }", "ordering.user and ordering.password-file: give both")]
+    [InlineData("ordering: { etcd: [http://127.0.0.1:2379], cluster: redis, ca-certificate: ca.pem }", "need https:// etcd URLs")]
+    [InlineData("ordering: { etcd: [https://127.0.0.1:2379, http://127.0.0.2:2379], cluster: redis }", "all http:// or all https://")]
+    [InlineData("ordering: { etcd: [https://127.0.0.1:2379], cluster: redis, client-certificate: c.pem }", "ordering.client-certificate and ordering.client-key: give both")]
     public void Ordering_mistakes_are_named(string yaml, string expected)
     {
         var e = Fails(Issue + "\n" + yaml + "\n");

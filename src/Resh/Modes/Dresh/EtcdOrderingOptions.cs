@@ -54,6 +54,15 @@ public sealed class EtcdOrderingOptions
     /// <summary>A file holding the etcd user's password (its first line), kept out of the configuration.</summary>
     public string? PasswordFile { get; set; }
 
+    /// <summary>PEM certificate of the authority that signed etcd's server certificates (https:// URLs); null: the system's roots.</summary>
+    public string? CaCertificate { get; set; }
+
+    /// <summary>PEM client certificate for an etcd that requires one (--client-cert-auth), with <see cref="ClientKey"/>.</summary>
+    public string? ClientCertificate { get; set; }
+
+    /// <summary>PEM private key of <see cref="ClientCertificate"/>.</summary>
+    public string? ClientKey { get; set; }
+
     private static OptionParser<Uri> EtcdUrl { get; } = (string text, OptionContext _, out Uri value, out string problem) =>
     {
         problem = $"'{text}' is not an etcd client URL; write e.g. http://10.0.0.1:2379";
@@ -72,7 +81,10 @@ public sealed class EtcdOrderingOptions
         .Value("peer-listen", "address serving this host's checkpoints to its peers", OptionValues.Endpoint, (o, v) => o.PeerListen = v)
         .Value("trim", "delete batches every live host's checkpoint covers", OptionValues.Flag, (o, v) => o.Trim = v)
         .Value("user", "etcd user to authenticate as (etcd auth enabled)", OptionValues.Text, (o, v) => o.User = v)
-        .Value("password-file", "file holding the etcd user's password", OptionValues.Path, (o, v) => o.PasswordFile = v);
+        .Value("password-file", "file holding the etcd user's password", OptionValues.Path, (o, v) => o.PasswordFile = v)
+        .Value("ca-certificate", "PEM certificate of the authority of etcd's server certificates (https)", OptionValues.Path, (o, v) => o.CaCertificate = v)
+        .Value("client-certificate", "PEM client certificate for etcd (https, --client-cert-auth)", OptionValues.Path, (o, v) => o.ClientCertificate = v)
+        .Value("client-key", "PEM private key of client-certificate", OptionValues.Path, (o, v) => o.ClientKey = v);
 
     public IReadOnlyList<string> Validate()
     {
@@ -80,6 +92,22 @@ public sealed class EtcdOrderingOptions
         if (Endpoints.Count == 0)
         {
             errors.Add("ordering.etcd: needs at least one etcd client URL, e.g. [http://127.0.0.1:2379]");
+        }
+
+        if ((ClientCertificate is null) != (ClientKey is null))
+        {
+            errors.Add("ordering.client-certificate and ordering.client-key: give both or neither");
+        }
+
+        var https = Endpoints.Count(e => e.Scheme == Uri.UriSchemeHttps);
+        if (https > 0 && https < Endpoints.Count)
+        {
+            errors.Add("ordering.etcd: all http:// or all https://, not both");
+        }
+
+        if (https == 0 && (CaCertificate ?? ClientCertificate) is not null)
+        {
+            errors.Add("ordering.ca-certificate and ordering.client-certificate need https:// etcd URLs");
         }
 
         if ((User is null) != (PasswordFile is null))

@@ -54,7 +54,7 @@ public sealed partial class EtcdSequencer : ISequencer
         _logger = logger;
         _endpoint = options.Endpoints[0];
         // No overall timeout (the watch is a stream that lasts), but an unreachable member must not hold a put for minutes.
-        HttpMessageHandler handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) };
+        HttpMessageHandler handler = EtcdTls.Handler(options);
         if (options.User is { } user && options.PasswordFile is { } passwordFile)
         {
             handler = _auth = new EtcdAuthHandler(user, passwordFile, handler);
@@ -323,6 +323,11 @@ public sealed partial class EtcdSequencer : ISequencer
                 response.EnsureSuccessStatusCode();
                 var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
                 return long.Parse(body?.Kvs?.FirstOrDefault()?.ModRevision ?? "0", CultureInfo.InvariantCulture);
+            }
+            catch (HttpRequestException e) when (EtcdTls.IsTlsFailure(e))
+            {
+                // Reached, but TLS failed (an untrusted server certificate, or no client certificate where etcd wants one).
+                throw new InvalidOperationException($"etcd at {Endpoint}: the TLS handshake failed ({e.InnerException?.Message ?? e.Message}); check ordering.ca-certificate, ordering.client-certificate and ordering.client-key", e);
             }
             catch (Exception e) when (e is HttpRequestException or IOException && !ct.IsCancellationRequested)
             {
