@@ -18,7 +18,10 @@ public sealed class LinkCertificateCommandTests : IDisposable
         var output = new StringWriter();
         Assert.Equal(0, await ReshCli.RunAsync(["link-certificate", cert, key], output, new StringWriter()).WaitAsync(TimeSpan.FromMinutes(1)));
         Assert.Contains("remus.tls-certificate", output.ToString(), StringComparison.Ordinal);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
+        }
         using (var tls = LinkTls.From(new RemusOptions { TlsCertificate = cert, TlsKey = key }))
         {
             Assert.NotNull(tls);
