@@ -96,6 +96,19 @@ public sealed class EtcdOrderingTests
         }
     }
 
+    /// <summary>Starts two gateways with <paramref name="ordering"/>; a write on the first is read on the second.</summary>
+    private static async Task OrderThroughTwoGatewaysAsync(Etcd etcd, string state, string cluster, List<ReshHost> hosts, Action<EtcdOrderingOptions> ordering)
+    {
+        await StartHostsAsync(etcd, state, cluster, 2, hosts, ordering);
+        await using (var client = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+        {
+            Assert.Equal("OK", (await client.CallAsync("SET", "k", "v").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+        }
+
+        await using var other = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+        await Tools.WaitUntilAsync(async () => (await other.CallAsync("GET", "k").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "v", TimeSpan.FromSeconds(30), "the write ordered through etcd on the other gateway");
+    }
+
     [Fact]
     public async Task Over_TLS_with_client_certificates_gateways_order_through_etcd_and_one_without_a_certificate_cannot_start()
     {
@@ -107,16 +120,7 @@ public sealed class EtcdOrderingTests
         var hosts = new List<ReshHost>();
         try
         {
-            await StartHostsAsync(etcd, state, "tls", 2, hosts, o => (o.CaCertificate, o.ClientCertificate, o.ClientKey) = (certificates.Authority, certificates.ClientCertificate, certificates.ClientKey));
-            await using (var client = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                Assert.Equal("OK", (await client.CallAsync("SET", "k", "v").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-            }
-
-            await using (var other = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                await Tools.WaitUntilAsync(async () => (await other.CallAsync("GET", "k").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "v", TimeSpan.FromSeconds(30), "the write ordered through etcd over TLS on the other gateway");
-            }
+            await OrderThroughTwoGatewaysAsync(etcd, state, "tls", hosts, o => (o.CaCertificate, o.ClientCertificate, o.ClientKey) = (certificates.Authority, certificates.ClientCertificate, certificates.ClientKey));
 
             // Without a client certificate the handshake fails and the start stops, naming the settings.
             var without = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostsAsync(etcd, Path.Combine(state, "none"), "tls", 1, hosts, o => o.CaCertificate = certificates.Authority));
@@ -149,16 +153,7 @@ public sealed class EtcdOrderingTests
         var hosts = new List<ReshHost>();
         try
         {
-            await StartHostsAsync(etcd, state, "auth", 2, hosts, o => (o.User, o.PasswordFile) = ("root", good));
-            await using (var client = await RespClient.ConnectAsync(hosts[0].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                Assert.Equal("OK", (await client.CallAsync("SET", "k", "v").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-            }
-
-            await using (var other = await RespClient.ConnectAsync(hosts[1].ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                await Tools.WaitUntilAsync(async () => (await other.CallAsync("GET", "k").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "v", TimeSpan.FromSeconds(30), "the write ordered through the authenticated etcd on the other gateway");
-            }
+            await OrderThroughTwoGatewaysAsync(etcd, state, "auth", hosts, o => (o.User, o.PasswordFile) = ("root", good));
 
             var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostsAsync(etcd, Path.Combine(state, "bad"), "auth", 1, hosts, o => (o.User, o.PasswordFile) = ("root", bad)));
             Assert.Contains("refused user 'root' (ordering.user, ordering.password-file)", refused.Message, StringComparison.Ordinal);
