@@ -40,7 +40,7 @@ internal static class LogCommand
                 {
                     SegmentDamage.None => "intact",
                     SegmentDamage.TornTail when nextFirst is null => $"torn final record after byte {s.ValidLength} (never acknowledged; cut on start)",
-                    _ when nextFirst is { } next && next - 1 <= covered => $"DAMAGED at byte {s.ValidLength}, covered by the checkpoint (nothing lost)",
+                    _ when s.CoveredBy(nextFirst, covered) => $"DAMAGED at byte {s.ValidLength}, covered by the checkpoint (nothing lost)",
                     _ => "DAMAGED",
                 };
                 output.WriteLine($"  {Path.GetFileName(s.Path)}  {range,-24} {s.Length,12} bytes  {state}");

@@ -161,10 +161,8 @@ public sealed class ReshOptions
     /// </summary>
     public CheckpointOptions? DefaultCheckpoint()
     {
-        var redis = Protocol == "resp" && Group.Replicas.Count > 0 && Group.Replicas.All(r =>
-            r.Command.TrimStart().Split(' ', 2)[0] is var program
-            && Path.GetFileName(program) == "redis-server"
-            && r.Command.Contains("{dir}", StringComparison.Ordinal));
+        var redis = Protocol == "resp" && Group.Replicas.Count > 0
+            && Group.Replicas.All(r => IsRedisServer(r.Command) && r.Command.Contains("{dir}", StringComparison.Ordinal));
         if (!redis)
         {
             return null;

@@ -27,6 +27,13 @@ public sealed record SegmentScan(string Path, long First, int Entries, long Vali
 {
     /// <summary>Sequence of the first entry that could not be read (when damaged or torn).</summary>
     public long FirstUnreadable => First + Entries;
+
+    /// <summary>
+    /// Whether damage here loses nothing: a later segment starts at <paramref name="nextFirst"/> and a checkpoint
+    /// covers everything before it. The last segment (no <paramref name="nextFirst"/>) is never covered: how many
+    /// entries followed the damage cannot be known.
+    /// </summary>
+    public bool CoveredBy(long? nextFirst, long coveredThrough) => nextFirst is { } next && next - 1 <= coveredThrough;
 }
 
 /// <summary>A damaged durable log: names the file, the byte offset and the entries that cannot be read.</summary>
@@ -85,7 +92,7 @@ public sealed partial class DurableLog
             }
 
             var name = System.IO.Path.GetFileName(scan.Path);
-            if (nextFirst is { } following && following - 1 <= coveredThrough)
+            if (scan.CoveredBy(nextFirst, coveredThrough))
             {
                 deletes.Add(scan.Path);
                 actions.Add($"delete {name}: damaged at byte {scan.ValidLength}, but the checkpoint (through #{coveredThrough}) covers all of it");

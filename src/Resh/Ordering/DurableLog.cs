@@ -160,9 +160,9 @@ public sealed partial class DurableLog : ICommitGate, IAsyncDisposable
             if (scan.Damage == SegmentDamage.Damaged || (scan.Damage == SegmentDamage.TornTail && nextFirst is not null))
             {
                 // Damage the newest checkpoint covers loses nothing: the segment is deleted once the log is open.
-                if (nextFirst is { } following && following - 1 <= coveredThrough)
+                if (scan.CoveredBy(nextFirst, coveredThrough))
                 {
-                    CoveredDamage(logger, scan.Path, scan.ValidLength, scan.FirstUnreadable, following - 1, coveredThrough);
+                    CoveredDamage(logger, scan.Path, scan.ValidLength, scan.FirstUnreadable, nextFirst!.Value - 1, coveredThrough);
                 }
                 else
                 {
