@@ -260,7 +260,7 @@ public sealed class BadInputTests
             async () => !(await client.CallAsync("SET", "after", "ok").WaitAsync(TimeSpan.FromSeconds(30))).IsError,
             TimeSpan.FromSeconds(120),
             "requests to be accepted again after a checkpoint");
-        Assert.Contains(cluster.Host.Events.Since(), e => e.Name == "+checkpoint");
+        await Tools.WaitUntilAsync(() => cluster.Host.Events.Since().Any(e => e.Name == "+checkpoint"), TimeSpan.FromSeconds(60), "the checkpoint the memory guard asked for");
         foreach (var key in acked)
         {
             Assert.Equal(1 << 20, (await client.CallAsync("STRLEN", key).WaitAsync(TimeSpan.FromSeconds(30))).Integer);

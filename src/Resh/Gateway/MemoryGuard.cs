@@ -12,6 +12,7 @@ public sealed class MemoryGuard(long limit, ILogger logger)
 {
     private static readonly TimeSpan CollectEvery = TimeSpan.FromSeconds(1);
     private long _lastCollect;
+    private long _afterCollect;
     private volatile bool _exceeded;
 
     /// <summary>The heap size beyond which requests are refused (0: none); tests set it once the host is up.</summary>
@@ -23,7 +24,10 @@ public sealed class MemoryGuard(long limit, ILogger logger)
     /// <summary>Raised (on the watcher's thread) each time a check finds the heap over the limit.</summary>
     public event Action<long>? Pressure;
 
-    /// <summary>One check; <paramref name="heap"/> reads the heap (tests give their own).</summary>
+    /// <summary>
+    /// One check; <paramref name="heap"/> reads the heap (tests give their own). Below the limit is decided at once; over
+    /// it only by a measurement after a collection (the newest, at most a second old), so garbage never refuses a request.
+    /// </summary>
     public void Check(Func<long>? heap = null)
     {
         var limit = Limit;
@@ -34,11 +38,16 @@ public sealed class MemoryGuard(long limit, ILogger logger)
 
         heap ??= static () => GC.GetTotalMemory(forceFullCollection: false);
         var bytes = heap();
-        if (bytes > limit && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastCollect)) > CollectEvery)
+        if (bytes > limit)
         {
-            Interlocked.Exchange(ref _lastCollect, System.Diagnostics.Stopwatch.GetTimestamp());
-            GC.Collect();
-            bytes = heap();
+            if (System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastCollect)) > CollectEvery)
+            {
+                GC.Collect();
+                Interlocked.Exchange(ref _lastCollect, System.Diagnostics.Stopwatch.GetTimestamp());
+                Interlocked.Exchange(ref _afterCollect, heap());
+            }
+
+            bytes = Math.Min(bytes, Interlocked.Read(ref _afterCollect));
         }
 
         var over = bytes > limit;
