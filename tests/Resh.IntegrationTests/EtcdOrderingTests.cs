@@ -59,15 +59,7 @@ public sealed class EtcdOrderingTests
         }
         finally
         {
-            foreach (var host in hosts)
-            {
-                await host.DisposeAsync();
-            }
-
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
+            await DisposeHostsAsync(hosts, state);
         }
     }
 
@@ -93,6 +85,20 @@ public sealed class EtcdOrderingTests
             var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
             hosts.Add(host);
             await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        }
+    }
+
+    /// <summary>Stops every gateway a test started and removes its state directory.</summary>
+    private static async Task DisposeHostsAsync(List<ReshHost> hosts, string state)
+    {
+        foreach (var host in hosts)
+        {
+            await host.DisposeAsync();
+        }
+
+        if (Directory.Exists(state))
+        {
+            Directory.Delete(state, recursive: true);
         }
     }
 
@@ -129,12 +135,7 @@ public sealed class EtcdOrderingTests
         }
         finally
         {
-            foreach (var host in hosts)
-            {
-                await host.DisposeAsync();
-            }
-
-            Directory.Delete(state, recursive: true);
+            await DisposeHostsAsync(hosts, state);
         }
     }
 
@@ -162,12 +163,7 @@ public sealed class EtcdOrderingTests
         }
         finally
         {
-            foreach (var host in hosts)
-            {
-                await host.DisposeAsync();
-            }
-
-            Directory.Delete(state, recursive: true);
+            await DisposeHostsAsync(hosts, state);
         }
     }
 
@@ -250,15 +246,7 @@ public sealed class EtcdOrderingTests
         }
         finally
         {
-            foreach (var host in hosts)
-            {
-                await host.DisposeAsync();
-            }
-
-            if (Directory.Exists(state))
-            {
-                Directory.Delete(state, recursive: true);
-            }
+            await DisposeHostsAsync(hosts, state);
         }
     }
 

@@ -1,4 +1,4 @@
-// Over 400 lines: one client connection: its read loop, its write loop, the reply slots between them and one Break; they share the connection's state and its teardown.
+// Over 600 lines: one client connection: its read loop, its write loop, the reply slots between them, the limits on what it may leave unread (bytes, write timeout) and one Break; they share the connection's state and its teardown.
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
