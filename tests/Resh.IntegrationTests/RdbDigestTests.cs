@@ -80,6 +80,63 @@ public sealed class RdbDigestTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_DUMP_of_equal_data_compares_equal_in_any_encoding_for_a_state_transfer_vote()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        var a = await StartAsync();
+        var b = await StartAsync();
+        await PopulateAsync(a, b: false);
+        await PopulateAsync(b, b: true);
+        var protocol = new RespProtocol();
+        async Task<(byte[] Reply, string? Normalized)> DumpAsync(RedisProcess server, string key)
+        {
+            var payload = (byte[])(await server.Db.ExecuteAsync("DUMP", key).WaitAsync(Timeout))!;
+            var reply = System.Text.Encoding.ASCII.GetBytes($"${payload.Length}\r\n").Concat(payload).Concat("\r\n"u8.ToArray()).ToArray();
+            var normalized = new System.Buffers.ArrayBufferWriter<byte>();
+            return (reply, protocol.TryNormalize(reply, RespReplyOrder.StateDump, normalized) ? System.Text.Encoding.ASCII.GetString(normalized.WrittenSpan) : null);
+        }
+
+        var keys = ((RedisResult[])(await a.Db.ExecuteAsync("KEYS", "*").WaitAsync(Timeout))!).Select(k => (string)k!).ToList();
+        Assert.True(keys.Count >= 10);
+        var differentBytes = 0;
+        foreach (var key in keys)
+        {
+            var (replyA, normalA) = await DumpAsync(a, key);
+            var (replyB, normalB) = await DumpAsync(b, key);
+            Assert.NotNull(normalA);
+            Assert.Equal(normalA, normalB);
+            differentBytes += replyA.AsSpan().SequenceEqual(replyB) ? 0 : 1;
+        }
+
+        // The encodings differ (an intset and a hash table, a listpack and a hash table), so some DUMPs do byte for byte.
+        Assert.True(differentBytes >= 2, $"only {differentBytes} DUMPs differ in their bytes");
+
+        // A change shows; a damaged payload is compared byte for byte (its checksum fails).
+        var before = (await DumpAsync(b, "h:big")).Normalized;
+        await b.Db.ExecuteAsync("HSET", "h:big", "f7", "other").WaitAsync(Timeout);
+        var (changed, normalChanged) = await DumpAsync(b, "h:big");
+        Assert.NotEqual(before, normalChanged);
+        changed[changed.Length / 2] ^= 0x01;
+        var damaged = new System.Buffers.ArrayBufferWriter<byte>();
+        Assert.True(protocol.TryNormalize(changed, RespReplyOrder.StateDump, damaged));
+        Assert.Equal(changed, damaged.WrittenSpan.ToArray());
+
+        // A state read's replies come as one run: each DUMP in it is compared by content, the rest as it is.
+        var (setA, _) = await DumpAsync(a, "S:ints");
+        var (setB, _) = await DumpAsync(b, "S:ints");
+        Assert.NotEqual(setA, setB);
+        string Run(byte[] dump)
+        {
+            var output = new System.Buffers.ArrayBufferWriter<byte>();
+            Assert.True(protocol.TryNormalize([.. dump, .. ":-1\r\n"u8, .. "$-1\r\n"u8, .. ":-2\r\n"u8], RespReplyOrder.StateDump, output));
+            return System.Text.Encoding.ASCII.GetString(output.WrittenSpan);
+        }
+
+        Assert.Equal(Run(setA), Run(setB));
+        Assert.EndsWith(":-1\r\n$-1\r\n:-2\r\n", Run(setA), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_damaged_dump_is_refused_not_digested()
     {
         Tools.Require("redis-server", "apt-get install redis-server");

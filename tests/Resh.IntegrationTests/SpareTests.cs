@@ -1,3 +1,4 @@
+using Resh.Clients;
 using Resh.Group;
 using Resh.Hosting;
 using Resh.Modes;
@@ -185,6 +186,73 @@ public sealed class SpareTests
         // Rotations go on meanwhile, so the replicas are not read directly here: every passive update ended with the
         // service digest voted by the active replicas, and no replica's digest or reply ever differed.
         Assert.DoesNotContain(status.Replicas, r => r.Mismatches > 0);
+    }
+
+    [Fact]
+    public async Task Passive_replicas_updated_by_state_hold_every_kind_of_value_and_decide_alone_when_both_active_ones_hang()
+    {
+        await using var cluster = await StartSpareAsync(o => o.Replication.Spare = new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200), UpdateBy = PassiveUpdateMethod.State });
+        await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "passive").All(r => r.Applied == s.Head), "two active and two passive replicas, all at the head");
+        await using var client = await cluster.ConnectAsync();
+        string[][] writes =
+        [
+            ["SET", "gone", "1"], ["DEL", "gone"], ["SET", "ttl", "v", "PX", "600000"],
+            ["HSET", "h", "a", "1", "b", "2"], ["RPUSH", "l", "x", "y", "z"], ["ZADD", "z", "1", "one", "2", "two"],
+            ["XADD", "s", "1-1", "f", "v"], ["SADD", "small", "1", "2", "3"],
+            [.. new[] { "SADD", "big" }.Concat(Enumerable.Range(0, 300).Select(i => $"m{i}"))],
+            [.. new[] { "SREM", "big" }.Concat(Enumerable.Range(3, 297).Select(i => $"m{i}"))],
+            .. Enumerable.Range(0, 1000).Select(_ => new[] { "INCR", "counter" }),
+        ];
+        var replies = await client.PipelineAsync(writes).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain(replies, r => r.IsError);
+        Assert.Equal("OK", (await client.CallAsync("SELECT", "1")).AsString());
+        Assert.Equal("OK", (await client.CallAsync("SET", "db1", "one")).AsString());
+        Assert.Equal("OK", (await client.CallAsync("SELECT", "0")).AsString());
+
+        // Both passive replicas are brought past the writes by state (1,000 INCRs of one key are one key to transfer).
+        var head = cluster.Host.Status().Head;
+        await cluster.WaitUntilAsync(s => s.StateUpdates >= 2 && Settled(s) && Role(s, "passive").All(r => r.Applied >= head), "both passive replicas updated by state past the writes");
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name is "+state-transfer-unavailable" or "+replica-suspected");
+
+        // Now only the passive replicas can answer: what they decide is what they were given.
+        await cluster.Host.InjectAsync("r1", FaultKind.Hang, CancellationToken.None);
+        await cluster.Host.InjectAsync("r2", FaultKind.Hang, CancellationToken.None);
+        async Task<RespValue> Read(params string[] args) => await client.CallAsync(args).WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("1000", (await Read("GET", "counter")).AsString());
+        Assert.Equal(0, (await Read("EXISTS", "gone")).Integer);
+        Assert.InRange((await Read("PTTL", "ttl")).Integer, 1, 600_000);
+        Assert.Equal(["a", "1", "b", "2"], (await Read("HGETALL", "h")).Items!.Select(i => i.AsString()).Chunk(2).OrderBy(p => p[0]).SelectMany(p => p));
+        Assert.Equal(["x", "y", "z"], (await Read("LRANGE", "l", "0", "-1")).Items!.Select(i => i.AsString()));
+        Assert.Equal(["one", "1", "two", "2"], (await Read("ZRANGE", "z", "0", "-1", "WITHSCORES")).Items!.Select(i => i.AsString()));
+        Assert.Equal(1, (await Read("XLEN", "s")).Integer);
+        Assert.Equal(["m0", "m1", "m2"], (await Read("SMEMBERS", "big")).Items!.Select(i => i.AsString()).Order(StringComparer.Ordinal));
+        Assert.Equal(3, (await Read("SCARD", "small")).Integer);
+        Assert.Equal("OK", (await Read("SELECT", "1")).AsString());
+        Assert.Equal("one", (await Read("GET", "db1")).AsString());
+        var events = cluster.Host.Events.Since();
+        Assert.Contains(events, e => e.Name == "+activation");
+        Assert.DoesNotContain(events, e => e.Name == "+disagreement");
+    }
+
+    [Fact]
+    public async Task By_default_many_writes_to_few_keys_go_by_state_and_a_few_writes_by_replay()
+    {
+        await using var cluster = await StartSpareAsync();
+        await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "passive").All(r => r.Applied == s.Head), "two active and two passive replicas, all at the head");
+        await using var client = await cluster.ConnectAsync();
+        var replies = await client.PipelineAsync([.. Enumerable.Range(0, 5000).Select(i => new[] { "SET", $"hot{i % 3}", $"{i}" })]).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
+        var head = cluster.Host.Status().Head;
+        await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "passive").All(r => r.Applied >= head), "both passive replicas past 5,000 writes");
+        // Two passive replicas, each updated by state at least once (an update may fall in while the writes arrive).
+        var byState = cluster.Host.Status().StateUpdates;
+        Assert.True(byState >= 2, $"{byState} updates by state");
+
+        Assert.Equal("OK", (await client.CallAsync("SET", "cold", "1")).AsString());
+        head = cluster.Host.Status().Head;
+        await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "passive").All(r => r.Applied >= head), "both passive replicas past one more write");
+        Assert.Equal(byState, cluster.Host.Status().StateUpdates);
+        await AssertActiveReplicasIdenticalAsync(cluster);
     }
 
     /// <summary>The active replicas hold the same data (passive ones are frozen and checked by their updates).</summary>

@@ -23,6 +23,7 @@ public sealed class ReshMetrics : IDisposable
     private readonly Histogram<double> _activationLatency;
     private readonly Counter<long> _passiveUpdates;
     private readonly Counter<long> _passiveUpdated;
+    private readonly Counter<long> _passiveTransferred;
     private readonly Counter<long> _rejuvenations;
     private readonly Histogram<double> _epochs;
     private readonly Histogram<double> _commitDelay;
@@ -42,8 +43,9 @@ public sealed class ReshMetrics : IDisposable
         _replayed = _meter.CreateCounter<long>("resh.replica.replayed", "{entry}", "Log entries replayed by rebuilt replicas before they voted again.");
         _activations = _meter.CreateCounter<long>("resh.activations", "{activation}", "Mode spare: the passive replicas were woken, by reason: mismatch, timeout, missing.");
         _activationLatency = _meter.CreateHistogram<double>("resh.activation.latency", "s", "Mode spare: from waking the passive replicas to the decision they made possible.");
-        _passiveUpdates = _meter.CreateCounter<long>("resh.passive.updates", "{update}", "Mode spare: passive replicas thawed, brought up to date and frozen again.");
-        _passiveUpdated = _meter.CreateCounter<long>("resh.passive.updated", "{entry}", "Mode spare: log entries fed to passive replicas in their updates.");
+        _passiveUpdates = _meter.CreateCounter<long>("resh.passive.updates", "{update}", "Mode spare: passive replicas thawed, brought up to date and frozen again, by method: replay, state.");
+        _passiveUpdated = _meter.CreateCounter<long>("resh.passive.updated", "{entry}", "Mode spare: log entries passive replicas were brought past in their updates, by method: replay, state.");
+        _passiveTransferred = _meter.CreateCounter<long>("resh.passive.transferred", "{key}", "Mode spare: pieces of state (keys) written into passive replicas instead of replaying the writes that changed them.");
         _rejuvenations = _meter.CreateCounter<long>("resh.rejuvenations", "{rejuvenation}", "Mode spare: proactive recoveries (a passive replica activated, the oldest active domain replaced).");
         _epochs = _meter.CreateHistogram<double>("resh.epoch.length", "s", "Mode remus: time each shipped epoch covered.");
         _commitDelay = _meter.CreateHistogram<double>("resh.output.commit.delay", "s", "How long a decided reply waited for output commit (the backup's acknowledgement, the disk).");
@@ -80,10 +82,16 @@ public sealed class ReshMetrics : IDisposable
 
     public void ActivationLatency(TimeSpan latency) => _activationLatency.Record(latency.TotalSeconds);
 
-    public void PassiveUpdate(long entries)
+    /// <summary>One passive replica updated by <paramref name="method"/> (replay, state) over <paramref name="entries"/> log entries, <paramref name="keys"/> of its state transferred.</summary>
+    public void PassiveUpdate(string method, long entries, long keys)
     {
-        _passiveUpdates.Add(1);
-        _passiveUpdated.Add(entries);
+        var tag = new KeyValuePair<string, object?>("method", method);
+        _passiveUpdates.Add(1, tag);
+        _passiveUpdated.Add(entries, tag);
+        if (keys > 0)
+        {
+            _passiveTransferred.Add(keys);
+        }
     }
 
     public void Rejuvenation() => _rejuvenations.Add(1);

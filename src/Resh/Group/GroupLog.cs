@@ -49,8 +49,11 @@ internal static partial class GroupLog
     [LoggerMessage(EventId = 1017, Level = LogLevel.Debug, Message = "Replica {Replica} is passive and frozen at #{Applied}")]
     public static partial void ReplicaParked(ILogger logger, string replica, long applied);
 
-    [LoggerMessage(EventId = 1018, Level = LogLevel.Debug, Message = "Passive replica {Replica} updated #{From}..#{Through} in {Milliseconds:0.#} ms")]
-    public static partial void PassiveUpdated(ILogger logger, string replica, long from, long through, double milliseconds);
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Debug, Message = "Passive replica {Replica} updated by {Method} #{From}..#{Through} in {Milliseconds:0.#} ms")]
+    public static partial void PassiveUpdated(ILogger logger, string replica, string method, long from, long through, double milliseconds);
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Debug, Message = "Passive update #{From}..#{Through} by replay: {Reason}")]
+    public static partial void PassiveUpdateByReplay(ILogger logger, long from, long through, string reason);
 
     [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "Passive update skipped: {Reason}")]
     public static partial void PassiveUpdateFailed(ILogger logger, string reason);

@@ -35,8 +35,11 @@ public interface IGroupControl
     /// <summary>Takes an active replica out of voting and parks it as a passive one, if more than the quorum still vote and the policy still allows it.</summary>
     Task DemoteAsync(int replica);
 
-    /// <summary>Thaws every passive replica at rest behind <paramref name="target"/>, feeds it the log up to there, and freezes it again.</summary>
-    Task UpdatePassivesAsync(long target, CancellationToken cancellationToken);
+    /// <summary>
+    /// Thaws every passive replica at rest behind <paramref name="target"/>, brings it up to there (by replay, or by state
+    /// and then replay, as <paramref name="method"/> says), and freezes it again.
+    /// </summary>
+    Task UpdatePassivesAsync(long target, PassiveUpdateMethod method, CancellationToken cancellationToken);
 
     /// <summary>Appends the service's digest command and waits (bounded) until it is decided: passive replicas replaying it compare states.</summary>
     Task ProbeDigestAsync(string digest, CancellationToken cancellationToken);
@@ -55,6 +58,19 @@ public interface IGroupControl
 
     /// <summary>Runs the group's checks of silent and lagging replicas now.</summary>
     void CheckNow();
+}
+
+/// <summary>How a passive replica is brought up to date.</summary>
+public enum PassiveUpdateMethod
+{
+    /// <summary>By whichever of the two costs less, as measured on earlier updates (state only where the protocol can).</summary>
+    Auto,
+
+    /// <summary>It runs every write again.</summary>
+    Replay,
+
+    /// <summary>It is given the state the writes changed, read from the replicas that vote (where the protocol can; else replay).</summary>
+    State,
 }
 
 /// <summary>One replica in a <see cref="GroupView"/>.</summary>

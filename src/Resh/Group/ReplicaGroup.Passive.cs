@@ -263,8 +263,11 @@ public sealed partial class ReplicaGroup : IGroupControl
         }
     }
 
-    /// <summary>Every passive replica at rest behind <paramref name="target"/> is thawed, fed the log up to there, and frozen again.</summary>
-    async Task IGroupControl.UpdatePassivesAsync(long target, CancellationToken ct)
+    /// <summary>
+    /// Every passive replica at rest behind <paramref name="target"/> is thawed, brought up to there and frozen again: by
+    /// replay, or given the state up to a read appended now and then replaying what follows it (<see cref="ReadStateAsync"/>).
+    /// </summary>
+    async Task IGroupControl.UpdatePassivesAsync(long target, PassiveUpdateMethod method, CancellationToken ct)
     {
         List<Replica> due;
         lock (_lock)
@@ -272,6 +275,12 @@ public sealed partial class ReplicaGroup : IGroupControl
             due = [.. _replicas.Where(r => r.Role == ReplicaRole.Passive && r.State == ReplicaState.Passive && r.Applier is { } a && a.Applied < target - 1)];
         }
 
+        if (due.Count == 0)
+        {
+            return;
+        }
+
+        var state = await ReadStateAsync(due.Min(r => r.Applier?.Applied ?? long.MaxValue) + 1, method, ct);
         foreach (var replica in due)
         {
             if (!await TakeControlAsync(replica, ct))
@@ -281,6 +290,7 @@ public sealed partial class ReplicaGroup : IGroupControl
 
             ReplicaApplier? applier;
             long from;
+            var limit = state is null ? target : Math.Max(target, state.Sequence + 1);
             try
             {
                 IDomain? domain;
@@ -296,7 +306,11 @@ public sealed partial class ReplicaGroup : IGroupControl
                     from = applier.Applied + 1;
                     replica.ProgressApplied = applier.Applied;
                     replica.ProgressTimestamp = _clock.GetTimestamp();
-                    applier.Limit = target;
+                    if (state is null)
+                    {
+                        applier.Limit = limit;
+                    }
+
                     domain = replica.Domain;
                 }
 
@@ -313,9 +327,35 @@ public sealed partial class ReplicaGroup : IGroupControl
             }
 
             var started = Stopwatch.GetTimestamp();
-            await ParkAsync(replica, applier, target, ct);
-            _metrics.PassiveUpdate(target - from);
-            GroupLog.PassiveUpdated(_logger, replica.Spec.Id, from, target - 1, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (state is not null)
+            {
+                try
+                {
+                    await WriteStateAsync(replica, applier, state, ct);
+                }
+                catch (Exception e) when (e is IOException or InvalidDataException or System.Net.Sockets.SocketException or OperationCanceledException && !ct.IsCancellationRequested)
+                {
+                    Suspect(replica, applier, "update", $"its state transfer failed: {e.Message}");
+                    continue;
+                }
+
+                lock (_lock)
+                {
+                    replica.ProgressTimestamp = _clock.GetTimestamp();
+                    applier.Limit = limit;
+                }
+            }
+
+            await ParkAsync(replica, applier, limit, ct);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            MeasureUpdate(state, limit - from, elapsed);
+            if (state is not null)
+            {
+                Interlocked.Increment(ref _stateUpdates);
+            }
+
+            _metrics.PassiveUpdate(state is null ? "replay" : "state", limit - from, state?.Keys ?? 0);
+            GroupLog.PassiveUpdated(_logger, replica.Spec.Id, state is null ? "replay" : $"state ({state.Keys} keys at #{state.Sequence}) and replay", from, limit - 1, elapsed.TotalMilliseconds);
         }
     }
 

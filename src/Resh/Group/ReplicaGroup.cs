@@ -168,6 +168,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 Checkpoint = _newest,
                 Activations = _policy.Counters.Activations,
                 Rejuvenations = _policy.Counters.Rejuvenations,
+                StateUpdates = StateUpdates,
             };
         }
     }

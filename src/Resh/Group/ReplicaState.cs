@@ -89,4 +89,7 @@ public record GroupStatus(string Mode, int Faults, long Head, long Decided, int 
     /// <summary>How often a passive replica replaced the oldest active one, proactive recovery (mode spare).</summary>
     public long Rejuvenations { get; init; }
 
+    /// <summary>How often a passive replica was brought up to date by state instead of replay (mode spare).</summary>
+    public long StateUpdates { get; init; }
+
 }

@@ -117,46 +117,82 @@ public sealed class OrderedLog
         long seq;
         lock (_appendLock)
         {
-            if (entry.Sequence >= 0)
-            {
-                throw new InvalidOperationException($"entry already appended at #{entry.Sequence}");
-            }
-
-            seq = _count;
-            var chunk = (int)(seq >> ChunkBits);
-            if (chunk == _chunks.Count)
-            {
-                _chunks.Add(new LogEntry[ChunkSize]);
-            }
-
-            entry.Sequence = seq;
-            entry.AppendedTimestamp = _clock.GetTimestamp();
-            try
-            {
-                if (Observer?.Appending(entry) is { } payload)
-                {
-                    entry.Payload = payload;
-                }
-
-                _durable?.Append(entry);
-            }
-            catch
-            {
-                entry.Sequence = -1;
-                throw;
-            }
-
-            _chunks[chunk][seq & (ChunkSize - 1)] = entry;
-            Volatile.Write(ref _count, seq + 1);
+            seq = AppendUnderLock(entry);
             toWake = _subscribers;
         }
 
-        foreach (var subscriber in toWake)
+        Wake(toWake);
+        return seq;
+    }
+
+    /// <summary>
+    /// Appends the entry <paramref name="build"/> makes for the position it is given, called under the append lock: nothing
+    /// is appended between what the builder read of the log (it may read entries before that position) and its entry.
+    /// Returns the position, or -1 when the builder returned null and nothing was appended. Keep the builder short: every
+    /// append waits for it.
+    /// </summary>
+    public long Append(Func<long, LogEntry?> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
+        LogSubscription[] toWake;
+        long seq;
+        lock (_appendLock)
+        {
+            if (build(_count) is not { } entry)
+            {
+                return -1;
+            }
+
+            seq = AppendUnderLock(entry);
+            toWake = _subscribers;
+        }
+
+        Wake(toWake);
+        return seq;
+    }
+
+    private long AppendUnderLock(LogEntry entry)
+    {
+        if (entry.Sequence >= 0)
+        {
+            throw new InvalidOperationException($"entry already appended at #{entry.Sequence}");
+        }
+
+        var seq = _count;
+        var chunk = (int)(seq >> ChunkBits);
+        if (chunk == _chunks.Count)
+        {
+            _chunks.Add(new LogEntry[ChunkSize]);
+        }
+
+        entry.Sequence = seq;
+        entry.AppendedTimestamp = _clock.GetTimestamp();
+        try
+        {
+            if (Observer?.Appending(entry) is { } payload)
+            {
+                entry.Payload = payload;
+            }
+
+            _durable?.Append(entry);
+        }
+        catch
+        {
+            entry.Sequence = -1;
+            throw;
+        }
+
+        _chunks[chunk][seq & (ChunkSize - 1)] = entry;
+        Volatile.Write(ref _count, seq + 1);
+        return seq;
+    }
+
+    private static void Wake(LogSubscription[] subscribers)
+    {
+        foreach (var subscriber in subscribers)
         {
             subscriber.Wake();
         }
-
-        return seq;
     }
 
     /// <summary>Returns the entry at <paramref name="sequence"/>; it must be below <see cref="Count"/>.</summary>

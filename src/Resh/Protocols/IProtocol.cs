@@ -82,6 +82,9 @@ public interface IProtocol
     /// </summary>
     IOrderObserver? OrderObserver => null;
 
+    /// <summary>How a replica is brought to the others' state by what a stretch of requests changed, or null: by replay only.</summary>
+    IStateTransfer? StateTransfer => null;
+
     /// <summary>
     /// Fault drill: change one existing piece of state directly in the replica at <paramref name="endpoint"/>,
     /// bypassing the gateway. Returns a description of what was changed.

@@ -5,14 +5,15 @@ using System.Net.Sockets;
 namespace Resh.Protocols;
 
 /// <summary>
-/// A minimal request/reply client for probes and fault drills against one replica: sends bytes, reads
-/// one reply as framed by the protocol's <see cref="IReplyFramer"/>.
+/// A minimal request/reply client for probes, fault drills and state transfers against one replica: sends bytes,
+/// reads replies as framed by the protocol's <see cref="IReplyFramer"/>.
 /// </summary>
 internal sealed class WireClient : IDisposable
 {
     private readonly Socket _socket;
     private readonly IReplyFramer _framer;
     private byte[] _buffer = new byte[4096];
+    private int _start;
     private int _count;
 
     private WireClient(Socket socket, IReplyFramer framer)
@@ -39,21 +40,47 @@ internal sealed class WireClient : IDisposable
     /// <summary>Sends <paramref name="request"/> and returns the one reply it produces.</summary>
     public async Task<byte[]> RequestAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
     {
+        await SendAsync(request, cancellationToken).ConfigureAwait(false);
+        return await ReceiveAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends <paramref name="requests"/> (pipelined, in one go) and returns the <paramref name="replies"/> replies they produce, in order.</summary>
+    public async Task<IReadOnlyList<byte[]>> PipelineAsync(ReadOnlyMemory<byte> requests, int replies, CancellationToken cancellationToken)
+    {
+        await SendAsync(requests, cancellationToken).ConfigureAwait(false);
+        var received = new List<byte[]>(replies);
+        while (received.Count < replies)
+        {
+            received.Add(await ReceiveAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        return received;
+    }
+
+    private async Task SendAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
+    {
         while (!request.IsEmpty)
         {
             var sent = await _socket.SendAsync(request, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             request = request[sent..];
         }
+    }
 
+    private async Task<byte[]> ReceiveAsync(CancellationToken cancellationToken)
+    {
         while (true)
         {
-            var status = _framer.TryFrame(new ReadOnlySequence<byte>(_buffer, 0, _count), out var end);
+            var status = _framer.TryFrame(new ReadOnlySequence<byte>(_buffer, _start, _count - _start), out var end);
             if (status == FrameStatus.Complete)
             {
-                var length = end.GetInteger();
-                var reply = _buffer.AsSpan(0, length).ToArray();
-                _buffer.AsSpan(length, _count - length).CopyTo(_buffer);
-                _count -= length;
+                var length = end.GetInteger() - _start;
+                var reply = _buffer.AsSpan(_start, length).ToArray();
+                _start += length;
+                if (_start == _count)
+                {
+                    (_start, _count) = (0, 0);
+                }
+
                 return reply;
             }
 
@@ -64,7 +91,13 @@ internal sealed class WireClient : IDisposable
 
             if (_count == _buffer.Length)
             {
-                Array.Resize(ref _buffer, _buffer.Length * 2);
+                // Pipelined replies are taken from the front: move what is left there before growing.
+                _buffer.AsSpan(_start, _count - _start).CopyTo(_buffer);
+                (_start, _count) = (0, _count - _start);
+                if (_count == _buffer.Length)
+                {
+                    Array.Resize(ref _buffer, _buffer.Length * 2);
+                }
             }
 
             var read = await _socket.ReceiveAsync(_buffer.AsMemory(_count), SocketFlags.None, cancellationToken).ConfigureAwait(false);

@@ -63,6 +63,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private TaskCompletionSource? _barrier;
     private long _checkpointWritten;
     private long _limit = long.MaxValue;
+    private long _skipThrough = -1;
     private bool _skipSettledReads;
     /// <summary>
     /// Up to this many entries in flight, an append wakes the writer on the appending thread (a request is sent at
@@ -129,6 +130,17 @@ public sealed class ReplicaApplier : IAsyncDisposable
             Volatile.Write(ref _limit, value);
             Volatile.Read(ref _subscription)?.Poke();
         }
+    }
+
+    /// <summary>
+    /// Leaves out every entry up to <paramref name="sequence"/>: they count as applied, in order, without being sent. For a
+    /// replica given the state at that position by other means (a state transfer), while nothing after its applied
+    /// position was sent to it; set it before raising <see cref="Limit"/>.
+    /// </summary>
+    public void SkipThrough(long sequence)
+    {
+        Volatile.Write(ref _skipThrough, sequence);
+        Volatile.Read(ref _subscription)?.Poke();
     }
 
     /// <summary>
@@ -265,6 +277,15 @@ public sealed class ReplicaApplier : IAsyncDisposable
         {
             while (!ct.IsCancellationRequested)
             {
+                if (Volatile.Read(ref _skipThrough) is var skipThrough && next <= skipThrough)
+                {
+                    // The replica holds the state at that position already: the entries up to it are applied without being sent.
+                    _pendingEnqueue.Add(new InFlight(_log[skipThrough], 0, Silent: true));
+                    next = skipThrough + 1;
+                    EnqueueAll();
+                    continue;
+                }
+
                 await subscription.WaitForAsync(next, ct);
                 var limit = Limit;
                 if (next >= limit)

@@ -46,6 +46,8 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
 
     public List<long> Updates { get; } = [];
 
+    public List<PassiveUpdateMethod> Methods { get; } = [];
+
     public List<string> Probes { get; } = [];
 
     public VerifiedCheckpoint? NewestCheckpoint => null;
@@ -95,9 +97,10 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
         return Task.CompletedTask;
     }
 
-    public Task UpdatePassivesAsync(long target, CancellationToken cancellationToken)
+    public Task UpdatePassivesAsync(long target, PassiveUpdateMethod method, CancellationToken cancellationToken)
     {
         Updates.Add(target);
+        Methods.Add(method);
         return Task.CompletedTask;
     }
 

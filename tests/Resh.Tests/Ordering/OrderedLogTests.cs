@@ -45,6 +45,26 @@ public sealed class OrderedLogTests
     }
 
     [Fact]
+    public void An_entry_built_under_the_append_lock_sees_its_position_and_the_entries_before_it_or_appends_nothing()
+    {
+        var log = new OrderedLog();
+        log.Append(new LogEntry(LogEventKind.Open, 1, 0, ReadOnlyMemory<byte>.Empty, 0));
+        Assert.Equal(-1, log.Append(_ => null));
+        Assert.Equal(1, log.Count);
+
+        var seen = -1L;
+        var built = log.Append(at =>
+        {
+            seen = at;
+            Assert.Equal(LogEventKind.Open, log[at - 1].Kind);
+            return new LogEntry(LogEventKind.Close, 1, 0, ReadOnlyMemory<byte>.Empty, 0);
+        });
+        Assert.Equal(1, built);
+        Assert.Equal(1, seen);
+        Assert.Equal(LogEventKind.Close, log[1].Kind);
+    }
+
+    [Fact]
     public void A_request_entry_needs_a_reply()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new LogEntry(LogEventKind.Request, 1, 0, new byte[1], 0));

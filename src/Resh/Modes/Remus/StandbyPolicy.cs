@@ -38,7 +38,7 @@ public sealed class StandbyPolicy(RemusOptions remus) : IGroupPolicy
         {
             while (_standby && await timer.WaitForNextTickAsync(cancellationToken))
             {
-                await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), cancellationToken);
+                await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), PassiveUpdateMethod.Replay, cancellationToken);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -1,3 +1,4 @@
+using Resh.Group;
 using Resh.Options;
 
 
@@ -35,9 +36,17 @@ public sealed class SpareOptions
     /// </summary>
     public string? Digest { get; set; }
 
+    /// <summary>
+    /// How passive replicas are brought up to date: by replaying every write, by being given the state the writes changed
+    /// (read from the active replicas and voted; Redis: DUMP and RESTORE of the keys), or by whichever costs less as
+    /// measured on earlier updates (the default).
+    /// </summary>
+    public PassiveUpdateMethod UpdateBy { get; set; } = PassiveUpdateMethod.Auto;
+
     /// <summary>The keys of the spare: section.</summary>
     public static OptionSchema<SpareOptions> Keys { get; } = new OptionSchema<SpareOptions>()
         .Value("update-interval", "bring the passive replicas up to date every N log entries (10000) or every duration (1s)", OptionValues.EntriesOrDuration, (o, v) => (o.UpdateEveryEntries, o.UpdateEvery) = v)
+        .Value("update-by", "how passive replicas are brought up to date: auto (whichever costs less, measured), replay (every write again), state (the keys the writes changed)", OptionValues.Choice("auto, replay or state", ("auto", PassiveUpdateMethod.Auto), ("replay", PassiveUpdateMethod.Replay), ("state", PassiveUpdateMethod.State)), (o, v) => o.UpdateBy = v)
         .Value("rejuvenate-every", "rotate a passive replica in and the oldest active one out this often (off: never)", OffOr(OptionValues.Duration()), (o, v) => o.RejuvenateEvery = v)
         .Value("digest", "command whose reply digests the service's state, voted after each passive update", OptionValues.Text, (o, v) => o.Digest = v);
 

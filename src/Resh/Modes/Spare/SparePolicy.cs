@@ -256,19 +256,31 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
     }
 
     /// <summary>
-    /// One passive update: (with a digest command) the active replicas vote on the service's digest, then every
-    /// passive replica is brought up to the settled prefix. Returns the log head the update covered.
+    /// One passive update: every passive replica is brought up to the settled prefix, by replay or by state
+    /// (<see cref="SpareOptions.UpdateBy"/>). With a digest command the active replicas also vote on the service's digest,
+    /// and every passive replica replays that vote, so it compares its state with theirs. Returns the log head the update covered.
     /// </summary>
     private async Task<long> UpdatePassivesAsync(CancellationToken ct)
     {
         var options = _group.Options;
         // A checkpoint digest that is not a command (rdb: Resh reads the files) is no default for the update.
-        if ((spare.Digest ?? (options.Checkpoint is { VotesOnFiles: false } c ? c.Digest : null)) is { } digest)
+        var digest = spare.Digest ?? (options.Checkpoint is { VotesOnFiles: false } c ? c.Digest : null);
+        if (digest is not null && spare.UpdateBy == PassiveUpdateMethod.Replay)
         {
+            // Replay only: the digest goes first and is replayed with the rest, in one thaw.
             await _group.ProbeDigestAsync(digest, ct);
+            await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), PassiveUpdateMethod.Replay, ct);
+            return _group.View().LogHead;
         }
 
-        await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), ct);
+        await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), spare.UpdateBy, ct);
+        if (digest is not null)
+        {
+            // After a state transfer, which leaves out everything before its read: the digest is replayed after it.
+            await _group.ProbeDigestAsync(digest, ct);
+            await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), PassiveUpdateMethod.Replay, ct);
+        }
+
         return _group.View().LogHead;
     }
 

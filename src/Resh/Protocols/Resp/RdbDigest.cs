@@ -111,6 +111,39 @@ public static partial class RdbDigest
         }
     }
 
+    /// <summary>
+    /// The digest of the value in a DUMP payload (the value's type and RDB encoding, two bytes of RDB version and a
+    /// CRC-64 of both), computed as for a key in a file but without the key's name and expiry. False when the
+    /// checksum does not match, the version is not read here, or the value cannot be read (a module's type).
+    /// </summary>
+    public static bool TryDumpDigest(ReadOnlySpan<byte> dump, out UInt128 digest)
+    {
+        digest = default;
+        if (dump.Length < 11)
+        {
+            return false;
+        }
+
+        var footer = dump.Length - 10;
+        var version = BinaryPrimitives.ReadUInt16LittleEndian(dump.Slice(footer, 2));
+        if (version is < 1 or > 11 || Crc64.Update(0, dump[..(footer + 2)]) != BinaryPrimitives.ReadUInt64LittleEndian(dump[(footer + 2)..]))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var stream = new MemoryStream(dump[..footer].ToArray(), writable: false);
+            var reader = new RdbReader(stream);
+            digest = new State(version).Value(reader, reader.ReadByte());
+            return reader.Offset == footer;
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>What a file holds: one 128-bit digest, and the keys of each database (for the humans reading a mismatch).</summary>
     public sealed record Result(UInt128 Digest, IReadOnlyDictionary<long, long> Keys)
     {
@@ -164,6 +197,14 @@ public static partial class RdbDigest
             Values.Read(reader, type, version, this);
             var (sum, keys) = _databases.GetValueOrDefault(db);
             _databases[db] = (sum + _key.GetCurrentHashAsUInt128(), keys + 1);
+        }
+
+        /// <summary>The hash of one value alone (a DUMP payload): what <see cref="Key"/> sums, without the key's name and expiry.</summary>
+        public UInt128 Value(RdbReader reader, byte type)
+        {
+            _key.Reset();
+            Values.Read(reader, type, version, this);
+            return _key.GetCurrentHashAsUInt128();
         }
 
         /// <summary>The logical type of the value being read, so a set and a list of the same members differ.</summary>

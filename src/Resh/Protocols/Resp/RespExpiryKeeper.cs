@@ -58,8 +58,8 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
         return out
         """;
 
-    private static readonly byte[] Check = Encoding.ASCII.GetBytes(CheckScript.Replace("SHIFT", Shift.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
-    private static readonly byte[] Sweep = Encoding.ASCII.GetBytes(SweepScript.Replace("SHIFT", Shift.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    internal static readonly byte[] Check = Encoding.ASCII.GetBytes(CheckScript.Replace("SHIFT", Shift.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+    internal static readonly byte[] Sweep = Encoding.ASCII.GetBytes(SweepScript.Replace("SHIFT", Shift.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
 
     private readonly Lock _lock = new();
     private readonly Dictionary<(int Db, string Key), long> _due = [];

@@ -35,7 +35,7 @@ internal sealed partial class RespOrder : IOrderObserver
     /// <summary>The last reply of an aborted transaction (an integer, which no EXEC answers), turned into a null reply for the client.</summary>
     public static readonly byte[] AbortedReply = ":-424242\r\n"u8.ToArray();
 
-    private static readonly byte[] AbortScript = "-- resh: watch aborted\nreturn -424242"u8.ToArray();
+    internal static readonly byte[] AbortScript = "-- resh: watch aborted\nreturn -424242"u8.ToArray();
     private static readonly byte[] Ping = "*1\r\n$4\r\nPING\r\n"u8.ToArray();
     private static readonly byte[] EvalHeader = "$4\r\nEVAL\r\n"u8.ToArray();
     private static readonly byte[] WatchBulk = Bulk(WatchScript);

@@ -110,6 +110,9 @@ public sealed class RespProtocol : IProtocol
 
     public IOrderObserver? OrderObserver => Order;
 
+    /// <summary>Passive replicas brought up to date by keys: DUMP on the voting replicas, RESTORE on the passive one.</summary>
+    public IStateTransfer? StateTransfer { get; } = new RespStateTransfer();
+
     public IReadOnlyDictionary<string, string>? CheckpointLabels(long sequence) => Order.Config.LabelsAt(sequence);
 
     public void Restored(long sequence, IReadOnlyDictionary<string, string> labels) => Order.Config.Seed(sequence, labels);
@@ -184,7 +187,8 @@ public sealed class RespProtocol : IProtocol
     /// <see cref="ErrorComparison.CodeOnly"/>, every error is cut down to its code.
     /// </summary>
     public bool TryNormalize(ReadOnlySpan<byte> reply, int hint, IBufferWriter<byte> output) =>
-        (hint != RespReplyOrder.Ordered && RespReplyOrder.TrySortAggregate(reply, hint, output))
+        hint == RespReplyOrder.StateDump ? RespStateTransfer.TryNormalize(reply, output)
+        : (hint != RespReplyOrder.Ordered && RespReplyOrder.TrySortAggregate(reply, hint, output))
         || (CodeOnlyErrors && RespNormalizer.TryNormalizeErrors(reply, output));
 
     /// <summary>"-ERR " + message + "\r\n", with CR and LF in the message replaced by spaces.</summary>

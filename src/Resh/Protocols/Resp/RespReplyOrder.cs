@@ -48,6 +48,12 @@ public static class RespReplyOrder
     /// </summary>
     public const int StreamTimes = 7;
 
+    /// <summary>
+    /// A state read (DUMP and PEXPIRETIME of keys, for bringing a replica up to date by state): each DUMP is compared by
+    /// its content, not its bytes, since equal data may be encoded differently in two correct replicas.
+    /// </summary>
+    public const int StateDump = 8;
+
     private static readonly byte[][] ReplicaTimes = ["$4\r\nidle\r\n"u8.ToArray(), "$9\r\nseen-time\r\n"u8.ToArray(), "$11\r\nactive-time\r\n"u8.ToArray(), "$8\r\ninactive\r\n"u8.ToArray()];
 
     /// <summary>Configuration parameters whose values differ between correct replicas (their own files and addresses).</summary>
