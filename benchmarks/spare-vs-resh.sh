@@ -3,20 +3,23 @@
 # redis-server, in the same run: throughput, CPU seconds (gateway + every replica) per request, and the
 # activation latency of spare with 10,000 requests pending for the passive replicas. Prints ratios.
 #
-#   benchmarks/spare-vs-resh.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-p PENDING]
+#   benchmarks/spare-vs-resh.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-p PENDING] [-u auto|replay|state]
+#
+# -u: how spare's passive replicas are brought up to date (spare.update-by; default auto).
 #
 # Needs redis-server, redis-benchmark, redis-cli (apt-get install redis-server redis-tools), curl,
 # python3 and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-requests=200000 clients=50 rounds=3 pending=10000
-while getopts "n:c:r:p:" opt; do
+requests=200000 clients=50 rounds=3 pending=10000 update_by=auto
+while getopts "n:c:r:p:u:" opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) clients=$OPTARG ;;
     r) rounds=$OPTARG ;;
     p) pending=$OPTARG ;;
-    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds] [-p pending]" >&2; exit 2 ;;
+    u) update_by=$OPTARG ;;
+    *) echo "usage: $0 [-n requests] [-c clients] [-r rounds] [-p pending] [-u auto|replay|state]" >&2; exit 2 ;;
   esac
 done
 
@@ -69,17 +72,17 @@ EOF
   exit 1
 }
 start resh resh "" 3
-start spare spare "spare: { update-interval: 1s }" 4
+start spare spare "spare: { update-interval: 1s, update-by: $update_by }" 4
 start act spare "spare: { update-interval: 1000000000 }" 4
 
-# CPU seconds so far: "REPLICAS GATEWAY" (all replicas of one group; its gateway process).
+# CPU seconds so far: "REPLICAS GATEWAY PASSIVE" (all replicas of one group; its gateway process; its passive replicas).
 cpu_of() { # pid admin
   local ticks
   ticks=$(awk '{print $14 + $15}' "/proc/$1/stat")
-  curl -s "127.0.0.1:$2/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(r['cpuSeconds'] for r in s['replicas']), $ticks / $(getconf CLK_TCK))"
+  curl -s "127.0.0.1:$2/status" | python3 -c "import json,sys; s=json.load(sys.stdin); print(sum(r['cpuSeconds'] for r in s['replicas']), $ticks / $(getconf CLK_TCK), sum(r['cpuSeconds'] for r in s['replicas'] if r['role'] == 'passive'))"
 }
-# used BEFORE AFTER: "replicas total" seconds between two cpu_of readings.
-used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[1] - x[1], (y[1] + y[2]) - (x[1] + x[2]) }'; }
+# used BEFORE AFTER: "replicas total passive" seconds between two cpu_of readings.
+used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); print y[1] - x[1], (y[1] + y[2]) - (x[1] + x[2]), y[3] - x[3] }'; }
 
 measure() { # port test
   redis-benchmark -p "$1" -t "$2" -n "$requests" -c "$clients" -q --csv 2>/dev/null | tr -d '"' | awk -F, 'NR>1 {print $2, $5}'
@@ -90,11 +93,11 @@ for port in "$resh_port" "$spare_port" "$direct_port"; do
 done
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
-echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds; resh = 3 active redis-server replicas; spare = 2 active + 2 passive (update-interval 1s)"
-echo "CPU in microseconds per request during the run: replicas (all domains, passive updates included) and total (replicas + gateway process)"
-printf "%-4s %10s %9s %9s %5s %5s %8s %8s %5s %8s %8s %5s\n" test direct_rps resh_rps spare_rps s/r s/d resh_rep spare_rep s/r resh_tot spare_tot s/r
+echo "redis-benchmark -n $requests -c $clients, best of $rounds rounds; resh = 3 active redis-server replicas; spare = 2 active + 2 passive (update-interval 1s, update-by $update_by)"
+echo "CPU in microseconds per request during the run: replicas (all domains, passive updates included; pas: spare's passive replicas alone) and total (replicas + gateway process)"
+printf "%-4s %10s %9s %9s %5s %5s %8s %8s %5s %6s %8s %8s %5s\n" test direct_rps resh_rps spare_rps s/r s/d resh_rep spare_rep s/r pas resh_tot spare_tot s/r
 for t in set get; do
-  best_d=0 best_r=0 best_s=0 cpu_r="0 0" cpu_s="0 0"
+  best_d=0 best_r=0 best_s=0 cpu_r="0 0 0" cpu_s="0 0 0"
   for _ in $(seq 1 "$rounds"); do
     read -r rps _ < <(measure "$direct_port" "$t")
     if awk "BEGIN{exit !($rps > $best_d)}"; then best_d=$rps; fi
@@ -109,8 +112,8 @@ for t in set get; do
   done
   awk -v t="$t" -v d="$best_d" -v r="$best_r" -v s="$best_s" -v cr="$cpu_r" -v cs="$cpu_s" -v n="$requests" \
     'BEGIN { split(cr, a, " "); split(cs, b, " ");
-             printf "%-4s %10.0f %9.0f %9.0f %5.2f %5.2f %8.1f %8.1f %5.2f %8.1f %8.1f %5.2f\n", toupper(t), d, r, s, s/r, s/d,
-               a[1]/n*1e6, b[1]/n*1e6, b[1]/a[1], a[2]/n*1e6, b[2]/n*1e6, b[2]/a[2] }'
+             printf "%-4s %10.0f %9.0f %9.0f %5.2f %5.2f %8.1f %8.1f %5.2f %6.2f %8.1f %8.1f %5.2f\n", toupper(t), d, r, s, s/r, s/d,
+               a[1]/n*1e6, b[1]/n*1e6, b[1]/a[1], b[3]/n*1e6, a[2]/n*1e6, b[2]/n*1e6, b[2]/a[2] }'
 done
 
 # Activation: no passive update falls in (update-interval 10^9 entries), so the passive replicas are
