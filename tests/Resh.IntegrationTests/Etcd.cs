@@ -150,6 +150,18 @@ internal sealed class Etcd : IAsyncDisposable
         return result;
     }
 
+    /// <summary>Writes <paramref name="key"/> (no lease), as another host or an intruder with etcd access would.</summary>
+    public async Task PutAsync(string key, string value)
+    {
+        using var doc = await PostAsync("/v3/kv/put", $"{{\"key\":\"{B64(key)}\",\"value\":\"{B64(value)}\"}}");
+    }
+
+    /// <summary>Deletes <paramref name="key"/>.</summary>
+    public async Task DeleteAsync(string key)
+    {
+        using var doc = await PostAsync("/v3/kv/deleterange", $"{{\"key\":\"{B64(key)}\"}}");
+    }
+
     /// <summary>How many keys are under <paramref name="prefix"/> (last modified at or before <paramref name="maxModRevision"/>, when given).</summary>
     public async Task<long> CountAsync(string prefix, long maxModRevision = 0)
     {

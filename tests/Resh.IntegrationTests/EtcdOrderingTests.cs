@@ -479,13 +479,36 @@ public sealed class EtcdOrderingTests
                 Assert.True(await etcd.IsCompactedAsync(revision - 1), "etcd's history before the trim is compacted");
             }
 
+            if (compacted)
+            {
+                // Every host recorded its checkpoints' digests. Two forged records that outnumber the real ones at every
+                // position make each peer's checkpoint unbacked: host 3 refuses them all and does not start.
+                var records = await etcd.RangeAsync("/resh/it/digests/");
+                Assert.Contains(records.Keys, k => k.EndsWith("/1", StringComparison.Ordinal));
+                Assert.Contains(records.Keys, k => k.EndsWith("/2", StringComparison.Ordinal));
+                var forged = records.Keys.Select(k => k[..k.LastIndexOf('/')]).Distinct().SelectMany(p => new[] { $"{p}/8", $"{p}/9" }).ToList();
+                foreach (var key in forged)
+                {
+                    await etcd.PutAsync(key, "rdb:forged");
+                }
+
+                var refused = await Assert.ThrowsAnyAsync<Exception>(() => StartAsync(3));
+                Assert.Contains("do not back it", refused.ToString(), StringComparison.Ordinal);
+                await hosts[2]!.DisposeAsync();
+                hosts[2] = null;
+                foreach (var key in forged)
+                {
+                    await etcd.DeleteAsync(key);
+                }
+            }
+
             // Host 3 returns: it starts from its own newest checkpoint (or a peer's), and only the log after it comes from etcd.
             var returned = await StartAsync(3);
             var from = returned.Log.First - 1;
             if (compacted)
             {
                 Assert.True(from >= newer.Sequence, $"the returning host went on from #{from}, older than the peers' checkpoint #{newer.Sequence}");
-                Assert.Contains(returned.Events.Since(), e => e.Name == "+peer-checkpoint");
+                Assert.Contains(returned.Events.Since(), e => e.Name == "+peer-checkpoint" && e.Detail.Contains("its digest is the one members 1, 2 recorded", StringComparison.Ordinal));
             }
             else
             {

@@ -27,7 +27,7 @@ public sealed partial class ReplicaGroup
                     };
                     if (digest.Length > 0)
                     {
-                        labels["resh.digest"] = digest.TrimStart('+', '$');
+                        labels[DigestLabel] = digest.TrimStart('+', '$');
                     }
 
                     foreach (var more in _hooks.Select(h => h.Labels(entry.Sequence)).Append(_protocol.CheckpointLabels(entry.Sequence)))

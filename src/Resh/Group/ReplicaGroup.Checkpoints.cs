@@ -22,6 +22,9 @@ public sealed partial class ReplicaGroup
     /// <summary>Label of a stored checkpoint: the log position it covers.</summary>
     public const string SequenceLabel = "resh.checkpoint";
 
+    /// <summary>The label holding the digest f+1 replicas agreed on (their files' digest, or the digest command's reply).</summary>
+    public const string DigestLabel = "resh.digest";
+
     private readonly ConcurrentDictionary<(long Sequence, int Replica), Capture> _captures = new();
     private readonly ConcurrentDictionary<long, TimeSpan> _pauses = new();
     private readonly Channel<(LogEntry Entry, Capture Capture, string Digest)> _storeJobs = Channel.CreateUnbounded<(LogEntry, Capture, string)>(new UnboundedChannelOptions { SingleReader = true });

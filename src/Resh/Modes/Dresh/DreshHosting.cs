@@ -74,11 +74,8 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
             throw new InvalidOperationException($"{compacted.Message}; this host has no checkpoint: section, so it cannot take a peer's checkpoint. Add one (the same as the peers')");
         }
 
-        IReadOnlyList<MemberInfo> members;
-        await using (var lister = new EtcdSequencer(new OrderedLog(), etcd, _logger))
-        {
-            members = await lister.ListMembersAsync(cancellationToken);
-        }
+        await using var lister = new EtcdSequencer(new OrderedLog(), etcd, _logger);
+        var members = await lister.ListMembersAsync(cancellationToken);
 
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
         var tried = new List<string>();
@@ -100,12 +97,22 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
                     continue;
                 }
 
+                // Verified before use: its digest against the hosts' records at that position (and its files, when voted on files).
+                var computed = host.GroupOptions.Checkpoint is { VotesOnFiles: true } options ? CheckpointFiles.Digest(options.Digest, dir, options.Files) : null;
+                var recorded = await lister.CheckpointDigestsAsync(seq, cancellationToken);
+                if (PeerCheckpointCheck.Problem(labels.GetValueOrDefault(ReplicaGroup.DigestLabel), computed, recorded, out var backers) is { } problem)
+                {
+                    tried.Add($"member {peer.Member}: checkpoint #{seq} refused: {problem}");
+                    host.Events.Record("+peer-checkpoint-refused", null, $"member {peer.Member} ({peer.Checkpoints}), checkpoint #{seq}: {problem}");
+                    continue;
+                }
+
                 var info = await host.Store.SnapshotAsync(dir, labels, cancellationToken);
                 var restored = new VerifiedCheckpoint(seq, info.Id, info.Time) { Labels = labels };
                 _restoredCursor = cursorText;
                 host.Log.StartAt(seq + 1);
                 PeerCheckpoint(_logger, peer.Member, peer.Checkpoints!, seq, info.Id);
-                host.Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}");
+                host.Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}; its digest is the one members {string.Join(", ", backers)} recorded{(computed is null ? "" : ", and its files digest alike")}");
                 return restored;
             }
             catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException)

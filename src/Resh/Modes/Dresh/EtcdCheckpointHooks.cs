@@ -5,7 +5,7 @@ namespace Resh.Dresh;
 /// <summary>
 /// D-RESH's part in checkpoints: each carries where in etcd's log it stands (its cursor), only the host whose turn it
 /// is schedules them (every host shares the log and so every checkpoint entry), and a stored one lets etcd's log
-/// before its cursor be trimmed.
+/// before its cursor be trimmed, once its digest is recorded for hosts that will take it from a peer.
 /// </summary>
 internal sealed class EtcdCheckpointHooks(EtcdSequencer sequencer) : ICheckpointHooks
 {
@@ -18,7 +18,7 @@ internal sealed class EtcdCheckpointHooks(EtcdSequencer sequencer) : ICheckpoint
     {
         if (labels.TryGetValue(EtcdCursor.Label, out var cursor))
         {
-            _ = sequencer.CheckpointStoredAsync(EtcdCursor.Parse(cursor), CancellationToken.None);
+            _ = sequencer.CheckpointStoredAsync(EtcdCursor.Parse(cursor), checkpoint.Sequence, labels.GetValueOrDefault(ReplicaGroup.DigestLabel), CancellationToken.None);
         }
     }
 }

@@ -28,6 +28,14 @@ public sealed partial class EtcdSequencer
 
     private string TrimPrefix => Root + "trim/";
 
+    /// <summary>Each host's digest of its stored checkpoints: digests/{position}/{member}, kept for the newest few.</summary>
+    private string DigestPrefix => Root + "digests/";
+
+    /// <summary>How many of its own checkpoint digests a host keeps in etcd (older ones are deleted as new ones come).</summary>
+    private const int KeptDigests = 4;
+
+    private readonly Queue<string> _digestKeys = new();
+
     /// <summary>The revision etcd was last trimmed and compacted to by this gateway, and the batch keys it deleted in all.</summary>
     public (long Revision, long Batches) TrimStats => (Interlocked.Read(ref _trimmedRevision), Interlocked.Read(ref _trimmedBatches));
 
@@ -35,7 +43,15 @@ public sealed partial class EtcdSequencer
     /// A checkpoint with this cursor is stored: publishes the revision it goes on from and, on the member that
     /// schedules checkpoints, trims. Failures are logged, never thrown: the log just stays longer in etcd.
     /// </summary>
-    public Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken)
+    public Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken) => CheckpointStoredAsync(cursor, -1, null, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="CheckpointStoredAsync(EtcdCursor, CancellationToken)"/>, and first records the checkpoint's
+    /// <paramref name="digest"/> at <paramref name="sequence"/> for this member, so a host that later takes a peer's
+    /// checkpoint can check it against what the other hosts stored (<see cref="CheckpointDigestsAsync"/>). The record
+    /// goes before the revision that allows a trim: no host's history is trimmed before its digest is there.
+    /// </summary>
+    public Task CheckpointStoredAsync(EtcdCursor cursor, long sequence, string? digest, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(cursor);
         return TrimStepAsync(
@@ -47,7 +63,17 @@ public sealed partial class EtcdSequencer
                     member = _current;
                 }
 
-                if (member is null || cursor.Revision <= Interlocked.Read(ref _published))
+                if (member is null)
+                {
+                    return;
+                }
+
+                if (digest is not null && sequence >= 0)
+                {
+                    await PublishDigestAsync(member, sequence, digest, ct);
+                }
+
+                if (cursor.Revision <= Interlocked.Read(ref _published))
                 {
                     return;
                 }
@@ -200,6 +226,39 @@ public sealed partial class EtcdSequencer
         Interlocked.Exchange(ref _trimmedRevision, upTo);
         Interlocked.Add(ref _trimmedBatches, deleted);
         Trimmed(_logger, deleted, upTo, live.Count);
+    }
+
+    private async Task PublishDigestAsync(MemberRun member, long sequence, string digest, CancellationToken ct)
+    {
+        var key = string.Create(CultureInfo.InvariantCulture, $"{DigestPrefix}{sequence:D20}/{_options.Member}");
+        using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(key), B64(digest), member.Lease), EtcdJson.Default.PutRequest, ct))
+        {
+            put.EnsureSuccessStatusCode();
+        }
+
+        _digestKeys.Enqueue(key);
+        while (_digestKeys.Count > KeptDigests)
+        {
+            var txn = new TxnRequest([], [new TxnOp(null, new DeleteRequest(B64(_digestKeys.Dequeue())))]);
+            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
+            response.EnsureSuccessStatusCode();
+        }
+    }
+
+    /// <summary>The digests the hosts recorded for their checkpoint at <paramref name="sequence"/>, by member number.</summary>
+    public async Task<IReadOnlyDictionary<int, string>> CheckpointDigestsAsync(long sequence, CancellationToken cancellationToken)
+    {
+        var prefix = string.Create(CultureInfo.InvariantCulture, $"{DigestPrefix}{sequence:D20}/");
+        var digests = new Dictionary<int, string>();
+        foreach (var kv in await RangeAsync(prefix, keysOnly: false, maxModRevision: 0, cancellationToken))
+        {
+            if (int.TryParse(Key(kv)[prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var member))
+            {
+                digests[member] = Text(kv);
+            }
+        }
+
+        return digests;
     }
 
     private async Task<List<KeyValue>> RangeAsync(string prefix, bool keysOnly, long maxModRevision, CancellationToken ct, long limit = 0)

@@ -40,6 +40,9 @@ public sealed partial class EtcdSequencer : ISequencer
     private readonly Dictionary<long, string> _openSessions = [];
     private readonly Dictionary<int, long> _lastSessions = [];
     private long _appliedRevision;
+
+    /// <summary>The keys applied at <see cref="_appliedRevision"/>: one revision can change several (a lease's keys all go at once).</summary>
+    private readonly HashSet<string> _appliedKeys = new(StringComparer.Ordinal);
     private long _ownLastSession;
 
     private long _batches;
@@ -421,16 +424,23 @@ public sealed partial class EtcdSequencer : ISequencer
         }
 
         var modified = long.Parse(kv.ModRevision ?? "0", CultureInfo.InvariantCulture);
-        if (modified <= AppliedRevision)
+        var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
+        if (modified < AppliedRevision || (modified == AppliedRevision && !_appliedKeys.Add(key)))
         {
-            // A revision seen before a reconnect: applied once only (every key this class writes has a revision of its own).
+            // A change seen before a reconnect: applied once only. One revision may change several keys (a revoked
+            // lease deletes the member key, its trim key and its digest records at once), each applied once.
             return;
         }
 
         // Every change under the prefix moves the watch on, whatever it is: a start waits for the head revision,
         // which may be a trim key or a member key as well as a batch.
-        Interlocked.Exchange(ref _appliedRevision, modified);
-        var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
+        if (modified > AppliedRevision)
+        {
+            _appliedKeys.Clear();
+            _appliedKeys.Add(key);
+            Interlocked.Exchange(ref _appliedRevision, modified);
+        }
+
         var deleted = change.Type == "DELETE";
         if (key.StartsWith(MembersPrefix, StringComparison.Ordinal))
         {
