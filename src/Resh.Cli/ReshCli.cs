@@ -95,11 +95,11 @@ public static class ReshCli
         root.Subcommands.Add(StoreCommand.Build());
         root.Subcommands.Add(LogCommand.Build());
 
-        // link-certificate (mode remus across hosts)
+        // link-certificate (links between hosts: the Remus pair, D-RESH checkpoint peers)
         var certArg = new Argument<FileInfo>("CERT") { Description = "Where to write the certificate (PEM)." };
         var keyArg = new Argument<FileInfo>("KEY") { Description = "Where to write its private key (PEM, mode 600)." };
         var days = new Option<int>("--days") { Description = "Validity in days (default 3650).", DefaultValueFactory = _ => 3650 };
-        var linkCertificate = new Command("link-certificate", "Write a new certificate and key for a Remus pair to share (remus.tls-certificate, remus.tls-key).") { certArg, keyArg, days };
+        var linkCertificate = new Command("link-certificate", "Write a new certificate and key for hosts to share on a link: a Remus pair (remus.tls-certificate, remus.tls-key) or D-RESH checkpoint peers (ordering.peer-tls-certificate, ordering.peer-tls-key).") { certArg, keyArg, days };
         linkCertificate.SetAction(parse =>
         {
             var (cert, key) = (parse.GetValue(certArg)!, parse.GetValue(keyArg)!);
@@ -109,8 +109,8 @@ public static class ReshCli
                 return ExitUsage;
             }
 
-            Resh.Remus.LinkTls.WriteNewPair(cert.FullName, key.FullName, TimeSpan.FromDays(parse.GetValue(days)));
-            output.WriteLine($"wrote {cert.FullName} and {key.FullName}; copy both to the two hosts of the pair and name them in remus.tls-certificate and remus.tls-key");
+            PinnedTls.WriteNewPair(cert.FullName, key.FullName, TimeSpan.FromDays(parse.GetValue(days)));
+            output.WriteLine($"wrote {cert.FullName} and {key.FullName}; copy both to every host of the link and name them in remus.tls-certificate and remus.tls-key (a Remus pair) or ordering.peer-tls-certificate and ordering.peer-tls-key (D-RESH peers)");
             return ExitOk;
         });
         root.Subcommands.Add(linkCertificate);

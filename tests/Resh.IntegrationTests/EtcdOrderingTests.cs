@@ -370,6 +370,11 @@ public sealed class EtcdOrderingTests
         await using var etcd = await Etcd.StartAsync();
         var state = Path.Combine(Path.GetTempPath(), "resh-etcd-" + Guid.NewGuid().ToString("N")[..12]);
         var hosts = new ReshHost?[3];
+
+        // Compacted: a returning host takes a peer's checkpoint, here over mutual TLS with a certificate the hosts share.
+        Directory.CreateDirectory(state);
+        var (peerCertificate, peerKey) = (Path.Combine(state, "peers.pem"), Path.Combine(state, "peers.key"));
+        PinnedTls.WriteNewPair(peerCertificate, peerKey, TimeSpan.FromDays(1));
         ReshOptions Options(int member) => new()
         {
             Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
@@ -383,7 +388,11 @@ public sealed class EtcdOrderingTests
                 Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", EveryEntries = 1_000_000 },
             },
             // Not compacted: Resh leaves etcd alone (ordering.trim off). Compacted: Resh trims and compacts etcd itself.
-            Ordering = new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0), Trim = compacted },
+            Ordering = new EtcdOrderingOptions
+            {
+                Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0), Trim = compacted,
+                PeerTlsCertificate = compacted ? peerCertificate : null, PeerTlsKey = compacted ? peerKey : null,
+            },
         };
         async Task<ReshHost> StartAsync(int member)
         {
@@ -508,7 +517,7 @@ public sealed class EtcdOrderingTests
             if (compacted)
             {
                 Assert.True(from >= newer.Sequence, $"the returning host went on from #{from}, older than the peers' checkpoint #{newer.Sequence}");
-                Assert.Contains(returned.Events.Since(), e => e.Name == "+peer-checkpoint" && e.Detail.Contains("its digest is the one members 1, 2 recorded", StringComparison.Ordinal));
+                Assert.Contains(returned.Events.Since(), e => e.Name == "+peer-checkpoint" && e.Detail.Contains("(https://", StringComparison.Ordinal) && e.Detail.Contains("its digest is the one members 1, 2 recorded", StringComparison.Ordinal));
             }
             else
             {

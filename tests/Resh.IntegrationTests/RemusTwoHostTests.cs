@@ -27,7 +27,7 @@ public sealed class RemusTwoHostTests
         // Across hosts the link is mutual TLS with a certificate the pair shares.
         var certificate = Path.Combine(net.Directory, "pair.pem");
         var key = Path.Combine(net.Directory, "pair.key");
-        Resh.Remus.LinkTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
+        PinnedTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
         var config = $$"""
             service: { protocol: resp, listen: {{net.Service}}:6380 }
             admin: 127.0.0.1:6390

@@ -204,6 +204,11 @@ public sealed class ReshOptions
             warnings.Add($"ordering.etcd: {plain} carries the ordered log across the network in the clear; use https:// with ordering.ca-certificate (and ordering.client-certificate for an etcd with --client-cert-auth), and ordering.user");
         }
 
+        if (Ordering is { PeerListen: { } peers, PeerTlsCertificate: null } && !IPAddress.IsLoopback(peers.Address))
+        {
+            warnings.Add($"ordering.peer-listen: {peers} sends checkpoints (the whole data set) and the admin token across the network in the clear; set ordering.peer-tls-certificate and ordering.peer-tls-key on every host (resh link-certificate makes a pair)");
+        }
+
         foreach (var replica in Group.Replicas.Where(r => IsRedisServer(r.Command) && !r.Command.Contains("--bind", StringComparison.Ordinal)))
         {
             warnings.Add($"replica {replica.Id}: redis-server without --bind listens on every interface, where another host could write to it behind the voting; add --bind 127.0.0.1");

@@ -38,6 +38,49 @@ public sealed class PeerCheckpointFetchTests : IDisposable
     }
 
     [Fact]
+    public async Task With_a_shared_certificate_only_a_host_holding_it_may_fetch_and_only_from_a_peer_holding_it()
+    {
+        Directory.CreateDirectory(_target);
+        string Pair(string name)
+        {
+            PinnedTls.WriteNewPair(Path.Combine(_target, name + ".pem"), Path.Combine(_target, name + ".key"), TimeSpan.FromDays(1));
+            return name;
+        }
+
+        PinnedTls Load(string name) => PinnedTls.Load(Path.Combine(_target, name + ".pem"), Path.Combine(_target, name + ".key"), "test")!;
+        Pair("shared");
+        Pair("stranger");
+        using var shared = Load("shared");
+        using var stranger = Load("stranger");
+        await using var store = await Resh.Checkpoints.CheckpointStore.OpenAsync(Path.Combine(_target, "store"));
+        await using var server = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, shared);
+        await server.StartAsync(CancellationToken.None);
+        var url = new Uri(server.Url);
+        Assert.Equal("https", url.Scheme);
+
+        async Task<Exception> FetchWith(PinnedTls? tls)
+        {
+            using var http = CheckpointPeerServer.CreateClient(tls, TimeSpan.FromSeconds(10));
+            return await Assert.ThrowsAnyAsync<Exception>(() => CheckpointPeerServer.FetchAsync(http, url, "resh.etcd", "token", Path.Combine(_target, "fetched"), CancellationToken.None));
+        }
+
+        // Through the handshake: the (empty) store answers that it has no checkpoint.
+        Assert.Contains("404", (await FetchWith(shared)).Message, StringComparison.Ordinal);
+
+        // A client with another certificate, or none, does not get through the handshake.
+        Assert.IsType<HttpRequestException>(await FetchWith(stranger));
+        Assert.IsType<HttpRequestException>(await FetchWith(null));
+
+        // A server with another certificate is not trusted by a host holding the shared one.
+        await using var impostor = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, stranger);
+        await impostor.StartAsync(CancellationToken.None);
+        using (var http = CheckpointPeerServer.CreateClient(shared, TimeSpan.FromSeconds(10)))
+        {
+            await Assert.ThrowsAsync<HttpRequestException>(() => CheckpointPeerServer.FetchAsync(http, new Uri(impostor.Url), "resh.etcd", "token", Path.Combine(_target, "fetched2"), CancellationToken.None));
+        }
+    }
+
+    [Fact]
     public async Task A_transfer_cut_off_before_a_file_is_refused()
     {
         var e = await Assert.ThrowsAsync<InvalidDataException>(() => FetchAsync(Tar(Files.Take(1).ToDictionary(), Hashes(Files))));

@@ -22,7 +22,7 @@ public sealed class LinkCertificateCommandTests : IDisposable
         {
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(key));
         }
-        using (var tls = LinkTls.From(new RemusOptions { TlsCertificate = cert, TlsKey = key }))
+        using (var tls = PinnedTls.Load(cert, key, "remus.tls-certificate/remus.tls-key"))
         {
             Assert.NotNull(tls);
         }

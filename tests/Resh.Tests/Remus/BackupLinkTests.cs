@@ -49,7 +49,7 @@ public sealed class BackupLinkTests : IAsyncLifetime
             options.TlsKey = Path.Combine(_dir, pair + ".key");
             if (!File.Exists(options.TlsCertificate))
             {
-                LinkTls.WriteNewPair(options.TlsCertificate, options.TlsKey, TimeSpan.FromDays(1));
+                PinnedTls.WriteNewPair(options.TlsCertificate, options.TlsKey, TimeSpan.FromDays(1));
             }
         }
 
@@ -265,7 +265,7 @@ public sealed class BackupLinkTests : IAsyncLifetime
     {
         var options = Options("pair");
         options.TlsKey = Path.Combine(_dir, "missing.key");
-        var e = Assert.Throws<InvalidOperationException>(() => LinkTls.From(options));
+        var e = Assert.Throws<InvalidOperationException>(() => PinnedTls.Load(options.TlsCertificate, options.TlsKey, "remus.tls-certificate/remus.tls-key"));
         Assert.Contains("remus.tls-certificate/remus.tls-key", e.Message, StringComparison.Ordinal);
     }
 

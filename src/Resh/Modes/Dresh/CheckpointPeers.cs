@@ -17,7 +17,8 @@ namespace Resh.Dresh;
 /// that has label L as a tar stream: resh-labels.json (the labels), resh-files.json (every file's SHA-256),
 /// then the files under files/. The fetching host checks every file against its hash and that none is
 /// missing, so a transfer cut off or damaged is refused rather than stored as a checkpoint. With an admin
-/// token configured, the same bearer token is asked for (the checkpoint is the service's data).
+/// token configured, the same bearer token is asked for (the checkpoint is the service's data). With a shared
+/// certificate (<see cref="PinnedTls"/>) the link is mutual TLS: only a host holding it can ask or answer.
 /// </summary>
 internal sealed class CheckpointPeerServer : IAsyncDisposable
 {
@@ -27,12 +28,25 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    public CheckpointPeerServer(IPEndPoint endpoint, string? token, CheckpointStore store, string scratch, ILoggerFactory loggerFactory)
+    public CheckpointPeerServer(IPEndPoint endpoint, string? token, CheckpointStore store, string scratch, ILoggerFactory loggerFactory, PinnedTls? tls = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggerFactory);
-        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint));
+        builder.WebHost.ConfigureKestrel(k => k.Listen(endpoint, listen =>
+        {
+            if (tls is not null)
+            {
+                listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+                {
+                    ServerCertificate = tls.Certificate,
+                    ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate,
+                    ClientCertificateValidation = (certificate, _, _) => tls.IsShared(certificate),
+                    SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                    CheckCertificateRevocation = false,
+                });
+            }
+        }));
         _app = builder.Build();
         _app.MapGet("/checkpoint/newest", async (HttpContext http, string? label) =>
         {
@@ -166,6 +180,24 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         }
 
         return labels;
+    }
+
+    /// <summary>An HTTP client for fetching from peers: with <paramref name="tls"/>, it presents the shared certificate and accepts only a peer that presents it too.</summary>
+    public static HttpClient CreateClient(PinnedTls? tls, TimeSpan timeout)
+    {
+        var handler = new SocketsHttpHandler();
+        if (tls is not null)
+        {
+            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                ClientCertificates = [tls.Certificate],
+                RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.IsShared(certificate),
+                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            };
+        }
+
+        return new HttpClient(handler) { Timeout = timeout };
     }
 
     private static async Task<string> Sha256Async(string path, CancellationToken ct)

@@ -16,6 +16,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Etcd");
     private string? _restoredCursor;
     private CheckpointPeerServer? _peerServer;
+    private PinnedTls? _peerTls;
     private EtcdSequencer? _sequencer;
 
     public string? CheckpointLabel => EtcdCursor.Label;
@@ -47,6 +48,8 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
         {
             await _peerServer.DisposeAsync();
         }
+
+        _peerTls?.Dispose();
     }
 
     /// <summary>
@@ -77,7 +80,8 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
         await using var lister = new EtcdSequencer(new OrderedLog(), etcd, _logger);
         var members = await lister.ListMembersAsync(cancellationToken);
 
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+        using var tls = PinnedTls.Load(etcd.PeerTlsCertificate, etcd.PeerTlsKey, "ordering.peer-tls-certificate/ordering.peer-tls-key");
+        using var http = CheckpointPeerServer.CreateClient(tls, TimeSpan.FromMinutes(10));
         var tried = new List<string>();
         foreach (var peer in members.Where(m => m.Member != etcd.Member && m.Checkpoints is not null))
         {
@@ -139,7 +143,8 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
             return null;
         }
 
-        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory);
+        _peerTls = PinnedTls.Load(etcd.PeerTlsCertificate, etcd.PeerTlsKey, "ordering.peer-tls-certificate/ordering.peer-tls-key");
+        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory, _peerTls);
         await _peerServer.StartAsync(cancellationToken);
         return _peerServer.Url;
     }

@@ -63,6 +63,15 @@ public sealed class EtcdOrderingOptions
     /// <summary>PEM private key of <see cref="ClientCertificate"/>.</summary>
     public string? ClientKey { get; set; }
 
+    /// <summary>
+    /// PEM certificate every host shares for mutual TLS between checkpoint peers (with <see cref="PeerTlsKey"/>): the peer
+    /// server and the fetching host accept only each other's copy of it (<c>resh link-certificate</c> makes one).
+    /// </summary>
+    public string? PeerTlsCertificate { get; set; }
+
+    /// <summary>PEM private key of <see cref="PeerTlsCertificate"/>.</summary>
+    public string? PeerTlsKey { get; set; }
+
     private static OptionParser<Uri> EtcdUrl { get; } = (string text, OptionContext _, out Uri value, out string problem) =>
     {
         problem = $"'{text}' is not an etcd client URL; write e.g. http://10.0.0.1:2379";
@@ -84,7 +93,9 @@ public sealed class EtcdOrderingOptions
         .Value("password-file", "file holding the etcd user's password", OptionValues.Path, (o, v) => o.PasswordFile = v)
         .Value("ca-certificate", "PEM certificate of the authority of etcd's server certificates (https)", OptionValues.Path, (o, v) => o.CaCertificate = v)
         .Value("client-certificate", "PEM client certificate for etcd (https, --client-cert-auth)", OptionValues.Path, (o, v) => o.ClientCertificate = v)
-        .Value("client-key", "PEM private key of client-certificate", OptionValues.Path, (o, v) => o.ClientKey = v);
+        .Value("client-key", "PEM private key of client-certificate", OptionValues.Path, (o, v) => o.ClientKey = v)
+        .Value("peer-tls-certificate", "PEM certificate every host shares for mutual TLS between checkpoint peers", OptionValues.Path, (o, v) => o.PeerTlsCertificate = v)
+        .Value("peer-tls-key", "PEM private key of peer-tls-certificate", OptionValues.Path, (o, v) => o.PeerTlsKey = v);
 
     public IReadOnlyList<string> Validate()
     {
@@ -97,6 +108,11 @@ public sealed class EtcdOrderingOptions
         if ((ClientCertificate is null) != (ClientKey is null))
         {
             errors.Add("ordering.client-certificate and ordering.client-key: give both or neither");
+        }
+
+        if ((PeerTlsCertificate is null) != (PeerTlsKey is null))
+        {
+            errors.Add("ordering.peer-tls-certificate and ordering.peer-tls-key: give both (the certificate every host shares and its key), or neither");
         }
 
         var https = Endpoints.Count(e => e.Scheme == Uri.UriSchemeHttps);

@@ -18,7 +18,7 @@ namespace Resh.Remus;
 public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDisposable
 {
     private readonly RemusOptions _options;
-    private readonly LinkTls? _tls;
+    private readonly PinnedTls? _tls;
     private readonly OrderedLog _log;
     private readonly Func<VerifiedCheckpoint?> _newestCheckpoint;
     private readonly CheckpointStore? _store;
@@ -46,7 +46,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     {
         _clock = clock ?? TimeProvider.System;
         _options = options;
-        _tls = LinkTls.From(options);
+        _tls = PinnedTls.Load(options.TlsCertificate, options.TlsKey, "remus.tls-certificate/remus.tls-key");
         Term = term;
         _log = log;
         _newestCheckpoint = newestCheckpoint;

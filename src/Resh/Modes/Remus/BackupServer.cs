@@ -59,7 +59,7 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     private readonly IPEndPoint _listen;
     private readonly RemusOptions _options;
-    private readonly LinkTls? _tls;
+    private readonly PinnedTls? _tls;
     private readonly SemaphoreSlim _serving = new(1, 1);
     private readonly SemaphoreSlim _handshakes = new(MaxHandshakes, MaxHandshakes);
     private readonly OrderedLog _log;
@@ -84,7 +84,7 @@ public sealed partial class BackupServer : IAsyncDisposable
         _clock = clock ?? TimeProvider.System;
         _listen = listen;
         _options = options;
-        _tls = LinkTls.From(options);
+        _tls = PinnedTls.Load(options.TlsCertificate, options.TlsKey, "remus.tls-certificate/remus.tls-key");
         _log = log;
         _store = store;
         _terms = terms;

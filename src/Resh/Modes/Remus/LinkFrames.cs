@@ -152,7 +152,7 @@ public sealed class LinkConnection : IAsyncDisposable
     }
 
     /// <summary>The primary's end of a connected socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
-    public static async Task<LinkConnection> ConnectAsync(Socket socket, LinkTls? tls, CancellationToken ct)
+    public static async Task<LinkConnection> ConnectAsync(Socket socket, PinnedTls? tls, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
         socket.NoDelay = true;
@@ -161,7 +161,7 @@ public sealed class LinkConnection : IAsyncDisposable
     }
 
     /// <summary>The backup's end of an accepted socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
-    public static async Task<LinkConnection> AcceptAsync(Socket socket, LinkTls? tls, CancellationToken ct)
+    public static async Task<LinkConnection> AcceptAsync(Socket socket, PinnedTls? tls, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
         socket.NoDelay = true;

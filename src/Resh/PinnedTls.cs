@@ -4,66 +4,73 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
-namespace Resh.Remus;
+namespace Resh;
 
 /// <summary>
-/// Mutual TLS for the Remus link with one certificate the pair shares (<c>remus.tls-certificate</c> and
-/// <c>remus.tls-key</c>, in the configuration both hosts run from): each side presents it and accepts only a peer that
-/// presents the same one, compared by its SHA-256. Whoever lacks the key cannot complete the handshake, so a stranger
-/// on the link's port can neither act as the primary nor as the backup, and what crosses the network is encrypted.
-/// Plain TLS 1.2/1.3 from the platform; no cryptography of our own.
+/// Mutual TLS for a link between hosts with one certificate the hosts share (the Remus link: <c>remus.tls-certificate</c>
+/// and <c>remus.tls-key</c>; D-RESH checkpoint peers: <c>ordering.peer-tls-certificate</c> and
+/// <c>ordering.peer-tls-key</c>): each side presents it and accepts only a peer that presents the same one, compared by
+/// its SHA-256. Whoever lacks the key cannot complete the handshake, so a stranger on the link's port can neither act as
+/// a peer nor read what crosses the network. Plain TLS 1.2/1.3 from the platform; no cryptography of our own.
 /// </summary>
-public sealed class LinkTls : IDisposable
+public sealed class PinnedTls : IDisposable
 {
     private readonly X509Certificate2 _certificate;
     private readonly byte[] _pin;
 
-    private LinkTls(X509Certificate2 certificate)
+    private PinnedTls(X509Certificate2 certificate)
     {
         _certificate = certificate;
         _pin = SHA256.HashData(certificate.RawData);
     }
 
-    /// <summary>The link's TLS when the options name a certificate; null for a plain (loopback-only) link.</summary>
+    /// <summary>The link's TLS when a certificate and key are named; null for a plain (loopback-only) link.</summary>
+    /// <param name="settings">The settings that name them, for the error message (e.g. "remus.tls-certificate/remus.tls-key").</param>
     /// <exception cref="InvalidOperationException">The certificate or key cannot be read, or they do not belong together.</exception>
-    public static LinkTls? From(RemusOptions options)
+    public static PinnedTls? Load(string? certificate, string? key, string settings)
     {
-        ArgumentNullException.ThrowIfNull(options);
-        if (options.TlsCertificate is null || options.TlsKey is null)
+        if (certificate is null || key is null)
         {
             return null;
         }
 
         try
         {
-            using var pem = X509Certificate2.CreateFromPemFile(options.TlsCertificate, options.TlsKey);
+            using var pem = X509Certificate2.CreateFromPemFile(certificate, key);
             if (!pem.HasPrivateKey)
             {
                 throw new CryptographicException("the key does not belong to the certificate");
             }
 
             // Through PKCS#12 so the key is usable by the TLS stack on every platform.
-            return new LinkTls(X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null));
+            return new PinnedTls(X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null));
         }
         catch (Exception e) when (e is CryptographicException or IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException($"remus.tls-certificate/remus.tls-key: cannot load {options.TlsCertificate} with {options.TlsKey}: {e.Message}", e);
+            throw new InvalidOperationException($"{settings}: cannot load {certificate} with {key}: {e.Message}", e);
         }
     }
 
-    /// <summary>The primary's side: authenticates the backup, and itself to it.</summary>
+    /// <summary>The shared certificate with its key, for a TLS stack configured elsewhere (Kestrel, an HTTP client).</summary>
+    public X509Certificate2 Certificate => _certificate;
+
+    /// <summary>Whether <paramref name="certificate"/> is the shared one (the only check: chains and names do not matter).</summary>
+    public bool IsShared(X509Certificate? certificate) =>
+        certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), _pin);
+
+    /// <summary>The connecting side (the Remus primary): authenticates the accepting side, and itself to it.</summary>
     public Task<Stream> ConnectAsync(Socket socket, CancellationToken ct) =>
         AuthenticateAsync(socket, tls => tls.AuthenticateAsClientAsync(
             new SslClientAuthenticationOptions
             {
-                TargetHost = "resh-remus-link",
+                TargetHost = "resh-link",
                 ClientCertificates = [_certificate],
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             },
             ct));
 
-    /// <summary>The backup's side: requires the primary's certificate.</summary>
+    /// <summary>The accepting side (the Remus backup): requires the connecting side's certificate.</summary>
     public Task<Stream> AcceptAsync(Socket socket, CancellationToken ct) =>
         AuthenticateAsync(socket, tls => tls.AuthenticateAsServerAsync(
             new SslServerAuthenticationOptions
@@ -99,7 +106,7 @@ public sealed class LinkTls : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(certificatePath);
         ArgumentException.ThrowIfNullOrEmpty(keyPath);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=resh-remus-link", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest("CN=resh-link", key, HashAlgorithmName.SHA256);
         var now = DateTimeOffset.UtcNow;
         using var certificate = request.CreateSelfSigned(now.AddMinutes(-5), now.Add(validity));
         using (var keyFile = new FileStream(keyPath, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -118,6 +125,5 @@ public sealed class LinkTls : IDisposable
     public void Dispose() => _certificate.Dispose();
 
     /// <summary>The peer must present the pair's certificate; chains and names do not matter, the pin does.</summary>
-    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
-        certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), _pin);
+    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) => IsShared(certificate);
 }
