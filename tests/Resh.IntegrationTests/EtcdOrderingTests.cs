@@ -390,8 +390,14 @@ public sealed class EtcdOrderingTests
             // Not compacted: Resh leaves etcd alone (ordering.trim off). Compacted: Resh trims and compacts etcd itself.
             Ordering = new EtcdOrderingOptions
             {
-                Endpoints = [etcd.Url], Cluster = "it", Member = member, Lease = TimeSpan.FromSeconds(3), PeerListen = new IPEndPoint(IPAddress.Loopback, 0), Trim = compacted,
-                PeerTlsCertificate = compacted ? peerCertificate : null, PeerTlsKey = compacted ? peerKey : null,
+                Endpoints = [etcd.Url],
+                Cluster = "it",
+                Member = member,
+                Lease = TimeSpan.FromSeconds(3),
+                PeerListen = new IPEndPoint(IPAddress.Loopback, 0),
+                Trim = compacted,
+                PeerTlsCertificate = compacted ? peerCertificate : null,
+                PeerTlsKey = compacted ? peerKey : null,
             },
         };
         async Task<ReshHost> StartAsync(int member)
