@@ -172,7 +172,9 @@ public static class ReshCli
             return await StartFailedAsync(errors, e);
         }
 
-        await output.WriteLineAsync($"resh: serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}");
+        var serving = $"serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}";
+        await output.WriteLineAsync("resh: " + serving);
+        Systemd.Ready(serving);
         return await ServeUntilStoppedAsync(host, output, errors, ct);
     }
 
@@ -224,6 +226,7 @@ public static class ReshCli
         }
 
         var fenced = host.IsFenced;
+        Systemd.Stopping();
         await host.StopAsync();
         if (fenced)
         {
