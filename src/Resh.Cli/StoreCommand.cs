@@ -85,7 +85,7 @@ internal static class StoreCommand
         command.SetAction((parse, ct) => RunAsync(parse, async (output, errors) =>
         {
             await using var store = await OpenReaderAsync(parse.GetValue(storeArg)!, ct);
-            var report = await store.VerifyAsync(ct);
+            var report = await TerminalProgress.RunAsync("verifying packs", progress => store.VerifyAsync(ct, progress));
             output.WriteLine($"checked {report.SnapshotsChecked} snapshots, {report.PacksChecked} packs, {report.ChunksChecked} chunks, {FormatBytes(report.BytesRead)} read");
             foreach (var file in report.DamagedIndexFiles)
             {
@@ -228,7 +228,7 @@ internal static class StoreCommand
         command.SetAction((parse, ct) => RunAsync(parse, async (output, _) =>
         {
             await using var store = await OpenReaderAsync(parse.GetValue(storeArg)!, ct);
-            var info = await store.RestoreAsync(parse.GetValue(snapshotArg)!, parse.GetValue(dirArg)!, ct);
+            var info = await TerminalProgress.RunAsync("restoring", progress => store.RestoreAsync(parse.GetValue(snapshotArg)!, parse.GetValue(dirArg)!, ct, progress));
             output.WriteLine($"restored snapshot {info.Id} ({info.Files} files, {FormatBytes(info.LogicalBytes)}) to {Path.GetFullPath(parse.GetValue(dirArg)!)}");
             return ExitOk;
         }));

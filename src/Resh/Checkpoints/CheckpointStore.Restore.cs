@@ -11,9 +11,10 @@ public sealed partial class CheckpointStore
     /// modification times and symbolic links. Every chunk is checked against its SHA-256 as it is read;
     /// damage throws <see cref="ChunkCorruptedException"/> naming the chunk, the pack and the file.
     /// Not kept: owners, extended attributes, hard links (restored as separate files), the
-    /// modification times of symbolic links and of the target directory itself.
+    /// modification times of symbolic links and of the target directory itself. <paramref name="progress"/> hears the
+    /// bytes written so far out of the snapshot's, from the restoring threads.
     /// </summary>
-    public async Task<SnapshotInfo> RestoreAsync(string snapshotId, string targetDirectory, CancellationToken cancellationToken = default)
+    public async Task<SnapshotInfo> RestoreAsync(string snapshotId, string targetDirectory, CancellationToken cancellationToken = default, IProgress<StoreProgress>? progress = null)
     {
         ThrowIfDisposed();
         await RefreshManifestsIfReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -56,12 +57,19 @@ public sealed partial class CheckpointStore
         // Every chunk of every file at once, a few at a time: reads, checks and decompression overlap
         // across chunks and files, and each chunk is written at its own offset.
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = RestoreParallelism, CancellationToken = cancellationToken };
+        var total = files.Sum(f => f.Chunks.Sum(c => (long)c.Length));
+        var written = 0L;
+        progress?.Report(new StoreProgress(0, total));
         try
         {
             await Parallel.ForEachAsync(
                 files.SelectMany(file => file.Chunks),
                 parallel,
-                (chunk, ct) => RestoreChunkAsync(chunk, packs, ct)).ConfigureAwait(false);
+                async (chunk, ct) =>
+                {
+                    await RestoreChunkAsync(chunk, packs, ct).ConfigureAwait(false);
+                    progress?.Report(new StoreProgress(Interlocked.Add(ref written, chunk.Length), total));
+                }).ConfigureAwait(false);
         }
         finally
         {

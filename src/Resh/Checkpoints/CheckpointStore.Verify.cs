@@ -9,9 +9,10 @@ public sealed partial class CheckpointStore
     /// Reads and checks everything: every manifest against its id, every index file against its
     /// checksum, every pack's header, record framing, payload hashes and footer, and that every chunk
     /// of every snapshot is in the index and intact. The report names each damaged chunk (with its
-    /// pack), pack, index file and snapshot (with the files that cannot be restored).
+    /// pack), pack, index file and snapshot (with the files that cannot be restored). <paramref name="progress"/> hears
+    /// the pack bytes read so far out of all packs' (the pass over the packs is nearly all of the work).
     /// </summary>
-    public async Task<VerifyReport> VerifyAsync(CancellationToken cancellationToken = default)
+    public async Task<VerifyReport> VerifyAsync(CancellationToken cancellationToken = default, IProgress<StoreProgress>? progress = null)
     {
         ThrowIfDisposed();
         await RefreshIfReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -33,10 +34,15 @@ public sealed partial class CheckpointStore
         var verifiedPacks = new HashSet<string>(StringComparer.Ordinal);
         long bytesRead = 0;
         var chunksChecked = 0;
+        var packBytes = packs.Sum(p => p.Size);
+        var packsDone = 0L;
+        progress?.Report(new StoreProgress(0, packBytes));
         foreach (var pack in packs)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var result = await VerifyPackAsync(pack, cancellationToken).ConfigureAwait(false);
+            packsDone += pack.Size;
+            progress?.Report(new StoreProgress(packsDone, packBytes));
             if (result.Missing)
             {
                 if (await IsStillIndexedAsync(pack.Id, cancellationToken).ConfigureAwait(false))

@@ -144,3 +144,6 @@ public sealed record DamagedItem(string Id, string Reason);
 public sealed record DamagedChunk(ChunkId Chunk, string Pack, string Reason);
 
 public sealed record DamagedSnapshot(string Id, string Reason, IReadOnlyList<string> DamagedFiles);
+
+/// <summary>How far a long store operation is: <paramref name="Done"/> bytes of <paramref name="Total"/>.</summary>
+public readonly record struct StoreProgress(long Done, long Total);

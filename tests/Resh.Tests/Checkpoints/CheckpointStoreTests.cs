@@ -28,6 +28,48 @@ public sealed class CheckpointStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Restore_and_verify_report_their_progress_up_to_the_whole()
+    {
+        var source = _scratch.PathOf("source");
+        TestTrees.Random(source, seed: 4);
+        await using var store = await CheckpointStore.OpenAsync(_scratch.Store, StoreTestOptions.Small());
+        var info = await store.SnapshotAsync(source);
+
+        var restore = new Recorder();
+        await store.RestoreAsync(info.Id, _scratch.PathOf("restored"), progress: restore);
+        Assert.Equal(info.LogicalBytes, restore.Last.Total);
+        Assert.Equal(restore.Last.Total, restore.Last.Done);
+        Assert.True(restore.Count > 2, $"{restore.Count} reports");
+
+        var verify = new Recorder();
+        Assert.True((await store.VerifyAsync(progress: verify)).IsHealthy);
+        Assert.True(verify.Last.Total > 0);
+        Assert.Equal(verify.Last.Total, verify.Last.Done);
+    }
+
+    /// <summary>Keeps the furthest report (reports come from several threads, in any order).</summary>
+    private sealed class Recorder : IProgress<StoreProgress>
+    {
+        private readonly Lock _lock = new();
+
+        public StoreProgress Last { get; private set; }
+
+        public int Count { get; private set; }
+
+        public void Report(StoreProgress value)
+        {
+            lock (_lock)
+            {
+                Count++;
+                if (value.Done >= Last.Done)
+                {
+                    Last = value;
+                }
+            }
+        }
+    }
+
+    [Fact]
     public async Task Larger_files_round_trip_with_default_chunk_and_pack_sizes()
     {
         var source = _scratch.NewDirectory("source");
