@@ -45,7 +45,7 @@ public sealed class AdminServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    public AdminServer(IPEndPoint endpoint, string? token, IAdminTarget target, EventJournal events, PrometheusExporter exporter, ILoggerFactory loggerFactory)
+    public AdminServer(IPEndPoint endpoint, string? token, IAdminTarget target, EventJournal events, MetricsExport metrics, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         if (!IPAddress.IsLoopback(endpoint.Address))
@@ -72,7 +72,7 @@ public sealed class AdminServer : IAsyncDisposable
         _app.MapGet("/status", () => Results.Json(target.Status(), Json));
         _app.MapGet("/readyz", () => target.Ready ? Results.Text("ready\n") : Results.Text("not ready: fewer than f+1 replicas vote\n", statusCode: 503));
         _app.MapGet("/events", (long? after) => Results.Json(events.Since(after ?? 0), Json));
-        _app.MapGet("/metrics", () => Results.Text(exporter.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        _app.MapPrometheusScrapingEndpoint("/metrics", metrics.Provider, null, null);
         _app.MapPost("/inject", async (HttpContext http) =>
         {
             InjectRequest? request;

@@ -242,7 +242,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
         if (_exporter is null)
         {
-            _exporter = new PrometheusExporter(ReshMetrics.MeterName);
+            _exporter = new MetricsExport(ReshMetrics.MeterName);
             RegisterObservables();
         }
 
@@ -267,7 +267,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         AdminEndPoint = endpoint;
     }
 
-    private PrometheusExporter? _exporter;
+    private MetricsExport? _exporter;
 
     /// <summary>
     /// The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas), and

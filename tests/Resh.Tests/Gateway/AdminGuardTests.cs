@@ -75,13 +75,13 @@ public sealed class AdminGuardTests
     private static async Task<RunningAdmin> StartAsync(FakeTarget target, string? token)
     {
         var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
-        var exporter = new PrometheusExporter("Resh.Tests.AdminGuard");
+        var exporter = new MetricsExport("Resh.Tests.AdminGuard");
         var server = new AdminServer(new IPEndPoint(IPAddress.Loopback, port), token, target, new EventJournal(), exporter, NullLoggerFactory.Instance);
         await server.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
         return new RunningAdmin(server, exporter, new Uri($"http://127.0.0.1:{port}/"));
     }
 
-    private sealed class RunningAdmin(AdminServer server, PrometheusExporter exporter, Uri uri) : IAsyncDisposable
+    private sealed class RunningAdmin(AdminServer server, MetricsExport exporter, Uri uri) : IAsyncDisposable
     {
         public Uri Uri { get; } = uri;
 
