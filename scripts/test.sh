@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (redis-server,
 # redis-tools, util-linux's setpriv and nsenter, python3 for a small test service, iproute2 for
-# the network namespaces of the multi-host tests, etcd-server for D-RESH, the garnet-server local tool), checks formatting,
+# the network namespaces of the multi-host tests, etcd-server for D-RESH, chromium for the admin page's browser test,
+# the garnet-server local tool), checks formatting,
 # builds, and runs unit and integration tests against real processes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,6 +16,7 @@ command -v setpriv >/dev/null || missing+=(util-linux)
 command -v python3 >/dev/null || missing+=(python3)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v etcd >/dev/null || missing+=(etcd-server)
+command -v chromium >/dev/null || missing+=(chromium)
 if ((${#missing[@]})); then
   echo "== installing ${missing[*]}"
   as_root apt-get update -qq

@@ -45,6 +45,49 @@ public sealed class AdminServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
+    /// <summary>One JSON line per event, as server-sent events carry it.</summary>
+    private static readonly JsonSerializerOptions Line = new(JsonSerializerDefaults.Web) { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The live page at /: plain HTML and script shipped in the assembly, nothing to build or fetch.</summary>
+    private static readonly Lazy<string> Dashboard = new(() =>
+    {
+        using var stream = typeof(AdminServer).Assembly.GetManifestResourceStream("Resh.Admin.dashboard.html")
+            ?? throw new InvalidOperationException("the dashboard page is not in the assembly");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    /// <summary>
+    /// GET /events/stream: server-sent events, every event of the journal after <paramref name="after"/> (or the
+    /// Last-Event-ID a reconnecting browser sends) and then each new one as it is recorded, until the client leaves or
+    /// the admin endpoint stops.
+    /// </summary>
+    private static async Task StreamEventsAsync(HttpContext http, EventJournal events, long? after, CancellationToken stopping)
+    {
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        var last = after ?? (long.TryParse(http.Request.Headers["Last-Event-ID"], System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : 0);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
+        try
+        {
+            await http.Response.WriteAsync(": resh events\n\n", done.Token);
+            while (true)
+            {
+                foreach (var e in events.Since(last))
+                {
+                    await http.Response.WriteAsync($"id: {e.Id}\ndata: {JsonSerializer.Serialize(e, Line)}\n\n", done.Token);
+                    last = e.Id;
+                }
+
+                await http.Response.Body.FlushAsync(done.Token);
+                await Task.Delay(200, done.Token);
+            }
+        }
+        catch (OperationCanceledException) when (done.IsCancellationRequested)
+        {
+        }
+    }
+
     public AdminServer(IPEndPoint endpoint, string? token, IAdminTarget target, EventJournal events, MetricsExport metrics, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
@@ -72,6 +115,8 @@ public sealed class AdminServer : IAsyncDisposable
         _app.MapGet("/status", () => Results.Json(target.Status(), Json));
         _app.MapGet("/readyz", () => target.Ready ? Results.Text("ready\n") : Results.Text("not ready: fewer than f+1 replicas vote\n", statusCode: 503));
         _app.MapGet("/events", (long? after) => Results.Json(events.Since(after ?? 0), Json));
+        _app.MapGet("/", () => Results.Text(Dashboard.Value, "text/html; charset=utf-8"));
+        _app.MapGet("/events/stream", (HttpContext http, long? after) => StreamEventsAsync(http, events, after, _app.Lifetime.ApplicationStopping));
         _app.MapPrometheusScrapingEndpoint("/metrics", metrics.Provider, null, null);
         _app.MapPost("/inject", async (HttpContext http) =>
         {
