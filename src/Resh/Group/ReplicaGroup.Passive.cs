@@ -333,7 +333,7 @@ public sealed partial class ReplicaGroup : IGroupControl
                 {
                     await WriteStateAsync(replica, applier, state, ct);
                 }
-                catch (Exception e) when (e is IOException or InvalidDataException or System.Net.Sockets.SocketException or OperationCanceledException && !ct.IsCancellationRequested)
+                catch (Exception e) when (e is IOException or InvalidDataException or System.Net.Sockets.SocketException || (e is OperationCanceledException && !ct.IsCancellationRequested))
                 {
                     Suspect(replica, applier, "update", $"its state transfer failed: {e.Message}");
                     continue;

@@ -85,9 +85,12 @@ public sealed partial class ReplicaGroup
         }
 
         var scanned = _log.Count;
-        if (from < _log.First || !Collect(from, scanned) || changes.Count == 0)
+        var why = from < _log.First ? "entries before it are no longer held"
+            : !Collect(from, scanned) ? (changes.Count > MaxStateKeys ? $"more than {MaxStateKeys} keys changed" : "a write there changes more than keys it names")
+            : changes.Count == 0 ? "no key changed" : null;
+        if (why is not null)
         {
-            GroupLog.PassiveUpdateByReplay(_logger, from, scanned - 1, changes.Count == 0 ? "no key changed" : "a write there changes more than keys it names");
+            GroupLog.PassiveUpdateByReplay(_logger, from, scanned - 1, why);
             return null;
         }
 
