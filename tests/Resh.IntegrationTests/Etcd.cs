@@ -3,12 +3,15 @@ using Resh.Domains;
 
 namespace Resh.IntegrationTests;
 
-/// <summary>A one-member etcd on loopback ports, for a test; killed and its data removed on dispose.</summary>
+/// <summary>An etcd member on loopback ports (alone, or one of a cluster), for a test; killed and its data removed on dispose.</summary>
 internal sealed class Etcd : IAsyncDisposable
 {
     private readonly string _dir;
     private readonly string _peer;
     private readonly EtcdCertificates? _tls;
+    private string _name = "it";
+    private string? _initialCluster;
+    private bool _clientCertificates = true;
     private Process _process;
 
     private Etcd(string dir, Uri url, string peer, EtcdCertificates? tls)
@@ -18,6 +21,43 @@ internal sealed class Etcd : IAsyncDisposable
         _peer = peer;
         _tls = tls;
         _process = null!;
+    }
+
+    /// <summary>
+    /// Starts a cluster of <paramref name="count"/> fresh members (peers over plain http on loopback; clients over https
+    /// when <paramref name="tls"/> is given, with a client certificate required unless <paramref name="clientCertificates"/>
+    /// is false) and waits until each answers a read.
+    /// </summary>
+    public static async Task<Etcd[]> StartClusterAsync(int count, EtcdCertificates? tls = null, bool clientCertificates = true)
+    {
+        Tools.Require("etcd", "apt-get install etcd-server");
+        var scheme = tls is null ? "http" : "https";
+        var members = Enumerable.Range(1, count).Select(i => new Etcd(
+            Path.Combine(Path.GetTempPath(), "resh-etcd-data-" + Guid.NewGuid().ToString("N")[..8]),
+            new Uri($"{scheme}://127.0.0.1:{PortAllocator.GetFreeTcpPort()}"),
+            $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}",
+            tls) { _name = $"m{i}", _clientCertificates = clientCertificates }).ToArray();
+        var initial = string.Join(",", members.Select(m => $"{m._name}={m._peer}"));
+        try
+        {
+            foreach (var member in members)
+            {
+                member._initialCluster = initial;
+                member.Launch(null);
+            }
+
+            await Task.WhenAll(members.Select(m => m.WaitReadyAsync()));
+            return members;
+        }
+        catch
+        {
+            foreach (var member in members)
+            {
+                await member.DisposeAsync();
+            }
+
+            throw;
+        }
     }
 
     public Uri Url { get; }
@@ -72,8 +112,14 @@ internal sealed class Etcd : IAsyncDisposable
 
     private async Task LaunchAsync(long? quotaBytes)
     {
+        Launch(quotaBytes);
+        await WaitReadyAsync();
+    }
+
+    private void Launch(long? quotaBytes)
+    {
         var client = Url.ToString().TrimEnd('/');
-        List<string> args = ["--name", "it", "--data-dir", _dir, "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", _peer, "--initial-advertise-peer-urls", _peer, "--initial-cluster", $"it={_peer}", "--log-level", "error"];
+        List<string> args = ["--name", _name, "--data-dir", _dir, "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", _peer, "--initial-advertise-peer-urls", _peer, "--initial-cluster", _initialCluster ?? $"{_name}={_peer}", "--log-level", "error"];
         if (quotaBytes is { } quota)
         {
             args.AddRange(["--quota-backend-bytes", quota.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
@@ -81,7 +127,11 @@ internal sealed class Etcd : IAsyncDisposable
 
         if (_tls is { } tls)
         {
-            args.AddRange(["--cert-file", tls.ServerCertificate, "--key-file", tls.ServerKey, "--client-cert-auth", "--trusted-ca-file", tls.Authority]);
+            args.AddRange(["--cert-file", tls.ServerCertificate, "--key-file", tls.ServerKey]);
+            if (_clientCertificates)
+            {
+                args.AddRange(["--client-cert-auth", "--trusted-ca-file", tls.Authority]);
+            }
         }
 
         _process = Process.Start(new ProcessStartInfo("etcd", args)
@@ -93,6 +143,11 @@ internal sealed class Etcd : IAsyncDisposable
         _process.ErrorDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
+    }
+
+    private async Task WaitReadyAsync()
+    {
+        var client = Url.ToString().TrimEnd('/');
 
         // Ready once a read is answered (it needs a leader; /health would also fail while an alarm is raised).
         using var http = Http(TimeSpan.FromSeconds(5));

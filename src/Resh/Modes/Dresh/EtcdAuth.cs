@@ -81,6 +81,12 @@ internal sealed class EtcdAuthHandler : DelegatingHandler
             };
             using var response = await base.SendAsync(request, ct);
             var body = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode && body.Contains("CommonName of client", StringComparison.Ordinal))
+            {
+                // etcd's HTTP gateway, which resh speaks, takes no password from a client that presents a certificate.
+                throw new EtcdAuthException($"etcd at {endpoint} does not take a password from a client with a certificate on its HTTP gateway ({body.Trim()}); use ordering.user and ordering.password-file without ordering.client-certificate (https with ordering.ca-certificate still encrypts and checks the server), or the certificate alone without etcd authentication");
+            }
+
             if (!response.IsSuccessStatusCode)
             {
                 throw new EtcdAuthException($"etcd at {endpoint} refused user '{_user}' (ordering.user, ordering.password-file): {(int)response.StatusCode} {body.Trim()}");
