@@ -36,7 +36,8 @@ internal sealed class Etcd : IAsyncDisposable
             Path.Combine(Path.GetTempPath(), "resh-etcd-data-" + Guid.NewGuid().ToString("N")[..8]),
             new Uri($"{scheme}://127.0.0.1:{PortAllocator.GetFreeTcpPort()}"),
             $"http://127.0.0.1:{PortAllocator.GetFreeTcpPort()}",
-            tls) { _name = $"m{i}", _clientCertificates = clientCertificates }).ToArray();
+            tls)
+        { _name = $"m{i}", _clientCertificates = clientCertificates }).ToArray();
         var initial = string.Join(",", members.Select(m => $"{m._name}={m._peer}"));
         try
         {
