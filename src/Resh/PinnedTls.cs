@@ -58,17 +58,22 @@ public sealed class PinnedTls : IDisposable
     public bool IsShared(X509Certificate? certificate) =>
         certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), _pin);
 
+    /// <summary>
+    /// The connecting side's TLS settings: it presents the shared certificate and accepts only a peer presenting it too
+    /// (for a TLS stack configured elsewhere, e.g. an HTTP client, the peer check is part of them).
+    /// </summary>
+    public SslClientAuthenticationOptions ClientOptions() => new()
+    {
+        TargetHost = "resh-link",
+        ClientCertificates = [_certificate],
+        RemoteCertificateValidationCallback = Validate,
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+    };
+
     /// <summary>The connecting side (the Remus primary): authenticates the accepting side, and itself to it.</summary>
     public Task<Stream> ConnectAsync(Socket socket, CancellationToken ct) =>
-        AuthenticateAsync(socket, tls => tls.AuthenticateAsClientAsync(
-            new SslClientAuthenticationOptions
-            {
-                TargetHost = "resh-link",
-                ClientCertificates = [_certificate],
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            },
-            ct));
+        AuthenticateAsync(socket, tls => tls.AuthenticateAsClientAsync(ClientOptions(), ct));
 
     /// <summary>The accepting side (the Remus backup): requires the connecting side's certificate.</summary>
     public Task<Stream> AcceptAsync(Socket socket, CancellationToken ct) =>
@@ -77,6 +82,7 @@ public sealed class PinnedTls : IDisposable
             {
                 ServerCertificate = _certificate,
                 ClientCertificateRequired = true,
+                RemoteCertificateValidationCallback = Validate,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                 CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             },
@@ -84,7 +90,7 @@ public sealed class PinnedTls : IDisposable
 
     private async Task<Stream> AuthenticateAsync(Socket socket, Func<SslStream, Task> handshake)
     {
-        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, Validate);
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false);
         try
         {
             await handshake(tls);

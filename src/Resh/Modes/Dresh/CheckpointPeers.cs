@@ -188,13 +188,7 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         var handler = new SocketsHttpHandler();
         if (tls is not null)
         {
-            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
-            {
-                ClientCertificates = [tls.Certificate],
-                RemoteCertificateValidationCallback = (_, certificate, _, _) => tls.IsShared(certificate),
-                EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
-                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-            };
+            handler.SslOptions = tls.ClientOptions();
         }
 
         return new HttpClient(handler) { Timeout = timeout };
