@@ -1,4 +1,4 @@
-// Over 400 lines: the sequencer's batching and watch loop, which together define the order every gateway appends; membership, cursor and trimming are its other partial files.
+// Over 600 lines: the sequencer's batching and its watch loop (applying each change once, in revision order), which together define the order every gateway appends and share the runs' state and one lock; membership, cursor and trimming are its other partial files.
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
