@@ -323,6 +323,7 @@ public abstract class DomainContractTests : IAsyncLifetime
 }
 
 /// <summary>cgroup v1 freezer + cpuacct where usable (here: yes); elsewhere whatever Auto detects.</summary>
+[Collection(CgroupSweeps.Name)]
 public sealed class CgroupV1DomainTests : DomainContractTests
 {
     protected override string? ExpectedIsolation => CgroupAvailability.V1 ? "cgroup-v1" : null;
@@ -332,6 +333,7 @@ public sealed class CgroupV1DomainTests : DomainContractTests
 }
 
 /// <summary>cgroup v2 where usable (the main tree, or the hybrid "unified" mount); elsewhere whatever Auto detects.</summary>
+[Collection(CgroupSweeps.Name)]
 public sealed class CgroupV2DomainTests : DomainContractTests
 {
     protected override string? ExpectedIsolation => CgroupAvailability.V2 ? "cgroup-v2" : null;
@@ -371,4 +373,14 @@ internal static class CgroupAvailability
             return false;
         }
     }
+}
+
+/// <summary>
+/// Test classes whose domain factories use cgroups run one after another: every such factory sweeps the cgroups of dead
+/// runs when it starts, so one started by a class running alongside would sweep the stale run a test set up on purpose.
+/// </summary>
+[CollectionDefinition(Name)]
+public sealed class CgroupSweeps
+{
+    public const string Name = "cgroup sweeps";
 }

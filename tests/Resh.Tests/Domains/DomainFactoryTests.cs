@@ -3,6 +3,7 @@ using Resh.Domains;
 
 namespace Resh.Tests.Domains;
 
+[Collection(CgroupSweeps.Name)]
 public sealed class DomainFactoryTests : IDisposable
 {
     private readonly TempDir _temp = new();
