@@ -51,13 +51,6 @@ public sealed class PinnedTls : IDisposable
         }
     }
 
-    /// <summary>The shared certificate with its key, for a TLS stack configured elsewhere (Kestrel, an HTTP client).</summary>
-    public X509Certificate2 Certificate => _certificate;
-
-    /// <summary>Whether <paramref name="certificate"/> is the shared one (the only check: chains and names do not matter).</summary>
-    public bool IsShared(X509Certificate? certificate) =>
-        certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), _pin);
-
     /// <summary>
     /// The connecting side's TLS settings: it presents the shared certificate and accepts only a peer presenting it too
     /// (for a TLS stack configured elsewhere, e.g. an HTTP client, the peer check is part of them).
@@ -75,18 +68,19 @@ public sealed class PinnedTls : IDisposable
     public Task<Stream> ConnectAsync(Socket socket, CancellationToken ct) =>
         AuthenticateAsync(socket, tls => tls.AuthenticateAsClientAsync(ClientOptions(), ct));
 
+    /// <summary>The accepting side's TLS settings: it presents the shared certificate and requires it of the connecting side.</summary>
+    public SslServerAuthenticationOptions ServerOptions() => new()
+    {
+        ServerCertificate = _certificate,
+        ClientCertificateRequired = true,
+        RemoteCertificateValidationCallback = Validate,
+        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+    };
+
     /// <summary>The accepting side (the Remus backup): requires the connecting side's certificate.</summary>
     public Task<Stream> AcceptAsync(Socket socket, CancellationToken ct) =>
-        AuthenticateAsync(socket, tls => tls.AuthenticateAsServerAsync(
-            new SslServerAuthenticationOptions
-            {
-                ServerCertificate = _certificate,
-                ClientCertificateRequired = true,
-                RemoteCertificateValidationCallback = Validate,
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-            },
-            ct));
+        AuthenticateAsync(socket, tls => tls.AuthenticateAsServerAsync(ServerOptions(), ct));
 
     private async Task<Stream> AuthenticateAsync(Socket socket, Func<SslStream, Task> handshake)
     {
@@ -131,5 +125,6 @@ public sealed class PinnedTls : IDisposable
     public void Dispose() => _certificate.Dispose();
 
     /// <summary>The peer must present the pair's certificate; chains and names do not matter, the pin does.</summary>
-    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) => IsShared(certificate);
+    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
+        certificate is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(certificate.GetRawCertData()), _pin);
 }

@@ -37,14 +37,7 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         {
             if (tls is not null)
             {
-                listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
-                {
-                    ServerCertificate = tls.Certificate,
-                    ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate,
-                    ClientCertificateValidation = (certificate, _, _) => tls.IsShared(certificate),
-                    SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
-                    CheckCertificateRevocation = false,
-                });
+                listen.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.TlsHandshakeCallbackOptions { OnConnection = _ => ValueTask.FromResult(tls.ServerOptions()) });
             }
         }));
         _app = builder.Build();

@@ -80,8 +80,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
         await using var lister = new EtcdSequencer(new OrderedLog(), etcd, _logger);
         var members = await lister.ListMembersAsync(cancellationToken);
 
-        using var tls = PinnedTls.Load(etcd.PeerTlsCertificate, etcd.PeerTlsKey, "ordering.peer-tls-certificate/ordering.peer-tls-key");
-        using var http = CheckpointPeerServer.CreateClient(tls, TimeSpan.FromMinutes(10));
+        using var http = CheckpointPeerServer.CreateClient(PeerTls(etcd), TimeSpan.FromMinutes(10));
         var tried = new List<string>();
         foreach (var peer in members.Where(m => m.Member != etcd.Member && m.Checkpoints is not null))
         {
@@ -135,6 +134,10 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
         throw new InvalidOperationException($"{compacted.Message}; no peer could give a newer checkpoint ({(tried.Count == 0 ? "no member advertises ordering.peer-listen" : string.Join("; ", tried))})");
     }
 
+    /// <summary>The certificate this host shares with its checkpoint peers (loaded once, for fetching and serving), or null.</summary>
+    private PinnedTls? PeerTls(EtcdOrderingOptions etcd) =>
+        _peerTls ??= PinnedTls.Load(etcd.PeerTlsCertificate, etcd.PeerTlsKey, "ordering.peer-tls-certificate/ordering.peer-tls-key");
+
     /// <summary>Serves this host's checkpoints to its peers, when ordering.peer-listen is set.</summary>
     private async Task<string?> StartPeerServerAsync(EtcdOrderingOptions etcd, CancellationToken cancellationToken)
     {
@@ -143,8 +146,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
             return null;
         }
 
-        _peerTls = PinnedTls.Load(etcd.PeerTlsCertificate, etcd.PeerTlsKey, "ordering.peer-tls-certificate/ordering.peer-tls-key");
-        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory, _peerTls);
+        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory, PeerTls(etcd));
         await _peerServer.StartAsync(cancellationToken);
         return _peerServer.Url;
     }

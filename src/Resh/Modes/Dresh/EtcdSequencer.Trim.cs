@@ -40,16 +40,11 @@ public sealed partial class EtcdSequencer
     public (long Revision, long Batches) TrimStats => (Interlocked.Read(ref _trimmedRevision), Interlocked.Read(ref _trimmedBatches));
 
     /// <summary>
-    /// A checkpoint with this cursor is stored: publishes the revision it goes on from and, on the member that
-    /// schedules checkpoints, trims. Failures are logged, never thrown: the log just stays longer in etcd.
-    /// </summary>
-    public Task CheckpointStoredAsync(EtcdCursor cursor, CancellationToken cancellationToken) => CheckpointStoredAsync(cursor, -1, null, cancellationToken);
-
-    /// <summary>
-    /// As <see cref="CheckpointStoredAsync(EtcdCursor, CancellationToken)"/>, and first records the checkpoint's
-    /// <paramref name="digest"/> at <paramref name="sequence"/> for this member, so a host that later takes a peer's
-    /// checkpoint can check it against what the other hosts stored (<see cref="CheckpointDigestsAsync"/>). The record
-    /// goes before the revision that allows a trim: no host's history is trimmed before its digest is there.
+    /// A checkpoint at <paramref name="sequence"/> with this cursor is stored: records its <paramref name="digest"/> for
+    /// this member (when given), so a host that later takes a peer's checkpoint can check it against what the other hosts
+    /// stored (<see cref="CheckpointDigestsAsync"/>); then publishes the revision it goes on from and, on the member that
+    /// schedules checkpoints, trims. The record goes first: no host's history is trimmed before its digest is there.
+    /// Failures are logged, never thrown: the log just stays longer in etcd.
     /// </summary>
     public Task CheckpointStoredAsync(EtcdCursor cursor, long sequence, string? digest, CancellationToken cancellationToken)
     {

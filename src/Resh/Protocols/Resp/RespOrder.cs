@@ -77,7 +77,7 @@ internal sealed partial class RespOrder : IOrderObserver
     public ReadOnlyMemory<byte>? Request(long sessionId, int context, ReadOnlyMemory<byte> payload)
     {
         var span = payload.Span;
-        var db = context & 0xFFFF;
+        var db = RespProtocol.DatabaseOf(context);
         if (Volatile.Read(ref _monitorCount) > 0)
         {
             Emit(sessionId, db, span);

@@ -152,6 +152,9 @@ public sealed class RespProtocol : IProtocol
     /// <summary>The session context for database <paramref name="database"/> in RESP2 or RESP3.</summary>
     public static int MakeContext(int database, bool resp3) => (database & DatabaseMask) | (resp3 ? Resp3Flag : 0);
 
+    /// <summary>The database a session context runs in.</summary>
+    public static int DatabaseOf(int context) => context & DatabaseMask;
+
     public IClientSession CreateSession(long sessionId) => new RespClientSession(this, sessionId);
 
     public IReplyFramer CreateReplyFramer() => new RespReplyFramer();
@@ -161,8 +164,8 @@ public sealed class RespProtocol : IProtocol
     {
         ArgumentNullException.ThrowIfNull(output);
         var replies = 0;
-        var database = to & DatabaseMask;
-        if ((from & DatabaseMask) != database)
+        var database = DatabaseOf(to);
+        if (DatabaseOf(from) != database)
         {
             RespEncoding.WriteArrayHeader(output, 2);
             RespEncoding.WriteBulk(output, "SELECT"u8);

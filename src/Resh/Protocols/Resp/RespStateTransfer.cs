@@ -7,7 +7,7 @@ namespace Resh.Protocols.Resp;
 /// <summary>
 /// State transfer for Redis by keys. The keys a stretch of the log changed are read from the write table of
 /// <see cref="RespKeySpecs"/>; they are read on the voting replicas with DUMP and PEXPIRETIME (in one request, so at
-/// one log position), voted with each DUMP compared by its content (<see cref="RdbDigest.DumpDigest"/>), and written
+/// one log position), voted with each DUMP compared by its content (<see cref="RdbDigest.TryDumpDigest"/>), and written
 /// into another replica with RESTORE ... REPLACE ABSTTL, or DEL where the key is gone.
 /// </summary>
 internal sealed class RespStateTransfer : IStateTransfer
@@ -88,7 +88,7 @@ internal sealed class RespStateTransfer : IStateTransfer
                 return false;
             }
 
-            var db = context & 0xFFFF;
+            var db = RespProtocol.DatabaseOf(context);
             foreach (var args in commands)
             {
                 if (args.Length == 0)
@@ -134,19 +134,13 @@ internal sealed class RespStateTransfer : IStateTransfer
             {
                 if (step.Key is null)
                 {
-                    RespEncoding.WriteArrayHeader(output, 2);
-                    RespEncoding.WriteBulk(output, "SELECT"u8);
-                    RespEncoding.WriteBulk(output, step.Db);
+                    Select(output, step.Db);
                     replies++;
                     continue;
                 }
 
-                RespEncoding.WriteArrayHeader(output, 2);
-                RespEncoding.WriteBulk(output, "DUMP"u8);
-                RespEncoding.WriteBulk(output, step.Key);
-                RespEncoding.WriteArrayHeader(output, 2);
-                RespEncoding.WriteBulk(output, "PEXPIRETIME"u8);
-                RespEncoding.WriteBulk(output, step.Key);
+                Command(output, "DUMP"u8, step.Key);
+                Command(output, "PEXPIRETIME"u8, step.Key);
                 replies += 2;
             }
 
@@ -181,9 +175,7 @@ internal sealed class RespStateTransfer : IStateTransfer
                 if (step.Key is null)
                 {
                     Next("SELECT");
-                    RespEncoding.WriteArrayHeader(output, 2);
-                    RespEncoding.WriteBulk(output, "SELECT"u8);
-                    RespEncoding.WriteBulk(output, step.Db);
+                    Select(output, step.Db);
                     count++;
                     continue;
                 }
@@ -197,9 +189,7 @@ internal sealed class RespStateTransfer : IStateTransfer
 
                 if (dump is [(byte)'$', (byte)'-', ..] || dump[0] == (byte)'_')
                 {
-                    RespEncoding.WriteArrayHeader(output, 2);
-                    RespEncoding.WriteBulk(output, "DEL"u8);
-                    RespEncoding.WriteBulk(output, step.Key);
+                    Command(output, "DEL"u8, step.Key);
                     count++;
                     continue;
                 }
@@ -231,6 +221,20 @@ internal sealed class RespStateTransfer : IStateTransfer
             }
 
             return new StateWrite(output.WrittenSpan.ToArray(), count);
+        }
+
+        private static void Command(IBufferWriter<byte> output, ReadOnlySpan<byte> name, ReadOnlySpan<byte> key)
+        {
+            RespEncoding.WriteArrayHeader(output, 2);
+            RespEncoding.WriteBulk(output, name);
+            RespEncoding.WriteBulk(output, key);
+        }
+
+        private static void Select(IBufferWriter<byte> output, int db)
+        {
+            RespEncoding.WriteArrayHeader(output, 2);
+            RespEncoding.WriteBulk(output, "SELECT"u8);
+            RespEncoding.WriteBulk(output, db);
         }
 
         /// <summary>The keys grouped by database, each group behind a SELECT (but database 0 first), and a SELECT 0 at the end.</summary>
