@@ -246,7 +246,7 @@ public sealed class SpareTests
         await cluster.WaitUntilAsync(s => Settled(s) && Role(s, "passive").All(r => r.Applied >= head), "both passive replicas past 5,000 writes");
         // Two passive replicas, each updated by state at least once (an update may fall in while the writes arrive).
         var byState = cluster.Host.Status().StateUpdates;
-        Assert.True(byState >= 2, $"{byState} updates by state");
+        Assert.True(byState >= 2, $"{byState} updates by state; events: {string.Join(" | ", cluster.Host.Events.Since().Select(e => $"{e.Name} {e.Replica} {e.Detail}"))}");
 
         Assert.Equal("OK", (await client.CallAsync("SET", "cold", "1")).AsString());
         head = cluster.Host.Status().Head;
