@@ -150,6 +150,12 @@ public sealed class TestHosts : IAsyncDisposable
             }
         }
 
+        // RESH_KEEP_TEST_LOGS=1 keeps the hosts' logs and data for a look after a failure.
+        if (Environment.GetEnvironmentVariable("RESH_KEEP_TEST_LOGS") == "1")
+        {
+            return;
+        }
+
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

@@ -118,7 +118,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
                 host.Events.Record("+peer-checkpoint", null, $"etcd compacted the log up to revision {compacted.Compacted}; took checkpoint #{seq} of member {peer.Member} ({peer.Checkpoints}) as {info.Id}; its digest is the one members {string.Join(", ", backers)} recorded{(computed is null ? "" : ", and its files digest alike")}");
                 return restored;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException)
+            catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or TaskCanceledException or Grpc.Core.RpcException)
             {
                 tried.Add($"member {peer.Member} ({peer.Checkpoints}): {e.Message}");
             }

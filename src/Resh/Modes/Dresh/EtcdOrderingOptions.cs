@@ -6,7 +6,7 @@ namespace Resh.Dresh;
 /// <summary>Ordering through etcd (D-RESH): where the cluster is, and who this gateway is in it.</summary>
 public sealed class EtcdOrderingOptions
 {
-    /// <summary>etcd client URLs (its HTTP/JSON gateway), e.g. http://127.0.0.1:2379; the first that answers is used.</summary>
+    /// <summary>etcd client URLs (its gRPC API; https:// for TLS), e.g. http://127.0.0.1:2379; the first that answers is used, the next when it fails.</summary>
     public IReadOnlyList<Uri> Endpoints { get; set; } = [];
 
     /// <summary>The replicated service's name: the log lives under /resh/NAME/log/.</summary>
@@ -22,9 +22,9 @@ public sealed class EtcdOrderingOptions
     public int MaxInFlight { get; set; } = 8;
 
     /// <summary>
-    /// Bytes of one batch at most, as encoded (etcd's own limit, --max-request-bytes, is 1.5 MiB by default, and
-    /// a batch travels base64-encoded, a third larger). A request larger than this alone gets an error reply and
-    /// is not applied; raise both together for larger requests.
+    /// Bytes of one batch at most, as encoded (etcd's own limit, --max-request-bytes, is 1.5 MiB by default, for the
+    /// whole txn). A request larger than this alone gets an error reply and is not applied; raise both together for
+    /// larger requests.
     /// </summary>
     public int MaxBatchBytes { get; set; } = 1024 * 1024;
 

@@ -1,8 +1,9 @@
 // Over 400 lines: membership is one protocol with etcd (lease, member key, the txn that guards every batch, fencing of a lost run); split, its invariants would be read in two places.
 using System.Globalization;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
 using Resh.Ordering;
 
@@ -128,45 +129,50 @@ public sealed partial class EtcdSequencer
         var delay = TimeSpan.FromMilliseconds(100);
         while (!ct.IsCancellationRequested)
         {
-            string? lease = null;
+            long? lease = null;
+            var endpoint = Endpoint;
             try
             {
                 var incarnation = DateTime.UtcNow.Ticks.ToString("x16", CultureInfo.InvariantCulture);
                 var run = $"{_options.Member:D4}-{incarnation}";
-                using var granted = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/grant"), new LeaseGrantRequest((long)_options.Lease.TotalSeconds), EtcdJson.Default.LeaseGrantRequest, ct);
-                granted.EnsureSuccessStatusCode();
-                lease = (await granted.Content.ReadFromJsonAsync(EtcdJson.Default.LeaseGrantResponse, ct))?.Id ?? throw new IOException("etcd granted no lease");
-                var info = new MemberInfo(_options.Member, incarnation, lease, _service, _admin, _checkpoints);
+                var granted = await _etcd.CallAsync(o => _etcd.Leases.LeaseGrantAsync(new LeaseGrantRequest { TTL = (long)_options.Lease.TotalSeconds }, o), ct);
+                if (granted.ID == 0 || !string.IsNullOrEmpty(granted.Error))
+                {
+                    throw new IOException($"etcd granted no lease: {granted.Error}");
+                }
+
+                lease = granted.ID;
+                var info = new MemberInfo(_options.Member, incarnation, granted.ID.ToString(CultureInfo.InvariantCulture), _service, _admin, _checkpoints);
                 var key = MembersPrefix + run;
                 lock (_lock)
                 {
                     _ownRuns.Add(run);
                 }
 
-                using var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(key), Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(info, EtcdJson.Default.MemberInfo)), lease), EtcdJson.Default.PutRequest, ct);
-                put.EnsureSuccessStatusCode();
-                var member = new MemberRun(run, key, lease);
+                var put = new PutRequest { Key = Utf8(key), Value = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(info, EtcdJson.Default.MemberInfo)), Lease = granted.ID };
+                Confirmed((await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct)).Header);
+                var member = new MemberRun(run, key, granted.ID);
                 lock (_lock)
                 {
                     _current = member;
                     _registration.TrySetResult(member);
                 }
 
-                Joined(_logger, run, lease, (long)_options.Lease.TotalSeconds);
+                Joined(_logger, run, granted.ID, (long)_options.Lease.TotalSeconds);
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is RpcException or IOException or EtcdAuthException && !ct.IsCancellationRequested)
             {
-                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
+                EtcdUnavailable(_logger, endpoint.ToString(), Describe(e));
 
                 // The member key may have been put all the same (etcd answered "request timed out" after applying
                 // it): revoking the lease takes it away now, instead of a run nobody keeps alive for a lease's time.
-                if (lease is not null)
+                if (lease is { } granted)
                 {
-                    await RevokeAsync(lease);
+                    await RevokeAsync(granted);
                 }
 
-                NextEndpoint();
+                NextEndpoint(endpoint);
                 try
                 {
                     await Task.Delay(delay, ct);
@@ -186,13 +192,13 @@ public sealed partial class EtcdSequencer
         [.. (await RangeAsync(MembersPrefix, keysOnly: false, maxModRevision: 0, ct)).Select(kv => ReadMemberInfo(kv.Value)).OfType<MemberInfo>()];
 
     /// <summary>A member key's value, or null when this version cannot read it (such a member is no source of checkpoints).</summary>
-    private static MemberInfo? ReadMemberInfo(string? value)
+    private static MemberInfo? ReadMemberInfo(ByteString value)
     {
         try
         {
-            return value is null ? null : JsonSerializer.Deserialize(Convert.FromBase64String(value), EtcdJson.Default.MemberInfo);
+            return value.IsEmpty ? null : JsonSerializer.Deserialize(value.Span, EtcdJson.Default.MemberInfo);
         }
-        catch (Exception e) when (e is JsonException or FormatException)
+        catch (JsonException)
         {
             return null;
         }
@@ -217,61 +223,84 @@ public sealed partial class EtcdSequencer
         _ = Task.Run(() => RegisterAsync(_stop.Token), CancellationToken.None);
     }
 
-    /// <summary>Keeps this run's lease alive (three times per TTL) and reads the peers' remaining TTLs.</summary>
+    /// <summary>
+    /// Keeps this run's lease alive (three times per TTL) over one keepalive stream, made again after a failure, and
+    /// reads the peers' remaining TTLs.
+    /// </summary>
     private async Task KeepAliveLoopAsync(CancellationToken ct)
     {
         var period = _options.Lease / 3;
-        while (!ct.IsCancellationRequested)
+        AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse>? stream = null;
+        try
         {
-            try
+            while (!ct.IsCancellationRequested)
             {
-                await Task.Delay(period, ct);
-                MemberRun? member;
-                List<(string Run, string Lease)> peers;
-                lock (_lock)
+                var endpoint = Endpoint;
+                try
                 {
-                    member = _current;
-                    peers = [.. _members.Where(m => m.Key != _current?.Run).Select(m => (m.Key, m.Value.Info.Lease))];
-                }
-
-                if (member is not null)
-                {
-                    using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    cts.CancelAfter(period);
-                    using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint, "/v3/lease/keepalive")) { Content = JsonContent.Create(new LeaseIdRequest(member.Lease), EtcdJson.Default.LeaseIdRequest) };
-                    using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cts.Token);
-                    response.EnsureSuccessStatusCode();
-                    await using var stream = await response.Content.ReadAsStreamAsync(cts.Token);
-                    using var lines = new StreamReader(stream, Encoding.UTF8);
-                    var first = await lines.ReadLineAsync(cts.Token) ?? "";
-                    var result = JsonSerializer.Deserialize(first, EtcdJson.Default.KeepAliveResponse)?.Result;
-                    var alive = long.TryParse(result?.Ttl, NumberStyles.None, CultureInfo.InvariantCulture, out var ttl) && ttl > 0;
-                    if (result is not null && !alive)
+                    await Task.Delay(period, ct);
+                    CheckWatchLag();
+                    MemberRun? member;
+                    List<(string Run, string Lease)> peers;
+                    lock (_lock)
                     {
-                        // etcd no longer knows the lease: it expired while this gateway could not reach a quorum.
-                        LeaseLost(member);
+                        member = _current;
+                        peers = [.. _members.Where(m => m.Key != _current?.Run).Select(m => (m.Key, m.Value.Info.Lease))];
                     }
 
-                    // The keepalive's answer is this run's TTL: no separate time-to-live query for it.
-                    SetTtl(member.Run, alive ? ttl : -1);
-                }
+                    if (member is not null)
+                    {
+                        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                        cts.CancelAfter(period);
+                        var keepAlive = new LeaseKeepAliveRequest { ID = member.Lease };
+                        if (stream is null)
+                        {
+                            stream = _etcd.Leases.LeaseKeepAlive(_etcd.Stream(ct));
+                            await EtcdConnection.OpenAsync(stream, keepAlive, cts.Token);
+                        }
+                        else
+                        {
+                            await stream.RequestStream.WriteAsync(keepAlive, cts.Token);
+                        }
+                        if (!await stream.ResponseStream.MoveNext(cts.Token))
+                        {
+                            throw new IOException("etcd ended the keepalive stream");
+                        }
 
-                foreach (var (run, lease) in peers)
+                        var ttl = stream.ResponseStream.Current.TTL;
+                        if (ttl <= 0)
+                        {
+                            // etcd no longer knows the lease: it expired while this gateway could not reach a quorum.
+                            LeaseLost(member);
+                        }
+
+                        // The keepalive's answer is this run's TTL: no separate time-to-live query for it.
+                        SetTtl(member.Run, ttl > 0 ? ttl : -1);
+                    }
+
+                    foreach (var (run, lease) in peers)
+                    {
+                        var id = long.TryParse(lease, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
+                        var answer = await _etcd.CallAsync(o => _etcd.Leases.LeaseTimeToLiveAsync(new LeaseTimeToLiveRequest { ID = id }, o), ct);
+                        SetTtl(run, answer.TTL);
+                    }
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
-                    using var ttlResponse = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/timetolive"), new LeaseIdRequest(lease), EtcdJson.Default.LeaseIdRequest, ct);
-                    var ttl = (await ttlResponse.Content.ReadFromJsonAsync(EtcdJson.Default.TimeToLiveResponse, ct))?.Ttl;
-                    SetTtl(run, long.TryParse(ttl, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var t) ? t : -1);
+                    return;
+                }
+                catch (Exception e) when (e is RpcException or IOException or EtcdAuthException or OperationCanceledException)
+                {
+                    EtcdUnavailable(_logger, endpoint.ToString(), $"keepalive: {Describe(e)}");
+                    stream?.Dispose();
+                    stream = null;
+                    NextEndpoint(endpoint);
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or OperationCanceledException)
-            {
-                EtcdUnavailable(_logger, Endpoint.ToString(), $"keepalive: {e.Message}");
-                NextEndpoint();
-            }
+        }
+        finally
+        {
+            stream?.Dispose();
         }
     }
 
@@ -286,7 +315,7 @@ public sealed partial class EtcdSequencer
         }
     }
 
-    private void MemberJoined(string run, string value)
+    private void MemberJoined(string run, ByteString value)
     {
         var info = ReadMemberInfo(value);
         lock (_lock)
@@ -359,27 +388,26 @@ public sealed partial class EtcdSequencer
     }
 
     /// <summary>Revokes a lease of this gateway (its member key goes with it); best effort, within 2 s.</summary>
-    private async Task RevokeAsync(string lease)
+    private async Task RevokeAsync(long lease)
     {
         try
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/lease/revoke"), new LeaseIdRequest(lease), EtcdJson.Default.LeaseIdRequest, cts.Token);
+            await _etcd.CallAsync(o => _etcd.Leases.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, o), CancellationToken.None, TimeSpan.FromSeconds(2));
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+        catch (Exception e) when (e is RpcException or IOException or EtcdAuthException or OperationCanceledException)
         {
             // The lease expires by itself.
         }
     }
 
     /// <summary>This gateway's run in the cluster: its name, member key and lease, and the batches it numbered.</summary>
-    private sealed class MemberRun(string run, string key, string lease)
+    private sealed class MemberRun(string run, string key, long lease)
     {
         public string Run { get; } = run;
 
         public string Key { get; } = key;
 
-        public string Lease { get; } = lease;
+        public long Lease { get; } = lease;
 
         public long Batches { get; set; }
     }
@@ -395,7 +423,7 @@ public sealed partial class EtcdSequencer
     }
 
     [LoggerMessage(EventId = 1503, Level = LogLevel.Information, Message = "joined the etcd cluster as run {Run} (lease {Lease}, {Ttl}s)")]
-    private static partial void Joined(ILogger logger, string run, string lease, long ttl);
+    private static partial void Joined(ILogger logger, string run, long lease, long ttl);
 
     [LoggerMessage(EventId = 1504, Level = LogLevel.Warning, Message = "the etcd lease of run {Run} expired; this gateway joins again as a new run")]
     private static partial void LeaseExpired(ILogger logger, string run);

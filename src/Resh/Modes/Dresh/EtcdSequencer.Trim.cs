@@ -1,7 +1,8 @@
 using System.Globalization;
-using System.Net.Http.Json;
-using System.Text.Json;
+using Etcdserverpb;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Mvccpb;
 
 namespace Resh.Dresh;
 
@@ -73,10 +74,8 @@ public sealed partial class EtcdSequencer
                     return;
                 }
 
-                using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(TrimPrefix + member.Run), B64(cursor.Revision.ToString(CultureInfo.InvariantCulture)), member.Lease), EtcdJson.Default.PutRequest, ct))
-                {
-                    put.EnsureSuccessStatusCode();
-                }
+                var put = new PutRequest { Key = Utf8(TrimPrefix + member.Run), Value = Utf8(cursor.Revision.ToString(CultureInfo.InvariantCulture)), Lease = member.Lease };
+                await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct);
 
                 Interlocked.Exchange(ref _published, cursor.Revision);
                 if (SchedulesCheckpoints)
@@ -139,11 +138,11 @@ public sealed partial class EtcdSequencer
         {
             await step(ct);
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or JsonException or FormatException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is RpcException or IOException or EtcdAuthException or FormatException or OperationCanceledException or ObjectDisposedException)
         {
             if (!ct.IsCancellationRequested)
             {
-                TrimFailed(_logger, e.Message);
+                TrimFailed(_logger, Describe(e));
             }
         }
         finally
@@ -200,22 +199,19 @@ public sealed partial class EtcdSequencer
 
             foreach (var chunk in old.Chunk(DeletesPerTxn))
             {
-                var txn = new TxnRequest([], [.. chunk.Select(kv => new TxnOp(null, new DeleteRequest(kv.Key!)))]);
-                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
-                response.EnsureSuccessStatusCode();
+                var txn = new TxnRequest { Success = { chunk.Select(kv => new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = kv.Key } }) } };
+                await _etcd.CallAsync(o => _etcd.Kv.TxnAsync(txn, o), ct);
                 deleted += chunk.Length;
             }
         }
 
-        using (var compact = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/compaction"), new CompactionRequest(upTo.ToString(CultureInfo.InvariantCulture), false), EtcdJson.Default.CompactionRequest, ct))
+        try
         {
-            var body = await compact.Content.ReadAsStringAsync(ct);
-
+            await _etcd.CallAsync(o => _etcd.Kv.CompactAsync(new CompactionRequest { Revision = upTo }, o), ct);
+        }
+        catch (RpcException e) when (e.Status.Detail.Contains("compacted", StringComparison.Ordinal))
+        {
             // "required revision has been compacted": another member or the operator compacted there or further.
-            if (!compact.IsSuccessStatusCode && !body.Contains("compacted", StringComparison.Ordinal))
-            {
-                throw new HttpRequestException($"etcd refused the compaction to revision {upTo}: {(int)compact.StatusCode} {body.Trim()}");
-            }
         }
 
         Interlocked.Exchange(ref _trimmedRevision, upTo);
@@ -226,17 +222,13 @@ public sealed partial class EtcdSequencer
     private async Task PublishDigestAsync(MemberRun member, long sequence, string digest, CancellationToken ct)
     {
         var key = string.Create(CultureInfo.InvariantCulture, $"{DigestPrefix}{sequence:D20}/{_options.Member}");
-        using (var put = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/put"), new PutRequest(B64(key), B64(digest), member.Lease), EtcdJson.Default.PutRequest, ct))
-        {
-            put.EnsureSuccessStatusCode();
-        }
-
+        var put = new PutRequest { Key = Utf8(key), Value = Utf8(digest), Lease = member.Lease };
+        await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct);
         _digestKeys.Enqueue(key);
         while (_digestKeys.Count > KeptDigests)
         {
-            var txn = new TxnRequest([], [new TxnOp(null, new DeleteRequest(B64(_digestKeys.Dequeue())))]);
-            using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
-            response.EnsureSuccessStatusCode();
+            var delete = new DeleteRangeRequest { Key = Utf8(_digestKeys.Dequeue()) };
+            await _etcd.CallAsync(o => _etcd.Kv.DeleteRangeAsync(delete, o), ct);
         }
     }
 
@@ -256,19 +248,17 @@ public sealed partial class EtcdSequencer
         return digests;
     }
 
-    private async Task<List<KeyValue>> RangeAsync(string prefix, bool keysOnly, long maxModRevision, CancellationToken ct, long limit = 0)
+    private async Task<IReadOnlyList<KeyValue>> RangeAsync(string prefix, bool keysOnly, long maxModRevision, CancellationToken ct, long limit = 0)
     {
-        var request = new PrefixRangeRequest(B64(prefix), B64(PrefixEnd(prefix)), limit, keysOnly, maxModRevision.ToString(CultureInfo.InvariantCulture));
-        using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), request, EtcdJson.Default.PrefixRangeRequest, ct);
-        response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct))?.Kvs ?? [];
+        var request = new RangeRequest { Key = Utf8(prefix), RangeEnd = Utf8(PrefixEnd(prefix)), Limit = limit, KeysOnly = keysOnly, MaxModRevision = maxModRevision };
+        return (await _etcd.CallAsync(o => _etcd.Kv.RangeAsync(request, o), ct)).Kvs;
     }
 
     private static bool ServesCheckpoints(KeyValue kv) => ReadMemberInfo(kv.Value)?.Checkpoints is { Length: > 0 };
 
-    private static string Key(KeyValue kv) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key ?? ""));
+    private static string Key(KeyValue kv) => kv.Key.ToStringUtf8();
 
-    private static string Text(KeyValue kv) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(kv.Value ?? ""));
+    private static string Text(KeyValue kv) => kv.Value.ToStringUtf8();
 
     [LoggerMessage(EventId = 1506, Level = LogLevel.Information, Message = "trimmed the log in etcd: deleted {Batches} batches before revision {Revision} (covered by the newest checkpoint of all {Runs} live hosts) and compacted up to it")]
     private static partial void Trimmed(ILogger logger, int batches, long revision, int runs);

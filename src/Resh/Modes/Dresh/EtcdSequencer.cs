@@ -1,10 +1,11 @@
 // Over 600 lines: the sequencer's batching and its watch loop (applying each change once, in revision order), which together define the order every gateway appends and share the runs' state and one lock; membership, cursor and trimming are its other partial files.
 using System.Globalization;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using System.Threading.Channels;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using Mvccpb;
 using Resh.Ordering;
 
 namespace Resh.Dresh;
@@ -17,14 +18,14 @@ namespace Resh.Dresh;
 /// any order, but a session's events stay in the order they were submitted. Every gateway applies the same
 /// rule to the same revisions, so every log holds the same entries at the same positions; a gateway's own
 /// entries come back with their reply sinks. etcd (its Raft) does the agreement; this class only moves bytes,
-/// through etcd's HTTP/JSON gateway. Membership (leases, lost gateways) is in EtcdSequencer.Members.cs, the
+/// through etcd's gRPC API (<see cref="EtcdConnection"/>). Membership (leases, lost gateways) is in EtcdSequencer.Members.cs, the
 /// resume point of a checkpoint in EtcdSequencer.Cursor.cs.
 /// </summary>
 public sealed partial class EtcdSequencer : ISequencer
 {
     private readonly EtcdOrderingOptions _options;
     private readonly ILogger _logger;
-    private readonly HttpClient _http;
+    private readonly EtcdConnection _etcd;
     private readonly Channel<(LogEntry Entry, TaskCompletionSource<long> Done)> _submitted = Channel.CreateUnbounded<(LogEntry, TaskCompletionSource<long>)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<(string Run, long Number), List<(LogEntry Entry, TaskCompletionSource<long> Done)>> _inFlight = [];
     private readonly Lock _lock = new();
@@ -47,23 +48,19 @@ public sealed partial class EtcdSequencer : ISequencer
 
     private long _batches;
     private long _largestBatch;
-    private Uri _endpoint;
-    private readonly EtcdAuthHandler? _auth;
+
+    // The watch's liveness: the highest revision etcd confirmed for this gateway's writes, the one the last check found
+    // unapplied (0: none), and the current watch, to cancel when it fell behind.
+    private long _confirmedRevision;
+    private long _lagSeen;
+    private CancellationTokenSource? _watchAttempt;
 
     public EtcdSequencer(OrderedLog log, EtcdOrderingOptions options, ILogger logger, EtcdCursor? resume = null)
     {
         Log = log;
         _options = options;
         _logger = logger;
-        _endpoint = options.Endpoints[0];
-        // No overall timeout (the watch is a stream that lasts), but an unreachable member must not hold a put for minutes.
-        HttpMessageHandler handler = EtcdTls.Handler(options);
-        if (options.User is { } user && options.PasswordFile is { } passwordFile)
-        {
-            handler = _auth = new EtcdAuthHandler(user, passwordFile, handler);
-        }
-
-        _http = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        _etcd = new EtcdConnection(options);
         if (resume is not null)
         {
             Restore(resume);
@@ -73,7 +70,7 @@ public sealed partial class EtcdSequencer : ISequencer
     public OrderedLog Log { get; }
 
     /// <summary>The etcd endpoint in use.</summary>
-    public Uri Endpoint => Volatile.Read(ref _endpoint);
+    public Uri Endpoint => _etcd.Endpoint;
 
     /// <summary>The last etcd revision appended to the local log.</summary>
     public long AppliedRevision => Interlocked.Read(ref _appliedRevision);
@@ -104,18 +101,13 @@ public sealed partial class EtcdSequencer : ISequencer
     /// <exception cref="InvalidOperationException">etcd refused the user or password, or does not answer.</exception>
     public async Task AuthenticateAsync(CancellationToken cancellationToken)
     {
-        if (_auth is null)
-        {
-            return;
-        }
-
         try
         {
-            await _auth.AuthenticateAsync(Endpoint, cancellationToken);
+            await _etcd.AuthenticateAsync(cancellationToken);
         }
-        catch (HttpRequestException e)
+        catch (RpcException e)
         {
-            throw new InvalidOperationException(e is EtcdAuthException ? e.Message : $"etcd at {Endpoint} could not be reached to authenticate ordering.user: {e.Message}", e);
+            throw TlsFailure(e) ?? new InvalidOperationException($"etcd at {Endpoint} could not be reached to authenticate ordering.user: {e.Status.Detail}", e);
         }
     }
 
@@ -206,8 +198,11 @@ public sealed partial class EtcdSequencer : ISequencer
 
                 var key = $"{LogPrefix}{member.Run}-{number:D16}";
                 var entries = batch.ConvertAll(b => b.Entry);
-                var value = new byte[LogEntryCodec.BatchLength(entries)];
-                LogEntryCodec.EncodeBatch(entries, value);
+                var encoded = new byte[LogEntryCodec.BatchLength(entries)];
+                LogEntryCodec.EncodeBatch(entries, encoded);
+
+                // The array is not touched again: the put may send it as it is.
+                var value = UnsafeByteOperations.UnsafeWrap(encoded);
                 writes.RemoveAll(t => t.IsCompleted);
                 writes.Add(Task.Run(
                     async () =>
@@ -249,7 +244,7 @@ public sealed partial class EtcdSequencer : ISequencer
     /// instead once etcd takes puts again: every later batch of the run waits for this number, and nothing of
     /// the refused requests is applied anywhere.
     /// </summary>
-    private async Task<bool> PutWithRetryAsync(MemberRun member, long number, string key, byte[] value, CancellationToken ct)
+    private async Task<bool> PutWithRetryAsync(MemberRun member, long number, string key, ByteString value, CancellationToken ct)
     {
         var delay = TimeSpan.FromMilliseconds(20);
         var ambiguous = false;
@@ -257,36 +252,32 @@ public sealed partial class EtcdSequencer : ISequencer
         var txn = Txn(member, key, value);
         while (true)
         {
+            var endpoint = Endpoint;
             try
             {
-                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/txn"), txn, EtcdJson.Default.TxnRequest, ct);
-                if (response.IsSuccessStatusCode)
-                {
-                    var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.TxnResponse, ct);
-                    return body?.Succeeded == true;
-                }
-
-                var reason = $"{(int)response.StatusCode} {(await response.Content.ReadAsStringAsync(ct)).Trim()}";
-                EtcdUnavailable(_logger, Endpoint.ToString(), reason);
-                if (!ambiguous && !emptied && (int)response.StatusCode is 400 or 413 or 429)
+                var response = await _etcd.CallAsync(o => _etcd.Kv.TxnAsync(txn, o), ct);
+                Confirmed(response.Header);
+                return response.Succeeded;
+            }
+            catch (RpcException e) when (EtcdConnection.IsRefusal(e) && !ct.IsCancellationRequested)
+            {
+                // etcd answered no (out of space: the NOSPACE alarm; a request too large; too many requests).
+                EtcdUnavailable(_logger, endpoint.ToString(), $"{e.StatusCode}: {e.Status.Detail}");
+                if (!ambiguous && !emptied)
                 {
                     // Refused, not applied: say so to the clients now rather than keep them waiting.
-                    FailInFlight(member.Run, number, $"etcd refused to order the request ({reason}); it was not applied");
-                    txn = Txn(member, key, EmptyBatch);
+                    FailInFlight(member.Run, number, $"etcd refused to order the request ({e.Status.Detail}); it was not applied");
+                    txn = Txn(member, key, ByteString.CopyFrom(EmptyBatch));
                     emptied = true;
                 }
-                else if ((int)response.StatusCode >= 500)
-                {
-                    ambiguous = true;
-                }
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or TaskCanceledException && !ct.IsCancellationRequested)
+            catch (Exception e) when (e is RpcException or IOException or EtcdAuthException && !ct.IsCancellationRequested)
             {
                 // The put may have been applied (unless the connection was never made): the same key again is
                 // harmless, the watcher applies a key once, at its creation; but the batch is no longer given up.
-                ambiguous |= e is not HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError };
-                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
-                NextEndpoint();
+                ambiguous |= e is not RpcException rpc || !EtcdConnection.NeverSent(rpc);
+                EtcdUnavailable(_logger, endpoint.ToString(), Describe(e));
+                NextEndpoint(endpoint);
             }
 
             await Task.Delay(delay, ct);
@@ -295,9 +286,11 @@ public sealed partial class EtcdSequencer : ISequencer
     }
 
     /// <summary>The put of a batch key, guarded by the run's member key.</summary>
-    private static TxnRequest Txn(MemberRun member, string key, byte[] value) => new(
-        [new TxnCompare(B64(member.Key), "CREATE", "GREATER", "0")],
-        [new TxnOp(new PutRequest(B64(key), Convert.ToBase64String(value)))]);
+    private static TxnRequest Txn(MemberRun member, string key, ByteString value) => new()
+    {
+        Compare = { new Compare { Key = Utf8(member.Key), Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Greater, CreateRevision = 0 } },
+        Success = { new RequestOp { RequestPut = new PutRequest { Key = Utf8(key), Value = value } } },
+    };
 
     private static readonly byte[] EmptyBatch = EncodeEmptyBatch();
 
@@ -311,31 +304,30 @@ public sealed partial class EtcdSequencer : ISequencer
     /// <summary>The newest revision of a key under the cluster's prefix: the log is read when the watch has applied it.</summary>
     private async Task<long> NewestRevisionAsync(CancellationToken ct)
     {
+        var newest = new RangeRequest { Key = Utf8(Root), RangeEnd = Utf8(PrefixEnd(Root)), Limit = 1, SortOrder = RangeRequest.Types.SortOrder.Descend, SortTarget = RangeRequest.Types.SortTarget.Mod, KeysOnly = true };
         while (true)
         {
+            var endpoint = Endpoint;
             try
             {
-                using var response = await _http.PostAsJsonAsync(new Uri(Endpoint, "/v3/kv/range"), new RangeRequest(B64(Root), B64(PrefixEnd(Root)), 1, "DESCEND", "MOD", true), EtcdJson.Default.RangeRequest, ct);
-                if (_auth is null && (int)response.StatusCode is >= 400 and < 500)
-                {
-                    // Reached, but refused: an etcd with authentication on (or a proxy that says no) will not change its mind.
-                    var refusal = (await response.Content.ReadAsStringAsync(ct)).Trim();
-                    throw new InvalidOperationException($"etcd at {Endpoint} refused to read the log ({(int)response.StatusCode} {refusal}); if its authentication is on, set ordering.user and ordering.password-file");
-                }
-
-                response.EnsureSuccessStatusCode();
-                var body = await response.Content.ReadFromJsonAsync(EtcdJson.Default.RangeResponse, ct);
-                return long.Parse(body?.Kvs?.FirstOrDefault()?.ModRevision ?? "0", CultureInfo.InvariantCulture);
+                var response = await _etcd.CallAsync(o => _etcd.Kv.RangeAsync(newest, o), ct);
+                return response.Kvs.Count > 0 ? response.Kvs[0].ModRevision : 0;
             }
-            catch (HttpRequestException e) when (EtcdTls.IsTlsFailure(e))
+            catch (RpcException e) when (TlsFailure(e) is { } tls)
             {
-                // Reached, but TLS failed (an untrusted server certificate, or no client certificate where etcd wants one).
-                throw new InvalidOperationException($"etcd at {Endpoint}: the TLS handshake failed ({e.InnerException?.Message ?? e.Message}); check ordering.ca-certificate, ordering.client-certificate and ordering.client-key", e);
+                throw tls;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException && !ct.IsCancellationRequested)
+            catch (RpcException e) when (EtcdConnection.IsRefusal(e) || e.StatusCode == StatusCode.Unauthenticated)
             {
-                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
-                NextEndpoint();
+                // Reached, but refused: an etcd with authentication on (or a user without rights there) will not change its mind.
+                throw new InvalidOperationException(_options.User is null
+                    ? $"etcd at {endpoint} refused to read the log ({e.Status.Detail}); if its authentication is on, set ordering.user and ordering.password-file"
+                    : $"etcd at {endpoint} refused user '{_options.User}' to read the log ({e.Status.Detail}); grant it read and write on {Root}", e);
+            }
+            catch (RpcException e) when (!ct.IsCancellationRequested)
+            {
+                EtcdUnavailable(_logger, endpoint.ToString(), Describe(e));
+                NextEndpoint(endpoint);
                 await Task.Delay(200, ct);
             }
         }
@@ -351,39 +343,34 @@ public sealed partial class EtcdSequencer : ISequencer
 
         while (!ct.IsCancellationRequested)
         {
+            var endpoint = Endpoint;
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            Volatile.Write(ref _watchAttempt, attempt);
             try
             {
                 var from = AppliedRevision + 1;
-                var request = new WatchRequest(new WatchCreate(B64(Root), B64(PrefixEnd(Root)), from.ToString(CultureInfo.InvariantCulture)));
-                using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(Endpoint, "/v3/watch")) { Content = JsonContent.Create(request, EtcdJson.Default.WatchRequest) };
-                using var response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, ct);
-                response.EnsureSuccessStatusCode();
-                await using var stream = await response.Content.ReadAsStreamAsync(ct);
-                using var lines = new StreamReader(stream, Encoding.UTF8);
-                while (await lines.ReadLineAsync(ct) is { } line)
+                using var watch = _etcd.Watches.Watch(_etcd.Stream(attempt.Token));
+                await EtcdConnection.OpenAsync(watch, new WatchRequest { CreateRequest = new WatchCreateRequest { Key = Utf8(Root), RangeEnd = Utf8(PrefixEnd(Root)), StartRevision = from } }, attempt.Token);
+                while (await watch.ResponseStream.MoveNext(attempt.Token))
                 {
-                    if (line.Length == 0)
-                    {
-                        continue;
-                    }
-
-                    var result = JsonSerializer.Deserialize(line, EtcdJson.Default.WatchResponse)?.Result;
-                    if (result is null)
-                    {
-                        continue;
-                    }
-
-                    if (result.Canceled == true && long.TryParse(result.CompactRevision, NumberStyles.None, CultureInfo.InvariantCulture, out var compacted) && compacted > 0)
+                    var result = watch.ResponseStream.Current;
+                    if (result.Canceled && result.CompactRevision > 0)
                     {
                         // etcd no longer holds the revisions this gateway needs next: it cannot follow, so it stops.
-                        var failure = new EtcdCompactedException(_options.Cluster, from, compacted);
-                        EtcdCompacted(_logger, from, compacted);
+                        var failure = new EtcdCompactedException(_options.Cluster, from, result.CompactRevision);
+                        EtcdCompacted(_logger, from, result.CompactRevision);
                         _caughtUp.TrySetException(failure);
                         _failed.TrySetException(failure);
                         return;
                     }
 
-                    foreach (var change in result.Events ?? [])
+                    if (result.Canceled)
+                    {
+                        // Refused (an expired token, no permission): the watch is made again, with a fresh token.
+                        throw new IOException($"etcd canceled the watch: {result.CancelReason}");
+                    }
+
+                    foreach (var change in result.Events)
                     {
                         Apply(change);
                     }
@@ -393,15 +380,32 @@ public sealed partial class EtcdSequencer : ISequencer
                         _caughtUp.TrySetResult();
                     }
                 }
+
+                throw new IOException("etcd ended the watch");
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or JsonException or FormatException)
+            catch (OperationCanceledException)
             {
-                EtcdUnavailable(_logger, Endpoint.ToString(), e.Message);
-                NextEndpoint();
+                // The watch fell behind what etcd confirmed (CheckWatchLag): made again, on the next endpoint.
+                WatchStalled(_logger, endpoint.ToString(), AppliedRevision);
+                NextEndpoint(endpoint);
+                continue;
+            }
+            catch (Exception e) when (e is RpcException or IOException or EtcdAuthException && !ct.IsCancellationRequested)
+            {
+                EtcdUnavailable(_logger, endpoint.ToString(), Describe(e));
+                if (e is IOException || (e is RpcException rpc && EtcdConnection.IsExpiredToken(rpc)))
+                {
+                    await RefreshTokenQuietlyAsync(ct);
+                }
+                else
+                {
+                    NextEndpoint(endpoint);
+                }
+
                 try
                 {
                     await Task.Delay(200, ct);
@@ -415,16 +419,16 @@ public sealed partial class EtcdSequencer : ISequencer
     }
 
     /// <summary>One change under the cluster's prefix, in revision order: a batch of the log, or a member coming or going.</summary>
-    private void Apply(WatchEvent change)
+    private void Apply(Event change)
     {
         var kv = change.Kv;
-        if (kv?.Key is null)
+        if (kv is null || kv.Key.IsEmpty)
         {
             return;
         }
 
-        var modified = long.Parse(kv.ModRevision ?? "0", CultureInfo.InvariantCulture);
-        var key = Encoding.UTF8.GetString(Convert.FromBase64String(kv.Key));
+        var modified = kv.ModRevision;
+        var key = kv.Key.ToStringUtf8();
         if (modified < AppliedRevision || (modified == AppliedRevision && !_appliedKeys.Add(key)))
         {
             // A change seen before a reconnect: applied once only. One revision may change several keys (a revoked
@@ -441,7 +445,7 @@ public sealed partial class EtcdSequencer : ISequencer
             Interlocked.Exchange(ref _appliedRevision, modified);
         }
 
-        var deleted = change.Type == "DELETE";
+        var deleted = change.Type == Event.Types.EventType.Delete;
         if (key.StartsWith(MembersPrefix, StringComparison.Ordinal))
         {
             var run = key[MembersPrefix.Length..];
@@ -449,7 +453,7 @@ public sealed partial class EtcdSequencer : ISequencer
             {
                 RunLeft(run);
             }
-            else if (kv.Value is not null)
+            else
             {
                 MemberJoined(run, kv.Value);
             }
@@ -467,8 +471,7 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
-        var created = long.Parse(kv.CreateRevision ?? "0", CultureInfo.InvariantCulture);
-        if (!key.StartsWith(LogPrefix, StringComparison.Ordinal) || deleted || kv.Value is null || created != modified)
+        if (!key.StartsWith(LogPrefix, StringComparison.Ordinal) || deleted || kv.Value.IsEmpty || kv.CreateRevision != modified)
         {
             // Not a batch, or a retried put of a key that exists already: applied once, at its creation.
             return;
@@ -507,10 +510,10 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    private void AppendBatch(string runName, long number, long revision, string value)
+    private void AppendBatch(string runName, long number, long revision, ByteString value)
     {
         var own = TakeInFlight(runName, number);
-        var entries = own?.ConvertAll(o => o.Entry) ?? LogEntryCodec.DecodeBatch(Convert.FromBase64String(value));
+        var entries = own?.ConvertAll(o => o.Entry) ?? LogEntryCodec.DecodeBatch(value.Memory);
         var skip = 0;
         if (_resume is { } resume && resume.Run == runName && resume.Number == number)
         {
@@ -564,7 +567,7 @@ public sealed partial class EtcdSequencer : ISequencer
     {
         public long Next { get; set; } = 1;
 
-        public Dictionary<long, (long Revision, string Value)> Waiting { get; } = [];
+        public Dictionary<long, (long Revision, ByteString Value)> Waiting { get; } = [];
     }
 
     private List<(LogEntry Entry, TaskCompletionSource<long> Done)>? TakeInFlight(string run, long number)
@@ -594,14 +597,77 @@ public sealed partial class EtcdSequencer : ISequencer
         }
     }
 
-    private void NextEndpoint()
+    /// <summary>etcd confirmed a write of this gateway at the header's revision: the watch must come to it (<see cref="CheckWatchLag"/>).</summary>
+    private void Confirmed(ResponseHeader? header)
     {
-        var endpoints = _options.Endpoints;
-        var i = endpoints.ToList().IndexOf(Endpoint);
-        Volatile.Write(ref _endpoint, endpoints[(i + 1) % endpoints.Count]);
+        var revision = header?.Revision ?? 0;
+        long seen;
+        while (revision > (seen = Interlocked.Read(ref _confirmedRevision)) && Interlocked.CompareExchange(ref _confirmedRevision, revision, seen) != seen)
+        {
+        }
     }
 
-    private static string B64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
+    /// <summary>
+    /// A watch that is open but silent (seen once after a partition healed: the stream stayed, the events never came) would
+    /// hold every request of this gateway forever. So a revision etcd confirmed for one of this gateway's writes that the
+    /// watch has not reached at one check, and still not at the next (a keepalive period later), makes the watch again.
+    /// </summary>
+    private void CheckWatchLag()
+    {
+        var confirmed = Interlocked.Read(ref _confirmedRevision);
+        var applied = AppliedRevision;
+        if (confirmed <= applied)
+        {
+            _lagSeen = 0;
+            return;
+        }
+
+        if (_lagSeen != 0 && applied < _lagSeen)
+        {
+            _lagSeen = 0;
+            try
+            {
+                Volatile.Read(ref _watchAttempt)?.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // That watch ended meanwhile; the next one starts from where the log stands.
+            }
+
+            return;
+        }
+
+        _lagSeen = confirmed;
+    }
+
+    /// <summary>Moves on from <paramref name="failed"/> (the endpoint a failed call used), once however many calls failed on it.</summary>
+    private void NextEndpoint(Uri failed) => _etcd.NextEndpoint(failed);
+
+    /// <summary>A fresh token after etcd refused a stream's; a failure shows on the next call.</summary>
+    private async Task RefreshTokenQuietlyAsync(CancellationToken ct)
+    {
+        try
+        {
+            await _etcd.RefreshTokenAsync(ct);
+        }
+        catch (Exception e) when (e is RpcException or EtcdAuthException && !ct.IsCancellationRequested)
+        {
+            EtcdUnavailable(_logger, Endpoint.ToString(), Describe(e));
+        }
+    }
+
+    /// <summary>A start that cannot work because TLS failed (an untrusted server certificate, or no client certificate where etcd wants one), or null.</summary>
+    private InvalidOperationException? TlsFailure(RpcException e) =>
+        EtcdConnection.Transport(e) is { } http && EtcdTls.IsTlsFailure(http)
+            ? new InvalidOperationException($"etcd at {Endpoint}: the TLS handshake failed ({http.InnerException?.Message ?? http.Message}); check ordering.ca-certificate, ordering.client-certificate and ordering.client-key", e)
+            : null;
+
+    /// <summary>An etcd failure in one line: gRPC's status and detail, or the exception's message.</summary>
+    private static string Describe(Exception e) => e is RpcException rpc
+        ? $"{rpc.StatusCode}: {(EtcdConnection.Transport(rpc)?.Message ?? rpc.Status.Detail)}"
+        : e.Message;
+
+    private static ByteString Utf8(string text) => ByteString.CopyFromUtf8(text);
 
     private static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
@@ -624,12 +690,15 @@ public sealed partial class EtcdSequencer : ISequencer
         }
 
         await RevokeAsync();
-        _http.Dispose();
+        _etcd.Dispose();
         _stop.Dispose();
     }
 
     [LoggerMessage(EventId = 1501, Level = LogLevel.Warning, Message = "etcd at {Endpoint}: {Reason}; trying again")]
     private static partial void EtcdUnavailable(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(EventId = 1509, Level = LogLevel.Warning, Message = "etcd at {Endpoint}: the watch stayed at revision {Applied} behind writes etcd confirmed; watching again")]
+    private static partial void WatchStalled(ILogger logger, string endpoint, long applied);
 
     [LoggerMessage(EventId = 1502, Level = LogLevel.Critical, Message = "etcd compacted the log: this gateway needs revision {Wanted}, etcd holds only {Compacted} and later; it stops (restart it: it rebuilds from a newer checkpoint)")]
     private static partial void EtcdCompacted(ILogger logger, long wanted, long compacted);

@@ -11,11 +11,20 @@ namespace Resh.Dresh;
 /// </summary>
 internal static class EtcdTls
 {
-    /// <summary>The handler of the etcd client: plain, or with the configured TLS.</summary>
+    /// <summary>The handler under the etcd client's gRPC channel: plain, or with the configured TLS.</summary>
     /// <exception cref="InvalidOperationException">A certificate or key cannot be read.</exception>
     public static SocketsHttpHandler Handler(EtcdOrderingOptions options)
     {
-        var handler = new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(2) };
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+
+            // HTTP/2 pings find a member that went silent (a partition, a frozen host) under a watch that has nothing to say.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            EnableMultipleHttp2Connections = true,
+        };
         if (options.CaCertificate is null && options.ClientCertificate is null)
         {
             return handler;
