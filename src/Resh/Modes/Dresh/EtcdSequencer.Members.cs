@@ -285,7 +285,7 @@ public sealed partial class EtcdSequencer
                         SetTtl(run, answer.TTL);
                     }
                 }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                catch (Exception) when (ct.IsCancellationRequested)
                 {
                     return;
                 }
