@@ -50,7 +50,7 @@ read -r d16 d16p < <(run_all 16 "${dresh[@]}")
 solo=$(redis-benchmark -h 10.213.50.1 -p 6380 -t set -n 3000 -c 1 -q --csv 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f5)
 # The direct case of the ordering: one client putting 100-byte keys into the same etcd cluster, from host a.
 # Through the gRPC client D-RESH itself uses (benchmarks/Resh.Benchmarks etcd-put; HdrHistogram percentiles).
-read -r etcd_put etcd_put99 < <(nsenter --net=/run/netns/resh-a dotnet benchmarks/Resh.Benchmarks/bin/Release/net10.0/Resh.Benchmarks.dll etcd-put http://10.213.50.1:2379 1000)
+read -r etcd_put etcd_put99 watch50 watch99 < <(nsenter --net=/run/netns/resh-a dotnet benchmarks/Resh.Benchmarks/bin/Release/net10.0/Resh.Benchmarks.dll etcd-put http://10.213.50.1:2379 1000)
 for h in a b c; do nsenter --net="/run/netns/resh-$h" curl -s 127.0.0.1:6390/status > "$work/status-$h.json"; done
 batches=$(python3 -c '
 import json,sys
@@ -75,4 +75,4 @@ printf "%-3s %12s %10s %12s %10s %7s\n" P dresh_rps dresh_p50 resh_rps resh_p50 
 awk -v a="$d1" -v b="$d1p" -v c="$s1" -v d="$s1p" 'BEGIN { printf "%-3s %12.0f %8.3fms %12.0f %8.3fms %7.2f\n", 1, a, b, c, d, a/c }'
 awk -v a="$d16" -v b="$d16p" -v c="$s16" -v d="$s16p" 'BEGIN { printf "%-3s %12.0f %8.3fms %12.0f %8.3fms %7.2f\n", 16, a, b, c, d, a/c }'
 echo "D-RESH batches written: $total (warm-up included), largest $largest entries (about $(awk -v n="$total" -v r="$requests" 'BEGIN { printf "%.1f", 9 * r / n }') requests per batch)"
-echo "one client alone, p50: D-RESH ${solo} ms, etcd put (direct, same cluster, gRPC) ${etcd_put} ms (p99 ${etcd_put99} ms), resh ${solo_resh} ms; D-RESH adds $(awk -v a="$solo" -v b="$etcd_put" 'BEGIN { printf "%.3f", a - b }') ms to the etcd put"
+echo "one client alone, p50: D-RESH ${solo} ms, etcd put (direct, same cluster, gRPC) ${etcd_put} ms (p99 ${etcd_put99} ms; its watch event after ${watch50} ms, p99 ${watch99} ms), resh ${solo_resh} ms; D-RESH adds $(awk -v a="$solo" -v b="$etcd_put" 'BEGIN { printf "%.3f", a - b }') ms to the etcd put"
