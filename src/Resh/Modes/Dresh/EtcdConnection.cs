@@ -17,7 +17,6 @@ internal sealed class EtcdConnection : IDisposable
 
     private readonly EtcdOrderingOptions _options;
     private readonly GrpcChannel?[] _channels;
-    private readonly GrpcChannel?[] _watchChannels;
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly string? _password;
     private int _current;
@@ -27,7 +26,6 @@ internal sealed class EtcdConnection : IDisposable
     {
         _options = options;
         _channels = new GrpcChannel?[options.Endpoints.Count];
-        _watchChannels = new GrpcChannel?[options.Endpoints.Count];
         if (options.User is not null && options.PasswordFile is { } passwordFile)
         {
             try
@@ -44,39 +42,38 @@ internal sealed class EtcdConnection : IDisposable
     /// <summary>The etcd endpoint in use.</summary>
     public Uri Endpoint => _options.Endpoints[Volatile.Read(ref _current)];
 
-    public KV.KVClient Kv => new(Channel(_channels));
+    public KV.KVClient Kv => new(Channel);
 
-    public Lease.LeaseClient Leases => new(Channel(_channels));
+    public Lease.LeaseClient Leases => new(Channel);
 
-    /// <summary>
-    /// Watches have a connection of their own: on the one that also carries the puts, a watch event waited behind the
-    /// work that a put's answer set off on the same read loop (measured: about 1 ms more from a put to its event).
-    /// </summary>
-    public Watch.WatchClient Watches => new(Channel(_watchChannels));
+    public Watch.WatchClient Watches => new(Channel);
 
-    private GrpcChannel Channel(GrpcChannel?[] channels)
+    private GrpcChannel Channel
     {
-        var i = Volatile.Read(ref _current);
-        lock (_channels)
+        get
         {
-            return channels[i] ??= GrpcChannel.ForAddress(_options.Endpoints[i], new GrpcChannelOptions
+            var i = Volatile.Read(ref _current);
+            lock (_channels)
             {
-                HttpHandler = EtcdTls.Handler(_options),
-                DisposeHttpClient = true,
+                return _channels[i] ??= GrpcChannel.ForAddress(_options.Endpoints[i], new GrpcChannelOptions
+                {
+                    HttpHandler = EtcdTls.Handler(_options),
+                    DisposeHttpClient = true,
 
-                // gRPC's connection manager fails calls at once while it backs off from a failed connect, up to 2 minutes
-                // by default: a member that is back (a healed partition) would stay unused that long. Retrying is the
-                // sequencer's, at its own pace; the channel only tries the connection again soon.
-                InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
-                MaxReconnectBackoff = TimeSpan.FromSeconds(1),
+                    // gRPC's connection manager fails calls at once while it backs off from a failed connect, up to 2 minutes
+                    // by default: a member that is back (a healed partition) would stay unused that long. Retrying is the
+                    // sequencer's, at its own pace; the channel only tries the connection again soon.
+                    InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+                    MaxReconnectBackoff = TimeSpan.FromSeconds(1),
 
-                // A canceled call ends as an OperationCanceledException, as any other canceled operation here.
-                ThrowOperationCanceledOnCancellation = true,
+                    // A canceled call ends as an OperationCanceledException, as any other canceled operation here.
+                    ThrowOperationCanceledOnCancellation = true,
 
-                // A watch response may carry many batches (each up to ordering.max-batch-bytes): no 4 MiB cap.
-                MaxReceiveMessageSize = null,
-                MaxSendMessageSize = null,
-            });
+                    // A watch response may carry many batches (each up to ordering.max-batch-bytes): no 4 MiB cap.
+                    MaxReceiveMessageSize = null,
+                    MaxSendMessageSize = null,
+                });
+            }
         }
     }
 
@@ -208,7 +205,7 @@ internal sealed class EtcdConnection : IDisposable
             AuthenticateResponse response;
             try
             {
-                response = await new Auth.AuthClient(Channel(_channels)).AuthenticateAsync(new AuthenticateRequest { Name = _options.User, Password = _password }, new CallOptions(null, DateTime.UtcNow + CallTimeout, ct));
+                response = await new Auth.AuthClient(Channel).AuthenticateAsync(new AuthenticateRequest { Name = _options.User, Password = _password }, new CallOptions(null, DateTime.UtcNow + CallTimeout, ct));
             }
             catch (RpcException e) when (e.StatusCode == StatusCode.FailedPrecondition)
             {
@@ -236,7 +233,7 @@ internal sealed class EtcdConnection : IDisposable
     {
         lock (_channels)
         {
-            foreach (var channel in _channels.Concat(_watchChannels))
+            foreach (var channel in _channels)
             {
                 channel?.Dispose();
             }
