@@ -175,7 +175,17 @@ public static class ReshCli
         var serving = $"serving {options.Protocol} on {host.ListenEndPoint} with {options.Group.Replicas.Count} replicas (f={options.Group.Faults}); admin {host.AdminEndPoint?.ToString() ?? "off"}";
         await output.WriteLineAsync("resh: " + serving);
         Systemd.Ready(serving);
-        return await ServeUntilStoppedAsync(host, output, errors, ct);
+        using var served = CancellationTokenSource.CreateLinkedTokenSource(ct, host.ShutdownRequested);
+        var replay = ReplayProgress.ShowAsync(() => host.Status(), served.Token);
+        try
+        {
+            return await ServeUntilStoppedAsync(host, output, errors, ct);
+        }
+        finally
+        {
+            await served.CancelAsync();
+            await replay;
+        }
     }
 
     /// <summary>

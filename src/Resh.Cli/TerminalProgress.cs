@@ -4,8 +4,9 @@ using Spectre.Console;
 namespace Resh.Cli;
 
 /// <summary>
-/// A progress bar on the terminal for a long store operation (restore, verify), drawn on stderr and only when stderr is
-/// a terminal: piped or captured output (scripts, tests, systemd) gets the plain result lines alone.
+/// A progress bar on the terminal for a long operation (a store's restore or verify, the replay of the log at start),
+/// drawn on stderr and only when stderr is a terminal: piped or captured output (scripts, tests, systemd) gets the plain
+/// result lines alone.
 /// </summary>
 internal static class TerminalProgress
 {
@@ -32,6 +33,43 @@ internal static class TerminalProgress
                         task.Value = p.Done;
                     }
                 }));
+            });
+    }
+
+    /// <summary>A bar for work the command does not drive itself: <paramref name="poll"/> every quarter second until done or stopped.</summary>
+    public static async Task WatchAsync(string label, Func<(long Done, long Total)> poll, CancellationToken ct)
+    {
+        if (Console.IsErrorRedirected)
+        {
+            return;
+        }
+
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        await console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async context =>
+            {
+                var task = context.AddTask(label, maxValue: 1);
+                while (!ct.IsCancellationRequested)
+                {
+                    var (done, total) = poll();
+                    task.MaxValue = Math.Max(1, total);
+                    task.Value = done;
+                    if (done >= total)
+                    {
+                        return;
+                    }
+
+                    try
+                    {
+                        await Task.Delay(250, ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
             });
     }
 
