@@ -134,6 +134,94 @@ public sealed class RemusTwoHostTests
         Assert.True(final >= counts.Max(), $"the counter is {final}, but a client saw {counts.Max()}");
     }
 
+    [Fact]
+    public async Task After_a_takeover_a_new_backup_from_the_configured_list_attaches_and_the_next_failover_loses_nothing()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        Tools.Require("ip", "apt-get install iproute2");
+        Tools.Require("nsenter", "apt-get install util-linux");
+        await using var net = await TestHosts.CreateAsync(["A", "B"]);
+        await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
+        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
+        var certificate = Path.Combine(net.Directory, "pair.pem");
+        var key = Path.Combine(net.Directory, "pair.key");
+        PinnedTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
+
+        // Both hosts are candidates: a primary ships to the first backup address that is not its own.
+        var config = $$"""
+            service: { protocol: resp, listen: {{net.Service}}:6380 }
+            admin: 127.0.0.1:6390
+            mode: remus
+            remus:
+              backup: [{{net.Address("B")}}:6391, {{net.Address("A")}}:6391]
+              epoch: 25ms
+              failover-timeout: 300ms
+              apply-interval: 200ms
+              takeover-command: ip addr add {{net.Service}}/32 dev eth0
+              tls-certificate: {{certificate}}
+              tls-key: {{key}}
+            replicas:
+              - command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
+
+            """;
+        async Task<string> ConfigAsync(string name)
+        {
+            var path = Path.Combine(net.Directory, name + ".yaml");
+            await File.WriteAllTextAsync(path, config + $"state-dir: {net.Directory}/state-{name}\n");
+            return path;
+        }
+
+        var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
+        var acked = new Dictionary<string, string>();
+        async Task WriteAsync(string prefix)
+        {
+            await using var client = await ConnectAsync(net, service, CancellationToken.None);
+            for (var i = 0; i < 100; i++)
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", $"{prefix}:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+                acked[$"{prefix}:{i}"] = $"v{i}";
+            }
+        }
+
+        async Task LoseAsync(string host)
+        {
+            net.KillAll(host);
+            await net.IpAsync("-n", net.Namespace(host), "link", "set", "eth0", "down");
+        }
+
+        // A serves, B is its backup.
+        var backupB = net.Start("B", "backup-b.log", "dotnet", resh, "backup", "--listen", $"{net.Address("B")}:6391", "--config", await ConfigAsync("b"));
+        await Tools.WaitForLogAsync(backupB, "waiting for the primary", TimeSpan.FromSeconds(60), "resh backup on host B");
+        var primaryA = net.Start("A", "primary-a.log", "dotnet", resh, "run", await ConfigAsync("a"));
+        await Tools.WaitForLogAsync(primaryA, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
+        await Tools.WaitForLogAsync(backupB, "ready", TimeSpan.FromSeconds(60), "host B's backup ready");
+        await WriteAsync("first");
+
+        // A is lost: B takes over and serves unprotected.
+        await LoseAsync("A");
+        await Tools.WaitForLogAsync(backupB, "took over", TimeSpan.FromSeconds(60), "host B taking over");
+        await WriteAsync("unprotected");
+
+        // A comes back empty (a replaced machine) as a backup at its configured address: B attaches it without being told.
+        await net.IpAsync("-n", net.Namespace("A"), "addr", "del", net.Service + "/32", "dev", "eth0");
+        await net.IpAsync("-n", net.Namespace("A"), "link", "set", "eth0", "up");
+        var backupA = net.Start("A", "backup-a.log", "dotnet", resh, "backup", "--listen", $"{net.Address("A")}:6391", "--config", await ConfigAsync("a2"));
+        await Tools.WaitForLogAsync(backupB, $"Backup {net.Address("A")}:6391 attached", TimeSpan.FromSeconds(60), "host B attaching host A as its new backup");
+        await Tools.WaitForLogAsync(backupA, "ready", TimeSpan.FromSeconds(60), "host A's backup ready");
+        await WriteAsync("protected");
+
+        // B is lost in turn: A takes over with everything, the writes B served unprotected included.
+        await LoseAsync("B");
+        await Tools.WaitForLogAsync(backupA, "took over", TimeSpan.FromSeconds(60), "host A taking over");
+        await using (var moved = await ConnectAsync(net, service, CancellationToken.None))
+        {
+            Assert.Equal("v99", (await moved.CallAsync("GET", "protected:99").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+        }
+
+        await Tools.AssertAllReadableAsync(service, acked);
+        Assert.Equal(300, acked.Count);
+    }
+
     /// <summary>Connects to the service address, retrying while it moves (the neighbour cache is refreshed as a gratuitous ARP would).</summary>
     private static async Task<RespClient> ConnectAsync(TestHosts net, IPEndPoint service, CancellationToken ct)
     {
