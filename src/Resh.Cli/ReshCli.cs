@@ -76,6 +76,10 @@ public static class ReshCli
         stop.SetAction((parse, ct) => StopAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(stop);
 
+        var switchover = new Command("switchover", "Mode remus: hand the service to the up-to-date backup now (the primary drains, the backup takes over at once, nothing acknowledged is lost).") { adminOption, configOption, tokenOption };
+        switchover.SetAction((parse, ct) => SwitchoverAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
+        root.Subcommands.Add(switchover);
+
         // config validate
         var validateArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
         var validate = new Command("validate", "Check CONFIG; exit 0 when valid, 2 with one line per problem otherwise.") { validateArg };
@@ -475,6 +479,41 @@ public static class ReshCli
         catch (HttpRequestException e)
         {
             await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
+            return ExitFailure;
+        }
+    }
+
+    private static async Task<int> SwitchoverAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (target.Error is not null)
+        {
+            await errors.WriteLineAsync($"error: {target.Error}");
+            return ExitUsage;
+        }
+
+        using var http = Http(target);
+        try
+        {
+            using var response = await http.PostAsync("switchover", null, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                var reason = body.RootElement.TryGetProperty("error", out var error) ? error.GetString() : body.RootElement.ToString();
+                await errors.WriteLineAsync($"error: no switchover: {reason}");
+                return ExitFailure;
+            }
+
+            await output.WriteLineAsync("resh: switchover requested; the primary drains its clients and hands the service to the backup");
+            return ExitOk;
+        }
+        catch (HttpRequestException e)
+        {
+            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
+            return ExitFailure;
+        }
+        catch (JsonException)
+        {
+            await errors.WriteLineAsync("error: no switchover: the admin endpoint answered something that is not JSON");
             return ExitFailure;
         }
     }

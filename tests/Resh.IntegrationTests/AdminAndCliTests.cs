@@ -119,6 +119,11 @@ public sealed class AdminAndCliTests
             Assert.Contains("r1", output.ToString(), StringComparison.Ordinal);
             Assert.Contains("up", output.ToString(), StringComparison.Ordinal);
 
+            // A switchover needs a backup: mode resh refuses it, saying why, and goes on serving.
+            var refused = new StringWriter();
+            Assert.Equal(1, await ReshCli.RunAsync(["switchover", "--config", config], new StringWriter(), refused));
+            Assert.Contains("no switchover: mode resh has no backup", refused.ToString(), StringComparison.Ordinal);
+
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{adminPort}/") };
             using var status = JsonDocument.Parse(await http.GetStringAsync("status"));
             replicaPids.AddRange(status.RootElement.GetProperty("replicas").EnumerateArray().Select(r => r.GetProperty("pid").GetInt32()));

@@ -154,6 +154,51 @@ public sealed class RemusTests
     }
 
     [Fact]
+    public async Task A_switchover_hands_the_service_to_the_backup_at_once_and_loses_no_acknowledged_write()
+    {
+        var state = NewState();
+        var marker = Path.Combine(state, "released");
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+
+        // A failover timeout far longer than the test waits: only a handover can make the backup serve in time.
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt, r => r.FailoverTimeout = TimeSpan.FromSeconds(60)), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt, r => r.ReleaseCommand = $"touch {marker}"), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            var acked = new Dictionary<string, string>();
+            await using (var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                for (var i = 0; i < 200; i++)
+                {
+                    Assert.Equal("OK", (await client.CallAsync("SET", $"k{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                    acked[$"k{i}"] = $"v{i}";
+                }
+            }
+
+            await Tools.WaitUntilAsync(() => primary.Status().Remus!.Protected, TimeSpan.FromSeconds(30), "the backup attached and up to date");
+            Assert.Contains("backup", backup.RequestSwitchover(), StringComparison.Ordinal);
+            Assert.Null(primary.RequestSwitchover());
+            await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.True(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup took over");
+            Assert.True(File.Exists(marker), "the primary ran its release command before the handover");
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+handed-over");
+            Assert.Contains(backup.Events.Since(), e => e.Name == "+takeover" && e.Detail.Contains("handed the service over", StringComparison.Ordinal));
+            await Tools.AssertAllReadableAsync(backup.ListenEndPoint, acked);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await primary.DisposeAsync();
+            await backup.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_reply_is_never_released_before_the_backup_acknowledged_its_epoch()
     {
         var state = NewState();

@@ -26,6 +26,9 @@ public interface IAdminTarget
 
     /// <summary>Starts a controlled shutdown; returns at once.</summary>
     void RequestShutdown();
+
+    /// <summary>Starts a planned switchover (a controlled stop that hands the service to the backup); returns why not, or null.</summary>
+    string? RequestSwitchover() => "this gateway has no backup to hand its service to (a switchover needs mode: remus)";
 }
 
 public sealed record InjectRequest(string? Replica, string? Fault);
@@ -161,6 +164,10 @@ public sealed class AdminServer : IAsyncDisposable
             target.RequestShutdown();
             return Results.Json(new { stopping = true }, Json, statusCode: 202);
         });
+        _app.MapPost("/switchover", (HttpContext http) =>
+            target.RequestSwitchover() is { } problem
+                ? Results.Json(new { error = problem }, Json, statusCode: 409)
+                : Results.Json(new { switchingOver = true }, Json, statusCode: 202));
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => _app.StartAsync(cancellationToken);

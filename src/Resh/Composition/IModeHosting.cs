@@ -46,6 +46,18 @@ public interface IModeHosting : IAsyncDisposable
     Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A mode that can hand its service to another gateway in a planned switchover (mode remus: the primary to its backup).
+/// </summary>
+public interface IHandover
+{
+    /// <summary>Why a switchover cannot be made now (no backup up to date, not the primary), or null.</summary>
+    string? HandoverProblem { get; }
+
+    /// <summary>The coming controlled stop hands the service over instead of ending it.</summary>
+    void HandOverOnStop();
+}
+
 /// <summary>What a mode shows in /status beside the group (its own record derives from this).</summary>
 public abstract record ModeStatus;
 

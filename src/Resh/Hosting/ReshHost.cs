@@ -320,6 +320,23 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {_options.FinalCheckpointTimeout.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
     }
 
+    public string? RequestSwitchover()
+    {
+        if (_mode is not IHandover handover)
+        {
+            return $"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} has no backup to hand its service to (a switchover needs mode: remus)";
+        }
+
+        if (handover.HandoverProblem is { } problem)
+        {
+            return problem;
+        }
+
+        handover.HandOverOnStop();
+        RequestShutdown();
+        return null;
+    }
+
     public void RequestShutdown()
     {
         try

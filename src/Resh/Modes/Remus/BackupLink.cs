@@ -89,21 +89,40 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     public void Start() => _run = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
 
     /// <summary>Tells the backup this is a controlled shutdown (it must not take over), then closes the link.</summary>
-    public async Task SayGoodbyeAsync(TimeSpan timeout)
+    public async Task SayGoodbyeAsync(TimeSpan timeout) => await SayLastAsync(LinkFrame.Goodbye, timeout);
+
+    /// <summary>
+    /// A planned switchover: waits (within <paramref name="timeout"/>) until the backup acknowledged every entry of the log,
+    /// then tells it to take over now. False when no backup is attached to tell.
+    /// </summary>
+    public async Task<bool> HandOverAsync(TimeSpan timeout)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (AckedCount < _log.Count && clock.Elapsed < timeout && Volatile.Read(ref _connection) is not null)
+        {
+            await Task.Delay(10);
+        }
+
+        return Volatile.Read(ref _connection) is not null && await SayLastAsync(LinkFrame.Handover, timeout);
+    }
+
+    private async Task<bool> SayLastAsync(LinkFrame frame, TimeSpan timeout)
     {
         var connection = Volatile.Read(ref _connection);
         if (connection is null)
         {
-            return;
+            return false;
         }
 
         try
         {
             using var cts = new CancellationTokenSource(timeout);
-            await connection.SendAsync(LinkFrame.Goodbye, ReadOnlyMemory<byte>.Empty, cts.Token);
+            await connection.SendAsync(frame, ReadOnlyMemory<byte>.Empty, cts.Token);
+            return true;
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
+            return false;
         }
     }
 

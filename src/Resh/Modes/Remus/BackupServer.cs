@@ -45,6 +45,9 @@ public enum BackupOutcome
 
     /// <summary>The primary shut down in a controlled way: stop too.</summary>
     PrimaryStopped,
+
+    /// <summary>The primary handed the service over (a planned switchover): take over now.</summary>
+    HandedOver,
 }
 
 /// <summary>
@@ -322,6 +325,10 @@ public sealed partial class BackupServer : IAsyncDisposable
                             PrimaryStopped(_logger, connection.Remote);
                             _outcome.TrySetResult(BackupOutcome.PrimaryStopped);
                             return;
+                        case LinkFrame.Handover:
+                            PrimaryHandedOver(_logger, connection.Remote);
+                            _outcome.TrySetResult(BackupOutcome.HandedOver);
+                            return;
                         default:
                             throw new InvalidDataException($"unexpected {type} from the primary");
                     }
@@ -457,6 +464,9 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     [LoggerMessage(EventId = 1416, Level = LogLevel.Information, Message = "Primary {Primary} stopped in a controlled way; the backup stops too")]
     private static partial void PrimaryStopped(ILogger logger, string primary);
+
+    [LoggerMessage(EventId = 1420, Level = LogLevel.Information, Message = "Primary {Primary} handed the service over (a switchover); taking over now")]
+    private static partial void PrimaryHandedOver(ILogger logger, string primary);
 
     [LoggerMessage(EventId = 1417, Level = LogLevel.Information, Message = "Received checkpoint #{Sequence} from the primary, stored as {Snapshot} ({Bytes} bytes)")]
     private static partial void CheckpointReceived(ILogger logger, long sequence, string snapshot, long bytes);

@@ -35,6 +35,9 @@ public enum LinkFrame : byte
 
     /// <summary>Primary → backup: controlled shutdown; do not take over.</summary>
     Goodbye = 9,
+
+    /// <summary>Primary → backup: a planned switchover; the primary serves no more and everything acknowledged was shipped: take over now.</summary>
+    Handover = 10,
 }
 
 /// <summary>Primary → backup, the first frame.</summary>

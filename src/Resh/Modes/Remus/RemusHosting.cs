@@ -14,8 +14,10 @@ namespace Resh.Remus;
 /// primary ships to its own log and applies it in batches to a frozen replica; when the primary falls silent it raises
 /// the term, applies everything it holds, opens the service address and serves as the primary. /status shows the link.
 /// </summary>
-public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : IModeHosting
+public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : IModeHosting, IHandover
 {
+    private volatile bool _handOver;
+
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Remus");
     private BackupLink? _link;
     private BackupServer? _server;
@@ -103,23 +105,25 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             return false;
         }
 
-        await TakeOverAsync(group, server, listen, cancellationToken);
+        await TakeOverAsync(group, server, listen, outcome == BackupOutcome.HandedOver, cancellationToken);
         return true;
     }
 
-    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, CancellationToken cancellationToken)
+    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, bool handedOver, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var term = server.BeginTerm();
         var lastSession = server.LastSession;
-        var detail = $"nothing from {server.Primary} for {remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{host.Log.First}..#{host.Log.Head}";
+        var detail = handedOver
+            ? $"{server.Primary} handed the service over; the backup holds #{host.Log.First}..#{host.Log.Head}"
+            : $"nothing from {server.Primary} for {remus.FailoverTimeout.TotalMilliseconds:0} ms; the backup holds #{host.Log.First}..#{host.Log.Head}";
         TakingOver(_logger, term, detail);
         host.Events.Record("+takeover", null, $"term {term}: {detail}");
 
         // No old primary can attach any more; it is fenced by the term should it reach a backup again.
         await server.DisposeAsync();
         _server = null;
-        await RunTakeoverCommandAsync(cancellationToken);
+        await RunCommandAsync(remus.TakeoverCommand, "remus.takeover-command", cancellationToken);
         await _standby!.PromoteAsync(cancellationToken);
         Role = "primary";
 
@@ -133,9 +137,10 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         host.Events.Record("+serving", null, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"took over in {elapsed:0} ms; unprotected until a backup attaches"));
     }
 
-    private async Task RunTakeoverCommandAsync(CancellationToken cancellationToken)
+    /// <summary>Runs a configured command (`/bin/sh -c`) within 10 s; a failure is logged, never thrown.</summary>
+    private async Task RunCommandAsync(string? command, string setting, CancellationToken cancellationToken)
     {
-        if (remus.TakeoverCommand is not { } command)
+        if (command is null)
         {
             return;
         }
@@ -149,12 +154,12 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             await process.WaitForExitAsync(timeout.Token);
             if (process.ExitCode != 0)
             {
-                TakeoverCommandFailed(_logger, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
+                TakeoverCommandFailed(_logger, setting, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
             }
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException or InvalidOperationException)
         {
-            TakeoverCommandFailed(_logger, $"'{command}': {e.Message}");
+            TakeoverCommandFailed(_logger, setting, $"'{command}': {e.Message}");
         }
     }
 
@@ -176,13 +181,35 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             Fenced);
     }
 
-    /// <summary>A controlled stop: the backup is told, so it does not take over.</summary>
+    public string? HandoverProblem =>
+        Role != "primary" ? "this gateway is a backup; switch over on the primary"
+        : Fenced ? "this primary is fenced"
+        : _link is not { Protected: true } ? "no backup is attached and up to date (the primary serves unprotected); start resh backup at a remus.backup address first"
+        : null;
+
+    public void HandOverOnStop() => _handOver = true;
+
+    /// <summary>
+    /// A controlled stop: the backup is told, so it does not take over; in a switchover (<see cref="HandOverOnStop"/>) it
+    /// is told to take over at once instead, once it acknowledged the whole log and the release command ran.
+    /// </summary>
     public async Task StoppingAsync()
     {
-        if (_link is not null && !Fenced)
+        if (_link is null || Fenced)
+        {
+            return;
+        }
+
+        if (!_handOver)
         {
             await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
+            return;
         }
+
+        await RunCommandAsync(remus.ReleaseCommand, "remus.release-command", CancellationToken.None);
+        var handed = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
+        host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed ? $"to {_link.Backup}; it takes over now" : "the backup could not be told; it takes over after remus.failover-timeout");
+        HandedOver(_logger, _link.Backup ?? "?", handed);
     }
 
     public async ValueTask DisposeAsync()
@@ -207,8 +234,11 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
 
-    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "Takeover command failed: {Reason}")]
-    private static partial void TakeoverCommandFailed(ILogger logger, string reason);
+    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "{Setting} failed: {Reason}")]
+    private static partial void TakeoverCommandFailed(ILogger logger, string setting, string reason);
+
+    [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
+    private static partial void HandedOver(ILogger logger, string backup, bool told);
 
     [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms after the primary was declared lost; serving")]
     private static partial void TookOver(ILogger logger, double milliseconds);

@@ -27,6 +27,9 @@ public sealed class RemusOptions
     /// <summary>A command the backup runs before it serves after a takeover (e.g. move the service address to this host).</summary>
     public string? TakeoverCommand { get; set; }
 
+    /// <summary>A command the primary runs in a switchover before the backup takes over (e.g. remove the service address here).</summary>
+    public string? ReleaseCommand { get; set; }
+
     /// <summary>PEM certificate the pair shares for mutual TLS on the link (with <see cref="TlsKey"/>); required for a non-loopback link.</summary>
     public string? TlsCertificate { get; set; }
 
@@ -41,6 +44,7 @@ public sealed class RemusOptions
         .Value("apply-interval", "the backup applies what it holds this often", OptionValues.Duration(), (o, v) => o.ApplyInterval = v)
         .Value("start-backup", "resh run also starts the backup process", OptionValues.Flag, (o, v) => o.StartBackup = v)
         .Value("takeover-command", "command the backup runs when it takes over", OptionValues.Text, (o, v) => o.TakeoverCommand = v)
+        .Value("release-command", "command the primary runs when it hands over in a switchover", OptionValues.Text, (o, v) => o.ReleaseCommand = v)
         .Value("tls-certificate", "PEM certificate both hosts share for mutual TLS on the link", OptionValues.Path, (o, v) => o.TlsCertificate = v)
         .Value("tls-key", "PEM private key of tls-certificate", OptionValues.Path, (o, v) => o.TlsKey = v);
 
@@ -81,6 +85,11 @@ public sealed class RemusOptions
         if (TlsCertificate is null && Backups.FirstOrDefault(b => !IPAddress.IsLoopback(b.Address)) is { } open)
         {
             errors.Add($"remus.backup: {open} is not a loopback address, and the link would carry every write and the power to take over unauthenticated; set remus.tls-certificate and remus.tls-key (see docs/security.md)");
+        }
+
+        if (ReleaseCommand is not null && string.IsNullOrWhiteSpace(ReleaseCommand))
+        {
+            errors.Add("remus.release-command: must be a command or left out");
         }
 
         if (TakeoverCommand is not null && string.IsNullOrWhiteSpace(TakeoverCommand))
