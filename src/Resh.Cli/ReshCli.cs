@@ -483,7 +483,14 @@ public static class ReshCli
         }
     }
 
-    private static async Task<int> SwitchoverAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
+    private static Task<int> SwitchoverAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
+        PostAsync(target, "switchover", "resh: switchover requested; the primary drains its clients and hands the service to the backup", "no switchover", output, errors, ct);
+
+    private static Task<int> StopAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
+        PostAsync(target, "shutdown", "resh: shutdown requested", "shutdown refused", output, errors, ct);
+
+    /// <summary>A POST to the admin endpoint that starts something: <paramref name="done"/> when accepted, else the endpoint's reason.</summary>
+    private static async Task<int> PostAsync(AdminTarget target, string path, string done, string refused, TextWriter output, TextWriter errors, CancellationToken ct)
     {
         if (target.Error is not null)
         {
@@ -494,55 +501,35 @@ public static class ReshCli
         using var http = Http(target);
         try
         {
-            using var response = await http.PostAsync("switchover", null, ct);
+            using var response = await http.PostAsync(path, null, ct);
             if (!response.IsSuccessStatusCode)
             {
-                using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
-                var reason = body.RootElement.TryGetProperty("error", out var error) ? error.GetString() : body.RootElement.ToString();
-                await errors.WriteLineAsync($"error: no switchover: {reason}");
+                var body = await response.Content.ReadAsStringAsync(ct);
+                await errors.WriteLineAsync($"error: {refused}: {Reason(body) ?? $"{(int)response.StatusCode}: {body}"}");
                 return ExitFailure;
             }
 
-            await output.WriteLineAsync("resh: switchover requested; the primary drains its clients and hands the service to the backup");
+            await output.WriteLineAsync(done);
             return ExitOk;
         }
         catch (HttpRequestException e)
         {
             await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
-            return ExitFailure;
-        }
-        catch (JsonException)
-        {
-            await errors.WriteLineAsync("error: no switchover: the admin endpoint answered something that is not JSON");
             return ExitFailure;
         }
     }
 
-    private static async Task<int> StopAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct)
+    /// <summary>The "error" of an admin endpoint's JSON answer, or null.</summary>
+    private static string? Reason(string body)
     {
-        if (target.Error is not null)
-        {
-            await errors.WriteLineAsync($"error: {target.Error}");
-            return ExitUsage;
-        }
-
-        using var http = Http(target);
         try
         {
-            using var response = await http.PostAsync("shutdown", null, ct);
-            if (!response.IsSuccessStatusCode)
-            {
-                await errors.WriteLineAsync($"error: {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(ct)}");
-                return ExitFailure;
-            }
-
-            await output.WriteLineAsync("resh: shutdown requested");
-            return ExitOk;
+            using var json = JsonDocument.Parse(body);
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("error", out var error) ? error.GetString() : null;
         }
-        catch (HttpRequestException e)
+        catch (JsonException)
         {
-            await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
-            return ExitFailure;
+            return null;
         }
     }
 }

@@ -10,160 +10,71 @@ namespace Resh.IntegrationTests;
 /// Mode remus across two hosts: network namespaces A (primary) and B (backup) on a bridge, the service on an
 /// address of its own that moves to B on takeover. The test client runs outside both.
 /// </summary>
-public sealed class RemusTwoHostTests
+public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task Losing_the_primary_host_under_load_moves_the_service_to_the_backup_and_loses_no_acknowledged_write()
     {
-        Tools.Require("redis-server", "apt-get install redis-server");
-        Tools.Require("ip", "apt-get install iproute2");
-        Tools.Require("nsenter", "apt-get install util-linux");
         await using var net = await TestHosts.CreateAsync(["A", "B"]);
-
-        // The service address starts on host A.
-        await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
-        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
-
-        // Across hosts the link is mutual TLS with a certificate the pair shares.
-        var certificate = Path.Combine(net.Directory, "pair.pem");
-        var key = Path.Combine(net.Directory, "pair.key");
-        PinnedTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
-        var config = $$"""
-            service: { protocol: resp, listen: {{net.Service}}:6380 }
-            admin: 127.0.0.1:6390
-            mode: remus
-            remus:
-              backup: [{{net.Address("B")}}:6391, {{net.Address("A")}}:6391]
-              epoch: 25ms
-              failover-timeout: 300ms
-              apply-interval: 200ms
-              takeover-command: ip addr add {{net.Service}}/32 dev eth0
-              tls-certificate: {{certificate}}
-              tls-key: {{key}}
-            replicas:
-              - command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
-
-            """;
-        var configA = Path.Combine(net.Directory, "a.yaml");
-        var configB = Path.Combine(net.Directory, "b.yaml");
-        await File.WriteAllTextAsync(configA, config + $"state-dir: {net.Directory}/state-a\n");
-        await File.WriteAllTextAsync(configB, config + $"state-dir: {net.Directory}/state-b\n");
-
-        var backupLog = net.Start("B", "backup.log", "dotnet", resh, "backup", "--listen", $"{net.Address("B")}:6391", "--config", configB);
-        await Tools.WaitUntilAsync(() => File.ReadAllText(backupLog).Contains("waiting for the primary", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "resh backup on host B");
-        var primaryLog = net.Start("A", "primary.log", "dotnet", resh, "run", configA);
-        await Tools.WaitUntilAsync(() => File.ReadAllText(primaryLog).Contains("resh: serving", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "resh run on host A");
+        var (_, backupLog, _) = await StartPairAsync(net, Pair(net, "300ms"));
 
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
-        var acked = new ConcurrentDictionary<string, string>();
-        var counts = new ConcurrentBag<long>();
-        var errors = new ConcurrentBag<string>();
-        var killed = 0;
-        var afterKill = 0;
-        using var stop = new CancellationTokenSource();
-        var clients = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
-        {
-            RespClient? client = null;
-            for (var i = 0; !stop.IsCancellationRequested; i++)
-            {
-                try
-                {
-                    client ??= await ConnectAsync(net, service, stop.Token);
-                    var count = await client.CallAsync("INCR", "counter").WaitAsync(TimeSpan.FromSeconds(5));
-                    counts.Add(count.Integer);
-                    var key = $"k:{c}:{i}";
-                    var value = $"v:{c}:{i}";
-                    if ((await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(5))).AsString() == "OK")
-                    {
-                        acked[key] = value;
-                    }
-
-                    if (Volatile.Read(ref killed) == 1)
-                    {
-                        Interlocked.Increment(ref afterKill);
-                    }
-                }
-                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or EndOfStreamException or InvalidDataException)
-                {
-                    // The primary host is gone: the reply, if any, was never acknowledged. Reconnect.
-                    errors.Add($"{c}:{i}: {e.GetType().Name}");
-                    if (client is not null)
-                    {
-                        await client.DisposeAsync();
-                        client = null;
-                    }
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                }
-            }
-
-            if (client is not null)
-            {
-                await client.DisposeAsync();
-            }
-        })).ToList();
-
-        await Tools.WaitUntilAsync(() => acked.Count >= 400, TimeSpan.FromSeconds(60), "400 acknowledged writes before the primary host is lost");
-        var before = acked.Count;
+        await using var load = Load.Start(net, service, 4);
+        await Tools.WaitUntilAsync(() => load.Acked.Count >= 400, TimeSpan.FromSeconds(60), "400 acknowledged writes before the primary host is lost");
+        var before = load.Acked.Count;
 
         // Host A is lost: every process on it dies and its link goes down.
         net.KillAll("A");
         await net.IpAsync("-n", net.Namespace("A"), "link", "set", "eth0", "down");
-        Volatile.Write(ref killed, 1);
+        load.Mark();
         try
         {
-            await Tools.WaitUntilAsync(() => Volatile.Read(ref afterKill) >= 200 || clients.Any(t => t.IsFaulted), TimeSpan.FromSeconds(90), "200 acknowledged operations served by host B");
+            await Tools.WaitUntilAsync(() => load.SinceMark >= 200 || load.Faulted, TimeSpan.FromSeconds(90), "200 acknowledged operations served by host B");
         }
         catch (TimeoutException e)
         {
-            throw new TimeoutException($"{e.Message}; client errors: {string.Join(", ", errors.Take(10))}; host B's log:\n{await File.ReadAllTextAsync(backupLog)}", e);
+            throw new TimeoutException($"{e.Message}; client errors: {string.Join(", ", load.Errors.Take(10))}; host B's log:\n{await File.ReadAllTextAsync(backupLog)}", e);
         }
-        await stop.CancelAsync();
-        await Task.WhenAll(clients).WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.True(acked.Count > before);
+        await load.StopAsync();
+        Assert.True(load.Acked.Count > before);
         Assert.Contains("took over", await File.ReadAllTextAsync(backupLog), StringComparison.Ordinal);
+        await load.AssertNothingLostAsync();
+    }
 
-        // Every acknowledged write is there, and no two clients ever saw the same count: no reply a client
-        // received was lost with the primary.
-        await Tools.AssertAllReadableAsync(service, acked);
-        Assert.Equal(counts.Count, counts.Distinct().Count());
-        await using var check = await ConnectAsync(net, service, CancellationToken.None);
-        var final = long.Parse((await check.CallAsync("GET", "counter")).AsString()!, CultureInfo.InvariantCulture);
-        Assert.True(final >= counts.Max(), $"the counter is {final}, but a client saw {counts.Max()}");
+    [Fact]
+    public async Task A_planned_switchover_under_load_moves_the_service_and_its_address_to_the_backup_host_and_loses_nothing()
+    {
+        await using var net = await TestHosts.CreateAsync(["A", "B"]);
+
+        // A failover timeout far longer than the test waits: only the handover can move the service in time.
+        var (configA, backupLog, primaryLog) = await StartPairAsync(net, Pair(net, "60s", $"ip addr del {net.Service}/32 dev eth0"));
+
+        var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
+        await using var load = Load.Start(net, service, 8);
+        await Tools.WaitUntilAsync(() => load.Acked.Count >= 400, TimeSpan.FromSeconds(60), "400 acknowledged writes before the switchover");
+
+        // The operator asks host A's gateway (its admin endpoint is on A's loopback) to hand over.
+        var switchover = net.Start("A", "switchover.log", "dotnet", Resh, "switchover", "--config", configA);
+        load.Mark();
+        await Tools.WaitForLogAsync(switchover, "switchover requested", TimeSpan.FromSeconds(30), "resh switchover on host A");
+        await Tools.WaitForLogAsync(backupLog, "took over", TimeSpan.FromSeconds(30), "host B taking over at once");
+        await Tools.WaitForLogAsync(primaryLog, "resh: stopped", TimeSpan.FromSeconds(30), "the old primary stopping");
+        await Tools.WaitUntilAsync(() => load.SinceMark >= 400 || load.Faulted, TimeSpan.FromSeconds(60), "400 acknowledged operations served by host B");
+        await load.StopAsync();
+
+        Assert.Contains("handed the service over", await File.ReadAllTextAsync(backupLog), StringComparison.Ordinal);
+        await load.AssertNothingLostAsync();
+        output.WriteLine($"switchover under load, 8 clients: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
     }
 
     [Fact]
     public async Task After_a_takeover_a_new_backup_from_the_configured_list_attaches_and_the_next_failover_loses_nothing()
     {
-        Tools.Require("redis-server", "apt-get install redis-server");
-        Tools.Require("ip", "apt-get install iproute2");
-        Tools.Require("nsenter", "apt-get install util-linux");
         await using var net = await TestHosts.CreateAsync(["A", "B"]);
-        await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
-        var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
-        var certificate = Path.Combine(net.Directory, "pair.pem");
-        var key = Path.Combine(net.Directory, "pair.key");
-        PinnedTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
 
         // Both hosts are candidates: a primary ships to the first backup address that is not its own.
-        var config = $$"""
-            service: { protocol: resp, listen: {{net.Service}}:6380 }
-            admin: 127.0.0.1:6390
-            mode: remus
-            remus:
-              backup: [{{net.Address("B")}}:6391, {{net.Address("A")}}:6391]
-              epoch: 25ms
-              failover-timeout: 300ms
-              apply-interval: 200ms
-              takeover-command: ip addr add {{net.Service}}/32 dev eth0
-              tls-certificate: {{certificate}}
-              tls-key: {{key}}
-            replicas:
-              - command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
-
-            """;
+        var config = Pair(net, "300ms");
         async Task<string> ConfigAsync(string name)
         {
             var path = Path.Combine(net.Directory, name + ".yaml");
@@ -190,11 +101,7 @@ public sealed class RemusTwoHostTests
         }
 
         // A serves, B is its backup.
-        var backupB = net.Start("B", "backup-b.log", "dotnet", resh, "backup", "--listen", $"{net.Address("B")}:6391", "--config", await ConfigAsync("b"));
-        await Tools.WaitForLogAsync(backupB, "waiting for the primary", TimeSpan.FromSeconds(60), "resh backup on host B");
-        var primaryA = net.Start("A", "primary-a.log", "dotnet", resh, "run", await ConfigAsync("a"));
-        await Tools.WaitForLogAsync(primaryA, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
-        await Tools.WaitForLogAsync(backupB, "ready", TimeSpan.FromSeconds(60), "host B's backup ready");
+        var (_, backupB, _) = await StartPairAsync(net, config);
         await WriteAsync("first");
 
         // A is lost: B takes over and serves unprotected.
@@ -205,7 +112,7 @@ public sealed class RemusTwoHostTests
         // A comes back empty (a replaced machine) as a backup at its configured address: B attaches it without being told.
         await net.IpAsync("-n", net.Namespace("A"), "addr", "del", net.Service + "/32", "dev", "eth0");
         await net.IpAsync("-n", net.Namespace("A"), "link", "set", "eth0", "up");
-        var backupA = net.Start("A", "backup-a.log", "dotnet", resh, "backup", "--listen", $"{net.Address("A")}:6391", "--config", await ConfigAsync("a2"));
+        var backupA = net.Start("A", "backup-a.log", "dotnet", Resh, "backup", "--listen", $"{net.Address("A")}:6391", "--config", await ConfigAsync("a2"));
         await Tools.WaitForLogAsync(backupB, $"Backup {net.Address("A")}:6391 attached", TimeSpan.FromSeconds(60), "host B attaching host A as its new backup");
         await Tools.WaitForLogAsync(backupA, "ready", TimeSpan.FromSeconds(60), "host A's backup ready");
         await WriteAsync("protected");
@@ -220,6 +127,170 @@ public sealed class RemusTwoHostTests
 
         await Tools.AssertAllReadableAsync(service, acked);
         Assert.Equal(300, acked.Count);
+    }
+
+    private static string Resh => Path.Combine(AppContext.BaseDirectory, "resh.dll");
+
+    /// <summary>
+    /// The configuration both hosts share (without state-dir): both are backup candidates, the link is mutual TLS with a
+    /// certificate the pair shares, and the service address moves by the takeover (and release) command.
+    /// </summary>
+    private static string Pair(TestHosts net, string failoverTimeout, string? releaseCommand = null)
+    {
+        var certificate = Path.Combine(net.Directory, "pair.pem");
+        var key = Path.Combine(net.Directory, "pair.key");
+        PinnedTls.WriteNewPair(certificate, key, TimeSpan.FromDays(1));
+        var release = releaseCommand is null ? "" : $"\n  release-command: {releaseCommand}";
+        return $$"""
+            service: { protocol: resp, listen: {{net.Service}}:6380 }
+            admin: 127.0.0.1:6390
+            mode: remus
+            remus:
+              backup: [{{net.Address("B")}}:6391, {{net.Address("A")}}:6391]
+              epoch: 25ms
+              failover-timeout: {{failoverTimeout}}
+              apply-interval: 200ms
+              takeover-command: ip addr add {{net.Service}}/32 dev eth0{{release}}
+              tls-certificate: {{certificate}}
+              tls-key: {{key}}
+            replicas:
+              - command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
+
+            """;
+    }
+
+    /// <summary>The service address on host A, `resh backup` on B and `resh run` on A, each waited for; returns A's configuration and both logs.</summary>
+    private static async Task<(string ConfigA, string BackupLog, string PrimaryLog)> StartPairAsync(TestHosts net, string config)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        Tools.Require("ip", "apt-get install iproute2");
+        Tools.Require("nsenter", "apt-get install util-linux");
+        await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
+        var configA = Path.Combine(net.Directory, "a.yaml");
+        var configB = Path.Combine(net.Directory, "b.yaml");
+        await File.WriteAllTextAsync(configA, config + $"state-dir: {net.Directory}/state-a\n");
+        await File.WriteAllTextAsync(configB, config + $"state-dir: {net.Directory}/state-b\n");
+        var backupLog = net.Start("B", "backup.log", "dotnet", Resh, "backup", "--listen", $"{net.Address("B")}:6391", "--config", configB);
+        await Tools.WaitForLogAsync(backupLog, "waiting for the primary", TimeSpan.FromSeconds(60), "resh backup on host B");
+        var primaryLog = net.Start("A", "primary.log", "dotnet", Resh, "run", configA);
+        await Tools.WaitForLogAsync(primaryLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
+        await Tools.WaitForLogAsync(backupLog, "ready", TimeSpan.FromSeconds(60), "host B's backup ready");
+        return (configA, backupLog, primaryLog);
+    }
+
+    /// <summary>
+    /// Clients that INCR a shared counter and SET keys of their own through the service address until stopped, reconnecting
+    /// when it moves: what they saw acknowledged, every count, the errors, and when each reply came.
+    /// </summary>
+    private sealed class Load : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly ConcurrentBag<long> _replies = [];
+        private TestHosts _net = null!;
+        private IPEndPoint _service = null!;
+        private List<Task> _clients = [];
+        private int _marked;
+        private int _sinceMark;
+
+        public ConcurrentDictionary<string, string> Acked { get; } = new();
+
+        public ConcurrentBag<long> Counts { get; } = [];
+
+        public ConcurrentBag<string> Errors { get; } = [];
+
+        public int SinceMark => Volatile.Read(ref _sinceMark);
+
+        public bool Faulted => _clients.Any(t => t.IsFaulted);
+
+        /// <summary>The longest time between two replies seen by any client, from the first to the last reply.</summary>
+        public TimeSpan LongestGap
+        {
+            get
+            {
+                var times = _replies.Order().ToList();
+                var gap = times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(0).Max();
+                return Stopwatch.GetElapsedTime(0, gap);
+            }
+        }
+
+        public static Load Start(TestHosts net, IPEndPoint service, int clients)
+        {
+            var load = new Load { _net = net, _service = service };
+            load._clients = [.. Enumerable.Range(0, clients).Select(c => Task.Run(() => load.RunAsync(c)))];
+            return load;
+        }
+
+        /// <summary>From now on, acknowledged operations count towards <see cref="SinceMark"/>.</summary>
+        public void Mark() => Volatile.Write(ref _marked, 1);
+
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_clients).WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        /// <summary>Every acknowledged write is there, and no two clients ever saw the same count: no reply a client received was lost.</summary>
+        public async Task AssertNothingLostAsync()
+        {
+            await using (var check = await ConnectAsync(_net, _service, CancellationToken.None))
+            {
+                var final = long.Parse((await check.CallAsync("GET", "counter").WaitAsync(TimeSpan.FromSeconds(10))).AsString()!, CultureInfo.InvariantCulture);
+                Assert.True(final >= Counts.Max(), $"the counter is {final}, but a client saw {Counts.Max()}");
+            }
+
+            await Tools.AssertAllReadableAsync(_service, Acked);
+            Assert.Equal(Counts.Count, Counts.Distinct().Count());
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _stop.Dispose();
+        }
+
+        private async Task RunAsync(int c)
+        {
+            RespClient? client = null;
+            for (var i = 0; !_stop.IsCancellationRequested; i++)
+            {
+                try
+                {
+                    client ??= await ConnectAsync(_net, _service, _stop.Token);
+                    var count = await client.CallAsync("INCR", "counter").WaitAsync(TimeSpan.FromSeconds(5));
+                    Counts.Add(count.Integer);
+                    var key = $"k:{c}:{i}";
+                    var value = $"v:{c}:{i}";
+                    if ((await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(5))).AsString() == "OK")
+                    {
+                        Acked[key] = value;
+                        _replies.Add(Stopwatch.GetTimestamp());
+                    }
+
+                    if (Volatile.Read(ref _marked) == 1)
+                    {
+                        Interlocked.Increment(ref _sinceMark);
+                    }
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or EndOfStreamException or InvalidDataException)
+                {
+                    // The service moved: the reply, if any, was never acknowledged. Reconnect.
+                    Errors.Add($"{c}:{i}: {e.GetType().Name}");
+                    if (client is not null)
+                    {
+                        await client.DisposeAsync();
+                        client = null;
+                    }
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                }
+            }
+
+            if (client is not null)
+            {
+                await client.DisposeAsync();
+            }
+        }
     }
 
     /// <summary>Connects to the service address, retrying while it moves (the neighbour cache is refreshed as a gratuitous ARP would).</summary>

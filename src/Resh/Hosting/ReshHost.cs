@@ -320,6 +320,8 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {_options.FinalCheckpointTimeout.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
     }
 
+    private volatile bool _handingOver;
+
     public string? RequestSwitchover()
     {
         if (_mode is not IHandover handover)
@@ -333,6 +335,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         }
 
         handover.HandOverOnStop();
+        _handingOver = true;
         RequestShutdown();
         return null;
     }
@@ -370,9 +373,10 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
             if (_group is not null)
             {
-                if (_options.Group.Checkpoint is not null && !IsFenced && _group.Ready && !_group.Standby)
+                if (_options.Group.Checkpoint is not null && !IsFenced && _group.Ready && !_group.Standby && !_handingOver)
                 {
-                    // The clients are drained: a final checkpoint lets the next run start without replay.
+                    // The clients are drained: a final checkpoint lets the next run start without replay (not in a
+                    // switchover: the backup serves next, and every moment here is the service's downtime).
                     var final = await _group.CheckpointNowAsync(_options.FinalCheckpointTimeout);
                     HostLog.FinalCheckpoint(_logger, final?.Sequence ?? -1, final?.SnapshotId ?? "(none; the ordered log keeps what it covers)");
                 }

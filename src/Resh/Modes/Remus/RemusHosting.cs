@@ -240,6 +240,6 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);
 
-    [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms after the primary was declared lost; serving")]
+    [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms; serving")]
     private static partial void TookOver(ILogger logger, double milliseconds);
 }
