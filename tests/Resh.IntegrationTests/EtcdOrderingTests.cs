@@ -1,3 +1,4 @@
+// Over 600 lines: every test here starts gateways on one etcd through the same helpers (StartHostsAsync, OrderThroughTwoGatewaysAsync, DisposeHostsAsync); split, they would be shared across files for one feature.
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Resh.Clients;

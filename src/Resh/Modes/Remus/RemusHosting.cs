@@ -154,12 +154,12 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             await process.WaitForExitAsync(timeout.Token);
             if (process.ExitCode != 0)
             {
-                TakeoverCommandFailed(_logger, setting, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
+                CommandFailed(_logger, setting, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
             }
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException or InvalidOperationException)
         {
-            TakeoverCommandFailed(_logger, setting, $"'{command}': {e.Message}");
+            CommandFailed(_logger, setting, $"'{command}': {e.Message}");
         }
     }
 
@@ -235,7 +235,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
 
     [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "{Setting} failed: {Reason}")]
-    private static partial void TakeoverCommandFailed(ILogger logger, string setting, string reason);
+    private static partial void CommandFailed(ILogger logger, string setting, string reason);
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);
