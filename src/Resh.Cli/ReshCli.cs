@@ -181,15 +181,18 @@ public static class ReshCli
         Systemd.Ready(serving);
         using var served = CancellationTokenSource.CreateLinkedTokenSource(ct, host.ShutdownRequested);
         var replay = ReplayProgress.ShowAsync(() => host.Status(), served.Token);
+        int exit;
         try
         {
-            return await ServeUntilStoppedAsync(host, output, errors, ct);
+            exit = await ServeUntilStoppedAsync(host, output, errors, ct);
         }
         finally
         {
             await served.CancelAsync();
             await replay;
         }
+
+        return await AfterHandoverAsync(host, file, options, exit, level, output, errors, ct);
     }
 
     /// <summary>
@@ -314,7 +317,33 @@ public static class ReshCli
         }
 
         await output.WriteLineAsync($"resh: took over; serving {options.Protocol} on {host.ListenEndPoint}; admin {host.AdminEndPoint?.ToString() ?? "off"}");
-        return await ServeUntilStoppedAsync(host, output, errors, ct);
+        var exit = await ServeUntilStoppedAsync(host, output, errors, ct);
+        return await AfterHandoverAsync(host, file, options, exit, level, output, errors, ct);
+    }
+
+    /// <summary>
+    /// After a switchover this gateway handed its service to the backup: it becomes the new backup, at the
+    /// remus.backup address that is this machine's (not the one it handed to), as `resh backup` would; otherwise
+    /// <paramref name="exit"/> as it was.
+    /// </summary>
+    private static async Task<int> AfterHandoverAsync(ReshHost host, FileInfo file, ReshOptions options, int exit, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (host.HandedOverTo is not { } to || exit != ExitOk || ct.IsCancellationRequested)
+        {
+            return exit;
+        }
+
+        var local = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(a => a.Address).ToHashSet();
+        if (options.Replication.Remus.Backups.FirstOrDefault(b => b.ToString() != to && local.Contains(b.Address)) is not { } own)
+        {
+            await output.WriteLineAsync($"resh: handed the service to {to}; no other remus.backup address is on this machine, so this gateway does not stand by as its backup");
+            return exit;
+        }
+
+        await host.DisposeAsync();
+        await output.WriteLineAsync($"resh: handed the service to {to}; standing by as its backup on {own}");
+        return await BackupCommandAsync(own.ToString(), file, null, null, level, output, errors, ct);
     }
 
     /// <summary>

@@ -56,6 +56,9 @@ public interface IHandover
 
     /// <summary>The coming controlled stop hands the service over instead of ending it.</summary>
     void HandOverOnStop();
+
+    /// <summary>After the stop: the gateway the service was handed to (HOST:PORT), or null when it was not.</summary>
+    string? HandedOverTo { get; }
 }
 
 /// <summary>What a mode shows in /status beside the group (its own record derives from this).</summary>

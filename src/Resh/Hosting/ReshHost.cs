@@ -322,6 +322,9 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
     private volatile bool _handingOver;
 
+    /// <summary>After a stop that was a switchover: the backup that took the service (HOST:PORT), or null.</summary>
+    public string? HandedOverTo => (_mode as IHandover)?.HandedOverTo;
+
     public string? RequestSwitchover()
     {
         if (_mode is not IHandover handover)

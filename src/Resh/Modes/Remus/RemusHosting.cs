@@ -189,6 +189,8 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
     public void HandOverOnStop() => _handOver = true;
 
+    public string? HandedOverTo { get; private set; }
+
     /// <summary>
     /// A controlled stop: the backup is told, so it does not take over; in a switchover (<see cref="HandOverOnStop"/>) it
     /// is told to take over at once instead, once it acknowledged the whole log and the release command ran.
@@ -208,6 +210,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
         await RunCommandAsync(remus.ReleaseCommand, "remus.release-command", CancellationToken.None);
         var handed = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
+        HandedOverTo = handed ? _link.Backup : null;
         host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed ? $"to {_link.Backup}; it takes over now" : "the backup could not be told; it takes over after remus.failover-timeout");
         HandedOver(_logger, _link.Backup ?? "?", handed);
     }
