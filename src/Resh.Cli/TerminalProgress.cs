@@ -12,16 +12,12 @@ internal static class TerminalProgress
 {
     public static async Task<T> RunAsync<T>(string label, Func<IProgress<StoreProgress>?, Task<T>> work)
     {
-        if (Console.IsErrorRedirected)
+        if (Bar(new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn()) is not { } bar)
         {
             return await work(null);
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        return await console.Progress()
-            .AutoClear(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(async context =>
+        return await bar.StartAsync(async context =>
             {
                 var task = context.AddTask(label, maxValue: 1);
                 var gate = new Lock();
@@ -39,16 +35,12 @@ internal static class TerminalProgress
     /// <summary>A bar for work the command does not drive itself: <paramref name="poll"/> every quarter second until done or stopped.</summary>
     public static async Task WatchAsync(string label, Func<(long Done, long Total)> poll, CancellationToken ct)
     {
-        if (Console.IsErrorRedirected)
+        if (Bar(new RemainingTimeColumn()) is not { } bar)
         {
             return;
         }
 
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        await console.Progress()
-            .AutoClear(true)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .StartAsync(async context =>
+        await bar.StartAsync(async context =>
             {
                 var task = context.AddTask(label, maxValue: 1);
                 while (!ct.IsCancellationRequested)
@@ -72,6 +64,14 @@ internal static class TerminalProgress
                 }
             });
     }
+
+    /// <summary>A self-clearing bar on stderr (label, bar, percentage, then <paramref name="more"/>), or null when stderr is not a terminal.</summary>
+    private static Progress? Bar(params ProgressColumn[] more) =>
+        Console.IsErrorRedirected
+            ? null
+            : AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }).Progress()
+                .AutoClear(true)
+                .Columns([new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), .. more]);
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to a context the command does not have).</summary>
     private sealed class Reporter(Action<StoreProgress> report) : IProgress<StoreProgress>

@@ -1,4 +1,4 @@
-// Over 600 lines: the sequencer's batching and its watch loop (applying each change once, in revision order), which together define the order every gateway appends and share the runs' state and one lock; membership, cursor and trimming are its other partial files.
+// Over 600 lines: the sequencer's batching and its watch loop (applying each change once, in revision order; made again when it falls behind what etcd confirmed), which together define the order every gateway appends and share the runs' state and one lock; membership, cursor and trimming are its other partial files, the calls to etcd EtcdConnection.
 using System.Globalization;
 using System.Threading.Channels;
 using Etcdserverpb;
