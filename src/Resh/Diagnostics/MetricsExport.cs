@@ -8,7 +8,7 @@ namespace Resh.Diagnostics;
 /// The gateway's <see cref="System.Diagnostics.Metrics"/> instruments in Prometheus's text format, through
 /// OpenTelemetry's maintained exporter (served by the admin endpoint's /metrics). Names follow Prometheus's conventions
 /// as before: dots become underscores, counters end in _total, a unit of seconds or bytes becomes a suffix. Every scrape
-/// is fresh (no response cache), and only the instruments are exported (no scope labels, no target_info series).
+/// is fresh (no response cache), and only the instruments (the gateway's and the runtime's) are exported (no scope labels, no target_info series).
 /// </summary>
 public sealed class MetricsExport : IDisposable
 {
@@ -19,6 +19,9 @@ public sealed class MetricsExport : IDisposable
     {
         Provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter(meterName)
+            // The runtime's own instruments (dotnet_gc_*, dotnet_thread_pool_*, dotnet_process_cpu_time_*): what the
+            // gateway allocates and collects per request is read from them.
+            .AddMeter("System.Runtime")
             .AddView(instrument => instrument is Histogram<double> or Histogram<long> ? new ExplicitBucketHistogramConfiguration { Boundaries = Buckets } : null)
             .AddPrometheusExporter(o =>
             {

@@ -16,7 +16,7 @@ namespace Resh.Gateway;
 /// to the sequencer, and writes the voted replies back strictly in request order. A client's crash, garbage
 /// or slowness affects only this connection.
 /// </summary>
-internal sealed class ClientConnection : IClientLink
+internal sealed class ClientConnection : IClientLink, IDeferredWake
 {
     /// <summary>Replies written since the last flush beyond which the writer flushes before taking the next one.</summary>
     private const int FlushThreshold = 256 * 1024;
@@ -38,6 +38,12 @@ internal sealed class ClientConnection : IClientLink
 
     /// <summary>Stopwatch timestamp of the socket write in progress; 0 when none waits (see <see cref="CheckWriteTimeout"/>).</summary>
     private long _flushStarted;
+
+    /// <summary>Set when a reply the writer may wait for is decided (see <see cref="Pending.Complete"/>).</summary>
+    private readonly WakeSignal _replyReady = new();
+
+    /// <summary>1 while a wake of the writer is deferred to a reply batch (one per batch, however many replies).</summary>
+    private int _wakeDeferred;
     private readonly CancellationTokenSource _cts;
 
     // Cancelled only by Break: a drained connection still waits for its pending replies, a broken one does not.
@@ -445,14 +451,15 @@ internal sealed class ClientConnection : IClientLink
             {
                 while (reader.TryRead(out var pending))
                 {
-                    if (!pending.IsCompleted)
+                    while (!pending.IsCompleted)
                     {
-                        // Send what is ready before waiting for the replicas.
+                        // Send what is ready before waiting for the replicas. A reply that never comes (a fenced
+                        // primary holds it for good) must not keep a broken connection open: the wait ends on Break.
                         await FlushAsync(output);
+                        await _replyReady.WaitAsync(broken);
                     }
 
-                    // A reply that never comes (a fenced primary holds it for good) must not keep a broken connection open.
-                    var reply = pending.IsCompleted ? await pending.Reply : await pending.Reply.AsTask().WaitAsync(broken);
+                    var reply = pending.Reply;
                     if (pending.Counted != 0)
                     {
                         Interlocked.Add(ref _unsentBytes, -pending.Counted);
@@ -514,6 +521,11 @@ internal sealed class ClientConnection : IClientLink
 
     private async ValueTask FlushAsync(PipeWriter output)
     {
+        if (output.UnflushedBytes == 0)
+        {
+            return;
+        }
+
         var flush = output.FlushAsync();
         FlushResult result;
         if (flush.IsCompleted)
@@ -540,28 +552,53 @@ internal sealed class ClientConnection : IClientLink
         }
     }
 
+    /// <summary>
+    /// A decided reply the writer may wait for: the last one the session waits for wakes the writer on this thread at
+    /// once (it is outside every lock of the group, see ReplicaGroup.Release). Inside a reply batch (a replica's reader
+    /// deciding the replies of one read) the wake waits for the batch's end, once per batch, so a pipelining client's
+    /// replies leave in one send; otherwise, while more are due, the writer goes on on the thread pool.
+    /// </summary>
+    private void ReplyDecided(bool last)
+    {
+        if (ReplyBatch.IsOpen)
+        {
+            if (Interlocked.Exchange(ref _wakeDeferred, 1) == 0)
+            {
+                ReplyBatch.Defer(this);
+            }
+
+            return;
+        }
+
+        _replyReady.Set(inline: last);
+    }
+
+    void IDeferredWake.Wake()
+    {
+        Interlocked.Exchange(ref _wakeDeferred, 0);
+        _replyReady.Set(inline: true);
+    }
+
     /// <summary>A reply slot in the session's output order: answered locally at once, or later by the voter.</summary>
     private sealed class Pending : IReplySink
     {
-        private readonly TaskCompletionSource<ReadOnlyMemory<byte>>? _source;
-        private readonly ReadOnlyMemory<byte> _ready;
+        private readonly ClientConnection? _owner;
+        private readonly TaskCompletionSource? _released;
+        private ReadOnlyMemory<byte> _reply;
+        private volatile bool _done;
+        private int _completed;
 
         public Pending(ReadOnlyMemory<byte> ready, bool close)
         {
-            _ready = ready;
+            _reply = ready;
+            _done = true;
             Close = close;
         }
-
-        private readonly TaskCompletionSource? _released;
-
-        private readonly ClientConnection? _owner;
-        private int _completed;
 
         public Pending(ClientConnection owner, bool close, IReplyTransform? transform, bool barrier)
         {
             _owner = owner;
             Interlocked.Increment(ref owner._unanswered);
-            _source = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.None);
             Close = close;
             Transform = transform;
             if (barrier)
@@ -585,32 +622,23 @@ internal sealed class ClientConnection : IClientLink
         /// <summary>Applied to the voted reply when it is released to the client.</summary>
         public IReplyTransform? Transform { get; }
 
-        public bool IsCompleted => _source is null || _source.Task.IsCompleted;
+        public bool IsCompleted => _done;
 
-        public ValueTask<ReadOnlyMemory<byte>> Reply => _source is null ? ValueTask.FromResult(_ready) : new ValueTask<ReadOnlyMemory<byte>>(_source.Task);
+        /// <summary>The reply; read only once <see cref="IsCompleted"/>.</summary>
+        public ReadOnlyMemory<byte> Reply => _reply;
 
-        /// <summary>
-        /// The last reply the session waits for is written by the completing thread at once (it is outside every lock
-        /// of the group, see ReplicaGroup.Release): no hand-off. While more are due (a pipelining client), the writer
-        /// goes on on the thread pool, so the replies decided meanwhile leave in one send instead of one each.
-        /// </summary>
         public void Complete(ReadOnlyMemory<byte> reply)
         {
-            if (_source is null || Interlocked.Exchange(ref _completed, 1) != 0)
+            if (_owner is null || Interlocked.Exchange(ref _completed, 1) != 0)
             {
                 return;
             }
 
             Counted = reply.Length;
-            _owner!.AddUnsent(reply.Length);
-            if (Interlocked.Decrement(ref _owner._unanswered) == 0)
-            {
-                _source.TrySetResult(reply);
-            }
-            else
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(static state => state.Source.TrySetResult(state.Reply), (Source: _source, Reply: reply), preferLocal: false);
-            }
+            _owner.AddUnsent(reply.Length);
+            _reply = reply;
+            _done = true;
+            _owner.ReplyDecided(Interlocked.Decrement(ref _owner._unanswered) == 0);
         }
     }
 }

@@ -435,6 +435,11 @@ public sealed class ReplicaApplier : IAsyncDisposable
             {
                 var result = await input.ReadAsync(ct);
                 var buffer = result.Buffer;
+
+                // The replies of one read are decided in one reply batch: a client's replies among them leave in one
+                // send at the batch's end (see ReplyBatch). Not with a reply delay, whose await would span the batch.
+                var delay = ReplyDelay;
+                using var batch = delay > TimeSpan.Zero ? default : ReplyBatch.Open();
                 while (!buffer.IsEmpty)
                 {
                     InFlight front;
@@ -479,9 +484,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
                     buffer = buffer.Slice(replyEnd);
                     skipped = 0;
                     Dequeue(front.Entry);
-                    if (ReplyDelay > TimeSpan.Zero)
+                    if (delay > TimeSpan.Zero)
                     {
-                        await Task.Delay(ReplyDelay, ct);
+                        await Task.Delay(delay, ct);
                     }
 
                     _callbacks.OnReply(this, front.Entry, reply, lastOffset);

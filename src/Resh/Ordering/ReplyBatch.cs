@@ -1,0 +1,88 @@
+namespace Resh.Ordering;
+
+/// <summary>Something to wake once a thread's <see cref="ReplyBatch"/> ends (a client's reply writer).</summary>
+public interface IDeferredWake
+{
+    void Wake();
+}
+
+/// <summary>
+/// A thread's batch of reply wake-ups. While a replica's reader decides the replies of one read (many of them under
+/// pipelining), a reply sink defers waking its writer to the end of that read, so a client's replies decided by one
+/// read leave in one send, on the reader's thread, without a hand-off per reply. Outside a batch a sink wakes at once.
+/// A batch never spans an await (it is per thread).
+/// </summary>
+public static class ReplyBatch
+{
+    [ThreadStatic]
+    private static List<IDeferredWake>? t_wakes;
+
+    [ThreadStatic]
+    private static bool t_open;
+
+    /// <summary>True while this thread has a batch open: <see cref="Defer"/> is then allowed.</summary>
+    public static bool IsOpen => t_open;
+
+    /// <summary>Opens a batch on this thread; disposing the scope runs the deferred wakes. Nested scopes are no-ops.</summary>
+    public static Scope Open()
+    {
+        if (t_open)
+        {
+            return default;
+        }
+
+        t_open = true;
+        return new Scope(owner: true);
+    }
+
+    /// <summary>Wakes <paramref name="wake"/> when this thread's batch ends; call only while <see cref="IsOpen"/>.</summary>
+    public static void Defer(IDeferredWake wake)
+    {
+        if (!t_open)
+        {
+            throw new InvalidOperationException("no reply batch is open on this thread");
+        }
+
+        (t_wakes ??= []).Add(wake);
+    }
+
+    private static void End()
+    {
+        t_open = false;
+        var wakes = t_wakes;
+        if (wakes is null || wakes.Count == 0)
+        {
+            return;
+        }
+
+        // A wake runs a writer inline, which may in turn open a batch on this thread: it gets a list of its own.
+        t_wakes = null;
+        try
+        {
+            foreach (var wake in wakes)
+            {
+                wake.Wake();
+            }
+        }
+        finally
+        {
+            wakes.Clear();
+            t_wakes ??= wakes;
+        }
+    }
+
+    public readonly struct Scope : IDisposable
+    {
+        private readonly bool _owner;
+
+        internal Scope(bool owner) => _owner = owner;
+
+        public void Dispose()
+        {
+            if (_owner)
+            {
+                End();
+            }
+        }
+    }
+}
