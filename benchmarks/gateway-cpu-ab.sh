@@ -2,17 +2,17 @@
 # The gateway's own CPU time per request, for two builds of resh, alternating rounds on the same machine: a
 # measure of what a change costs that throughput ratios (noisy on a shared 2-core machine) cannot show.
 #
-#   benchmarks/gateway-cpu-ab.sh A_RESH_DLL B_RESH_DLL [ROUNDS] [TEST]
+#   benchmarks/gateway-cpu-ab.sh A_RESH_DLL B_RESH_DLL [ROUNDS] [TEST] [CLIENTS] [PIPELINE] [REQUESTS]
 #
 # e.g. git worktree add /tmp/before <rev> && (cd /tmp/before && dotnet build src/Resh.Cli -c Release)
 #      benchmarks/gateway-cpu-ab.sh /tmp/before/src/Resh.Cli/bin/Release/net10.0/resh.dll \
 #        src/Resh.Cli/bin/Release/net10.0/resh.dll 6 set
 # Each round starts `resh run` of examples/redis-3.yaml on free ports, warms it up, runs 200,000 requests
-# (redis-benchmark -c 50, P=1) and reads the gateway's utime+stime from /proc. Prints mean and sd per build.
+# (default: redis-benchmark -c 50, P=1) and reads the gateway's utime+stime from /proc. Prints mean and sd per build.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-[[ $# -ge 2 ]] || { echo "usage: $0 A_RESH_DLL B_RESH_DLL [ROUNDS] [TEST]" >&2; exit 2; }
-a=$1 b=$2 rounds=${3:-6} test=${4:-set} requests=200000
+[[ $# -ge 2 ]] || { echo "usage: $0 A_RESH_DLL B_RESH_DLL [ROUNDS] [TEST] [CLIENTS] [PIPELINE] [REQUESTS]" >&2; exit 2; }
+a=$1 b=$2 rounds=${3:-6} test=${4:-set} clients=${5:-50} pipeline=${6:-1} requests=${7:-200000}
 command -v redis-benchmark >/dev/null || { echo "needs redis-benchmark (apt-get install redis-tools)" >&2; exit 2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 results=$(mktemp)
@@ -26,9 +26,9 @@ round() { # dll label
   dotnet "$1" run "$dir/c.yaml" --log-level Warning > "$dir/log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-  redis-benchmark -p "$port" -t set,get -n 100000 -c 50 -q >/dev/null 2>&1
+  redis-benchmark -p "$port" -t set,get -n 100000 -c "$clients" -P "$pipeline" -q >/dev/null 2>&1
   before=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  rps=$(redis-benchmark -p "$port" -t "$test" -n "$requests" -c 50 -q --csv 2>/dev/null | tr -d '"' | awk -F, 'NR>1 {print $2}')
+  rps=$(redis-benchmark -p "$port" -t "$test" -n "$requests" -c "$clients" -P "$pipeline" -q --csv 2>/dev/null | tr -d '"' | awk -F, 'NR>1 {print $2}')
   after=$(awk '{print $14+$15}' "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true; rm -rf "$dir"
   awk -v l="$2" -v r="$rps" -v a="$after" -v b="$before" -v n="$requests" -v hz="$(getconf CLK_TCK)" \

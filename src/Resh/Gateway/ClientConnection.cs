@@ -42,7 +42,7 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
     /// <summary>Set when a reply the writer may wait for is decided (see <see cref="Pending.Complete"/>).</summary>
     private readonly WakeSignal _replyReady = new();
 
-    /// <summary>1 while a wake of the writer is deferred to a reply batch (one per batch, however many replies).</summary>
+    /// <summary>1 while a wake of the writer is deferred to a wake batch (one per batch, however many replies).</summary>
     private int _wakeDeferred;
     private readonly CancellationTokenSource _cts;
 
@@ -250,69 +250,101 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
             var buffer = result.Buffer;
             var stop = false;
             Pending? barrier = null;
-            while (!stop)
+
+            // The requests of one read are appended in one wake batch: each replica's writer is woken once, at its end,
+            // and sends them together (see WakeBatch). The batch is closed before every await that may go on elsewhere.
+            var batch = WakeBatch.Open();
+            try
             {
-                var action = _session.Next(ref buffer);
-                switch (action.Kind)
+                while (!stop)
                 {
-                    case SessionActionKind.NeedMoreData:
-                        stop = true;
-                        break;
-                    case SessionActionKind.LocalReply:
-                        _metrics.Request("local");
-                        await EnqueueAsync(new Pending(action.Bytes.ToArray(), action.CloseAfterReply), ct);
-                        if (action.CloseAfterReply)
-                        {
+                    var action = _session.Next(ref buffer);
+                    // Read once: the batch must be closed exactly when the case taken below awaits.
+                    var overMemory = action.Kind == SessionActionKind.Submit && _memory.Exceeded;
+                    if (action.Kind is not (SessionActionKind.NeedMoreData or SessionActionKind.Submit) || overMemory)
+                    {
+                        batch.Dispose();
+                        batch = default;
+                    }
+                    else if (!WakeBatch.IsOpen)
+                    {
+                        batch = WakeBatch.Open();
+                    }
+
+                    switch (action.Kind)
+                    {
+                        case SessionActionKind.NeedMoreData:
+                            stop = true;
+                            break;
+                        case SessionActionKind.LocalReply:
+                            _metrics.Request("local");
+                            await EnqueueAsync(new Pending(action.Bytes.ToArray(), action.CloseAfterReply), ct);
+                            if (action.CloseAfterReply)
+                            {
+                                input.AdvanceTo(buffer.Start);
+                                return;
+                            }
+
+                            break;
+                        case SessionActionKind.Wait:
+                            // A paused client (RESP: CLIENT PAUSE): what was read stays in the buffer, to be framed again.
+                            await action.Hold!.WaitAsync(ct);
+                            break;
+                        case SessionActionKind.Submit when overMemory:
+                            // Over service.limits.memory: not applied, an error the client can act on (Redis says OOM, too).
+                            _metrics.Request("rejected");
+                            await EnqueueAsync(new Pending(_protocol.ErrorReply("OOM", $"resh: the gateway's memory is over service.limits.memory ({_memory.Limit >> 20} MiB); request not accepted"), action.CloseAfterReply), ct);
+                            break;
+                        case SessionActionKind.Submit:
+                            var pending = new Pending(this, action.CloseAfterReply, action.Transform, action.Barrier);
+                            var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
+                            var queued = EnqueueAsync(pending, ct);
+                            if (!queued.IsCompletedSuccessfully)
+                            {
+                                // The session's reply queue is full: what was appended so far goes now, then this waits.
+                                batch.Dispose();
+                                batch = default;
+                                await queued;
+                                batch = WakeBatch.Open();
+                            }
+
+                            // Not cancellable: once its reply slot is queued, the request must reach the log. A sequencer
+                            // takes submissions in order at the call; one that orders elsewhere (etcd) completes later, and
+                            // the session reads on meanwhile: its replies are released in request order all the same.
+                            try
+                            {
+                                var submitted = _sequencer.SubmitAsync(entry, CancellationToken.None);
+                                if (!submitted.IsCompletedSuccessfully)
+                                {
+                                    _ = ObserveSubmitAsync(submitted, pending);
+                                }
+                            }
+                            catch (IOException e)
+                            {
+                                NotAccepted(pending, e);
+                            }
+
+                            if (action.Barrier)
+                            {
+                                barrier = pending;
+                                stop = true;
+                            }
+
+                            break;
+                        case SessionActionKind.Fatal:
+                            _metrics.Request("rejected");
+                            _metrics.ClientError();
+                            GatewayLog.SessionRejected(_logger, SessionId, System.Text.Encoding.UTF8.GetString(action.Bytes.Span).TrimEnd());
+                            await EnqueueAsync(new Pending(action.Bytes.ToArray(), close: true), ct);
                             input.AdvanceTo(buffer.Start);
                             return;
-                        }
-
-                        break;
-                    case SessionActionKind.Wait:
-                        // A paused client (RESP: CLIENT PAUSE): what was read stays in the buffer, to be framed again.
-                        await action.Hold!.WaitAsync(ct);
-                        break;
-                    case SessionActionKind.Submit when _memory.Exceeded:
-                        // Over service.limits.memory: not applied, an error the client can act on (Redis says OOM, too).
-                        _metrics.Request("rejected");
-                        await EnqueueAsync(new Pending(_protocol.ErrorReply("OOM", $"resh: the gateway's memory is over service.limits.memory ({_memory.Limit >> 20} MiB); request not accepted"), action.CloseAfterReply), ct);
-                        break;
-                    case SessionActionKind.Submit:
-                        var pending = new Pending(this, action.CloseAfterReply, action.Transform, action.Barrier);
-                        var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
-                        await EnqueueAsync(pending, ct);
-
-                        // Not cancellable: once its reply slot is queued, the request must reach the log. A sequencer
-                        // takes submissions in order at the call; one that orders elsewhere (etcd) completes later, and
-                        // the session reads on meanwhile: its replies are released in request order all the same.
-                        try
-                        {
-                            var submitted = _sequencer.SubmitAsync(entry, CancellationToken.None);
-                            if (!submitted.IsCompletedSuccessfully)
-                            {
-                                _ = ObserveSubmitAsync(submitted, pending);
-                            }
-                        }
-                        catch (IOException e)
-                        {
-                            NotAccepted(pending, e);
-                        }
-
-                        if (action.Barrier)
-                        {
-                            barrier = pending;
-                            stop = true;
-                        }
-
-                        break;
-                    case SessionActionKind.Fatal:
-                        _metrics.Request("rejected");
-                        _metrics.ClientError();
-                        GatewayLog.SessionRejected(_logger, SessionId, System.Text.Encoding.UTF8.GetString(action.Bytes.Span).TrimEnd());
-                        await EnqueueAsync(new Pending(action.Bytes.ToArray(), close: true), ct);
-                        input.AdvanceTo(buffer.Start);
-                        return;
+                    }
                 }
+            }
+            finally
+            {
+                // Closed before every await, so still open only on the thread that opened it.
+                batch.Dispose();
             }
 
             if (barrier is not null)
@@ -554,17 +586,17 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
 
     /// <summary>
     /// A decided reply the writer may wait for: the last one the session waits for wakes the writer on this thread at
-    /// once (it is outside every lock of the group, see ReplicaGroup.Release). Inside a reply batch (a replica's reader
+    /// once (it is outside every lock of the group, see ReplicaGroup.Release). Inside a wake batch (a replica's reader
     /// deciding the replies of one read) the wake waits for the batch's end, once per batch, so a pipelining client's
     /// replies leave in one send; otherwise, while more are due, the writer goes on on the thread pool.
     /// </summary>
     private void ReplyDecided(bool last)
     {
-        if (ReplyBatch.IsOpen)
+        if (WakeBatch.IsOpen)
         {
             if (Interlocked.Exchange(ref _wakeDeferred, 1) == 0)
             {
-                ReplyBatch.Defer(this);
+                WakeBatch.Defer(this);
             }
 
             return;

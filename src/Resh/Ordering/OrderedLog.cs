@@ -267,11 +267,12 @@ public sealed class OrderedLog
 /// request at once, with no hand-off to another thread. While it is busy, it is woken on the thread pool and takes
 /// everything appended meanwhile in one batch.
 /// </summary>
-public sealed class LogSubscription : IDisposable
+public sealed class LogSubscription : IDisposable, IDeferredWake
 {
     private readonly OrderedLog _log;
     private readonly WakeSignal _signal = new();
     private readonly Func<bool>? _wakeInline;
+    private int _deferred;
 
     internal LogSubscription(OrderedLog log, Func<bool>? wakeInline)
     {
@@ -294,7 +295,30 @@ public sealed class LogSubscription : IDisposable
     /// <summary>Lets a waiter re-check its own conditions (e.g. after a state change); it goes on on the thread pool.</summary>
     public void Poke() => _signal.Set(inline: false);
 
-    internal void Wake() => _signal.Set(_wakeInline?.Invoke() == true);
+    /// <summary>
+    /// Wakes the subscriber after an append: at once, or, inside a wake batch (a client's reader appending the requests
+    /// of one read), once at the batch's end, so the subscriber takes them all in one go.
+    /// </summary>
+    internal void Wake()
+    {
+        if (WakeBatch.IsOpen)
+        {
+            if (Interlocked.Exchange(ref _deferred, 1) == 0)
+            {
+                WakeBatch.Defer(this);
+            }
+
+            return;
+        }
+
+        _signal.Set(_wakeInline?.Invoke() == true);
+    }
+
+    void IDeferredWake.Wake()
+    {
+        Interlocked.Exchange(ref _deferred, 0);
+        _signal.Set(_wakeInline?.Invoke() == true);
+    }
 
     public void Dispose() => _log.Unsubscribe(this);
 }

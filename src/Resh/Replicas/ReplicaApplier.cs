@@ -436,10 +436,10 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 var result = await input.ReadAsync(ct);
                 var buffer = result.Buffer;
 
-                // The replies of one read are decided in one reply batch: a client's replies among them leave in one
-                // send at the batch's end (see ReplyBatch). Not with a reply delay, whose await would span the batch.
+                // The replies of one read are decided in one wake batch: a client's replies among them leave in one
+                // send at the batch's end (see WakeBatch). Not with a reply delay, whose await would span the batch.
                 var delay = ReplyDelay;
-                using var batch = delay > TimeSpan.Zero ? default : ReplyBatch.Open();
+                using var batch = delay > TimeSpan.Zero ? default : WakeBatch.Open();
                 while (!buffer.IsEmpty)
                 {
                     InFlight front;

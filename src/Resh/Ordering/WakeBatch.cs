@@ -1,18 +1,19 @@
 namespace Resh.Ordering;
 
-/// <summary>Something to wake once a thread's <see cref="ReplyBatch"/> ends (a client's reply writer).</summary>
+/// <summary>Something to wake once a thread's <see cref="WakeBatch"/> ends (a client's reply writer, a replica's log writer).</summary>
 public interface IDeferredWake
 {
     void Wake();
 }
 
 /// <summary>
-/// A thread's batch of reply wake-ups. While a replica's reader decides the replies of one read (many of them under
-/// pipelining), a reply sink defers waking its writer to the end of that read, so a client's replies decided by one
-/// read leave in one send, on the reader's thread, without a hand-off per reply. Outside a batch a sink wakes at once.
-/// A batch never spans an await (it is per thread).
+/// A thread's batch of wake-ups, for the work one read brings in. While a replica's reader decides the replies of one
+/// read (many of them under pipelining), a client's reply writer is woken once at the end of that read, so the replies
+/// leave in one send; while a client's reader appends the requests of one read, each replica's log writer is woken once
+/// at its end, so they go to each replica in one send. Both without a hand-off per item. Outside a batch a wake happens
+/// at once. A batch is per thread, so it must never span an await that may go on elsewhere: close it before one.
 /// </summary>
-public static class ReplyBatch
+public static class WakeBatch
 {
     [ThreadStatic]
     private static List<IDeferredWake>? t_wakes;
@@ -40,7 +41,7 @@ public static class ReplyBatch
     {
         if (!t_open)
         {
-            throw new InvalidOperationException("no reply batch is open on this thread");
+            throw new InvalidOperationException("no wake batch is open on this thread");
         }
 
         (t_wakes ??= []).Add(wake);

@@ -2,21 +2,21 @@ using Resh.Ordering;
 
 namespace Resh.Tests.Ordering;
 
-public sealed class ReplyBatchTests
+public sealed class WakeBatchTests
 {
     [Fact]
     public void Wakes_deferred_in_a_batch_run_when_it_ends_in_order()
     {
         var woken = new List<int>();
-        using (ReplyBatch.Open())
+        using (WakeBatch.Open())
         {
-            Assert.True(ReplyBatch.IsOpen);
-            ReplyBatch.Defer(new Wake(() => woken.Add(1)));
-            ReplyBatch.Defer(new Wake(() => woken.Add(2)));
+            Assert.True(WakeBatch.IsOpen);
+            WakeBatch.Defer(new Wake(() => woken.Add(1)));
+            WakeBatch.Defer(new Wake(() => woken.Add(2)));
             Assert.Empty(woken);
         }
 
-        Assert.False(ReplyBatch.IsOpen);
+        Assert.False(WakeBatch.IsOpen);
         Assert.Equal([1, 2], woken);
     }
 
@@ -24,14 +24,14 @@ public sealed class ReplyBatchTests
     public void A_nested_scope_does_not_end_the_outer_batch()
     {
         var woken = 0;
-        using (ReplyBatch.Open())
+        using (WakeBatch.Open())
         {
-            using (ReplyBatch.Open())
+            using (WakeBatch.Open())
             {
-                ReplyBatch.Defer(new Wake(() => woken++));
+                WakeBatch.Defer(new Wake(() => woken++));
             }
 
-            Assert.True(ReplyBatch.IsOpen);
+            Assert.True(WakeBatch.IsOpen);
             Assert.Equal(0, woken);
         }
 
@@ -42,14 +42,14 @@ public sealed class ReplyBatchTests
     public void A_wake_may_open_a_batch_of_its_own()
     {
         var woken = new List<string>();
-        using (ReplyBatch.Open())
+        using (WakeBatch.Open())
         {
-            ReplyBatch.Defer(new Wake(() =>
+            WakeBatch.Defer(new Wake(() =>
             {
                 woken.Add("outer");
-                using (ReplyBatch.Open())
+                using (WakeBatch.Open())
                 {
-                    ReplyBatch.Defer(new Wake(() => woken.Add("inner")));
+                    WakeBatch.Defer(new Wake(() => woken.Add("inner")));
                 }
             }));
         }
@@ -57,9 +57,9 @@ public sealed class ReplyBatchTests
         Assert.Equal(["outer", "inner"], woken);
 
         // The thread's list is usable again afterwards.
-        using (ReplyBatch.Open())
+        using (WakeBatch.Open())
         {
-            ReplyBatch.Defer(new Wake(() => woken.Add("again")));
+            WakeBatch.Defer(new Wake(() => woken.Add("again")));
         }
 
         Assert.Equal(["outer", "inner", "again"], woken);
@@ -68,8 +68,8 @@ public sealed class ReplyBatchTests
     [Fact]
     public void Deferring_without_a_batch_is_refused()
     {
-        Assert.False(ReplyBatch.IsOpen);
-        Assert.Throws<InvalidOperationException>(() => ReplyBatch.Defer(new Wake(() => { })));
+        Assert.False(WakeBatch.IsOpen);
+        Assert.Throws<InvalidOperationException>(() => WakeBatch.Defer(new Wake(() => { })));
     }
 
     private sealed class Wake(Action action) : IDeferredWake
