@@ -45,6 +45,7 @@ public sealed class AdminAndCliTests
         var metrics = await http.GetStringAsync("metrics");
         Assert.Contains("resh_requests_total{outcome=\"decided\"}", metrics, StringComparison.Ordinal);
         Assert.Contains("resh_reply_latency_seconds_bucket", metrics, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_heap_total_allocated_bytes_total", metrics, StringComparison.Ordinal);
 
         // Mutations: POST only, and the token is required.
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await http.GetAsync("inject")).StatusCode);
