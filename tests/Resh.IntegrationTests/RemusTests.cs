@@ -199,6 +199,52 @@ public sealed class RemusTests
     }
 
     [Fact]
+    public async Task With_on_replica_failure_failover_a_dead_primary_replica_hands_the_service_to_the_backup_and_loses_nothing()
+    {
+        var state = NewState();
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+
+        // A failover timeout far longer than the test waits: only the handover can make the backup serve in time.
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt, r => r.FailoverTimeout = TimeSpan.FromSeconds(60)), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt, r => r.OnReplicaFailure = ReplicaFailureAction.Failover), Logs());
+        try
+        {
+            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            var acked = new Dictionary<string, string>();
+            await using (var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                for (var i = 0; i < 200; i++)
+                {
+                    Assert.Equal("OK", (await client.CallAsync("SET", $"k{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                    acked[$"k{i}"] = $"v{i}";
+                }
+            }
+
+            await Tools.WaitUntilAsync(() => primary.Status().Remus!.Protected, TimeSpan.FromSeconds(30), "the backup attached and up to date");
+            await primary.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
+
+            // The primary asks for its own stop, as a switchover; whoever runs it (the CLI) then stops it.
+            await Tools.WaitUntilAsync(() => primary.ShutdownRequested.IsCancellationRequested, TimeSpan.FromSeconds(30), "the primary asking to hand over");
+            await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.True(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup took over");
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+replica-failover" && e.Replica == "r1");
+            Assert.Contains(primary.Events.Since(), e => e.Name == "+handed-over");
+            Assert.Contains(backup.Events.Since(), e => e.Name == "+takeover" && e.Detail.Contains("handed the service over", StringComparison.Ordinal));
+            await Tools.AssertAllReadableAsync(backup.ListenEndPoint, acked);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await primary.DisposeAsync();
+            await backup.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task A_reply_is_never_released_before_the_backup_acknowledged_its_epoch()
     {
         var state = NewState();

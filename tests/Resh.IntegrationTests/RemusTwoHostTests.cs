@@ -81,6 +81,40 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         output.WriteLine($"switchover under load, 8 clients: longest gap between replies {first.TotalMilliseconds:0} ms after the first, {load.LongestGap.TotalMilliseconds:0} ms over both, {load.Errors.Count} reconnects");
     }
 
+    [Theory]
+    [InlineData("rebuild")]
+    [InlineData("failover")]
+    public async Task When_the_primary_replica_dies_under_load_it_is_rebuilt_or_the_backup_takes_over_as_configured_and_nothing_is_lost(string onReplicaFailure)
+    {
+        await using var net = await TestHosts.CreateAsync(["A", "B"]);
+
+        // A failover timeout far longer than the test waits: with failover, only the handover moves the service in time.
+        var (configA, backupLog, primaryLog) = await StartPairAsync(net, Pair(net, "60s", $"ip addr del {net.Service}/32 dev eth0", onReplicaFailure));
+        var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
+        await using var load = Load.Start(net, service, 8);
+        await Tools.WaitUntilAsync(() => load.Acked.Count >= 2000, TimeSpan.FromSeconds(90), "2,000 acknowledged writes before the primary's replica dies");
+
+        // The primary's redis-server dies; its gateway and host stay.
+        var crash = net.Start("A", "inject.log", "dotnet", Resh, "inject", "r1", "crash", "--config", configA);
+        await Tools.WaitForLogAsync(crash, "r1: crash", TimeSpan.FromSeconds(30), "resh inject r1 crash on host A");
+        load.Mark();
+        if (onReplicaFailure == "failover")
+        {
+            await Tools.WaitForLogAsync(primaryLog, "handing the service to the backup", TimeSpan.FromSeconds(30), "host A handing over");
+            await Tools.WaitForLogAsync(backupLog, "took over", TimeSpan.FromSeconds(30), "host B taking over at once");
+        }
+        else
+        {
+            await Tools.WaitForLogAsync(primaryLog, "voting again", TimeSpan.FromSeconds(60), "host A's replica rebuilt");
+        }
+
+        await Tools.WaitUntilAsync(() => load.SinceMark >= 400 || load.Faulted, TimeSpan.FromSeconds(60), "400 acknowledged operations after the replica died");
+        await load.StopAsync();
+        await load.AssertNothingLostAsync();
+        Assert.Equal(onReplicaFailure == "failover", (await File.ReadAllTextAsync(backupLog)).Contains("handed the service over", StringComparison.Ordinal));
+        output.WriteLine($"on-replica-failure: {onReplicaFailure}, 8 clients, {load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
+    }
+
     [Fact]
     public async Task After_a_takeover_a_new_backup_from_the_configured_list_attaches_and_the_next_failover_loses_nothing()
     {
@@ -148,7 +182,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
     /// The configuration both hosts share (without state-dir): both are backup candidates, the link is mutual TLS with a
     /// certificate the pair shares, and the service address moves by the takeover (and release) command.
     /// </summary>
-    private static string Pair(TestHosts net, string failoverTimeout, string? releaseCommand = null)
+    private static string Pair(TestHosts net, string failoverTimeout, string? releaseCommand = null, string onReplicaFailure = "rebuild")
     {
         var certificate = Path.Combine(net.Directory, "pair.pem");
         var key = Path.Combine(net.Directory, "pair.key");
@@ -163,6 +197,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
               epoch: 25ms
               failover-timeout: {{failoverTimeout}}
               apply-interval: 200ms
+              on-replica-failure: {{onReplicaFailure}}
               takeover-command: ip addr add {{net.Service}}/32 dev eth0{{release}}
               tls-certificate: {{certificate}}
               tls-key: {{key}}

@@ -51,6 +51,12 @@ public interface IModeHost
 
     void RequestShutdown();
 
+    /// <summary>
+    /// A controlled stop that hands the service to the mode's standby (<see cref="IHandover"/>); null when it was asked
+    /// for, else why it cannot be made (and nothing changes).
+    /// </summary>
+    string? RequestSwitchover();
+
     /// <summary>The state directory, domains, checkpoint store and durable log; the newest checkpoint.</summary>
     Task<VerifiedCheckpoint?> OpenStateAsync(CancellationToken cancellationToken);
 

@@ -59,6 +59,12 @@ public interface IHandover
 
     /// <summary>After the stop: the gateway the service was handed to (HOST:PORT), or null when it was not.</summary>
     string? HandedOverTo { get; }
+
+    /// <summary>
+    /// How long the handover's drain may wait for pending replies, when shorter than the configured drain-timeout
+    /// (a replica that died will not answer the rest: its clients reconnect to the new primary instead); null: as configured.
+    /// </summary>
+    TimeSpan? HandoverDrain => null;
 }
 
 /// <summary>What a mode shows in /status beside the group (its own record derives from this).</summary>

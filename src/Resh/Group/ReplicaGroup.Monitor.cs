@@ -193,5 +193,15 @@ public sealed partial class ReplicaGroup
         Release(outcomes);
         SuspectAll(mismatches);
         _policy.OnSuspected();
+        ReplicaSuspected?.Invoke(new ReplicaSuspicion(replica.Spec.Id, kind, reason));
     }
+
+    /// <summary>
+    /// A replica was suspected (it is being rebuilt); raised outside the group's lock, on the thread that suspected it.
+    /// For what the host around the group does about it (mode remus: hand the service to the backup instead).
+    /// </summary>
+    public event Action<ReplicaSuspicion>? ReplicaSuspected;
 }
+
+/// <summary>A suspicion: the replica, its kind (exit, connection, mismatch, timeout, lag, start) and why.</summary>
+public sealed record ReplicaSuspicion(string Replica, string Kind, string Reason);

@@ -368,7 +368,9 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
             if (_gateway is not null)
             {
                 // A fenced primary never releases its held replies: its clients are closed at once, without them.
-                var drain = IsFenced ? TimeSpan.Zero : _options.DrainTimeout;
+                var drain = IsFenced ? TimeSpan.Zero
+                    : _handingOver && (_mode as IHandover)?.HandoverDrain is { } limit ? TimeSpan.FromTicks(Math.Min(limit.Ticks, _options.DrainTimeout.Ticks))
+                    : _options.DrainTimeout;
                 HostLog.Draining(_logger, drain);
                 await _gateway.DrainAsync(drain);
                 await _gateway.DisposeAsync();

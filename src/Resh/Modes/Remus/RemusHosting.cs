@@ -39,7 +39,44 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         Task.FromResult<(ISequencer, VerifiedCheckpoint?, long)>((new LocalSequencer(host.Log), restored, lastSession));
 
     /// <summary>Output commit to the backup from the first request on: a reply waits until the backup holds its request.</summary>
-    public void Attach(ReplicaGroup group) => AttachLink(group, PrimaryTerm(), unprotected: false, exclude: null);
+    public void Attach(ReplicaGroup group)
+    {
+        group.ReplicaSuspected += OnReplicaSuspected;
+        AttachLink(group, PrimaryTerm(), unprotected: false, exclude: null);
+    }
+
+    /// <summary>1 once this primary's replica failed and the service is being handed to the backup (remus.on-replica-failure: failover).</summary>
+    private int _failingOver;
+
+    /// <summary>
+    /// The primary's replica failed. With remus.on-replica-failure: failover and an up-to-date backup, the service is
+    /// handed to the backup at once (a switchover) instead of waiting here for the rebuild; otherwise the group rebuilds.
+    /// </summary>
+    private void OnReplicaSuspected(ReplicaSuspicion suspicion)
+    {
+        if (remus.OnReplicaFailure != ReplicaFailureAction.Failover || Role != "primary" || _handOver || Interlocked.Exchange(ref _failingOver, 1) != 0)
+        {
+            return;
+        }
+
+        // Not on the group's thread: the switchover stops this gateway.
+        _ = Task.Run(() =>
+        {
+            if (host.RequestSwitchover() is { } problem)
+            {
+                Interlocked.Exchange(ref _failingOver, 0);
+                ReplicaFailedRebuilding(_logger, suspicion.Replica, problem);
+                host.Events.Record("+replica-failover-refused", suspicion.Replica, $"rebuilt here instead: {problem}");
+                return;
+            }
+
+            ReplicaFailedHandingOver(_logger, suspicion.Replica, $"{suspicion.Kind}: {suspicion.Reason}");
+            host.Events.Record("+replica-failover", suspicion.Replica, $"{suspicion.Kind}: {suspicion.Reason}; the backup takes the service");
+        });
+    }
+
+    /// <summary>After a replica failure only the replies about to be committed are waited for: the rest will not come here.</summary>
+    public TimeSpan? HandoverDrain => Volatile.Read(ref _failingOver) == 1 ? (2 * remus.Epoch) + TimeSpan.FromMilliseconds(100) : null;
 
     public Task ServingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -126,6 +163,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         await RunCommandAsync(remus.TakeoverCommand, "remus.takeover-command", cancellationToken);
         await _standby!.PromoteAsync(cancellationToken);
         Role = "primary";
+        group.ReplicaSuspected += OnReplicaSuspected;
 
         // Unprotected until a new backup attaches (`resh backup` at one of the other remus.backup addresses).
         AttachLink(group, term, unprotected: true, exclude: listen);
@@ -242,6 +280,12 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);
+
+    [LoggerMessage(EventId = 1218, Level = LogLevel.Warning, Message = "The primary's replica {Replica} failed ({Reason}): handing the service to the backup (remus.on-replica-failure: failover)")]
+    private static partial void ReplicaFailedHandingOver(ILogger logger, string replica, string reason);
+
+    [LoggerMessage(EventId = 1219, Level = LogLevel.Warning, Message = "The primary's replica {Replica} failed, and the service cannot be handed over ({Problem}): rebuilding it here")]
+    private static partial void ReplicaFailedRebuilding(ILogger logger, string replica, string problem);
 
     [LoggerMessage(EventId = 1211, Level = LogLevel.Information, Message = "Took over in {Milliseconds:0} ms; serving")]
     private static partial void TookOver(ILogger logger, double milliseconds);

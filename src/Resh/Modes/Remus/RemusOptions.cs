@@ -30,6 +30,9 @@ public sealed class RemusOptions
     /// <summary>A command the primary runs in a switchover before the backup takes over (e.g. remove the service address here).</summary>
     public string? ReleaseCommand { get; set; }
 
+    /// <summary>What the primary does when its replica fails: rebuild it here (clients wait), or hand the service to the backup.</summary>
+    public ReplicaFailureAction OnReplicaFailure { get; set; } = ReplicaFailureAction.Rebuild;
+
     /// <summary>PEM certificate the pair shares for mutual TLS on the link (with <see cref="TlsKey"/>); required for a non-loopback link.</summary>
     public string? TlsCertificate { get; set; }
 
@@ -45,6 +48,7 @@ public sealed class RemusOptions
         .Value("start-backup", "resh run also starts the backup process", OptionValues.Flag, (o, v) => o.StartBackup = v)
         .Value("takeover-command", "command the backup runs when it takes over", OptionValues.Text, (o, v) => o.TakeoverCommand = v)
         .Value("release-command", "command the primary runs when it hands over in a switchover", OptionValues.Text, (o, v) => o.ReleaseCommand = v)
+        .Value("on-replica-failure", "what the primary does when its replica fails", OptionValues.Choice("rebuild (here, from the checkpoint and the log; clients wait) or failover (hand the service to the backup at once)", ("rebuild", ReplicaFailureAction.Rebuild), ("failover", ReplicaFailureAction.Failover)), (o, v) => o.OnReplicaFailure = v)
         .Value("tls-certificate", "PEM certificate both hosts share for mutual TLS on the link", OptionValues.Path, (o, v) => o.TlsCertificate = v)
         .Value("tls-key", "PEM private key of tls-certificate", OptionValues.Path, (o, v) => o.TlsKey = v);
 
@@ -99,4 +103,14 @@ public sealed class RemusOptions
 
         return errors;
     }
+}
+
+/// <summary>What a Remus primary does when its replica fails (remus.on-replica-failure).</summary>
+public enum ReplicaFailureAction
+{
+    /// <summary>Rebuild the replica on this host from the newest checkpoint and the log; clients wait meanwhile.</summary>
+    Rebuild,
+
+    /// <summary>Hand the service to the backup, whose replica is at most an apply interval behind; clients reconnect there.</summary>
+    Failover,
 }
