@@ -1,5 +1,6 @@
 // Over 400 lines: the command-line verbs (run, status, inject, checkpoint, backup, store, ...) and their usage text, each a few lines; one table of verbs reads better than one file each.
 using System.CommandLine;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -44,6 +45,16 @@ public static class ReshCli
         backup.SetAction((parse, ct) => BackupCommandAsync(parse.GetValue(listenOption)!, parse.GetValue(backupConfig)!, parse.GetValue(backupAdmin), parse.GetValue(stateDir), parse.GetValue(logLevel), output, errors, ct));
         root.Subcommands.Add(backup);
 
+        // receive (the target of resh migrate)
+        var receiveListen = new Option<string>("--listen") { Description = "HOST:PORT the migrating gateway connects to (the address given to resh migrate --to).", Required = true };
+        var receiveConfig = new Option<FileInfo>("--config", "-c") { Description = "The migrating service's configuration file (mode resh); its service address and admin are opened after the handover." };
+        receiveConfig.Required = true;
+        var receiveAdmin = new Option<string?>("--admin") { Description = "This target's own admin endpoint HOST:PORT (loopback) while it receives; the configured one is opened after the handover." };
+        var receiveState = new Option<string?>("--state-dir") { Description = "The target's state directory (default: the config's state-dir + /receive)." };
+        var receive = new Command("receive", "Mode resh: the target of resh migrate. Receive the running service (its checkpoint and log, in pre-copy rounds), keep every replica paused and fed, and serve it once it is handed over.") { receiveListen, receiveConfig, receiveAdmin, receiveState };
+        receive.SetAction((parse, ct) => BackupCommandAsync(parse.GetValue(receiveListen)!, parse.GetValue(receiveConfig)!, parse.GetValue(receiveAdmin), parse.GetValue(receiveState), parse.GetValue(logLevel), output, errors, ct, receive: true));
+        root.Subcommands.Add(receive);
+
         // demo
         var service = new Option<string>("--service") { Description = "samplekv (built in, default) or redis (needs redis-server).", DefaultValueFactory = _ => "samplekv" };
         service.AcceptOnlyFromAmong("samplekv", "redis");
@@ -79,6 +90,11 @@ public static class ReshCli
         var switchover = new Command("switchover", "Mode remus: hand the service to the up-to-date backup now (the primary drains, the backup takes over at once, nothing acknowledged is lost).") { adminOption, configOption, tokenOption };
         switchover.SetAction((parse, ct) => SwitchoverAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(switchover);
+
+        var migrateTo = new Option<string>("--to") { Description = "HOST:PORT where resh receive waits on the target host.", Required = true };
+        var migrate = new Command("migrate", "Mode resh: move the running service to the host where resh receive waits: pre-copy rounds while it serves, then a short stop-and-copy; the target takes over at the next log position.") { migrateTo, adminOption, configOption, tokenOption };
+        migrate.SetAction((parse, ct) => MigrateAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(migrateTo)!, output, errors, ct));
+        root.Subcommands.Add(migrate);
 
         // config validate
         var validateArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
@@ -256,16 +272,19 @@ public static class ReshCli
     }
 
     /// <summary>`resh backup`: waits for the primary, then either stops with it or takes over and serves.</summary>
-    private static async Task<int> BackupCommandAsync(string listen, FileInfo file, string? admin, string? stateDirectory, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    /// <param name="receive">`resh receive`: the target of a migration (mode resh) rather than a Remus backup.</param>
+    private static async Task<int> BackupCommandAsync(string listen, FileInfo file, string? admin, string? stateDirectory, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct, bool receive = false)
     {
         if (await LoadAsync(file, errors) is not { } options)
         {
             return ExitUsage;
         }
 
-        if (options.Replication.Mode != ReplicationMode.Remus)
+        if (options.Replication.Mode != (receive ? ReplicationMode.Resh : ReplicationMode.Remus))
         {
-            await errors.WriteLineAsync($"error: {file}: resh backup needs mode: remus (it is {options.Replication.Name})");
+            await errors.WriteLineAsync(receive
+                ? $"error: {file}: resh receive takes mode: resh (it is {options.Replication.Name}); a mode remus service moves with resh switchover to its backup"
+                : $"error: {file}: resh backup needs mode: remus (it is {options.Replication.Name})");
             return ExitUsage;
         }
 
@@ -282,7 +301,7 @@ public static class ReshCli
             return ExitUsage;
         }
 
-        options.Group.StateDirectory = stateDirectory is not null ? Path.GetFullPath(stateDirectory) : Path.Combine(options.Group.StateDirectory, "backup");
+        options.Group.StateDirectory = stateDirectory is not null ? Path.GetFullPath(stateDirectory) : Path.Combine(options.Group.StateDirectory, receive ? "receive" : "backup");
         if (options.Group.Checkpoint is { StorePath: not null } checkpoint)
         {
             // The primary's store is its own; the backup keeps what it receives in its state directory.
@@ -295,7 +314,7 @@ public static class ReshCli
         bool serving;
         try
         {
-            await output.WriteLineAsync($"resh: backup waiting for the primary on {listenAt}");
+            await output.WriteLineAsync(receive ? $"resh: waiting on {listenAt} for the service to migrate here" : $"resh: backup waiting for the primary on {listenAt}");
             serving = await host.RunBackupAsync(listenAt, adminAt, ct);
         }
         catch (OperationCanceledException)
@@ -312,11 +331,11 @@ public static class ReshCli
         if (!serving)
         {
             await host.StopAsync();
-            await output.WriteLineAsync("resh: the primary stopped; backup stopped");
+            await output.WriteLineAsync(receive ? "resh: the source ended the migration; stopped" : "resh: the primary stopped; backup stopped");
             return ExitOk;
         }
 
-        await output.WriteLineAsync($"resh: took over; serving {options.Protocol} on {host.ListenEndPoint}; admin {host.AdminEndPoint?.ToString() ?? "off"}");
+        await output.WriteLineAsync($"resh: {(receive ? "migrated here" : "took over")}; serving {options.Protocol} on {host.ListenEndPoint}; admin {host.AdminEndPoint?.ToString() ?? "off"}");
         var exit = await ServeUntilStoppedAsync(host, output, errors, ct);
         return await AfterHandoverAsync(host, file, options, exit, level, output, errors, ct);
     }
@@ -510,6 +529,27 @@ public static class ReshCli
             await errors.WriteLineAsync($"error: cannot reach the admin endpoint {target.BaseAddress}: {e.Message}");
             return ExitFailure;
         }
+    }
+
+    private static async Task<int> MigrateAsync(AdminTarget target, string to, TextWriter output, TextWriter errors, CancellationToken ct)
+    {
+        if (!IPEndPoint.TryParse(to, out var at) || at.Port == 0)
+        {
+            await errors.WriteLineAsync($"error: --to: '{to}' is not HOST:PORT");
+            return ExitUsage;
+        }
+
+        await output.WriteLineAsync($"resh: migrating to {at}: pre-copy rounds while the service runs");
+        return await PostAsync(target, "migrate", JsonContent.Create(new { to = at.ToString() }), TimeSpan.FromHours(1), output, errors, root =>
+        {
+            var lines = new System.Text.StringBuilder();
+            foreach (var round in root.GetProperty("rounds").EnumerateArray())
+            {
+                lines.AppendLine(string.Create(CultureInfo.InvariantCulture, $"  round {round.GetProperty("number").GetInt32()}: {round.GetProperty("entries").GetInt64()} entries, {round.GetProperty("bytes").GetInt64()} bytes, {round.GetProperty("milliseconds").GetDouble():0} ms"));
+            }
+
+            return $"{lines}resh: pre-copy done ({root.GetProperty("ended").GetString()}); the gateway drains its clients, ships the rest and hands the service to {at}";
+        }, ct);
     }
 
     private static Task<int> SwitchoverAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>

@@ -29,7 +29,14 @@ public interface IAdminTarget
 
     /// <summary>Starts a planned switchover (a controlled stop that hands the service to the backup); returns why not, or null.</summary>
     string? RequestSwitchover() => "this gateway has no backup to hand its service to (a switchover needs mode: remus)";
+
+    /// <summary>Migrates the service to <paramref name="target"/> (`resh receive` there): pre-copy rounds, then the stop-and-copy.</summary>
+    /// <exception cref="InvalidOperationException">The service cannot be migrated, or the target could not be brought up to date.</exception>
+    Task<Composition.ModeStatus> MigrateAsync(System.Net.IPEndPoint target, CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("this gateway cannot be migrated");
 }
+
+public sealed record MigrateRequest(string? To);
 
 public sealed record InjectRequest(string? Replica, string? Fault);
 
@@ -163,6 +170,32 @@ public sealed class AdminServer : IAsyncDisposable
         {
             target.RequestShutdown();
             return Results.Json(new { stopping = true }, Json, statusCode: 202);
+        });
+        _app.MapPost("/migrate", async (HttpContext http) =>
+        {
+            MigrateRequest? request;
+            try
+            {
+                request = await http.Request.ReadFromJsonAsync<MigrateRequest>(Json, http.RequestAborted);
+            }
+            catch (JsonException e)
+            {
+                return Results.Json(new { error = $"body is not JSON like {{\"to\":\"10.0.0.2:6395\"}}: {e.Message}" }, Json, statusCode: 400);
+            }
+
+            if (request?.To is null || !System.Net.IPEndPoint.TryParse(request.To, out var to) || to.Port == 0)
+            {
+                return Results.Json(new { error = "need {\"to\":\"HOST:PORT\"}: the address resh receive listens on" }, Json, statusCode: 400);
+            }
+
+            try
+            {
+                return Results.Json((object)await target.MigrateAsync(to, http.RequestAborted), Json);
+            }
+            catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+            {
+                return Results.Json(new { error = e.Message }, Json, statusCode: 409);
+            }
         });
         _app.MapPost("/switchover", (HttpContext http) =>
             target.RequestSwitchover() is { } problem

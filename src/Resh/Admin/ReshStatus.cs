@@ -26,11 +26,15 @@ public sealed record ReshStatus : GroupStatus
     /// <summary>D-RESH: the etcd ordering.</summary>
     public EtcdStatus? Etcd { get; init; }
 
+    /// <summary>`resh migrate`: the target and its pre-copy rounds.</summary>
+    public Migration.MigrationStatus? Migration { get; init; }
+
     /// <summary>The status with what the mode shows beside the group, each mode's record under its own name.</summary>
     public ReshStatus With(ModeStatus? mode) => mode switch
     {
         RemusStatus remus => this with { Remus = remus },
         EtcdStatus etcd => this with { Etcd = etcd },
+        Migration.MigrationStatus migration => this with { Migration = migration },
         null => this,
         _ => throw new ArgumentException($"/status has no place for {mode.GetType().Name}", nameof(mode)),
     };

@@ -67,33 +67,22 @@ public interface IHandover
     TimeSpan? HandoverDrain => null;
 }
 
+/// <summary>
+/// A mode whose service can be moved to another host while it runs (`resh migrate`): the target is brought up to date in
+/// pre-copy rounds, then the host stops as in a switchover and the target takes over at the next log position.
+/// </summary>
+public interface IMigration
+{
+    /// <summary>Why the service cannot be migrated to <paramref name="target"/> now, or null.</summary>
+    string? MigrationProblem(IPEndPoint target);
+
+    /// <summary>
+    /// Runs the pre-copy rounds to <paramref name="target"/> and, once they converged, asks the host for the stop-and-copy
+    /// (a switchover); returns the rounds. Throws <see cref="InvalidOperationException"/> or <see cref="TimeoutException"/>
+    /// when the target cannot be brought up to date; the service then goes on here, untouched.
+    /// </summary>
+    Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken);
+}
+
 /// <summary>What a mode shows in /status beside the group (its own record derives from this).</summary>
 public abstract record ModeStatus;
-
-/// <summary>Modes resh and spare on one host: the log is ordered here, and nothing else is added.</summary>
-public sealed class LocalHosting(OrderedLog log, string mode) : IModeHosting
-{
-    public string? CheckpointLabel => null;
-
-    public bool Fenced => false;
-
-    public IPEndPoint? StandbyEndPoint => null;
-
-    public Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken) =>
-        Task.FromResult<(ISequencer, VerifiedCheckpoint?, long)>((new LocalSequencer(log), restored, lastSession));
-
-    public void Attach(ReplicaGroup group)
-    {
-    }
-
-    public Task ServingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public ModeStatus? Describe() => null;
-
-    public Task StoppingAsync() => Task.CompletedTask;
-
-    public Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) =>
-        throw new InvalidOperationException($"mode {mode} has no standby gateway; resh backup needs mode: remus");
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-}

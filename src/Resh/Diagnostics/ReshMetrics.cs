@@ -28,6 +28,9 @@ public sealed class ReshMetrics : IDisposable
     private readonly Histogram<double> _epochs;
     private readonly Histogram<double> _commitDelay;
     private readonly Counter<long> _failovers;
+    private readonly Counter<long> _migrationRounds;
+    private readonly Counter<long> _migrationBytes;
+    private readonly Histogram<double> _migrationRoundLength;
 
     public ReshMetrics(IMeterFactory? factory = null)
     {
@@ -50,6 +53,9 @@ public sealed class ReshMetrics : IDisposable
         _epochs = _meter.CreateHistogram<double>("resh.epoch.length", "s", "Mode remus: time each shipped epoch covered.");
         _commitDelay = _meter.CreateHistogram<double>("resh.output.commit.delay", "s", "How long a decided reply waited for output commit (the backup's acknowledgement, the disk).");
         _failovers = _meter.CreateCounter<long>("resh.failovers", "{failover}", "Mode remus: the backup took over as primary.");
+        _migrationRounds = _meter.CreateCounter<long>("resh.migration.rounds", "{round}", "resh migrate: pre-copy rounds done.");
+        _migrationBytes = _meter.CreateCounter<long>("resh.migration.sent", "By", "resh migrate: bytes sent to the target in pre-copy rounds (checkpoint files and log).");
+        _migrationRoundLength = _meter.CreateHistogram<double>("resh.migration.round.length", "s", "resh migrate: how long each pre-copy round took.");
         _clientErrors = _meter.CreateCounter<long>("resh.client.errors", "{error}", "Client connections closed for a protocol error or a limit.");
     }
 
@@ -101,6 +107,13 @@ public sealed class ReshMetrics : IDisposable
     public void CommitDelay(TimeSpan delay) => _commitDelay.Record(delay.TotalSeconds);
 
     public void Failover() => _failovers.Add(1);
+
+    public void MigrationRound(long bytes, double seconds)
+    {
+        _migrationRounds.Add(1);
+        _migrationBytes.Add(bytes);
+        _migrationRoundLength.Record(seconds);
+    }
 
     public void Dispose() => _meter.Dispose();
 }

@@ -44,6 +44,9 @@ public sealed partial class ReplicaGroup
         _hooks = [.. _hooks, hooks];
     }
 
+    /// <summary>Removes hooks added by <see cref="AddCheckpointHooks"/> (a migration that ended).</summary>
+    public void RemoveCheckpointHooks(ICheckpointHooks hooks) => _hooks = [.. _hooks.Where(h => !ReferenceEquals(h, hooks))];
+
     /// <summary>The newest verified checkpoint, or null.</summary>
     public VerifiedCheckpoint? NewestCheckpoint
     {

@@ -343,6 +343,12 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         return null;
     }
 
+    /// <summary>`resh migrate`: pre-copy rounds to <paramref name="target"/>, then the stop-and-copy; returns the rounds.</summary>
+    public Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken) =>
+        _mode is IMigration migration
+            ? migration.MigrateAsync(target, cancellationToken)
+            : throw new InvalidOperationException($"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} cannot be migrated (mode resh can; mode remus moves with resh switchover to its backup)");
+
     public void RequestShutdown()
     {
         try

@@ -35,7 +35,7 @@ public static class ModeHostings
         {
             ({ } etcd, _) => new DreshHosting(host, etcd),
             (null, ReplicationMode.Remus) => new RemusHosting(host, mode.Remus),
-            _ => new LocalHosting(host.Log, mode.Name),
+            _ => new LocalHosting(host, mode),
         };
     }
 }
@@ -55,11 +55,16 @@ public sealed class ModeOptions
     /// <summary>Settings of mode remus.</summary>
     public RemusOptions Remus { get; set; } = new();
 
+    /// <summary>Settings of `resh migrate` and `resh receive` (mode resh).</summary>
+    public Resh.Migration.MigrationOptions Migration { get; set; } = new();
+
     /// <summary>The mode's keys, at the top of the configuration: mode, and the section of each mode.</summary>
     public static OptionSchema<ModeOptions> Keys { get; } = new OptionSchema<ModeOptions>()
         .Value("mode", "how the replicas are organised", OptionValues.Choice("resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)), (o, v) => o.Mode = v)
         .Section("spare", "settings of mode spare", o => o.Spare, SpareOptions.Keys)
         .Section("remus", "settings of mode remus", o => o.Remus, RemusOptions.Keys)
+        .Section("migration", "settings of resh migrate and resh receive (mode resh)", o => o.Migration, Resh.Migration.MigrationOptions.Keys)
+        .Rule("migration", (o, given) => given && o.Mode != ReplicationMode.Resh ? "migration: only mode resh can be migrated (mode remus moves with resh switchover); remove this section" : null)
         .Rule("spare", (o, given) => given && o.Mode != ReplicationMode.Spare ? "spare: only mode spare reads this section; set mode: spare or remove it" : null)
         .Rule("remus", (o, given) => (given, o.Mode) switch
         {
@@ -82,7 +87,7 @@ public sealed class ModeOptions
         {
             ReplicationMode.Spare => Spare.Validate(),
             ReplicationMode.Remus => Remus.Validate(),
-            _ => [],
+            _ => Migration.Validate(),
         });
         return errors;
     }

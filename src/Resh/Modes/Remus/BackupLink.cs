@@ -36,6 +36,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private long _shipped;
     private long _epochsShipped;
     private long _epochsAcked;
+    private long _bytesShipped;
     private bool _unprotected;
     private volatile string? _backup;
 
@@ -72,6 +73,14 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     public long EpochsShipped => Interlocked.Read(ref _epochsShipped);
 
     public long EpochsAcked => Interlocked.Read(ref _epochsAcked);
+
+    /// <summary>The log position the backup held when it last attached (what it already had, or the checkpoint it was sent covers).</summary>
+    public long AttachedAt => Volatile.Read(ref _attachedAt);
+
+    private long _attachedAt;
+
+    /// <summary>Bytes of epochs and checkpoint files sent so far (frame payloads), over every connection.</summary>
+    public long BytesShipped => Interlocked.Read(ref _bytesShipped);
 
     /// <summary>The backup address connected to, or null.</summary>
     public string? Backup => _backup;
@@ -245,6 +254,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         }
 
         var next = expect;
+        Volatile.Write(ref _attachedAt, expect);
         if (expect < _log.First)
         {
             next = await SendCheckpointAsync(connection, address, token);
@@ -345,7 +355,9 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 // The epoch closes: everything appended since the last one goes in one frame (or a few, if large).
                 var n = _log.Read(next, batch);
                 number++;
-                await connection.SendAsync(LinkFrame.Epoch, EpochFrame.Encode(number, next, new ArraySegment<LogEntry>(batch, 0, n)), ct);
+                var frame = EpochFrame.Encode(number, next, new ArraySegment<LogEntry>(batch, 0, n));
+                await connection.SendAsync(LinkFrame.Epoch, frame, ct);
+                Interlocked.Add(ref _bytesShipped, frame.Length);
                 Array.Clear(batch, 0, n);
                 Volatile.Write(ref _shipped, next + n);
 
@@ -406,6 +418,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 {
                     read = await stream.ReadAsync(buffer, ct);
                     await connection.SendAsync(LinkFrame.SnapshotFile, new SnapshotFileFrame(relative, offset, buffer.AsMemory(0, read)).Encode(), ct);
+                    Interlocked.Add(ref _bytesShipped, read);
                     offset += read;
                 }
                 while (read > 0);

@@ -175,31 +175,8 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         host.Events.Record("+serving", null, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"took over in {elapsed:0} ms; unprotected until a backup attaches"));
     }
 
-    /// <summary>Runs a configured command (`/bin/sh -c`) within 10 s; a failure is logged, never thrown.</summary>
-    private async Task RunCommandAsync(string? command, string setting, CancellationToken cancellationToken)
-    {
-        if (command is null)
-        {
-            return;
-        }
-
-        try
-        {
-            using var process = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", command]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            var errors = process.StandardError.ReadToEndAsync(timeout.Token);
-            await process.WaitForExitAsync(timeout.Token);
-            if (process.ExitCode != 0)
-            {
-                CommandFailed(_logger, setting, $"'{command}' exited with {process.ExitCode}: {(await errors).Trim()}");
-            }
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or OperationCanceledException or InvalidOperationException)
-        {
-            CommandFailed(_logger, setting, $"'{command}': {e.Message}");
-        }
-    }
+    private Task RunCommandAsync(string? command, string setting, CancellationToken cancellationToken) =>
+        CommandRunner.RunAsync(command, setting, _logger, cancellationToken);
 
     /// <summary>Mode remus as /status shows it.</summary>
     public ModeStatus? Describe()
@@ -274,9 +251,6 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
     [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
-
-    [LoggerMessage(EventId = 1210, Level = LogLevel.Warning, Message = "{Setting} failed: {Reason}")]
-    private static partial void CommandFailed(ILogger logger, string setting, string reason);
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);

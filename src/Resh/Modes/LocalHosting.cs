@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Composition;
+using Resh.Group;
+using Resh.Migration;
+using Resh.Ordering;
+using Resh.Remus;
+
+namespace Resh.Modes;
+
+/// <summary>
+/// Modes resh and spare on one host: the log is ordered here. Mode resh can also move to another host while it runs:
+/// as the source of `resh migrate` (<see cref="MigrateAsync"/>: pre-copy rounds, then the stop-and-copy as a
+/// switchover) and as its target, `resh receive` (<see cref="StandByAsync"/>: the group stands by with every replica
+/// passive, fed what arrives, until the source hands the service over).
+/// </summary>
+public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IModeHosting, IHandover, IMigration
+{
+    private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Migration");
+    private ReplicaGroup? _group;
+    private MigrationSource? _migration;
+    private MigrationStatus? _lastMigration;
+    private BackupServer? _server;
+    private volatile bool _handOver;
+
+    public string? CheckpointLabel => null;
+
+    public bool Fenced => false;
+
+    public IPEndPoint? StandbyEndPoint => _server?.EndPoint;
+
+    public Task<(ISequencer Sequencer, VerifiedCheckpoint? Restored, long LastSession)> OrderAsync(VerifiedCheckpoint? restored, string? label, long lastSession, CancellationToken cancellationToken) =>
+        Task.FromResult<(ISequencer, VerifiedCheckpoint?, long)>((new LocalSequencer(host.Log), restored, lastSession));
+
+    public void Attach(ReplicaGroup group) => _group = group;
+
+    public Task ServingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public ModeStatus? Describe() => _migration?.Describe() ?? _lastMigration;
+
+    public string? MigrationProblem(IPEndPoint target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        return mode.Mode != ReplicationMode.Resh ? $"mode {mode.Name} cannot be migrated yet (mode resh can; mode remus moves with resh switchover to its backup)"
+            : _group is null ? "the group has not started"
+            : _server is not null ? "this gateway is itself a migration target"
+            : _migration is { } running ? $"a migration to {running.Target} is already running"
+            : !_group.Ready ? "fewer than f+1 replicas vote now; see resh status"
+            : mode.Migration.TargetProblem(target);
+    }
+
+    public async Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken)
+    {
+        if (MigrationProblem(target) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
+        var source = new MigrationSource(host, _group!, mode.Migration, target, _logger);
+        if (Interlocked.CompareExchange(ref _migration, source, null) is not null)
+        {
+            await source.DisposeAsync();
+            throw new InvalidOperationException("a migration is already running");
+        }
+
+        host.Events.Record("+migration-started", null, $"to {target}");
+        try
+        {
+            await source.PreCopyAsync(cancellationToken);
+            if (host.RequestSwitchover() is { } refused)
+            {
+                throw new InvalidOperationException($"the stop-and-copy could not start: {refused}");
+            }
+
+            return source.Describe();
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or OperationCanceledException)
+        {
+            _lastMigration = source.Describe() with { Phase = "failed", Ended = e.Message };
+            _migration = null;
+            await source.DisposeAsync();
+            MigrationFailed(_logger, target.ToString(), e.Message);
+            host.Events.Record("+migration-failed", null, $"to {target}: {e.Message}; the service goes on here");
+            throw;
+        }
+    }
+
+    public string? HandoverProblem => _migration is { Converged: true } ? null
+        : $"mode {mode.Name} has no backup to hand its service to (a switchover needs mode: remus; resh migrate --to HOST:PORT moves a mode resh service to another host)";
+
+    public void HandOverOnStop() => _handOver = true;
+
+    public string? HandedOverTo { get; private set; }
+
+    /// <summary>The stop-and-copy's end: the clients are drained; the rest of the log goes to the target, which is told to take over.</summary>
+    public async Task StoppingAsync()
+    {
+        if (!_handOver || _migration is not { Converged: true } source)
+        {
+            return;
+        }
+
+        var handed = await source.HandOverAsync(TimeSpan.FromSeconds(30));
+        HandedOverTo = handed ? source.TargetAddress : null;
+        var status = source.Describe();
+        host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
+            ? string.Create(CultureInfo.InvariantCulture, $"migrated to {source.TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
+            : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
+        HandedOver(_logger, source.Target.ToString(), handed, status.LastDelta ?? 0);
+    }
+
+    /// <summary>
+    /// `resh receive`: waits for the source of a migration, keeps every replica passive and fed with what it ships, and
+    /// takes the service over when the source hands it over (true, serving). False when the source stopped the
+    /// migration in a controlled way; an error when the source fell silent before the handover (it is still the service).
+    /// </summary>
+    public async Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        if (mode.Mode != ReplicationMode.Resh)
+        {
+            throw new InvalidOperationException($"mode {mode.Name} cannot be migrated yet; resh receive takes mode resh");
+        }
+
+        var restored = await host.OpenStateAsync(cancellationToken);
+        var options = mode.Migration.Link(listen);
+        var server = new BackupServer(listen, options, host.Log, host.Store, new TermFile(Path.Combine(host.GroupOptions.StateDirectory, "term")), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger);
+        _server = server;
+        server.Start();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.ShutdownRequested);
+        await Task.WhenAny(server.Synced, server.Outcome).WaitAsync(stop.Token);
+        if (!server.Synced.IsCompleted)
+        {
+            return false;
+        }
+
+        var standby = new StandbyPolicy(ModePolicies.For(mode), mode.Migration.ApplyInterval);
+        var group = await host.StartGroupAsync(standby, server.Received ?? restored, cancellationToken);
+        _group = group;
+        await host.StartAdminAsync(admin, cancellationToken);
+        host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
+        var outcome = await server.Outcome.WaitAsync(stop.Token);
+        switch (outcome)
+        {
+            case BackupOutcome.PrimaryStopped:
+                return false;
+            case BackupOutcome.PrimaryLost:
+                throw new InvalidOperationException($"the source {server.Primary} fell silent before it handed the service over; it may still be serving, so this target does not (start resh receive again with an empty state directory and migrate again)");
+        }
+
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var lastSession = server.LastSession;
+        await server.DisposeAsync();
+        _server = null;
+        await CommandRunner.RunAsync(mode.Migration.TakeoverCommand, "migration.takeover-command", _logger, cancellationToken);
+        await standby.PromoteAsync(cancellationToken);
+        await host.ServeAsync(lastSession, cancellationToken);
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        TookOver(_logger, elapsed, host.Log.Head);
+        host.Events.Record("+serving", null, string.Create(CultureInfo.InvariantCulture, $"migrated here: took over at #{host.Log.Count} in {elapsed:0} ms"));
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_migration is { } source)
+        {
+            await source.DisposeAsync();
+        }
+
+        if (_server is { } server)
+        {
+            await server.DisposeAsync();
+        }
+    }
+
+    [LoggerMessage(EventId = 1603, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
+    private static partial void MigrationFailed(ILogger logger, string target, string reason);
+
+    [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
+    private static partial void HandedOver(ILogger logger, string target, bool told, long delta);
+
+    [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms at #{Head}; serving")]
+    private static partial void TookOver(ILogger logger, double milliseconds, long head);
+}

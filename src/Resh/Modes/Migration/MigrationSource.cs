@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Composition;
+using Resh.Group;
+using Resh.Remus;
+
+namespace Resh.Migration;
+
+/// <summary>One pre-copy round: the log entries it had to bring the target to, the bytes it sent, how long it took.</summary>
+public sealed record MigrationRound(int Number, long Entries, long Bytes, double Milliseconds);
+
+/// <summary>What /status and `resh migrate` show of a migration.</summary>
+public sealed record MigrationStatus(string Target, string Phase, IReadOnlyList<MigrationRound> Rounds, string? Ended, long? LastDelta) : ModeStatus;
+
+/// <summary>
+/// The source's side of `resh migrate`: a backup link to the target (`resh receive`) that gates no reply (the source
+/// stays the service until the handover), watched in pre-copy rounds. Round 1 brings the target to the log's head at
+/// its start (the newest checkpoint first, if the log no longer holds everything); each following round to the head
+/// at its own start, i.e. what was written during the round before. The push phase ends when a round leaves at most
+/// <see cref="MigrationOptions.DeltaThreshold"/> entries, when the delta stopped shrinking, or after the maximum of
+/// rounds; then the host stops as in a switchover: the clients are drained, the rest is shipped, and the target is
+/// told to take over at exactly the next position.
+/// </summary>
+public sealed partial class MigrationSource : IAsyncDisposable
+{
+    private readonly IModeHost _host;
+    private readonly ReplicaGroup _group;
+    private readonly MigrationOptions _options;
+    private readonly ILogger _logger;
+    private readonly BackupLink _link;
+    private readonly List<MigrationRound> _rounds = [];
+    private volatile string _phase = "connecting";
+    private string? _ended;
+    private long? _lastDelta;
+
+    public MigrationSource(IModeHost host, ReplicaGroup group, MigrationOptions options, IPEndPoint target, ILogger logger)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        ArgumentNullException.ThrowIfNull(group);
+        ArgumentNullException.ThrowIfNull(options);
+        _host = host;
+        _group = group;
+        _options = options;
+        _logger = logger;
+        Target = target;
+
+        // Not a commit gate: nothing waits for the target. Its checkpoint hooks keep the log from being cut below what
+        // the target still needs.
+        _link = new BackupLink(options.Link(target), term: 1, host.Log, () => group.NewestCheckpoint, host.Store, host.Metrics, logger, unprotected: true);
+        group.AddCheckpointHooks(_link);
+    }
+
+    public IPEndPoint Target { get; }
+
+    /// <summary>True once the push phase ended and the target holds all but the last delta: the stop-and-copy may start.</summary>
+    public bool Converged { get; private set; }
+
+    public MigrationStatus Describe()
+    {
+        lock (_rounds)
+        {
+            return new MigrationStatus(Target.ToString(), _phase, [.. _rounds], _ended, _lastDelta);
+        }
+    }
+
+    /// <summary>Runs the pre-copy rounds; returns why the push phase ended. Throws when the target cannot be brought up to date.</summary>
+    public async Task<string> PreCopyAsync(CancellationToken cancellationToken)
+    {
+        var linkStarted = Stopwatch.GetTimestamp();
+        _link.Start();
+        var waited = Stopwatch.StartNew();
+        while (_link.Backup is null)
+        {
+            if (_link.Fenced.IsCompleted)
+            {
+                throw new InvalidOperationException($"the target refused the migration: {await _link.Fenced}");
+            }
+
+            if (waited.Elapsed > _options.LinkTimeout * 2)
+            {
+                throw new TimeoutException($"the target {Target} did not accept the link within {(_options.LinkTimeout * 2).TotalSeconds:0.#}s; is `resh receive --listen {Target}` running there with this configuration (and the same migration.tls-certificate)?");
+            }
+
+            await Task.Delay(10, cancellationToken);
+        }
+
+        _phase = "pre-copy";
+
+        // Round 1 counts from the link's start: the checkpoint (if the target needed one) and the log shipped since.
+        var from = _link.AttachedAt;
+        var bytes = 0L;
+        var previous = long.MaxValue;
+        var stalled = 0;
+        for (var number = 1; ; number++)
+        {
+            var started = number == 1 ? linkStarted : Stopwatch.GetTimestamp();
+            var head = _host.Log.Count;
+            while (_link.AckedCount < head)
+            {
+                if (_link.Fenced.IsCompleted)
+                {
+                    throw new InvalidOperationException($"the target refused the migration: {await _link.Fenced}");
+                }
+
+                if (Stopwatch.GetElapsedTime(started) > _options.RoundTimeout)
+                {
+                    throw new TimeoutException($"pre-copy round {number} did not bring the target to #{head - 1} within {_options.RoundTimeout.TotalSeconds:0}s (it holds up to #{_link.AckedCount - 1}): the target takes the log slower than it is written, or the link is down");
+                }
+
+                await Task.Delay(5, cancellationToken);
+            }
+
+            var round = new MigrationRound(number, head - from, _link.BytesShipped - bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            lock (_rounds)
+            {
+                _rounds.Add(round);
+            }
+
+            _host.Metrics.MigrationRound(round.Bytes, round.Milliseconds / 1000);
+            RoundDone(_logger, round.Number, round.Entries, round.Bytes, round.Milliseconds);
+            _host.Events.Record("+migration-round", null, string.Create(CultureInfo.InvariantCulture, $"round {round.Number} to {Target}: {round.Entries} entries, {round.Bytes} bytes in {round.Milliseconds:0} ms"));
+
+            var delta = _host.Log.Count - head;
+            stalled = delta >= previous ? stalled + 1 : 0;
+            var ended = delta <= _options.DeltaThreshold ? $"the delta is {delta} entries, at most migration.delta-threshold ({_options.DeltaThreshold})"
+                : stalled >= _options.StallRounds ? $"the delta ({delta} entries) did not shrink for {stalled} rounds (migration.stall-rounds)"
+                : number >= _options.MaxRounds ? $"migration.max-rounds ({_options.MaxRounds}) reached with a delta of {delta} entries"
+                : null;
+            if (ended is not null)
+            {
+                lock (_rounds)
+                {
+                    _ended = ended;
+                    _phase = "stop-and-copy";
+                }
+
+                Converged = true;
+                PushEnded(_logger, Target.ToString(), ended);
+                return ended;
+            }
+
+            (previous, from, bytes) = (delta, head, _link.BytesShipped);
+        }
+    }
+
+    /// <summary>
+    /// The stop-and-copy's end, with the clients drained: the release command, then (within <paramref name="timeout"/>)
+    /// the rest of the log, and the target is told to take over. False when it could not be told.
+    /// </summary>
+    public async Task<bool> HandOverAsync(TimeSpan timeout)
+    {
+        _lastDelta = _host.Log.Count - _link.AckedCount;
+        await CommandRunner.RunAsync(_options.ReleaseCommand, "migration.release-command", _logger);
+        var handed = await _link.HandOverAsync(timeout);
+        _phase = handed ? "handed over" : "handover failed";
+        return handed;
+    }
+
+    public string? TargetAddress => _link.Backup;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _link.DisposeAsync();
+        _group.RemoveCheckpointHooks(_link);
+    }
+
+    [LoggerMessage(EventId = 1601, Level = LogLevel.Information, Message = "Migration round {Round}: {Entries} entries, {Bytes} bytes in {Milliseconds:0} ms")]
+    private static partial void RoundDone(ILogger logger, int round, long entries, long bytes, double milliseconds);
+
+    [LoggerMessage(EventId = 1602, Level = LogLevel.Information, Message = "Migration to {Target}: pre-copy ends ({Reason}); stop-and-copy")]
+    private static partial void PushEnded(ILogger logger, string target, string reason);
+}

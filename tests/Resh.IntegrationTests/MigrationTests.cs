@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Resh.Clients;
+using Resh.Domains;
+using Resh.Group;
+using Resh.Hosting;
+using Resh.Migration;
+using Resh.Modes;
+
+namespace Resh.IntegrationTests;
+
+/// <summary>`resh migrate` in one process pair on loopback: a mode resh group moved to a `resh receive` target while clients write.</summary>
+public sealed class MigrationTests
+{
+    private static ReshOptions Options(string state, Action<MigrationOptions>? migration = null)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        var options = new ReshOptions
+        {
+            Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
+            Replication = new ModeOptions { Mode = ReplicationMode.Resh },
+            Group = new GroupOptions
+            {
+                Faults = 1,
+                Replicas = [new ReplicaSpec("r1", Tools.RedisCommand), new ReplicaSpec("r2", Tools.RedisCommand), new ReplicaSpec("r3", Tools.RedisCommand)],
+                StateDirectory = state,
+                ReplyTimeout = TimeSpan.FromSeconds(5),
+                StartupTimeout = TimeSpan.FromSeconds(60),
+            },
+        };
+        options.Replication.Migration = new MigrationOptions { ApplyInterval = TimeSpan.FromMilliseconds(100), LinkTimeout = TimeSpan.FromSeconds(5) };
+        migration?.Invoke(options.Replication.Migration);
+        return options;
+    }
+
+    private static ILoggerFactory Logs() => LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning));
+
+    private static string NewState() => Path.Combine(Path.GetTempPath(), "resh-migrate-" + Guid.NewGuid().ToString("N")[..12]);
+
+    [Fact]
+    public async Task A_mode_resh_service_migrates_under_writes_in_pre_copy_rounds_and_the_target_serves_everything_acknowledged()
+    {
+        var state = NewState();
+        var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        await using var target = new ReshHost(Options(Path.Combine(state, "target")), Logs());
+        using var stop = new CancellationTokenSource();
+        var receiving = target.RunBackupAsync(targetAt, null, stop.Token);
+        await using var source = new ReshHost(Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50), Logs());
+        using var writing = new CancellationTokenSource();
+        try
+        {
+            await source.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            var acked = new ConcurrentDictionary<string, string>();
+            await using (var client = await RespClient.ConnectAsync(source.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                for (var i = 0; i < 2000; i++)
+                {
+                    Assert.Equal("OK", (await client.CallAsync("SET", $"before:{i}", new string('x', 200)).WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                    acked[$"before:{i}"] = new string('x', 200);
+                }
+            }
+
+            // Writers go on through the pre-copy; they stop at the handover (their connection closes) and are not retried.
+            var writers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            {
+                try
+                {
+                    await using var client = await RespClient.ConnectAsync(source.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+                    for (var i = 0; !writing.IsCancellationRequested; i++)
+                    {
+                        if ((await client.CallAsync("SET", $"during:{c}:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "OK")
+                        {
+                            acked[$"during:{c}:{i}"] = $"v{i}";
+                        }
+                    }
+                }
+                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or EndOfStreamException or ObjectDisposedException)
+                {
+                    // The source drained this client at the handover.
+                }
+            })).ToList();
+
+            var status = (MigrationStatus)await source.MigrateAsync(targetAt, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(120));
+            Assert.NotEmpty(status.Rounds);
+            Assert.True(status.Rounds[0].Bytes > 2000 * 200, $"round 1 carried the data: {status.Rounds[0].Bytes} bytes");
+            Assert.NotNull(status.Ended);
+
+            // The stop-and-copy: the host asked for its own switchover; whoever runs it (the CLI) stops it.
+            Assert.True(source.ShutdownRequested.IsCancellationRequested);
+            await source.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            await writing.CancelAsync();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.True(await receiving.WaitAsync(TimeSpan.FromSeconds(60)), "the target took the service over");
+            Assert.Contains(source.Events.Since(), e => e.Name == "+handed-over");
+            Assert.True(target.Log.Count >= source.Log.Count, $"the target holds #{target.Log.Count - 1}, the source ordered up to #{source.Log.Count - 1}");
+            Assert.True(acked.Count > 2000, "writes were acknowledged during the pre-copy");
+            await Tools.AssertAllReadableAsync(target.ListenEndPoint, acked);
+            Assert.Equal(3, target.Status().Replicas.Count(r => r.State == "up"));
+        }
+        finally
+        {
+            await writing.CancelAsync();
+            await stop.CancelAsync();
+            await source.DisposeAsync();
+            await target.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_migration_to_an_address_where_nothing_receives_fails_clearly_and_the_service_goes_on()
+    {
+        var state = NewState();
+        var nowhere = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        await using var source = new ReshHost(Options(state, m => m.LinkTimeout = TimeSpan.FromMilliseconds(500)), Logs());
+        try
+        {
+            await source.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            var e = await Assert.ThrowsAsync<TimeoutException>(() => source.MigrateAsync(nowhere, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("resh receive", e.Message, StringComparison.Ordinal);
+            Assert.False(source.ShutdownRequested.IsCancellationRequested);
+            Assert.Contains(source.Events.Since(), ev => ev.Name == "+migration-failed");
+            await using var client = await RespClient.ConnectAsync(source.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("OK", (await client.CallAsync("SET", "still", "here").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+        }
+        finally
+        {
+            await source.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+}
