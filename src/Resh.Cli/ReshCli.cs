@@ -548,7 +548,7 @@ public static class ReshCli
                 lines.AppendLine(string.Create(CultureInfo.InvariantCulture, $"  round {round.GetProperty("number").GetInt32()}: {round.GetProperty("entries").GetInt64()} entries, {round.GetProperty("bytes").GetInt64()} bytes, {round.GetProperty("milliseconds").GetDouble():0} ms"));
             }
 
-            return $"{lines}resh: pre-copy done ({root.GetProperty("ended").GetString()}); the gateway drains its clients, ships the rest and hands the service to {at}";
+            return $"{lines}resh: pre-copy done ({root.GetProperty("ended").GetString()}; {root.GetProperty("bytesSent").GetInt64()} bytes sent); the gateway drains its clients, ships the rest and hands the service to {at}";
         }, ct);
     }
 

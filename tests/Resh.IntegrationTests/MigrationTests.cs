@@ -59,6 +59,14 @@ public sealed class MigrationTests
                     Assert.Equal("OK", (await client.CallAsync("SET", $"before:{i}", new string('x', 200)).WaitAsync(TimeSpan.FromSeconds(30))).AsString());
                     acked[$"before:{i}"] = new string('x', 200);
                 }
+
+                // Keys with a deadline in database 1 only: the target never framed them, so only its sweep at the takeover
+                // finds them, and it skips databases without deadlines (database 0 here).
+                Assert.Equal("OK", (await client.CallAsync("SELECT", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                for (var i = 0; i < 50; i++)
+                {
+                    Assert.Equal("OK", (await client.CallAsync("SET", $"expiring:{i}", "v", "PX", "4000").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                }
             }
 
             // Writers go on through the pre-copy; they stop at the handover (their connection closes) and are not retried.
@@ -93,11 +101,22 @@ public sealed class MigrationTests
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
 
             Assert.True(await receiving.WaitAsync(TimeSpan.FromSeconds(60)), "the target took the service over");
+
             Assert.Contains(source.Events.Since(), e => e.Name == "+handed-over");
             Assert.True(target.Log.Count >= source.Log.Count, $"the target holds #{target.Log.Count - 1}, the source ordered up to #{source.Log.Count - 1}");
             Assert.True(acked.Count > 2000, "writes were acknowledged during the pre-copy");
             await Tools.AssertAllReadableAsync(target.ListenEndPoint, acked);
             Assert.Equal(3, target.Status().Replicas.Count(r => r.State == "up"));
+
+            // The keys with a deadline expire on the target, by its gateway's clock, and the others stay.
+            await using var reader = await RespClient.ConnectAsync(target.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal("OK", (await reader.CallAsync("SELECT", "1").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            await Tools.WaitUntilAsync(
+                async () => (await reader.CallAsync("DBSIZE").WaitAsync(TimeSpan.FromSeconds(30))).Integer == 0,
+                TimeSpan.FromSeconds(30),
+                "the keys with a deadline expired on the target");
+            Assert.Equal("OK", (await reader.CallAsync("SELECT", "0").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            Assert.True((await reader.CallAsync("DBSIZE").WaitAsync(TimeSpan.FromSeconds(30))).Integer >= 2000);
         }
         finally
         {

@@ -19,7 +19,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         var (_, backupLog, _) = await StartPairAsync(net, Pair(net, "300ms"));
 
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
-        await using var load = Load.Start(net, service, 4);
+        await using var load = ServiceLoad.Start(net, service, 4);
         await Tools.WaitUntilAsync(() => load.Acked.Count >= 400, TimeSpan.FromSeconds(60), "400 acknowledged writes before the primary host is lost");
         var before = load.Acked.Count;
 
@@ -51,7 +51,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         var (configA, backupLog, primaryLog) = await StartPairAsync(net, Pair(net, "60s", $"ip addr del {net.Service}/32 dev eth0"));
 
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
-        await using var load = Load.Start(net, service, 8);
+        await using var load = ServiceLoad.Start(net, service, 8);
         await Tools.WaitUntilAsync(() => load.Acked.Count >= 400, TimeSpan.FromSeconds(60), "400 acknowledged writes before the switchover");
 
         // The operator asks host A's gateway (its admin endpoint is on A's loopback) to hand over.
@@ -91,7 +91,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         // A failover timeout far longer than the test waits: with failover, only the handover moves the service in time.
         var (configA, backupLog, primaryLog) = await StartPairAsync(net, Pair(net, "60s", $"ip addr del {net.Service}/32 dev eth0", onReplicaFailure));
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
-        await using var load = Load.Start(net, service, 8);
+        await using var load = ServiceLoad.Start(net, service, 8);
         await Tools.WaitUntilAsync(() => load.Acked.Count >= 2000, TimeSpan.FromSeconds(90), "2,000 acknowledged writes before the primary's replica dies");
 
         // The primary's redis-server dies; its gateway and host stay.
@@ -133,7 +133,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         var acked = new Dictionary<string, string>();
         async Task WriteAsync(string prefix)
         {
-            await using var client = await ConnectAsync(net, service, CancellationToken.None);
+            await using var client = await ServiceLoad.ConnectAsync(net, service, CancellationToken.None);
             for (var i = 0; i < 100; i++)
             {
                 Assert.Equal("OK", (await client.CallAsync("SET", $"{prefix}:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
@@ -167,7 +167,7 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         // B is lost in turn: A takes over with everything, the writes B served unprotected included.
         await LoseAsync("B");
         await Tools.WaitForLogAsync(backupA, "took over", TimeSpan.FromSeconds(60), "host A taking over");
-        await using (var moved = await ConnectAsync(net, service, CancellationToken.None))
+        await using (var moved = await ServiceLoad.ConnectAsync(net, service, CancellationToken.None))
         {
             Assert.Equal("v99", (await moved.CallAsync("GET", "protected:99").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
         }
@@ -224,140 +224,5 @@ public sealed class RemusTwoHostTests(Xunit.Abstractions.ITestOutputHelper outpu
         await Tools.WaitForLogAsync(primaryLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
         await Tools.WaitForLogAsync(backupLog, "ready", TimeSpan.FromSeconds(60), "host B's backup ready");
         return (configA, backupLog, primaryLog);
-    }
-
-    /// <summary>
-    /// Clients that INCR a shared counter and SET keys of their own through the service address until stopped, reconnecting
-    /// when it moves: what they saw acknowledged, every count, the errors, and when each reply came.
-    /// </summary>
-    private sealed class Load : IAsyncDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly ConcurrentBag<long> _replies = [];
-        private TestHosts _net = null!;
-        private IPEndPoint _service = null!;
-        private List<Task> _clients = [];
-        private int _marked;
-        private int _sinceMark;
-
-        public ConcurrentDictionary<string, string> Acked { get; } = new();
-
-        public ConcurrentBag<long> Counts { get; } = [];
-
-        public ConcurrentBag<string> Errors { get; } = [];
-
-        public int SinceMark => Volatile.Read(ref _sinceMark);
-
-        public bool Faulted => _clients.Any(t => t.IsFaulted);
-
-        /// <summary>The longest time between two replies seen by any client, from the first to the last reply.</summary>
-        public TimeSpan LongestGap
-        {
-            get
-            {
-                var times = _replies.Order().ToList();
-                var gap = times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(0).Max();
-                return Stopwatch.GetElapsedTime(0, gap);
-            }
-        }
-
-        public static Load Start(TestHosts net, IPEndPoint service, int clients)
-        {
-            var load = new Load { _net = net, _service = service };
-            load._clients = [.. Enumerable.Range(0, clients).Select(c => Task.Run(() => load.RunAsync(c)))];
-            return load;
-        }
-
-        /// <summary>From now on, acknowledged operations count towards <see cref="SinceMark"/>.</summary>
-        public void Mark() => Volatile.Write(ref _marked, 1);
-
-        public async Task StopAsync()
-        {
-            await _stop.CancelAsync();
-            await Task.WhenAll(_clients).WaitAsync(TimeSpan.FromSeconds(60));
-        }
-
-        /// <summary>Every acknowledged write is there, and no two clients ever saw the same count: no reply a client received was lost.</summary>
-        public async Task AssertNothingLostAsync()
-        {
-            await using (var check = await ConnectAsync(_net, _service, CancellationToken.None))
-            {
-                var final = long.Parse((await check.CallAsync("GET", "counter").WaitAsync(TimeSpan.FromSeconds(10))).AsString()!, CultureInfo.InvariantCulture);
-                Assert.True(final >= Counts.Max(), $"the counter is {final}, but a client saw {Counts.Max()}");
-            }
-
-            await Tools.AssertAllReadableAsync(_service, Acked);
-            Assert.Equal(Counts.Count, Counts.Distinct().Count());
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync();
-            _stop.Dispose();
-        }
-
-        private async Task RunAsync(int c)
-        {
-            RespClient? client = null;
-            for (var i = 0; !_stop.IsCancellationRequested; i++)
-            {
-                try
-                {
-                    client ??= await ConnectAsync(_net, _service, _stop.Token);
-                    var count = await client.CallAsync("INCR", "counter").WaitAsync(TimeSpan.FromSeconds(5));
-                    Counts.Add(count.Integer);
-                    var key = $"k:{c}:{i}";
-                    var value = $"v:{c}:{i}";
-                    if ((await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(5))).AsString() == "OK")
-                    {
-                        Acked[key] = value;
-                        _replies.Add(Stopwatch.GetTimestamp());
-                    }
-
-                    if (Volatile.Read(ref _marked) == 1)
-                    {
-                        Interlocked.Increment(ref _sinceMark);
-                    }
-                }
-                catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or TimeoutException or EndOfStreamException or InvalidDataException)
-                {
-                    // The service moved: the reply, if any, was never acknowledged. Reconnect.
-                    Errors.Add($"{c}:{i}: {e.GetType().Name}");
-                    if (client is not null)
-                    {
-                        await client.DisposeAsync();
-                        client = null;
-                    }
-                }
-                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-                {
-                }
-            }
-
-            if (client is not null)
-            {
-                await client.DisposeAsync();
-            }
-        }
-    }
-
-    /// <summary>Connects to the service address, retrying while it moves (the neighbour cache is refreshed as a gratuitous ARP would).</summary>
-    private static async Task<RespClient> ConnectAsync(TestHosts net, IPEndPoint service, CancellationToken ct)
-    {
-        var clock = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                attempt.CancelAfter(TimeSpan.FromSeconds(1));
-                return await RespClient.ConnectAsync(service, attempt.Token);
-            }
-            catch (Exception e) when ((e is IOException or System.Net.Sockets.SocketException or OperationCanceledException) && !ct.IsCancellationRequested && clock.Elapsed < TimeSpan.FromSeconds(30))
-            {
-                await net.IpAsync("neigh", "flush", "dev", net.Bridge);
-                await Task.Delay(50, ct);
-            }
-        }
     }
 }

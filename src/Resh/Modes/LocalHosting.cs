@@ -125,7 +125,8 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
 
         var restored = await host.OpenStateAsync(cancellationToken);
         var options = mode.Migration.Link(listen);
-        var server = new BackupServer(listen, options, host.Log, host.Store, new TermFile(Path.Combine(host.GroupOptions.StateDirectory, "term")), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger);
+        // Its heartbeats tell the source how far the replicas here have applied: the stop-and-copy waits until they are close.
+        var server = new BackupServer(listen, options, host.Log, host.Store, new TermFile(Path.Combine(host.GroupOptions.StateDirectory, "term")), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger, applied: Applied);
         _server = server;
         server.Start();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.ShutdownRequested);
@@ -161,6 +162,9 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
         host.Events.Record("+serving", null, string.Create(CultureInfo.InvariantCulture, $"migrated here: took over at #{host.Log.Count} in {elapsed:0} ms"));
         return true;
     }
+
+    /// <summary>On a target: the count of log entries every replica has applied (0 before the group runs).</summary>
+    private long Applied() => (_group as IGroupControl)?.View() is { Replicas.Count: > 0 } view ? view.Replicas.Min(r => r.Applied) + 1 : 0;
 
     public async ValueTask DisposeAsync()
     {

@@ -8,11 +8,14 @@ using Resh.Remus;
 
 namespace Resh.Migration;
 
-/// <summary>One pre-copy round: the log entries it had to bring the target to, the bytes it sent, how long it took.</summary>
+/// <summary>
+/// One pre-copy round: the log entries it brought the target (the checkpoint first, in round 1), their bytes on the link,
+/// and how long it took. The link ships all the time; a round is the stretch of the log it had to bring over.
+/// </summary>
 public sealed record MigrationRound(int Number, long Entries, long Bytes, double Milliseconds);
 
 /// <summary>What /status and `resh migrate` show of a migration.</summary>
-public sealed record MigrationStatus(string Target, string Phase, IReadOnlyList<MigrationRound> Rounds, string? Ended, long? LastDelta) : ModeStatus;
+public sealed record MigrationStatus(string Target, string Phase, IReadOnlyList<MigrationRound> Rounds, string? Ended, long? LastDelta, long BytesSent) : ModeStatus;
 
 /// <summary>
 /// The source's side of `resh migrate`: a backup link to the target (`resh receive`) that gates no reply (the source
@@ -61,7 +64,7 @@ public sealed partial class MigrationSource : IAsyncDisposable
     {
         lock (_rounds)
         {
-            return new MigrationStatus(Target.ToString(), _phase, [.. _rounds], _ended, _lastDelta);
+            return new MigrationStatus(Target.ToString(), _phase, [.. _rounds], _ended, _lastDelta, _link.BytesShipped);
         }
     }
 
@@ -88,16 +91,18 @@ public sealed partial class MigrationSource : IAsyncDisposable
 
         _phase = "pre-copy";
 
-        // Round 1 counts from the link's start: the checkpoint (if the target needed one) and the log shipped since.
+        // Round 1 counts from what the target held when it attached: the checkpoint (if it needed one) and the log after it.
         var from = _link.AttachedAt;
-        var bytes = 0L;
         var previous = long.MaxValue;
         var stalled = 0;
         for (var number = 1; ; number++)
         {
             var started = number == 1 ? linkStarted : Stopwatch.GetTimestamp();
             var head = _host.Log.Count;
-            while (_link.AckedCount < head)
+
+            // A round ends when the target holds the log up to its start and its replicas applied it (the target's
+            // heartbeats say how far): a target still restoring the checkpoint into its replicas is not ready.
+            while (_link.AckedCount < head || _link.PeerPosition < head)
             {
                 if (_link.Fenced.IsCompleted)
                 {
@@ -106,13 +111,14 @@ public sealed partial class MigrationSource : IAsyncDisposable
 
                 if (Stopwatch.GetElapsedTime(started) > _options.RoundTimeout)
                 {
-                    throw new TimeoutException($"pre-copy round {number} did not bring the target to #{head - 1} within {_options.RoundTimeout.TotalSeconds:0}s (it holds up to #{_link.AckedCount - 1}): the target takes the log slower than it is written, or the link is down");
+                    throw new TimeoutException($"pre-copy round {number} did not bring the target to #{head - 1} within {_options.RoundTimeout.TotalSeconds:0}s (it holds up to #{_link.AckedCount - 1}, its replicas applied up to #{_link.PeerPosition - 1}): the target takes the log slower than it is written, or the link is down");
                 }
 
                 await Task.Delay(5, cancellationToken);
             }
 
-            var round = new MigrationRound(number, head - from, _link.BytesShipped - bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var bytes = LogBytes(Math.Max(from, _link.CheckpointSentAt + 1), head) + (number == 1 ? _link.CheckpointBytes : 0);
+            var round = new MigrationRound(number, head - from, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             lock (_rounds)
             {
                 _rounds.Add(round);
@@ -141,7 +147,7 @@ public sealed partial class MigrationSource : IAsyncDisposable
                 return ended;
             }
 
-            (previous, from, bytes) = (delta, head, _link.BytesShipped);
+            (previous, from) = (delta, head);
         }
     }
 
@@ -155,13 +161,46 @@ public sealed partial class MigrationSource : IAsyncDisposable
         await CommandRunner.RunAsync(_options.ReleaseCommand, "migration.release-command", _logger);
         var handed = await _link.HandOverAsync(timeout);
         _phase = handed ? "handed over" : "handover failed";
+        if (handed)
+        {
+            // The target serves now: the link must not dial it again.
+            await DisposeAsync();
+        }
+
         return handed;
     }
 
     public string? TargetAddress => _link.Backup;
 
+    /// <summary>The size of log entries [from, to) as the link encodes them.</summary>
+    private long LogBytes(long from, long to)
+    {
+        var batch = new Resh.Ordering.LogEntry[1024];
+        var total = 0L;
+        for (var next = Math.Max(from, _host.Log.First); next < to;)
+        {
+            var n = _host.Log.Read(next, batch.AsSpan(0, (int)Math.Min(batch.Length, to - next)));
+            if (n == 0)
+            {
+                break;
+            }
+
+            total += Resh.Ordering.LogEntryCodec.BatchLength(new ArraySegment<Resh.Ordering.LogEntry>(batch, 0, n));
+            next += n;
+        }
+
+        return total;
+    }
+
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _link.DisposeAsync();
         _group.RemoveCheckpointHooks(_link);
     }

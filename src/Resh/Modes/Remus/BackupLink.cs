@@ -78,6 +78,19 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     public long AttachedAt => Volatile.Read(ref _attachedAt);
 
     private long _attachedAt;
+    private long _checkpointBytes;
+    private long _checkpointSentAt = -1;
+
+    private long _peerPosition = -1;
+
+    /// <summary>The position in the backup's last heartbeat: what it holds, or for a migration target what its replicas applied.</summary>
+    public long PeerPosition => Interlocked.Read(ref _peerPosition);
+
+    /// <summary>Bytes of checkpoint files sent at the last attach (0 when the backup needed none).</summary>
+    public long CheckpointBytes => Interlocked.Read(ref _checkpointBytes);
+
+    /// <summary>The position of the checkpoint sent at the last attach, or -1.</summary>
+    public long CheckpointSentAt => Interlocked.Read(ref _checkpointSentAt);
 
     /// <summary>Bytes of epochs and checkpoint files sent so far (frame payloads), over every connection.</summary>
     public long BytesShipped => Interlocked.Read(ref _bytesShipped);
@@ -255,6 +268,8 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
 
         var next = expect;
         Volatile.Write(ref _attachedAt, expect);
+        Interlocked.Exchange(ref _checkpointBytes, 0);
+        Interlocked.Exchange(ref _checkpointSentAt, -1);
         if (expect < _log.First)
         {
             next = await SendCheckpointAsync(connection, address, token);
@@ -279,6 +294,10 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                     if (t == LinkFrame.Ack)
                     {
                         OnAck(NumberFrame.Decode(p));
+                    }
+                    else if (t == LinkFrame.Heartbeat)
+                    {
+                        Interlocked.Exchange(ref _peerPosition, NumberFrame.Decode(p).Position);
                     }
                     else if (t == LinkFrame.Fenced)
                     {
@@ -419,12 +438,14 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                     read = await stream.ReadAsync(buffer, ct);
                     await connection.SendAsync(LinkFrame.SnapshotFile, new SnapshotFileFrame(relative, offset, buffer.AsMemory(0, read)).Encode(), ct);
                     Interlocked.Add(ref _bytesShipped, read);
+                    Interlocked.Add(ref _checkpointBytes, read);
                     offset += read;
                 }
                 while (read > 0);
             }
 
             await connection.SendAsync(LinkFrame.SnapshotEnd, new NumberFrame(Term, checkpoint.Sequence).Encode(), ct);
+            Interlocked.Exchange(ref _checkpointSentAt, checkpoint.Sequence);
             CheckpointSent(_logger, checkpoint.Sequence, address.ToString());
             return checkpoint.Sequence + 1;
         }

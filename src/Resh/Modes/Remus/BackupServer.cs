@@ -80,10 +80,17 @@ public sealed partial class BackupServer : IAsyncDisposable
     private long _heard;
     private long _lastSession;
     private long _refused;
+    private readonly Func<long>? _applied;
 
     /// <param name="clock">The backup's time: its heartbeats and the failover timeout (tests: a fake one).</param>
-    public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger, TimeProvider? clock = null)
+    /// <param name="applied">
+    /// A migration target: how far its replicas have applied the log (the count below which every one has), sent in every
+    /// heartbeat, and heartbeats at least every apply interval, so the source knows when the target is ready. Without it
+    /// a heartbeat carries the count the backup holds.
+    /// </param>
+    public BackupServer(IPEndPoint listen, RemusOptions options, OrderedLog log, CheckpointStore? store, TermFile terms, string stagingDirectory, ILogger logger, TimeProvider? clock = null, Func<long>? applied = null)
     {
+        _applied = applied;
         _clock = clock ?? TimeProvider.System;
         _listen = listen;
         _options = options;
@@ -387,10 +394,11 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     private async Task HeartbeatAsync(LinkConnection connection, CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3), _clock);
+        var period = TimeSpan.FromTicks(_options.FailoverTimeout.Ticks / 3);
+        using var timer = new PeriodicTimer(_applied is null ? period : TimeSpan.FromTicks(Math.Min(period.Ticks, _options.ApplyInterval.Ticks)), _clock);
         while (await timer.WaitForNextTickAsync(ct))
         {
-            await connection.SendAsync(LinkFrame.Heartbeat, new NumberFrame(Term, _log.Count).Encode(), ct);
+            await connection.SendAsync(LinkFrame.Heartbeat, new NumberFrame(Term, _applied?.Invoke() ?? _log.Count).Encode(), ct);
         }
     }
 

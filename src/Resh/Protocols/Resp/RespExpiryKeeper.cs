@@ -41,12 +41,21 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
         return out
         """;
 
+    // A database that Redis's INFO keyspace shows without keys that have a deadline (or does not show: it is empty) is
+    // skipped: walking every key of a large data set without deadlines would hold the replicas for seconds at a start
+    // or a takeover. A server whose INFO does not look like Redis's is walked as before. The keys are sorted: KEYS
+    // lists them in hash-table order, which differs between replicas (each process seeds its hash), and the answer is voted.
     private const string SweepScript = """
         local out = {}
+        local info = redis.pcall('INFO', 'keyspace')
+        local known = type(info) == 'string' and string.find(info, '# Keyspace', 1, true) ~= nil
         for db = 0, tonumber(ARGV[1]) - 1 do
           local selected = redis.pcall('SELECT', db)
           if type(selected) == 'table' and selected.err then break end
-          for _, k in ipairs(redis.call('KEYS', '*')) do
+          local expires = known and string.match(info, 'db' .. db .. ':keys=%d+,expires=(%d+)') or nil
+          local keys = (known and (expires == nil or expires == '0')) and {} or redis.call('KEYS', '*')
+          table.sort(keys)
+          for _, k in ipairs(keys) do
             local d = redis.call('PEXPIRETIME', k)
             if d >= SHIFT then
               out[#out + 1] = tostring(db)
@@ -131,7 +140,12 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
     {
         try
         {
-            await SweepAsync(ct);
+            // Until it is decided: a sweep that is not (the log refused it, the replicas disagreed) would leave keys that
+            // were written before this gateway started without a check, never to expire.
+            while (!await SweepAsync(ct))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), _clock, ct);
+            }
 
             while (!ct.IsCancellationRequested)
             {
@@ -243,8 +257,8 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
         }
     }
 
-    /// <summary>One script over every database: the keys with a shifted deadline (after a restored checkpoint or a replayed log).</summary>
-    private async Task SweepAsync(CancellationToken ct)
+    /// <summary>One script over every database: the keys with a shifted deadline (after a restored checkpoint or a replayed log). False when not decided.</summary>
+    private async Task<bool> SweepAsync(CancellationToken ct)
     {
         var request = new ArrayBufferWriter<byte>();
         RespScripts.WriteEval(request, Sweep, keys: 0, args: 1);
@@ -252,7 +266,7 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
         var reply = await RequestAsync(request.WrittenMemory, 0, ct);
         if (reply is null || !RespReplyReader.TryReadStrings(reply, out var found))
         {
-            return;
+            return false;
         }
 
         for (var i = 0; i + 2 < found.Count; i += 3)
@@ -262,6 +276,8 @@ internal sealed class RespExpiryKeeper : IAsyncDisposable
                 Schedule((int)db, found[i + 1], Unshift(stored));
             }
         }
+
+        return true;
     }
 
     private async Task<byte[]?> RequestAsync(ReadOnlyMemory<byte> payload, int db, CancellationToken ct)
