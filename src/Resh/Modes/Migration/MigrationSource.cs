@@ -74,7 +74,8 @@ public sealed partial class MigrationSource : IAsyncDisposable
         var linkStarted = Stopwatch.GetTimestamp();
         _link.Start();
         var waited = Stopwatch.StartNew();
-        while (_link.Backup is null)
+        // Accepted: the target said Welcome (a large checkpoint may take long to send after that; the round timeout bounds it).
+        while (_link.WelcomedBy is null && _link.Backup is null)
         {
             if (_link.Fenced.IsCompleted)
             {

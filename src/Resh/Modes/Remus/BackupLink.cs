@@ -82,6 +82,10 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private long _checkpointSentAt = -1;
 
     private long _peerPosition = -1;
+    private volatile string? _welcomedBy;
+
+    /// <summary>The backup that accepted this link's term, from its Welcome on (also while it is still sent a checkpoint), or null.</summary>
+    public string? WelcomedBy => _welcomedBy;
 
     /// <summary>The position in the backup's last heartbeat: what it holds, or for a migration target what its replicas applied.</summary>
     public long PeerPosition => Interlocked.Read(ref _peerPosition);
@@ -267,12 +271,21 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         }
 
         var next = expect;
+        _welcomedBy = address.ToString();
         Volatile.Write(ref _attachedAt, expect);
         Interlocked.Exchange(ref _checkpointBytes, 0);
         Interlocked.Exchange(ref _checkpointSentAt, -1);
         if (expect < _log.First)
         {
-            next = await SendCheckpointAsync(connection, address, token);
+            try
+            {
+                next = await SendCheckpointAsync(connection, address, token);
+            }
+            catch
+            {
+                _welcomedBy = null;
+                throw;
+            }
         }
 
         // The backup holds everything below next (its log, or the checkpoint it was just sent).
@@ -314,6 +327,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         finally
         {
             _connection = null;
+            _welcomedBy = null;
             await linkCts.CancelAsync();
             try
             {
