@@ -47,6 +47,7 @@ service: { protocol: resp, listen: 127.0.0.1:$port }
 admin: 127.0.0.1:$admin
 mode: resh
 faults: 1
+startup-timeout: 180s            # three replicas loading a 1 GiB dump at once on two cores take longer than the default 20s
 migration: { apply-interval: 100ms }
 replicas:
   count: 3

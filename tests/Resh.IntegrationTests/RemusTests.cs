@@ -35,6 +35,24 @@ public sealed class RemusTests
         return options;
     }
 
+    /// <summary>Starts the primary, writes 200 keys through it and waits until its backup is attached and up to date; returns what was acknowledged.</summary>
+    private static async Task<Dictionary<string, string>> StartAndWriteProtectedAsync(ReshHost primary)
+    {
+        await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        var acked = new Dictionary<string, string>();
+        await using (var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", $"k{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+                acked[$"k{i}"] = $"v{i}";
+            }
+        }
+
+        await Tools.WaitUntilAsync(() => primary.Status().Remus!.Protected, TimeSpan.FromSeconds(30), "the backup attached and up to date");
+        return acked;
+    }
+
     private static ILoggerFactory Logs() => LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning));
 
     private static string NewState() => Path.Combine(Path.GetTempPath(), "resh-remus-" + Guid.NewGuid().ToString("N")[..12]);
@@ -167,18 +185,7 @@ public sealed class RemusTests
         await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt, r => r.ReleaseCommand = $"touch {marker}"), Logs());
         try
         {
-            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            var acked = new Dictionary<string, string>();
-            await using (var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                for (var i = 0; i < 200; i++)
-                {
-                    Assert.Equal("OK", (await client.CallAsync("SET", $"k{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-                    acked[$"k{i}"] = $"v{i}";
-                }
-            }
-
-            await Tools.WaitUntilAsync(() => primary.Status().Remus!.Protected, TimeSpan.FromSeconds(30), "the backup attached and up to date");
+            var acked = await StartAndWriteProtectedAsync(primary);
             Assert.Contains("backup", backup.RequestSwitchover(), StringComparison.Ordinal);
             Assert.Null(primary.RequestSwitchover());
             await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -211,18 +218,7 @@ public sealed class RemusTests
         await using var primary = new ReshHost(Options(Path.Combine(state, "primary"), backupAt, r => r.OnReplicaFailure = ReplicaFailureAction.Failover), Logs());
         try
         {
-            await primary.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            var acked = new Dictionary<string, string>();
-            await using (var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
-            {
-                for (var i = 0; i < 200; i++)
-                {
-                    Assert.Equal("OK", (await client.CallAsync("SET", $"k{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
-                    acked[$"k{i}"] = $"v{i}";
-                }
-            }
-
-            await Tools.WaitUntilAsync(() => primary.Status().Remus!.Protected, TimeSpan.FromSeconds(30), "the backup attached and up to date");
+            var acked = await StartAndWriteProtectedAsync(primary);
             await primary.InjectAsync("r1", FaultKind.Crash, CancellationToken.None);
 
             // The primary asks for its own stop, as a switchover; whoever runs it (the CLI) then stops it.

@@ -96,6 +96,7 @@ public sealed partial class MigrationSource : IAsyncDisposable
         var from = _link.AttachedAt;
         var previous = long.MaxValue;
         var stalled = 0;
+        var lost = 0L;
         for (var number = 1; ; number++)
         {
             var started = number == 1 ? linkStarted : Stopwatch.GetTimestamp();
@@ -108,6 +109,13 @@ public sealed partial class MigrationSource : IAsyncDisposable
                 if (_link.Fenced.IsCompleted)
                 {
                     throw new InvalidOperationException($"the target refused the migration: {await _link.Fenced}");
+                }
+
+                // A target that went away (it failed to start its replicas, its host is gone) ends the migration now.
+                lost = _link.WelcomedBy is null && _link.Backup is null ? (lost == 0 ? Stopwatch.GetTimestamp() : lost) : 0;
+                if (lost != 0 && Stopwatch.GetElapsedTime(lost) > _options.LinkTimeout * 2)
+                {
+                    throw new InvalidOperationException($"the link to the target {Target} is down since {Stopwatch.GetElapsedTime(lost).TotalSeconds:0.#}s (see the target's log: did resh receive stop?)");
                 }
 
                 if (Stopwatch.GetElapsedTime(started) > _options.RoundTimeout)
