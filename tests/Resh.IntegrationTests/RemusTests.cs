@@ -53,6 +53,15 @@ public sealed class RemusTests
         return acked;
     }
 
+    /// <summary>The backup took over because the primary handed the service over, and serves everything acknowledged.</summary>
+    private static async Task AssertHandedOverAsync(ReshHost primary, ReshHost backup, Task<bool> backupRun, Dictionary<string, string> acked)
+    {
+        Assert.True(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup took over");
+        Assert.Contains(primary.Events.Since(), e => e.Name == "+handed-over");
+        Assert.Contains(backup.Events.Since(), e => e.Name == "+takeover" && e.Detail.Contains("handed the service over", StringComparison.Ordinal));
+        await Tools.AssertAllReadableAsync(backup.ListenEndPoint, acked);
+    }
+
     private static ILoggerFactory Logs() => LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning));
 
     private static string NewState() => Path.Combine(Path.GetTempPath(), "resh-remus-" + Guid.NewGuid().ToString("N")[..12]);
@@ -190,11 +199,8 @@ public sealed class RemusTests
             Assert.Null(primary.RequestSwitchover());
             await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
-            Assert.True(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup took over");
             Assert.True(File.Exists(marker), "the primary ran its release command before the handover");
-            Assert.Contains(primary.Events.Since(), e => e.Name == "+handed-over");
-            Assert.Contains(backup.Events.Since(), e => e.Name == "+takeover" && e.Detail.Contains("handed the service over", StringComparison.Ordinal));
-            await Tools.AssertAllReadableAsync(backup.ListenEndPoint, acked);
+            await AssertHandedOverAsync(primary, backup, backupRun, acked);
         }
         finally
         {
@@ -225,11 +231,8 @@ public sealed class RemusTests
             await Tools.WaitUntilAsync(() => primary.ShutdownRequested.IsCancellationRequested, TimeSpan.FromSeconds(30), "the primary asking to hand over");
             await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
 
-            Assert.True(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup took over");
+            await AssertHandedOverAsync(primary, backup, backupRun, acked);
             Assert.Contains(primary.Events.Since(), e => e.Name == "+replica-failover" && e.Replica == "r1");
-            Assert.Contains(primary.Events.Since(), e => e.Name == "+handed-over");
-            Assert.Contains(backup.Events.Since(), e => e.Name == "+takeover" && e.Detail.Contains("handed the service over", StringComparison.Ordinal));
-            await Tools.AssertAllReadableAsync(backup.ListenEndPoint, acked);
         }
         finally
         {

@@ -160,7 +160,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         // No old primary can attach any more; it is fenced by the term should it reach a backup again.
         await server.DisposeAsync();
         _server = null;
-        await RunCommandAsync(remus.TakeoverCommand, "remus.takeover-command", cancellationToken);
+        await CommandRunner.RunAsync(remus.TakeoverCommand, "remus.takeover-command", _logger, cancellationToken);
         await _standby!.PromoteAsync(cancellationToken);
         Role = "primary";
         group.ReplicaSuspected += OnReplicaSuspected;
@@ -174,9 +174,6 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         TookOver(_logger, elapsed);
         host.Events.Record("+serving", null, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"took over in {elapsed:0} ms; unprotected until a backup attaches"));
     }
-
-    private Task RunCommandAsync(string? command, string setting, CancellationToken cancellationToken) =>
-        CommandRunner.RunAsync(command, setting, _logger, cancellationToken);
 
     /// <summary>Mode remus as /status shows it.</summary>
     public ModeStatus? Describe()
@@ -223,7 +220,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             return;
         }
 
-        await RunCommandAsync(remus.ReleaseCommand, "remus.release-command", CancellationToken.None);
+        await CommandRunner.RunAsync(remus.ReleaseCommand, "remus.release-command", _logger);
         var handed = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
         HandedOverTo = handed ? _link.Backup : null;
         host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed ? $"to {_link.Backup}; it takes over now" : "the backup could not be told; it takes over after remus.failover-timeout");
