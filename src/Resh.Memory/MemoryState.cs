@@ -1,0 +1,710 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Resh.Memory;
+
+/// <summary>How the log decided one commit.</summary>
+internal enum CommitOutcome
+{
+    /// <summary>Applied: every node now holds the transaction's writes at the record's position.</summary>
+    Committed,
+
+    /// <summary>An object it read changed before its record was ordered (another transaction committed first).</summary>
+    Conflict,
+
+    /// <summary>It writes an object another transaction has reserved (fairness): it waits its turn and runs again.</summary>
+    Reserved,
+
+    /// <summary>It stores a reference to an object that no longer exists.</summary>
+    Dangling,
+
+    /// <summary>It breaks a rule no retry can mend (an allocation outside its node's range).</summary>
+    Invalid,
+}
+
+/// <summary>The decision about one commit record, with the reference that made it dangle.</summary>
+internal readonly record struct CommitDecision(TxKey Tx, CommitOutcome Outcome, long Position, long Dangling = 0);
+
+/// <summary>An effect a committed transaction declared, waiting for its node to perform it.</summary>
+internal sealed record OutboxEntry(long Operation, int Node, string Device, byte[] Payload);
+
+/// <summary>An object as the memory holds it: immutable; a write or a new link replaces it.</summary>
+internal sealed record StoredObject(long Version, byte[] Data, long[] Refs, long LastLinked);
+
+/// <summary>
+/// The replicated state of the memory and the deterministic rules that change it: every node (and the pageserver)
+/// applies the same records of the ordered log in the same order to its own instance, and so every instance decides every
+/// commit alike and holds the same objects. Nothing here reads a clock or a random number; whatever the rules depend on
+/// (objects, allocation high-water marks, reservations, the outbox, the record count that times reservations out) is in
+/// the snapshot, so a node restored from a snapshot decides exactly as the nodes that applied the whole log.
+/// Thread-safe: one lock; the apply loop writes, transactions and snapshot writers read.
+/// </summary>
+internal sealed class MemoryState
+{
+    /// <summary>Records a granted reservation may stay unused before it lapses (its node may have died).</summary>
+    public const long ReservationLimit = 10_000;
+
+    /// <summary>Device effects one transaction may declare (they are numbered inside its position).</summary>
+    public const int MaxDeviceWrites = 1024;
+
+    private const long Magic = 0x314D_4454_4853_4552; // "RESHTDM1", little-endian
+
+    private readonly Lock _sync = new();
+    private readonly Dictionary<long, StoredObject> _objects = [];
+    private readonly Dictionary<int, long> _highWater = [];
+    private readonly Dictionary<TxKey, Reservation> _reservations = [];
+    private readonly Dictionary<long, List<Reservation>> _queues = [];
+    private readonly SortedDictionary<long, OutboxEntry> _outbox = [];
+    private long _nextOrdinal;
+    private long _records;
+    private long _position;
+    private Dictionary<long, StoredObject?>? _preserved;
+    private long _pinnedAt = -1;
+
+    /// <summary>The position of the last record applied (0: none).</summary>
+    public long Position
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _position;
+            }
+        }
+    }
+
+    /// <summary>Records applied since the memory began (deterministic: the same on every node at the same position).</summary>
+    public long Records
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _records;
+            }
+        }
+    }
+
+    public int ObjectCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _objects.Count;
+            }
+        }
+    }
+
+    /// <summary>The anchor object behind a named root: a fixed negative id, derived from the name.</summary>
+    public static long AnchorId(string root)
+    {
+        var hash = System.IO.Hashing.XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(root));
+        return -(long)(hash >> 1) - 1;
+    }
+
+    /// <summary>The version of an object now: its last writer's position; 0 for an anchor never written; -1 when it does not exist.</summary>
+    public long VersionOf(long id)
+    {
+        lock (_sync)
+        {
+            return VersionLocked(id);
+        }
+    }
+
+    private long VersionLocked(long id) => _objects.TryGetValue(id, out var o) ? o.Version : id < 0 ? 0 : -1;
+
+    /// <summary>An object and its version, or null (and version -1) when it does not exist.</summary>
+    public (StoredObject? Object, long Version) Read(long id)
+    {
+        lock (_sync)
+        {
+            if (_objects.TryGetValue(id, out var o))
+            {
+                return (o, o.Version);
+            }
+
+            return (null, id < 0 ? 0 : -1);
+        }
+    }
+
+    /// <summary>Whether every (id, version) pair still holds: a transaction's reads are still consistent.</summary>
+    public bool StillValid(IEnumerable<KeyValuePair<long, long>> reads)
+    {
+        lock (_sync)
+        {
+            foreach (var (id, version) in reads)
+            {
+                if (VersionLocked(id) != version)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    public long HighWater(int node)
+    {
+        lock (_sync)
+        {
+            return _highWater.GetValueOrDefault(node, (long)node << 40);
+        }
+    }
+
+    /// <summary>Whether the reservation of <paramref name="tx"/> is at the head of every queue it joined.</summary>
+    public bool IsGranted(TxKey tx)
+    {
+        lock (_sync)
+        {
+            return _reservations.TryGetValue(tx, out var r) && r.GrantedAt >= 0;
+        }
+    }
+
+    /// <summary>Whether the reservation of <paramref name="tx"/> covers object <paramref name="id"/>.</summary>
+    public bool IsReservedBy(long id, TxKey tx)
+    {
+        lock (_sync)
+        {
+            return _reservations.TryGetValue(tx, out var r) && Array.BinarySearch(r.Ids, id) >= 0;
+        }
+    }
+
+    public bool HasReservation(TxKey tx)
+    {
+        lock (_sync)
+        {
+            return _reservations.ContainsKey(tx);
+        }
+    }
+
+    /// <summary>The effects node <paramref name="node"/> still has to perform, in operation order.</summary>
+    public IReadOnlyList<OutboxEntry> Outbox(int node)
+    {
+        lock (_sync)
+        {
+            return [.. _outbox.Values.Where(e => e.Node == node)];
+        }
+    }
+
+    public int OutboxCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _outbox.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Applies one record at <paramref name="position"/> (positions only grow). Returns the decision when it was a commit.
+    /// A fallback record is not applied here: the node replaces the whole state (<see cref="ReplaceWith"/>).
+    /// </summary>
+    public CommitDecision? Apply(long position, MemoryRecord record)
+    {
+        lock (_sync)
+        {
+            if (position <= _position)
+            {
+                throw new InvalidOperationException($"record at {position} applied after {_position}: positions must grow");
+            }
+
+            _position = position;
+            _records++;
+            CommitDecision? decision = null;
+            switch (record)
+            {
+                case CommitRecord commit:
+                    decision = ApplyCommit(position, commit);
+                    break;
+                case ReserveRecord reserve:
+                    Reserve(reserve);
+                    break;
+                case ReleaseRecord release:
+                    Release(release.Tx);
+                    break;
+                case FreeRecord free:
+                    ApplyFree(free);
+                    break;
+                case DoneRecord done:
+                    foreach (var op in done.Operations)
+                    {
+                        if (_outbox.TryGetValue(op, out var entry) && entry.Node == done.Node)
+                        {
+                            _outbox.Remove(op);
+                        }
+                    }
+
+                    break;
+                case JoinRecord join:
+                    ReleaseNode(join.Node);
+                    break;
+                case LeaveRecord leave:
+                    ReleaseNode(leave.Node);
+                    break;
+            }
+
+            ExpireReservations();
+            return decision;
+        }
+    }
+
+    private CommitDecision ApplyCommit(long position, CommitRecord commit)
+    {
+        var tx = commit.Tx;
+        foreach (var (id, version) in commit.Reads)
+        {
+            if (VersionLocked(id) != version)
+            {
+                return new(tx, CommitOutcome.Conflict, position);
+            }
+        }
+
+        if (commit.Devices.Count > MaxDeviceWrites)
+        {
+            return new(tx, CommitOutcome.Invalid, position);
+        }
+
+        var allocated = new HashSet<long>();
+        var highWater = _highWater.GetValueOrDefault(tx.Node, (long)tx.Node << 40);
+        foreach (var write in commit.Writes)
+        {
+            if (write.Allocated)
+            {
+                if (write.Id >> 40 != tx.Node || write.Id <= highWater || _objects.ContainsKey(write.Id) || !allocated.Add(write.Id))
+                {
+                    return new(tx, CommitOutcome.Invalid, position);
+                }
+            }
+            else if (write.Id == 0 || VersionLocked(write.Id) < 0)
+            {
+                return new(tx, CommitOutcome.Conflict, position);
+            }
+        }
+
+        foreach (var write in commit.Writes)
+        {
+            if (_queues.TryGetValue(write.Id, out var queue) && queue[0].Tx != tx)
+            {
+                return new(tx, CommitOutcome.Reserved, position);
+            }
+
+            foreach (var target in write.Refs)
+            {
+                if (target == 0)
+                {
+                    continue;
+                }
+
+                if (target < 0)
+                {
+                    return new(tx, CommitOutcome.Invalid, position);
+                }
+
+                if (!allocated.Contains(target) && !_objects.ContainsKey(target))
+                {
+                    return new(tx, CommitOutcome.Dangling, position, target);
+                }
+            }
+        }
+
+        foreach (var write in commit.Writes)
+        {
+            var linked = _objects.TryGetValue(write.Id, out var old) ? old.LastLinked : 0;
+            Preserve(write.Id);
+            _objects[write.Id] = new StoredObject(position, write.Data, write.Refs, linked);
+            if (write.Allocated && write.Id > highWater)
+            {
+                highWater = write.Id;
+            }
+        }
+
+        _highWater[tx.Node] = highWater;
+        foreach (var write in commit.Writes)
+        {
+            foreach (var target in write.Refs)
+            {
+                if (target > 0 && _objects.TryGetValue(target, out var o) && o.LastLinked != position)
+                {
+                    Preserve(target);
+                    _objects[target] = o with { LastLinked = position };
+                }
+            }
+        }
+
+        for (var i = 0; i < commit.Devices.Count; i++)
+        {
+            var op = (position << 10) | (long)i;
+            _outbox[op] = new OutboxEntry(op, tx.Node, commit.Devices[i].Device, commit.Devices[i].Payload);
+        }
+
+        Release(tx);
+        return new(tx, CommitOutcome.Committed, position);
+    }
+
+    private void ApplyFree(FreeRecord free)
+    {
+        foreach (var id in free.Ids)
+        {
+            // Freed only when nothing linked it, and nothing wrote it, since the snapshot that found it unreachable: a
+            // reference stored after that snapshot makes it reachable again, so it stays.
+            if (id > 0 && _objects.TryGetValue(id, out var o) && o.LastLinked <= free.AsOf && o.Version <= free.AsOf)
+            {
+                Preserve(id);
+                _objects.Remove(id);
+            }
+        }
+    }
+
+    private void Reserve(ReserveRecord reserve)
+    {
+        if (_reservations.ContainsKey(reserve.Tx))
+        {
+            return;
+        }
+
+        var r = new Reservation(reserve.Tx, [.. reserve.Ids.Distinct().Order()], _nextOrdinal++);
+        _reservations[r.Tx] = r;
+        foreach (var id in r.Ids)
+        {
+            if (!_queues.TryGetValue(id, out var queue))
+            {
+                _queues[id] = queue = [];
+            }
+
+            queue.Add(r);
+        }
+
+        TryGrant(r);
+    }
+
+    private void Release(TxKey tx)
+    {
+        if (!_reservations.Remove(tx, out var r))
+        {
+            return;
+        }
+
+        var next = new List<Reservation>();
+        foreach (var id in r.Ids)
+        {
+            var queue = _queues[id];
+            queue.Remove(r);
+            if (queue.Count == 0)
+            {
+                _queues.Remove(id);
+            }
+            else
+            {
+                next.Add(queue[0]);
+            }
+        }
+
+        foreach (var candidate in next.Distinct().OrderBy(c => c.Ordinal))
+        {
+            TryGrant(candidate);
+        }
+    }
+
+    private void TryGrant(Reservation r)
+    {
+        if (r.GrantedAt < 0 && r.Ids.All(id => _queues[id][0] == r))
+        {
+            r.GrantedAt = _records;
+        }
+    }
+
+    private void ReleaseNode(int node)
+    {
+        foreach (var tx in _reservations.Keys.Where(t => t.Node == node).ToList())
+        {
+            Release(tx);
+        }
+    }
+
+    private void ExpireReservations()
+    {
+        if (_reservations.Count == 0)
+        {
+            return;
+        }
+
+        var lapsed = _reservations.Values.Where(r => r.GrantedAt >= 0 && _records - r.GrantedAt > ReservationLimit).OrderBy(r => r.Ordinal).ToList();
+        foreach (var r in lapsed)
+        {
+            Release(r.Tx);
+        }
+    }
+
+    private void Preserve(long id)
+    {
+        if (_preserved is { } preserved && !preserved.ContainsKey(id))
+        {
+            preserved[id] = _objects.TryGetValue(id, out var o) ? o : null;
+        }
+    }
+
+    /// <summary>
+    /// Starts a snapshot of the state as it is now: the apply loop goes on, and from now on keeps the version each object
+    /// had at this point until the snapshot is written (copy on write). What the apply loop waits for is only this call.
+    /// </summary>
+    public StateSnapshot Pin()
+    {
+        lock (_sync)
+        {
+            if (_preserved is not null)
+            {
+                throw new InvalidOperationException("a snapshot is already being taken");
+            }
+
+            _preserved = [];
+            _pinnedAt = _position;
+            var ids = _objects.Keys.ToArray();
+            var header = new SnapshotHeader(
+                _position,
+                _records,
+                _nextOrdinal,
+                [.. _highWater.OrderBy(kv => kv.Key)],
+                [.. _reservations.Values.OrderBy(r => r.Ordinal).Select(r => (r.Tx, r.Ids, r.Ordinal, r.GrantedAt))],
+                [.. _outbox.Values]);
+            return new StateSnapshot(this, header, ids);
+        }
+    }
+
+    internal StoredObject? SnapshotRead(long id)
+    {
+        lock (_sync)
+        {
+            if (_preserved is { } preserved && preserved.TryGetValue(id, out var kept))
+            {
+                return kept;
+            }
+
+            return _objects.GetValueOrDefault(id);
+        }
+    }
+
+    internal void Unpin()
+    {
+        lock (_sync)
+        {
+            _preserved = null;
+            _pinnedAt = -1;
+        }
+    }
+
+    /// <summary>Position of the snapshot being taken, or -1.</summary>
+    public long PinnedAt
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _pinnedAt;
+            }
+        }
+    }
+
+    /// <summary>Replaces everything with <paramref name="other"/>'s state (a fallback), at log position <paramref name="position"/>.</summary>
+    public void ReplaceWith(MemoryState other, long position)
+    {
+        lock (_sync)
+        {
+            lock (other._sync)
+            {
+                foreach (var id in _objects.Keys.ToList())
+                {
+                    Preserve(id);
+                }
+
+                _objects.Clear();
+                foreach (var (id, o) in other._objects)
+                {
+                    _objects[id] = o;
+                }
+
+                _highWater.Clear();
+                foreach (var (node, high) in other._highWater)
+                {
+                    _highWater[node] = Math.Max(high, _highWater.GetValueOrDefault(node));
+                }
+
+                _reservations.Clear();
+                _queues.Clear();
+                _outbox.Clear();
+                foreach (var (op, entry) in other._outbox)
+                {
+                    _outbox[op] = entry;
+                }
+
+                _nextOrdinal = other._nextOrdinal;
+                _records = other._records;
+                _position = position;
+            }
+        }
+    }
+
+    /// <summary>Writes a pinned snapshot: a header and every object at the pinned position, by id.</summary>
+    public static async Task WriteAsync(StateSnapshot snapshot, Stream stream, CancellationToken cancellationToken)
+    {
+        var h = snapshot.Header;
+        var w = new RecordWriter();
+        w.Long(Magic);
+        w.Long(h.Position);
+        w.Long(h.Records);
+        w.Long(h.NextOrdinal);
+        w.Int(h.HighWater.Length);
+        foreach (var (node, high) in h.HighWater)
+        {
+            w.Int(node);
+            w.Long(high);
+        }
+
+        w.Int(h.Reservations.Length);
+        foreach (var (tx, reserved, ordinal, granted) in h.Reservations)
+        {
+            w.Int(tx.Node);
+            w.Long(tx.Tx);
+            w.Longs(reserved);
+            w.Long(ordinal);
+            w.Long(granted);
+        }
+
+        w.Int(h.Outbox.Length);
+        foreach (var e in h.Outbox)
+        {
+            w.Long(e.Operation);
+            w.Int(e.Node);
+            w.String(e.Device);
+            w.Bytes(e.Payload);
+        }
+
+        await stream.WriteAsync(w.ToArray(), cancellationToken);
+        var ids = snapshot.Ids;
+        Array.Sort(ids);
+        var count = 0L;
+        var batch = new RecordWriter();
+        foreach (var id in ids)
+        {
+            if (snapshot.Read(id) is not { } o)
+            {
+                continue;
+            }
+
+            batch.Byte(1);
+            batch.Long(id);
+            batch.Long(o.Version);
+            batch.Long(o.LastLinked);
+            batch.Bytes(o.Data);
+            batch.Longs(o.Refs);
+            count++;
+            if (count % 4096 == 0)
+            {
+                await stream.WriteAsync(batch.ToArray(), cancellationToken);
+                batch = new RecordWriter();
+            }
+        }
+
+        batch.Byte(0);
+        batch.Long(count);
+        await stream.WriteAsync(batch.ToArray(), cancellationToken);
+    }
+
+    /// <summary>Reads a snapshot file back into a state.</summary>
+    /// <exception cref="InvalidDataException">The file is not a complete snapshot of this format.</exception>
+    public static MemoryState Load(byte[] bytes)
+    {
+        var r = new RecordReader(bytes);
+        if (bytes.Length < 8 || r.Long() != Magic)
+        {
+            throw new InvalidDataException("not a memory snapshot (bad magic)");
+        }
+
+        var s = new MemoryState
+        {
+            _position = r.Long(),
+            _records = r.Long(),
+            _nextOrdinal = r.Long(),
+        };
+        for (var n = r.Count(12); n > 0; n--)
+        {
+            s._highWater[r.Int()] = r.Long();
+        }
+
+        for (var n = r.Count(32); n > 0; n--)
+        {
+            var res = new Reservation(new TxKey(r.Int(), r.Long()), r.Longs(), r.Long()) { GrantedAt = r.Long() };
+            s._reservations[res.Tx] = res;
+            foreach (var id in res.Ids)
+            {
+                if (!s._queues.TryGetValue(id, out var queue))
+                {
+                    s._queues[id] = queue = [];
+                }
+
+                queue.Add(res);
+            }
+        }
+
+        for (var n = r.Count(20); n > 0; n--)
+        {
+            var e = new OutboxEntry(r.Long(), r.Int(), r.String(), r.Bytes());
+            s._outbox[e.Operation] = e;
+        }
+
+        long count = 0;
+        while (r.Byte() == 1)
+        {
+            var id = r.Long();
+            var version = r.Long();
+            var linked = r.Long();
+            var data = r.Bytes();
+            s._objects[id] = new StoredObject(version, data, r.Longs(), linked);
+            count++;
+        }
+
+        if (r.Long() != count || !r.End)
+        {
+            throw new InvalidDataException("memory snapshot: the object count does not match (the file is damaged or cut short)");
+        }
+
+        return s;
+    }
+
+    internal sealed class Reservation(TxKey tx, long[] ids, long ordinal)
+    {
+        public TxKey Tx { get; } = tx;
+
+        public long[] Ids { get; } = ids;
+
+        public long Ordinal { get; } = ordinal;
+
+        public long GrantedAt { get; set; } = -1;
+    }
+}
+
+/// <summary>What a snapshot holds besides the objects.</summary>
+internal sealed record SnapshotHeader(
+    long Position,
+    long Records,
+    long NextOrdinal,
+    KeyValuePair<int, long>[] HighWater,
+    (TxKey Tx, long[] Ids, long Ordinal, long GrantedAt)[] Reservations,
+    OutboxEntry[] Outbox);
+
+/// <summary>A state pinned at one position while the apply loop goes on; dispose to let go of the kept versions.</summary>
+internal sealed class StateSnapshot(MemoryState state, SnapshotHeader header, long[] ids) : IDisposable
+{
+    public SnapshotHeader Header { get; } = header;
+
+    public long Position => Header.Position;
+
+    public long[] Ids { get; } = ids;
+
+    public StoredObject? Read(long id) => state.SnapshotRead(id);
+
+    public void Dispose() => state.Unpin();
+}
