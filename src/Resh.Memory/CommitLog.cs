@@ -13,6 +13,7 @@ public readonly record struct LogRecord(long Position, byte[] Bytes);
 public interface ICommitLog : IAsyncDisposable
 {
     /// <summary>Appends a record; completes with its position once it is in the order.</summary>
+    /// <exception cref="LogUnavailableException">The log is unreachable: the record may or may not be in it.</exception>
     Task<long> AppendAsync(byte[] record, CancellationToken cancellationToken);
 
     /// <summary>Every record after <paramref name="after"/>, in order, waiting for new ones until canceled.</summary>
@@ -25,6 +26,9 @@ public interface ICommitLog : IAsyncDisposable
     /// <summary>Lets go of the records at or before <paramref name="upTo"/> (a snapshot holds their effect).</summary>
     Task TruncateAsync(long upTo, CancellationToken cancellationToken);
 }
+
+/// <summary>The log could not be reached, or did not answer in time; an append may or may not have happened.</summary>
+public sealed class LogUnavailableException(string message, Exception? inner = null) : IOException(message, inner);
 
 /// <summary>The log was truncated past the position a reader needs: it must start again from a snapshot.</summary>
 public sealed class LogTruncatedException(long wanted, long truncatedTo)

@@ -19,6 +19,12 @@ public sealed class EtcdCommitLog : ICommitLog
     private readonly ByteString _key;
     private readonly int _endpoints;
 
+    /// <summary>A watch that has not delivered a record etcd confirmed for this long is made again on another endpoint.</summary>
+    private const long StalledAfterMs = 5000;
+
+    /// <summary>The newest position etcd confirmed to this log (an append's revision, a head read).</summary>
+    private long _confirmed;
+
     public EtcdCommitLog(EtcdOrderingOptions options)
     {
         if (options.Endpoints.Count == 0)
@@ -39,14 +45,27 @@ public sealed class EtcdCommitLog : ICommitLog
     public async Task<long> AppendAsync(byte[] record, CancellationToken cancellationToken)
     {
         var put = new PutRequest { Key = _key, Value = ByteString.CopyFrom(record) };
-        return await WithFailoverAsync(async ct => (await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct)).Header.Revision, idempotent: false, cancellationToken);
+        var position = await WithFailoverAsync(async ct => (await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct)).Header.Revision, idempotent: false, cancellationToken);
+        Confirmed(position);
+        return position;
     }
 
     public async Task<long> HeadAsync(CancellationToken cancellationToken)
     {
         var range = new RangeRequest { Key = _key };
         var response = await WithFailoverAsync(ct => _etcd.CallAsync(o => _etcd.Kv.RangeAsync(range, o), ct), idempotent: true, cancellationToken);
-        return response.Kvs.Count == 0 ? 0 : response.Kvs[0].ModRevision;
+        var head = response.Kvs.Count == 0 ? 0 : response.Kvs[0].ModRevision;
+        Confirmed(head);
+        return head;
+    }
+
+    private void Confirmed(long position)
+    {
+        var seen = Interlocked.Read(ref _confirmed);
+        while (position > seen && Interlocked.CompareExchange(ref _confirmed, position, seen) != seen)
+        {
+            seen = Interlocked.Read(ref _confirmed);
+        }
     }
 
     public async Task TruncateAsync(long upTo, CancellationToken cancellationToken)
@@ -68,16 +87,34 @@ public sealed class EtcdCommitLog : ICommitLog
         while (true)
         {
             var endpoint = _etcd.Endpoint;
-            var call = _etcd.Watches.Watch(_etcd.Stream(cancellationToken));
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var call = _etcd.Watches.Watch(_etcd.Stream(attempt.Token));
             var records = new List<LogRecord>();
             Exception? failure = null;
+            var lastProgress = Environment.TickCount64;
+            using var watchdog = new Timer(_ =>
+            {
+                // A watch on a member that lost its cluster may stay open and silent: once etcd confirmed a record this
+                // watch has not delivered for a while, it is made again elsewhere.
+                if (Interlocked.Read(ref _confirmed) >= Volatile.Read(ref next) && Environment.TickCount64 - Interlocked.Read(ref lastProgress) > StalledAfterMs)
+                {
+                    try
+                    {
+                        attempt.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The attempt ended meanwhile.
+                    }
+                }
+            }, null, 1000, 1000);
             try
             {
                 try
                 {
-                    await EtcdConnection.OpenAsync(call, new WatchRequest { CreateRequest = new WatchCreateRequest { Key = _key, StartRevision = next } }, cancellationToken);
+                    await EtcdConnection.OpenAsync(call, new WatchRequest { CreateRequest = new WatchCreateRequest { Key = _key, StartRevision = next } }, attempt.Token);
                 }
-                catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+                catch (Exception e) when (e is RpcException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
                 {
                     failure = e;
                 }
@@ -86,17 +123,19 @@ public sealed class EtcdCommitLog : ICommitLog
                 {
                     try
                     {
-                        if (!await call.ResponseStream.MoveNext(cancellationToken))
+                        if (!await call.ResponseStream.MoveNext(attempt.Token))
                         {
                             failure = new IOException("etcd ended the watch");
                             break;
                         }
                     }
-                    catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+                    catch (Exception e) when (e is RpcException or OperationCanceledException or IOException && !cancellationToken.IsCancellationRequested)
                     {
-                        failure = e;
+                        failure = attempt.IsCancellationRequested ? new TimeoutException("the watch stalled") : e;
                         break;
                     }
+
+                    Interlocked.Exchange(ref lastProgress, Environment.TickCount64);
 
                     var response = call.ResponseStream.Current;
                     if (response.CompactRevision > 0 && response.CompactRevision > next - 1)
@@ -132,8 +171,9 @@ public sealed class EtcdCommitLog : ICommitLog
                 call.Dispose();
             }
 
-            // A broken watch is made again from the next position, on the next endpoint after a few failures in a row.
-            if (++failures >= 3)
+            // A broken watch is made again from the next position, on the next endpoint after a few failures in a row (or
+            // at once when it stalled).
+            if (++failures >= 3 || failure is TimeoutException)
             {
                 _etcd.NextEndpoint(endpoint);
             }
@@ -142,6 +182,12 @@ public sealed class EtcdCommitLog : ICommitLog
         }
     }
 
+    /// <summary>
+    /// Runs a call, on the next endpoint after a failure (a call that may have reached etcd only when it is idempotent).
+    /// What is left is told apart for the caller: etcd refused (<see cref="InvalidOperationException"/>: auth, quota,
+    /// a bad request; the same call fails again) or could not be reached or did not answer (<see cref="LogUnavailableException"/>:
+    /// trying again later may work; an append may or may not have happened).
+    /// </summary>
     private async Task<T> WithFailoverAsync<T>(Func<CancellationToken, Task<T>> call, bool idempotent, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
@@ -155,6 +201,19 @@ public sealed class EtcdCommitLog : ICommitLog
             {
                 _etcd.NextEndpoint(endpoint);
                 await Task.Delay(100, cancellationToken);
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested && EtcdConnection.IsRefusal(e))
+            {
+                throw new InvalidOperationException($"etcd ({endpoint}) refused the memory's log: {e.Status.Detail}", e);
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                _etcd.NextEndpoint(endpoint);
+                throw new LogUnavailableException($"etcd ({endpoint}) did not answer: {e.Status.StatusCode} {e.Status.Detail}", e);
+            }
+            catch (EtcdAuthException e)
+            {
+                throw new InvalidOperationException(e.Message, e);
             }
         }
     }

@@ -22,6 +22,9 @@ public sealed class MemoryNodeOptions
     /// <summary>A transaction that still has not committed after this many runs fails.</summary>
     public int MaxAttempts { get; set; } = 1000;
 
+    /// <summary>How long an append is tried again while the log is unreachable before the transaction fails.</summary>
+    public TimeSpan AppendTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The node's devices (effects that take part in transactions).</summary>
     public IReadOnlyList<IDevice> Devices { get; set; } = [];
 
@@ -142,7 +145,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
         var node = new MemoryNode(log, replica, options, logger);
         try
         {
-            var joined = await log.AppendAsync(new JoinRecord(options.Node).Encode(), cancellationToken);
+            var joined = await node.AppendAsync(new JoinRecord(options.Node).Encode(), cancellationToken);
             await replica.WaitForAsync(joined, cancellationToken);
             node._nextObject = replica.State.HighWater(options.Node);
             node._deviceLoop = Task.Run(node.DeviceLoopAsync, CancellationToken.None);
@@ -297,7 +300,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
     {
         var key = NewKey();
         Interlocked.Increment(ref _reservations);
-        var position = await _log.AppendAsync(new ReserveRecord(key, [.. ids]).Encode(), cancellationToken);
+        var position = await AppendAsync(new ReserveRecord(key, [.. ids]).Encode(), cancellationToken);
         await _replica.WaitForAsync(position, cancellationToken);
         while (!State.IsGranted(key))
         {
@@ -317,7 +320,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
     {
         try
         {
-            await _log.AppendAsync(new ReleaseRecord(key).Encode(), cancellationToken);
+            await AppendAsync(new ReleaseRecord(key).Encode(), cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -328,13 +331,14 @@ public sealed partial class MemoryNode : IAsyncDisposable
 
     private async Task<CommitDecision> CommitAsync(Transaction tx, CancellationToken cancellationToken)
     {
+        tx.Guard(MemoryState.AnchorId($"\0node-{Node}"));
         var record = new CommitRecord(tx.Key, [.. tx.Reads.Select(kv => (kv.Key, kv.Value))], [.. tx.Writes], tx.Devices);
         var waiter = new TaskCompletionSource<CommitDecision>(TaskCreationOptions.RunContinuationsAsynchronously);
         _pending[tx.Key] = waiter;
         try
         {
             var loads = _replica.SnapshotsLoaded;
-            var position = await _log.AppendAsync(record.Encode(), cancellationToken);
+            var position = await AppendAsync(record.Encode(), cancellationToken);
 
             // Once appended the log decides, whatever happens here: wait for the decision, or for the replica to fail.
             while (!waiter.Task.IsCompleted)
@@ -381,6 +385,28 @@ public sealed partial class MemoryNode : IAsyncDisposable
         }
 
         throw new TransactionFailedException($"node {Node} loaded a snapshot past transaction {record.Tx}, and later writes hide whether it committed");
+    }
+
+    /// <summary>
+    /// Appends a record, again and again while the log is unreachable (up to <see cref="MemoryNodeOptions.AppendTimeout"/>).
+    /// Appending a record twice is harmless: a commit appended again reads versions its first copy changed (or lost on),
+    /// so the copy loses and the first decision stands; reservations, releases, joins and done records are idempotent.
+    /// </summary>
+    private async Task<long> AppendAsync(byte[] record, CancellationToken cancellationToken)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await _log.AppendAsync(record, cancellationToken);
+            }
+            catch (LogUnavailableException e) when (clock.Elapsed < _options.AppendTimeout)
+            {
+                AppendRetry(_logger, Node, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * attempt)), cancellationToken);
+            }
+        }
     }
 
     private void OnDecided(CommitDecision decision)
@@ -474,7 +500,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
 
             if (done.Count > 0)
             {
-                await _log.AppendAsync(new DoneRecord(Node, [.. done]).Encode(), ct);
+                await AppendAsync(new DoneRecord(Node, [.. done]).Encode(), ct);
             }
         }
         finally
@@ -527,7 +553,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
             cancellationToken.ThrowIfCancellationRequested();
         }
 
-        var left = await _log.AppendAsync(new LeaveRecord(Node).Encode(), cancellationToken);
+        var left = await AppendAsync(new LeaveRecord(Node).Encode(), cancellationToken);
         await _replica.WaitForAsync(left, cancellationToken);
         Left(_logger, Node, left);
     }
@@ -564,6 +590,9 @@ public sealed partial class MemoryNode : IAsyncDisposable
 
     [LoggerMessage(EventId = 1914, Level = LogLevel.Error, Message = "Memory: node {Node}: performing effects failed: {Problem}; trying again")]
     private static partial void DeviceFailed(ILogger logger, int node, string problem);
+
+    [LoggerMessage(EventId = 1916, Level = LogLevel.Warning, Message = "Memory: node {Node}: append attempt {Attempt} failed: {Problem}; trying again")]
+    private static partial void AppendRetry(ILogger logger, int node, int attempt, string problem);
 
     [LoggerMessage(EventId = 1915, Level = LogLevel.Error, Message = "Memory: node {Node} has no device {Device} for committed effect {Operation}; it stays pending")]
     private static partial void UnknownDevice(ILogger logger, int node, string device, long operation);

@@ -108,6 +108,19 @@ public sealed class Transaction
         _devices.Add(new DeviceWrite(device, payload.ToArray()));
     }
 
+    /// <summary>
+    /// Makes a transaction that read nothing read and write its node's own anchor, so that a copy of its commit record
+    /// (appended again after a failure) conflicts with the first instead of committing twice.
+    /// </summary>
+    internal void Guard(long anchor)
+    {
+        if (_reads.Count == 0)
+        {
+            _ = ReadId(anchor);
+            _writes[anchor] = new ObjectWrite(anchor, false, [], []);
+        }
+    }
+
     private MemoryObject? ReadId(long id)
     {
         if (_writes.TryGetValue(id, out var written))

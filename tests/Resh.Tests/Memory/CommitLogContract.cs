@@ -103,8 +103,3 @@ public abstract class CommitLogContract
         return records;
     }
 }
-
-public sealed class InMemoryCommitLogTests : CommitLogContract
-{
-    protected override Task<ICommitLog> CreateAsync() => Task.FromResult<ICommitLog>(new InMemoryCommitLog());
-}

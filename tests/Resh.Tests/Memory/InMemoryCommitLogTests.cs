@@ -1,0 +1,8 @@
+using Resh.Memory;
+
+namespace Resh.Tests.Memory;
+
+public sealed class InMemoryCommitLogTests : CommitLogContract
+{
+    protected override Task<ICommitLog> CreateAsync() => Task.FromResult<ICommitLog>(new InMemoryCommitLog());
+}
