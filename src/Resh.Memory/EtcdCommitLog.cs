@@ -140,7 +140,19 @@ public sealed class EtcdCommitLog : ICommitLog
                     var response = call.ResponseStream.Current;
                     if (response.CompactRevision > 0 && response.CompactRevision > next - 1)
                     {
-                        throw new LogTruncatedException(next, response.CompactRevision);
+                        // etcd compacts its whole history, other keys' included: only a record of this key that was
+                        // compacted is lost. The key is never deleted, so when it is missing, or was created after the
+                        // compaction, nothing was; the watch starts again past the compaction.
+                        var compacted = response.CompactRevision;
+                        var key = (await WithFailoverAsync(ct => _etcd.CallAsync(o => _etcd.Kv.RangeAsync(new RangeRequest { Key = _key }, o), ct), idempotent: true, cancellationToken)).Kvs;
+                        if (key.Count > 0 && key[0].CreateRevision <= compacted)
+                        {
+                            throw new LogTruncatedException(next, compacted);
+                        }
+
+                        next = key.Count > 0 ? key[0].CreateRevision : compacted + 1;
+                        failure = new RetryNowException();
+                        break;
                     }
 
                     if (response.Canceled)
@@ -169,6 +181,11 @@ public sealed class EtcdCommitLog : ICommitLog
             finally
             {
                 call.Dispose();
+            }
+
+            if (failure is RetryNowException)
+            {
+                continue;
             }
 
             // A broken watch is made again from the next position, on the next endpoint after a few failures in a row (or
@@ -224,3 +241,6 @@ public sealed class EtcdCommitLog : ICommitLog
         return ValueTask.CompletedTask;
     }
 }
+
+/// <summary>The watch is made again at once, from a new position.</summary>
+file sealed class RetryNowException : Exception;

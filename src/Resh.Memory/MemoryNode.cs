@@ -33,28 +33,28 @@ public sealed class MemoryNodeOptions
         var errors = new List<string>();
         if (Node is < 1 or > 65535)
         {
-            errors.Add($"memory.node must be 1 to 65535 (got {Node})");
+            errors.Add($"MemoryNodeOptions.Node must be 1 to 65535 (got {Node})");
         }
 
         if (string.IsNullOrWhiteSpace(Cluster))
         {
-            errors.Add("memory.cluster must not be empty");
+            errors.Add("MemoryNodeOptions.Cluster must not be empty");
         }
 
         if (ReserveAfter < 1)
         {
-            errors.Add($"memory.reserve-after must be at least 1 (got {ReserveAfter})");
+            errors.Add($"MemoryNodeOptions.ReserveAfter must be at least 1 (got {ReserveAfter})");
         }
 
         if (MaxAttempts < ReserveAfter + 1)
         {
-            errors.Add($"memory.max-attempts must be above reserve-after (got {MaxAttempts})");
+            errors.Add($"MemoryNodeOptions.MaxAttempts must be above ReserveAfter (got {MaxAttempts})");
         }
 
         var names = Devices.GroupBy(d => d.Name).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
         if (names.Count > 0)
         {
-            errors.Add($"memory.devices: names must be unique on a node ({string.Join(", ", names)} repeat)");
+            errors.Add($"MemoryNodeOptions.Devices: names must be unique on a node ({string.Join(", ", names)} repeat)");
         }
 
         return errors;

@@ -455,6 +455,7 @@ internal sealed class MemoryState
     {
         lock (_sync)
         {
+            var held = System.Diagnostics.Stopwatch.GetTimestamp();
             if (_preserved is not null)
             {
                 throw new InvalidOperationException("a snapshot is already being taken");
@@ -470,7 +471,7 @@ internal sealed class MemoryState
                 [.. _highWater.OrderBy(kv => kv.Key)],
                 [.. _reservations.Values.OrderBy(r => r.Ordinal).Select(r => (r.Tx, r.Ids, r.Ordinal, r.GrantedAt))],
                 [.. _outbox.Values]);
-            return new StateSnapshot(this, header, ids);
+            return new StateSnapshot(this, header, ids, System.Diagnostics.Stopwatch.GetElapsedTime(held));
         }
     }
 
@@ -696,8 +697,11 @@ internal sealed record SnapshotHeader(
     OutboxEntry[] Outbox);
 
 /// <summary>A state pinned at one position while the apply loop goes on; dispose to let go of the kept versions.</summary>
-internal sealed class StateSnapshot(MemoryState state, SnapshotHeader header, long[] ids) : IDisposable
+internal sealed class StateSnapshot(MemoryState state, SnapshotHeader header, long[] ids, TimeSpan pause) : IDisposable
 {
+    /// <summary>How long the pin held the state's lock: the only time the apply loop (and every reader) waited for it.</summary>
+    public TimeSpan Pause { get; } = pause;
+
     public SnapshotHeader Header { get; } = header;
 
     public long Position => Header.Position;

@@ -37,25 +37,25 @@ public sealed class PageServerOptions
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(Cluster))
         {
-            errors.Add("memory.cluster must not be empty");
+            errors.Add("PageServerOptions.Cluster must not be empty");
         }
 
         if (string.IsNullOrWhiteSpace(StorePath))
         {
-            errors.Add("pageserver.store is required");
+            errors.Add("PageServerOptions.StorePath is required");
         }
 
         if (LogRetention < TimeSpan.Zero)
         {
-            errors.Add($"pageserver.log-retention must not be negative (got {LogRetention})");
+            errors.Add($"PageServerOptions.LogRetention must not be negative (got {LogRetention})");
         }
 
         if (Interval < TimeSpan.Zero)
         {
-            errors.Add($"pageserver.interval must not be negative (got {Interval})");
+            errors.Add($"PageServerOptions.Interval must not be negative (got {Interval})");
         }
 
-        errors.AddRange(Retention.Validate().Select(e => "pageserver." + e));
+        errors.AddRange(Retention.Validate().Select(e => "PageServerOptions.Retention: " + e));
         return errors;
     }
 }
@@ -156,9 +156,8 @@ public sealed partial class PageServer : IAsyncDisposable
             // Everything ordered before this call is in the snapshot.
             await _replica.WaitForAsync(await _log.HeadAsync(cancellationToken), cancellationToken);
             var total = Stopwatch.StartNew();
-            var pin = Stopwatch.StartNew();
             using var snapshot = _replica.State.Pin();
-            var pause = pin.Elapsed;
+            var pause = snapshot.Pause;
             var info = await MemoryReplica.StoreAsync(_store, _options.Cluster, snapshot, cancellationToken);
             var unreachable = _options.CollectGarbage ? Unreachable(snapshot) : [];
             var objects = snapshot.Ids.Length;
