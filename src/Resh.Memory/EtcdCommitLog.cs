@@ -74,7 +74,7 @@ public sealed class EtcdCommitLog : ICommitLog
         {
             await WithFailoverAsync(ct => _etcd.CallAsync(o => _etcd.Kv.CompactAsync(new CompactionRequest { Revision = upTo }, o), ct), idempotent: true, cancellationToken);
         }
-        catch (RpcException e) when (e.Status.Detail.Contains("compacted", StringComparison.Ordinal))
+        catch (InvalidOperationException e) when (e.InnerException is RpcException rpc && rpc.Status.Detail.Contains("compacted", StringComparison.Ordinal))
         {
             // Already compacted at or past it (by another compactor, or an earlier call): nothing left to do.
         }

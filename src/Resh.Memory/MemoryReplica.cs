@@ -123,8 +123,9 @@ internal sealed partial class MemoryReplica : IAsyncDisposable
                     Interlocked.Exchange(ref _progress, new(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 }
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception) when (ct.IsCancellationRequested)
             {
+                // Stopping: a canceled watch may end as a transport error rather than as a cancellation.
                 return;
             }
             catch (LogTruncatedException truncated) when (_storePath is not null)

@@ -168,7 +168,7 @@ public sealed partial class PageServer : IAsyncDisposable
             if (_options.TruncateLog && _taken.LastOrDefault(t => now - t.Time >= _options.LogRetention) is { Position: > 0 } upTo)
             {
                 await _log.TruncateAsync(upTo.Position, cancellationToken);
-                _taken.RemoveAll(t => t.Position < upTo.Position);
+                _taken.RemoveAll(t => t.Position <= upTo.Position);
             }
 
             _taken.Add((now, snapshot.Position));
