@@ -91,8 +91,8 @@ public static class ReshCli
         switchover.SetAction((parse, ct) => SwitchoverAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(switchover);
 
-        var migrateTo = new Option<string>("--to") { Description = "HOST:PORT where resh receive waits on the target host.", Required = true };
-        var migrate = new Command("migrate", "Mode resh: move the running service to the host where resh receive waits: pre-copy rounds while it serves, then a short stop-and-copy; the target takes over at the next log position.") { migrateTo, adminOption, configOption, tokenOption };
+        var migrateTo = new Option<string>("--to") { Description = "HOST:PORT where resh receive waits on the target host (D-RESH: the service address of the member that takes this host's part).", Required = true };
+        var migrate = new Command("migrate", "Mode resh: move the running service to the host where resh receive waits: pre-copy rounds while it serves, then a short stop-and-copy; the target takes over at the next log position. D-RESH: this host drains its clients and leaves its part to another serving member.") { migrateTo, adminOption, configOption, tokenOption };
         migrate.SetAction((parse, ct) => MigrateAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(migrateTo)!, output, errors, ct));
         root.Subcommands.Add(migrate);
 
@@ -352,6 +352,13 @@ public static class ReshCli
             return exit;
         }
 
+        if (options.Replication.Remus.Backups.Count == 0)
+        {
+            // A migration (mode resh, or a D-RESH host leaving): there is no backup role to take up here.
+            await output.WriteLineAsync($"resh: handed the service to {to}");
+            return exit;
+        }
+
         var local = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
             .SelectMany(n => n.GetIPProperties().UnicastAddresses).Select(a => a.Address).ToHashSet();
         if (options.Replication.Remus.Backups.FirstOrDefault(b => b.ToString() != to && local.Contains(b.Address)) is not { } own)
@@ -539,9 +546,14 @@ public static class ReshCli
             return ExitUsage;
         }
 
-        await output.WriteLineAsync($"resh: migrating to {at}: pre-copy rounds while the service runs");
+        await output.WriteLineAsync($"resh: migrating to {at}");
         return await PostAsync(target, "migrate", JsonContent.Create(new { to = at.ToString() }), TimeSpan.FromHours(1), output, errors, root =>
         {
+            if (root.GetProperty("phase").GetString() == "leaving")
+            {
+                return $"resh: {root.GetProperty("ended").GetString()}; this host drains its clients and leaves the cluster to {at}";
+            }
+
             var lines = new System.Text.StringBuilder();
             foreach (var round in root.GetProperty("rounds").EnumerateArray())
             {

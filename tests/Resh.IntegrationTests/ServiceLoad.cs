@@ -16,6 +16,7 @@ internal sealed class ServiceLoad : IAsyncDisposable
     private readonly ConcurrentBag<long> _replies = [];
     private TestHosts _net = null!;
     private IPEndPoint _service = null!;
+    private IPEndPoint? _fallback;
     private List<Task> _clients = [];
     private int _marked;
     private int _sinceMark;
@@ -41,9 +42,13 @@ internal sealed class ServiceLoad : IAsyncDisposable
         }
     }
 
-    public static ServiceLoad Start(TestHosts net, IPEndPoint service, int clients)
+    /// <summary>
+    /// Starts <paramref name="clients"/> clients on <paramref name="service"/>; with <paramref name="fallback"/>, a client
+    /// whose connection breaks goes on there (another host of the same service).
+    /// </summary>
+    public static ServiceLoad Start(TestHosts net, IPEndPoint service, int clients, IPEndPoint? fallback = null)
     {
-        var load = new ServiceLoad { _net = net, _service = service };
+        var load = new ServiceLoad { _net = net, _service = service, _fallback = fallback };
         load._clients = [.. Enumerable.Range(0, clients).Select(c => Task.Run(() => load.RunAsync(c)))];
         return load;
     }
@@ -57,16 +62,20 @@ internal sealed class ServiceLoad : IAsyncDisposable
         await Task.WhenAll(_clients).WaitAsync(TimeSpan.FromSeconds(60));
     }
 
-    /// <summary>Every acknowledged write is there, and no two clients ever saw the same count: no reply a client received was lost.</summary>
+    /// <summary>
+    /// Every acknowledged write is there (at the fallback, when there is one: the service moved there), and no two clients
+    /// ever saw the same count: no reply a client received was lost.
+    /// </summary>
     public async Task AssertNothingLostAsync()
     {
-        await using (var check = await ConnectAsync(_net, _service, CancellationToken.None))
+        var service = _fallback ?? _service;
+        await using (var check = await ConnectAsync(_net, service, CancellationToken.None))
         {
             var final = long.Parse((await check.CallAsync("GET", "counter").WaitAsync(TimeSpan.FromSeconds(10))).AsString()!, CultureInfo.InvariantCulture);
             Assert.True(final >= Counts.Max(), $"the counter is {final}, but a client saw {Counts.Max()}");
         }
 
-        await Tools.AssertAllReadableAsync(_service, Acked);
+        await Tools.AssertAllReadableAsync(service, Acked);
         Assert.Equal(Counts.Count, Counts.Distinct().Count());
     }
 
@@ -79,11 +88,12 @@ internal sealed class ServiceLoad : IAsyncDisposable
     private async Task RunAsync(int c)
     {
         RespClient? client = null;
+        var target = _service;
         for (var i = 0; !_stop.IsCancellationRequested; i++)
         {
             try
             {
-                client ??= await ConnectAsync(_net, _service, _stop.Token);
+                client ??= await ConnectAsync(_net, target, _stop.Token);
                 var count = await client.CallAsync("INCR", "counter").WaitAsync(TimeSpan.FromSeconds(5));
                 Counts.Add(count.Integer);
                 var key = $"k:{c}:{i}";
@@ -103,6 +113,7 @@ internal sealed class ServiceLoad : IAsyncDisposable
             {
                 // The service moved: the reply, if any, was never acknowledged. Reconnect.
                 Errors.Add($"{c}:{i}: {e.GetType().Name}");
+                target = _fallback ?? target;
                 if (client is not null)
                 {
                     await client.DisposeAsync();

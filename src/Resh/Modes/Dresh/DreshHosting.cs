@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Resh.Composition;
 using Resh.Group;
+using Resh.Migration;
 using Resh.Ordering;
 
 namespace Resh.Dresh;
@@ -9,15 +10,18 @@ namespace Resh.Dresh;
 /// <summary>
 /// D-RESH on this host: the log's order comes from etcd (after the restored checkpoint; when etcd compacted that
 /// history, a peer's newer checkpoint is fetched first), checkpoints carry the etcd cursor, this gateway joins the
-/// cluster once it serves (and serves its checkpoints to its peers), and /status shows the etcd ordering.
+/// cluster once it serves (and serves its checkpoints to its peers), and /status shows the etcd ordering. A host leaves
+/// its part to another member with `resh migrate --to SERVICE` (<see cref="MigrateAsync"/>).
 /// </summary>
-public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etcd) : IModeHosting
+public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etcd) : IModeHosting, IMigration, IHandover
 {
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Etcd");
     private string? _restoredCursor;
     private CheckpointPeerServer? _peerServer;
     private PinnedTls? _peerTls;
     private EtcdSequencer? _sequencer;
+    private volatile EtcdPeer? _migrateTo;
+    private volatile bool _handOver;
 
     public string? CheckpointLabel => EtcdCursor.Label;
 
@@ -40,7 +44,77 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
 
     public Task ServingAsync(CancellationToken cancellationToken) => JoinClusterAsync(_sequencer!, cancellationToken);
 
-    public Task StoppingAsync() => Task.CompletedTask;
+    public Task StoppingAsync()
+    {
+        if (_handOver && _migrateTo is { } to)
+        {
+            HandedOverTo = to.Service;
+            host.Events.Record("+handed-over", null, $"this host left the cluster; member {to.Member} ({to.Service}) serves on, and this host's clients reconnect there");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Why this host cannot leave its part to <paramref name="target"/> now, or null. The target must be another member
+    /// that serves now: a member joins only once it has caught up with the shared log (from a peer's checkpoint when
+    /// etcd compacted what it lacked), so a serving member already holds everything this host ordered.
+    /// </summary>
+    public string? MigrationProblem(IPEndPoint target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (_sequencer is not { } sequencer || sequencer.CurrentRun is null)
+        {
+            return "this gateway has not joined its cluster yet";
+        }
+
+        if (_migrateTo is { } running)
+        {
+            return $"this host is already leaving to member {running.Member} ({running.Service})";
+        }
+
+        var peers = sequencer.Peers;
+        if (peers.FirstOrDefault(p => p.Service is { } service && IPEndPoint.TryParse(service, out var at) && at.Equals(target)) is not { } peer)
+        {
+            var serving = peers.Where(p => !p.Self && p.Service is not null).Select(p => $"member {p.Member} at {p.Service}").ToList();
+            return $"no other member of cluster {etcd.Cluster} serves at {target}: start resh run on the new host first (same ordering.cluster, a member number of its own) and give its service address; serving now: {(serving.Count == 0 ? "none" : string.Join(", ", serving))}";
+        }
+
+        return peer.Self ? $"{target} is this host" : null;
+    }
+
+    /// <summary>
+    /// D-RESH host migration: nothing needs copying (the target applies the same etcd-ordered log and already serves), so
+    /// this host only leaves in order: it drains its clients (each gets its pending replies, then its connection closes
+    /// and it reconnects to another host), stops, and its lease is revoked, which closes its sessions at one log position
+    /// on every member.
+    /// </summary>
+    public Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken)
+    {
+        if (MigrationProblem(target) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
+        var peer = _sequencer!.Peers.First(p => p.Service is { } service && IPEndPoint.TryParse(service, out var at) && at.Equals(target));
+        _migrateTo = peer;
+        host.Events.Record("+migration-started", null, $"to member {peer.Member} ({peer.Service}): it serves the same log; this host drains its clients and leaves");
+        if (host.RequestSwitchover() is { } refused)
+        {
+            _migrateTo = null;
+            throw new InvalidOperationException($"the host could not start leaving: {refused}");
+        }
+
+        return Task.FromResult<ModeStatus>(new MigrationStatus(target.ToString(), "leaving", [], $"no pre-copy: member {peer.Member} serves the same etcd-ordered log", null, 0));
+    }
+
+    public string? HandoverProblem => _migrateTo is null
+        ? "D-RESH has no backup to hand over to (every host serves): resh migrate --to SERVICE leaves this host's part to another member"
+        : null;
+
+    public void HandOverOnStop() => _handOver = true;
+
+    public string? HandedOverTo { get; private set; }
 
     public async ValueTask DisposeAsync()
     {
@@ -59,16 +133,24 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
     /// </summary>
     private async Task<(EtcdSequencer Sequencer, VerifiedCheckpoint? Restored)> StartOrderingAsync(EtcdOrderingOptions etcd, VerifiedCheckpoint? restored, CancellationToken cancellationToken)
     {
-        try
+        // The hosts trim etcd behind their checkpoints while this one starts (it is not a member yet, so they do not wait
+        // for it): a peer's checkpoint fetched a moment ago may already be older than the next compaction. Then a newer one
+        // is fetched, a few times.
+        for (var attempt = 1; ; attempt++)
         {
-            return (await StartEtcdAsync(etcd, cancellationToken), restored);
-        }
-        catch (EtcdCompactedException compacted)
-        {
-            var fetched = await FetchPeerCheckpointAsync(etcd, compacted, cancellationToken);
-            return (await StartEtcdAsync(etcd, cancellationToken), fetched);
+            try
+            {
+                return (await StartEtcdAsync(etcd, cancellationToken), restored);
+            }
+            catch (EtcdCompactedException compacted) when (attempt <= PeerCheckpointAttempts)
+            {
+                restored = await FetchPeerCheckpointAsync(etcd, compacted, cancellationToken);
+            }
         }
     }
+
+    /// <summary>How many times a starting host fetches a newer peer checkpoint when etcd compacted past the one before.</summary>
+    private const int PeerCheckpointAttempts = 5;
 
     private async Task<VerifiedCheckpoint> FetchPeerCheckpointAsync(EtcdOrderingOptions etcd, EtcdCompactedException compacted, CancellationToken cancellationToken)
     {
