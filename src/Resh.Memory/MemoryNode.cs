@@ -86,6 +86,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly long _run = (long)Random.Shared.Next(1, 1 << 22) << 40;
     private readonly HashSet<long> _performed = [];
+    private readonly HashSet<long> _reported = [];
     private readonly SemaphoreSlim _devicesGate = new(1, 1);
     private Task _deviceLoop = Task.CompletedTask;
     private long _nextTx;
@@ -223,12 +224,33 @@ public sealed partial class MemoryNode : IAsyncDisposable
 
                 var tx = new Transaction(this, reserved ?? NewKey(), attempt);
                 T result;
+                Exception? thrown = null;
                 try
                 {
                     result = body(tx);
                 }
                 catch (RestartException)
                 {
+                    NoteRestart(attempt);
+                    continue;
+                }
+                catch (Exception e)
+                {
+                    thrown = e;
+                    result = default!;
+                }
+
+                if (thrown is not null)
+                {
+                    // The body failed on what it read. The local copy may be behind the log (data just created on another
+                    // node): once it holds everything ordered so far, a body that read stale data runs again; one whose
+                    // reads are still current failed on the memory as it is, and its exception is the program's.
+                    await SyncAsync(cancellationToken);
+                    if (State.StillValid(tx.Reads))
+                    {
+                        System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(thrown).Throw();
+                    }
+
                     NoteRestart(attempt);
                     continue;
                 }
@@ -478,8 +500,12 @@ public sealed partial class MemoryNode : IAsyncDisposable
         try
         {
             var outbox = State.Outbox(Node);
-            _performed.IntersectWith(outbox.Select(e => e.Operation));
-            var done = new List<long>();
+            var pending = outbox.Select(e => e.Operation).ToHashSet();
+            _performed.IntersectWith(pending);
+            _reported.IntersectWith(pending);
+
+            // Performed before, but the done record did not make it into the log (it was out of reach): again.
+            var done = _performed.Where(op => !_reported.Contains(op)).Order().ToList();
             foreach (var entry in outbox)
             {
                 if (_performed.Contains(entry.Operation))
@@ -501,6 +527,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
             if (done.Count > 0)
             {
                 await AppendAsync(new DoneRecord(Node, [.. done]).Encode(), ct);
+                _reported.UnionWith(done);
             }
         }
         finally
@@ -529,6 +556,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
         }
 
         _performed.Clear();
+        _reported.Clear();
         WakeDevices();
     }
 

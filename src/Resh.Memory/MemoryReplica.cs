@@ -130,21 +130,43 @@ internal sealed partial class MemoryReplica : IAsyncDisposable
             }
             catch (LogTruncatedException truncated) when (_storePath is not null)
             {
-                if (await LoadNewestAsync(_storePath, _cluster, truncated.TruncatedTo, ct) is not { } newer)
+                if (!await ReloadAsync(truncated, ct))
                 {
-                    Fail(truncated);
                     return;
                 }
-
-                State.ReplaceWith(newer, newer.Position);
-                Interlocked.Increment(ref _snapshotsLoaded);
-                Loaded(_logger, newer.Position, _cluster);
             }
             catch (Exception e)
             {
                 Fail(e);
                 return;
             }
+        }
+    }
+
+    /// <summary>The log was truncated past this replica: the newest snapshot at or after the truncation replaces its state.</summary>
+    private async Task<bool> ReloadAsync(LogTruncatedException truncated, CancellationToken ct)
+    {
+        try
+        {
+            if (await LoadNewestAsync(_storePath!, _cluster, truncated.TruncatedTo, ct) is not { } newer)
+            {
+                Fail(truncated);
+                return false;
+            }
+
+            State.ReplaceWith(newer, newer.Position);
+            Interlocked.Increment(ref _snapshotsLoaded);
+            Loaded(_logger, newer.Position, _cluster);
+            return true;
+        }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception e)
+        {
+            Fail(new InvalidOperationException($"{truncated.Message}; loading a newer snapshot failed: {e.Message}", e));
+            return false;
         }
     }
 

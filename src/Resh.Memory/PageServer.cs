@@ -145,8 +145,8 @@ public sealed partial class PageServer : IAsyncDisposable
 
     /// <summary>
     /// Takes one snapshot now, of the state once every record ordered before the call is applied: pins it (the pause),
-    /// writes it to the store,
-    /// then truncates the log up to it and hands the unreachable objects to the nodes, as configured.
+    /// writes it to the store, then truncates the log up to an earlier snapshot (<see cref="PageServerOptions.LogRetention"/>)
+    /// and hands the unreachable objects to the nodes, as configured.
     /// </summary>
     public async Task<MemorySnapshotResult> SnapshotAsync(CancellationToken cancellationToken = default)
     {
@@ -162,6 +162,7 @@ public sealed partial class PageServer : IAsyncDisposable
             var unreachable = _options.CollectGarbage ? Unreachable(snapshot) : [];
             var objects = snapshot.Ids.Length;
             snapshot.Dispose();
+
             // Up to an earlier snapshot, at least LogRetention old, never this one: a node that lags by less goes on from
             // the log and need not load a snapshot.
             var now = _time.GetUtcNow();

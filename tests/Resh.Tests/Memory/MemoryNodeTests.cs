@@ -348,6 +348,94 @@ public sealed class MemoryNodeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Effects_whose_done_record_could_not_be_appended_are_reported_again_not_performed_again()
+    {
+        // The log refuses the first two done records (out of reach, and the node does not wait for it).
+        var log = new FlakyLog(new InMemoryCommitLog(), kind: 5, failures: 2);
+        var file = Path.Combine(_dir, "flaky.log");
+        var node = await MemoryNode.StartAsync(log, new MemoryNodeOptions { Node = 1, AppendTimeout = TimeSpan.Zero, Devices = [new FileAppendDevice("audit", file)] }).WaitAsync(Timeout);
+        _owned.Add(node);
+        for (var i = 1; i <= 3; i++)
+        {
+            var value = i;
+            await node.RunAsync(tx => tx.Emit("audit", Long(value))).WaitAsync(Timeout);
+        }
+
+        await Tools.WaitUntilAsync(() => node.PendingEffects == 0, Timeout);
+        Assert.Equal(2, log.Failed);
+        Assert.Equal([1L, 2, 3], FileAppendDevice.ReadAll(file).Select(r => BinaryPrimitives.ReadInt64LittleEndian(r.Payload)));
+    }
+
+    [Fact]
+    public async Task A_body_that_fails_on_data_its_node_has_not_applied_yet_runs_again()
+    {
+        // Node 2 sees every record 300 ms late: a root node 1 just set is still unset in its copy.
+        var inner = new InMemoryCommitLog();
+        var first = await NodeAsync(inner, 1);
+        var second = await NodeAsync(new LaggingLog(inner, TimeSpan.FromMilliseconds(300)), 2);
+        await first.RunAsync(tx => tx.SetRoot("fresh", tx.Allocate(Long(42)))).WaitAsync(Timeout);
+
+        var runs = 0;
+        var value = await second.RunAsync(tx =>
+        {
+            runs++;
+            return Long(tx.Read(tx.GetRoot("fresh")));
+        }).WaitAsync(Timeout);
+        Assert.Equal(42, value);
+        Assert.Equal(2, runs);
+
+        // A body that fails on current data fails for the caller.
+        await Assert.ThrowsAsync<FormatException>(() => second.RunAsync(tx => tx.GetRoot("fresh").IsNull ? 0 : throw new FormatException())).WaitAsync(Timeout);
+    }
+
+    private sealed class LaggingLog(ICommitLog inner, TimeSpan lag) : ICommitLog
+    {
+        public Task<long> AppendAsync(byte[] record, CancellationToken cancellationToken) => inner.AppendAsync(record, cancellationToken);
+
+        public async IAsyncEnumerable<LogRecord> ReadAsync(long after, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            await foreach (var record in inner.ReadAsync(after, cancellationToken))
+            {
+                await Task.Delay(lag, cancellationToken);
+                yield return record;
+            }
+        }
+
+        public Task<long> HeadAsync(CancellationToken cancellationToken) => inner.HeadAsync(cancellationToken);
+
+        public Task TruncateAsync(long upTo, CancellationToken cancellationToken) => inner.TruncateAsync(upTo, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    private sealed class FlakyLog(ICommitLog inner, byte kind, int failures) : ICommitLog
+    {
+        private int _seen;
+        private int _failed;
+
+        public int Failed => Volatile.Read(ref _failed);
+
+        public Task<long> AppendAsync(byte[] record, CancellationToken cancellationToken)
+        {
+            if (record[1] == kind && Interlocked.Increment(ref _seen) <= failures)
+            {
+                Interlocked.Increment(ref _failed);
+                throw new LogUnavailableException("out of reach (test)");
+            }
+
+            return inner.AppendAsync(record, cancellationToken);
+        }
+
+        public IAsyncEnumerable<LogRecord> ReadAsync(long after, CancellationToken cancellationToken) => inner.ReadAsync(after, cancellationToken);
+
+        public Task<long> HeadAsync(CancellationToken cancellationToken) => inner.HeadAsync(cancellationToken);
+
+        public Task TruncateAsync(long upTo, CancellationToken cancellationToken) => inner.TruncateAsync(upTo, cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    [Fact]
     public async Task A_file_effect_performed_again_after_a_crash_is_written_once()
     {
         var file = Path.Combine(_dir, "effects.log");
