@@ -22,20 +22,11 @@ public sealed class DreshMigrationTests(ITestOutputHelper output)
         Tools.Require("nsenter", "apt-get install util-linux");
         var etcd = Tools.Require("etcd", "apt-get install etcd-server");
         await using var net = await TestHosts.CreateAsync([.. EtcdHosts, "D"]);
-        var members = string.Join(',', EtcdHosts.Select(h => $"{h}=http://{net.Address(h)}:2380"));
-        foreach (var h in EtcdHosts)
-        {
-            var ip = net.Address(h);
-            net.Start(h, $"etcd-{h}.log", etcd, "--name", h, "--data-dir", Path.Combine(net.Directory, $"etcd-{h}"),
-                "--listen-client-urls", $"http://{ip}:2379", "--advertise-client-urls", $"http://{ip}:2379",
-                "--listen-peer-urls", $"http://{ip}:2380", "--initial-advertise-peer-urls", $"http://{ip}:2380",
-                "--initial-cluster", members, "--initial-cluster-state", "new", "--log-level", "error");
-        }
+        var endpoints = string.Join(", ", net.StartEtcd(etcd, EtcdHosts));
 
         string Config(string h, int member)
         {
             var ip = net.Address(h);
-            var endpoints = string.Join(", ", EtcdHosts.Select(x => $"http://{net.Address(x)}:2379"));
             var path = Path.Combine(net.Directory, $"{h}.yaml");
             File.WriteAllText(path, $$"""
                 service: { protocol: resp, listen: {{ip}}:6380 }

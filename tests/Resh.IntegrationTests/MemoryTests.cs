@@ -85,16 +85,8 @@ public sealed class MemoryClusterTests
         var etcd = Tools.Require("etcd", "apt-get install etcd-server");
         await using var net = await TestHosts.CreateAsync(Hosts);
         var cluster = "bank" + Guid.NewGuid().ToString("N")[..6];
-        var members = string.Join(',', Hosts.Select(h => $"{h}=http://{net.Address(h)}:2380"));
         var store = Path.Combine(net.Directory, "store");
-        foreach (var h in Hosts)
-        {
-            var ip = net.Address(h);
-            net.Start(h, $"etcd-{h}.log", etcd, "--name", h, "--data-dir", Path.Combine(net.Directory, $"etcd-{h}"),
-                "--listen-client-urls", $"http://{ip}:2379", "--advertise-client-urls", $"http://{ip}:2379",
-                "--listen-peer-urls", $"http://{ip}:2380", "--initial-advertise-peer-urls", $"http://{ip}:2380",
-                "--initial-cluster", members, "--initial-cluster-state", "new", "--log-level", "error");
-        }
+        net.StartEtcd(etcd, Hosts);
 
         string Endpoints(string first) => string.Join(',', Hosts.OrderBy(h => h != first).Select(h => $"http://{net.Address(h)}:2379"));
         string StartNode(string h, int id, double seconds, string log) => net.Start(h, log, "dotnet", Bank, "node", "--etcd", Endpoints(h), "--cluster", cluster,

@@ -79,6 +79,25 @@ public sealed class TestHosts : IAsyncDisposable
         return path;
     }
 
+    /// <summary>
+    /// Starts one etcd member on each of <paramref name="hosts"/> (client port 2379, peer port 2380 on the host's address),
+    /// together one new cluster; returns the client URLs, in the order of the hosts.
+    /// </summary>
+    public IReadOnlyList<string> StartEtcd(string etcd, IReadOnlyList<string> hosts)
+    {
+        var members = string.Join(',', hosts.Select(h => $"{h}=http://{Address(h)}:2380"));
+        foreach (var h in hosts)
+        {
+            var ip = Address(h);
+            Start(h, $"etcd-{h}.log", etcd, "--name", h, "--data-dir", Path.Combine(Directory, $"etcd-{h}"),
+                "--listen-client-urls", $"http://{ip}:2379", "--advertise-client-urls", $"http://{ip}:2379",
+                "--listen-peer-urls", $"http://{ip}:2380", "--initial-advertise-peer-urls", $"http://{ip}:2380",
+                "--initial-cluster", members, "--initial-cluster-state", "new", "--log-level", "error");
+        }
+
+        return [.. hosts.Select(h => $"http://{Address(h)}:2379")];
+    }
+
     /// <summary>SIGKILL to every process in a host's namespace.</summary>
     public void KillAll(string host)
     {
