@@ -113,6 +113,7 @@ public static class ReshCli
         var config = new Command("config", "Configuration tools.") { validate, keys };
         root.Subcommands.Add(config);
         root.Subcommands.Add(StoreCommand.Build());
+        root.Subcommands.Add(MemoryCommand.Build(logLevel));
         root.Subcommands.Add(LogCommand.Build());
 
         // link-certificate (links between hosts: the Remus pair, D-RESH checkpoint peers)

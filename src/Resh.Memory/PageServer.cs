@@ -72,6 +72,12 @@ public sealed record MemorySnapshotResult(string Id, long Position, int Objects,
 /// </summary>
 public sealed partial class PageServer : IAsyncDisposable
 {
+    /// <summary>Label of a memory snapshot's cluster in the checkpoint store.</summary>
+    public const string ClusterLabel = MemoryReplica.ClusterLabel;
+
+    /// <summary>Label of a memory snapshot's log position in the checkpoint store.</summary>
+    public const string PositionLabel = MemoryReplica.PositionLabel;
+
     private readonly ICommitLog _log;
     private readonly MemoryReplica _replica;
     private readonly CheckpointStore _store;
@@ -227,14 +233,31 @@ public sealed partial class PageServer : IAsyncDisposable
     public async Task<long> FallBackAsync(string snapshotId, CancellationToken cancellationToken = default)
     {
         var info = await _store.FindSnapshotAsync(snapshotId, cancellationToken);
-        if (info.Labels.GetValueOrDefault(MemoryReplica.ClusterLabel) != _options.Cluster || !long.TryParse(info.Labels.GetValueOrDefault(MemoryReplica.PositionLabel), out var position))
-        {
-            throw new InvalidOperationException($"snapshot {info.Id} is not a memory snapshot of cluster {_options.Cluster}");
-        }
-
-        var at = await _log.AppendAsync(new FallbackRecord(position, info.Id).Encode(), cancellationToken);
+        var at = await AppendFallbackAsync(_log, info, _options.Cluster, cancellationToken);
         await _replica.WaitForAsync(at, cancellationToken);
         return at;
+    }
+
+    /// <summary>
+    /// Falls the cluster back to a stored snapshot from outside (`resh memory fallback`): checks the snapshot in the store
+    /// (read only; a running pageserver may hold it) and appends the fallback record. Returns its position.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The snapshot is not a memory snapshot of <paramref name="cluster"/>.</exception>
+    public static async Task<long> FallBackAsync(ICommitLog log, string storePath, string cluster, string snapshotId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        await using var store = await CheckpointStore.OpenAsync(storePath, new StoreOptions { ReadOnly = true, CreateIfMissing = false }, cancellationToken);
+        return await AppendFallbackAsync(log, await store.FindSnapshotAsync(snapshotId, cancellationToken), cluster, cancellationToken);
+    }
+
+    private static Task<long> AppendFallbackAsync(ICommitLog log, SnapshotInfo info, string cluster, CancellationToken cancellationToken)
+    {
+        if (info.Labels.GetValueOrDefault(MemoryReplica.ClusterLabel) != cluster || !long.TryParse(info.Labels.GetValueOrDefault(MemoryReplica.PositionLabel), out var position))
+        {
+            throw new InvalidOperationException($"snapshot {info.Id} is not a memory snapshot of cluster {cluster}");
+        }
+
+        return log.AppendAsync(new FallbackRecord(position, info.Id).Encode(), cancellationToken);
     }
 
     /// <summary>

@@ -162,3 +162,90 @@ public sealed class MemoryClusterTests
         Assert.True(kill.ExitCode == 0, $"no process matched '{pattern}'");
     }
 }
+
+/// <summary>`resh memory`: the pageserver as a process of its own, its snapshots listed, the cluster fallen back.</summary>
+public sealed class MemoryCliTests
+{
+    [Fact]
+    public async Task The_pageserver_command_snapshots_a_running_cluster_lists_it_falls_it_back_and_stops_with_a_final_snapshot()
+    {
+        await using var etcd = await Etcd.StartAsync();
+        var dir = Path.Combine(Path.GetTempPath(), "resh-memory-cli-" + Guid.NewGuid().ToString("N")[..8]);
+        var store = Path.Combine(dir, "store");
+        var cluster = "cli" + Guid.NewGuid().ToString("N")[..6];
+        var url = etcd.Url.GetLeftPart(UriPartial.Authority);
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "resh.dll"), "memory", "pageserver", "--etcd", url, "--cluster", cluster, "--store", store, "--interval", "1s"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var pageserver = Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        pageserver.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        pageserver.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        pageserver.BeginOutputReadLine();
+        pageserver.BeginErrorReadLine();
+        string Output()
+        {
+            lock (output)
+            {
+                return output.ToString();
+            }
+        }
+
+        try
+        {
+            await Tools.WaitUntilAsync(() => Output().Contains("resh: pageserver of memory cluster", StringComparison.Ordinal) || pageserver.HasExited, TimeSpan.FromSeconds(60), "the pageserver to start");
+            await using var log = new EtcdCommitLog(new EtcdOrderingOptions { Endpoints = [etcd.Url], Cluster = cluster });
+            await using var node = await MemoryNode.StartAsync(log, new MemoryNodeOptions { Node = 1, Cluster = cluster, StorePath = store }).WaitAsync(TimeSpan.FromSeconds(30));
+            await node.RunAsync(tx => tx.SetRoot("n", tx.Allocate(BitConverter.GetBytes(1L)))).WaitAsync(TimeSpan.FromSeconds(30));
+            var set = node.Position;
+
+            // A snapshot holds n = 1; then n becomes 2.
+            string? snapshot = null;
+            await Tools.WaitUntilAsync(async () =>
+            {
+                var listed = await CliAsync("memory", "snapshots", "--store", store, "--cluster", cluster);
+                snapshot = listed.Split('\n').Skip(1).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                    .Where(f => f.Length == 6 && long.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture) >= set).Select(f => f[0]).LastOrDefault();
+                return snapshot is not null;
+            }, TimeSpan.FromSeconds(60), "a memory snapshot listed");
+            await node.RunAsync(tx => tx.Write(tx.GetRoot("n"), BitConverter.GetBytes(2L))).WaitAsync(TimeSpan.FromSeconds(30));
+
+            var fallback = await CliAsync("memory", "fallback", "--etcd", url, "--cluster", cluster, "--store", store, "--snapshot", snapshot!);
+            Assert.Contains($"falls back to snapshot {snapshot}", fallback, StringComparison.Ordinal);
+            await node.SyncAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal(1L, await node.RunAsync(tx => BitConverter.ToInt64(tx.Read(tx.GetRoot("n")).Data.Span)).WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains("is not a memory snapshot of cluster", await CliAsync("memory", "fallback", "--etcd", url, "--cluster", "other", "--store", store, "--snapshot", snapshot!), StringComparison.Ordinal);
+
+            using (var term = Process.Start("kill", ["-TERM", pageserver.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await term.WaitForExitAsync();
+            }
+
+            await pageserver.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(pageserver.ExitCode == 0, Output());
+            Assert.Contains("resh: final snapshot", Output(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!pageserver.HasExited)
+            {
+                pageserver.Kill();
+            }
+
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    private static async Task<string> CliAsync(params string[] args)
+    {
+        var output = new StringWriter();
+        var errors = new StringWriter();
+        await Resh.Cli.ReshCli.RunAsync(args, output, errors).WaitAsync(TimeSpan.FromSeconds(60));
+        return output.ToString() + errors;
+    }
+}
