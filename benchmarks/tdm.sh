@@ -4,7 +4,8 @@
 # own STM style), in the same run, on one local etcd: transactions/s, abort rate and latency at low contention (1000
 # accounts) and high contention (4 accounts), with 1 and 3 nodes (in-process nodes with an etcd connection each; for
 # etcd, that many connections) of 4 workers each. In the memory runs a pageserver takes a snapshot every second under
-# the load: its pause (the pin of the state) is printed. Needs etcd and a Release build (dotnet build Resh.slnx -c Release).
+# the load: its pause (the pin of the state) is printed. Then how fast a node that took no part applies a log of commits
+# (the memory updates every node with every commit rather than invalidating). Needs etcd and a Release build (dotnet build Resh.slnx -c Release).
 #
 #   benchmarks/tdm.sh [-s SECONDS-PER-RUN] [-w WORKERS-PER-NODE]
 set -euo pipefail
@@ -55,6 +56,9 @@ for accounts in 1000 4; do
     pauses+=("nodes=$nodes accounts=$accounts: $(get "$m" snapshots) snapshots, pause max $(get "$m" pause_max_ms) ms, avg $(get "$m" pause_avg_ms) ms; total ok: memory $(get "$m" total_ok), etcd $(get "$e" total_ok); max restarts memory $(get "$m" max_restarts), etcd $(get "$e" max_restarts)")
   done
 done
+echo
+echo "a node that took no part catching up (every node applies every commit; etcd revisions of the run, from the start):"
+dotnet "$bank" bench --mode replay --etcd "$url" --workers "$workers" --accounts 1000 --seconds "$seconds" | tail -n 1 | tee -a "$work/raw"
 echo
 echo "snapshots under load (memory runs):"
 printf '  %s\n' "${pauses[@]}"

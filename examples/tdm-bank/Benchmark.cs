@@ -25,6 +25,11 @@ internal static class Benchmark
         var accounts = o.Int("accounts", 1000);
         var seconds = o.Double("seconds", 10);
         var cluster = o.Get("cluster", "bench-" + Guid.NewGuid().ToString("N")[..6]);
+        if (mode == "replay")
+        {
+            return await ReplayAsync(o.With("cluster", cluster), workers, accounts, seconds);
+        }
+
         var run = mode switch
         {
             "memory" => await MemoryAsync(o.With("cluster", cluster), nodes, workers, accounts, seconds),
@@ -35,6 +40,36 @@ internal static class Benchmark
         Console.WriteLine(FormattableString.Invariant(
             $"mode={mode} nodes={nodes} workers={workers} accounts={accounts} seconds={seconds:F0} commits={run.Commits} tx_per_s={run.Commits / seconds:F0} abort_rate={(attempts == 0 ? 0 : (double)run.Aborts / attempts):F3} p50_ms={run.Latency.GetValueAtPercentile(50) / 1000.0:F2} p99_ms={run.Latency.GetValueAtPercentile(99) / 1000.0:F2} max_restarts={run.MaxRestarts} total_ok={run.TotalOk} snapshots={run.Snapshots} pause_max_ms={run.PauseMax:F3} pause_avg_ms={run.PauseAvg:F3}"));
         return run.TotalOk ? 0 : 1;
+    }
+
+    /// <summary>
+    /// How fast a node that took no part applies what others committed (every node is updated by every commit): one node
+    /// commits transfers for the given time with no pageserver, then a second node starts and applies the whole log.
+    /// </summary>
+    private static async Task<int> ReplayAsync(Options o, int workers, int accounts, double seconds)
+    {
+        var etcd = Program.Etcd(o);
+        await using var log = new EtcdCommitLog(etcd);
+        await using var writer = await MemoryNode.StartAsync(log, new MemoryNodeOptions { Node = 1, Cluster = etcd.Cluster });
+        await Bank.EnsureAccountsAsync(writer, accounts);
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+        {
+            var random = new Random(w);
+            while (!stop.IsCancellationRequested)
+            {
+                await Bank.TransferAsync(writer, random.Next(accounts), random.Next(accounts), 1, ledger: null);
+            }
+        })));
+        var records = await log.HeadAsync(CancellationToken.None);
+        await using var reader = new EtcdCommitLog(etcd);
+        var clock = Stopwatch.StartNew();
+        await using var late = await MemoryNode.StartAsync(reader, new MemoryNodeOptions { Node = 2, Cluster = etcd.Cluster });
+        var elapsed = clock.Elapsed;
+        var total = (await Bank.BalancesAsync(late)).Sum();
+        Console.WriteLine(FormattableString.Invariant(
+            $"mode=replay accounts={accounts} commits={writer.Stats.Commits} log_records={records} catch_up_s={elapsed.TotalSeconds:F2} records_per_s={records / elapsed.TotalSeconds:F0} total_ok={total == accounts * Bank.InitialBalance}"));
+        return total == accounts * Bank.InitialBalance ? 0 : 1;
     }
 
     private sealed record Result(long Commits, long Aborts, LongHistogram Latency, int MaxRestarts, bool TotalOk, int Snapshots, double PauseMax, double PauseAvg);

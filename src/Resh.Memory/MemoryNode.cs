@@ -301,9 +301,12 @@ public sealed partial class MemoryNode : IAsyncDisposable
                     case CommitOutcome.Invalid:
                         throw new TransactionFailedException($"the log refused transaction {tx.Key} as invalid (an allocation outside node {Node}'s range, a reference to a root, or too many device effects)");
                     case CommitOutcome.Reserved:
-                        // Others hold what it writes: it waits until the log moves on, then runs again.
+                        // Others hold what it writes: it waits until those holders let go (not for the queues to
+                        // empty: after ReserveAfter runs it queues up itself), then runs again.
                         NoteRestart(attempt);
-                        await _replica.WaitForProgressAsync(cancellationToken);
+                        var writes = tx.Writes.Select(w => w.Id).ToList();
+                        var holders = State.Holders(writes, tx.Key);
+                        await _replica.WaitUntilAsync(() => !State.Holders(writes, tx.Key).Overlaps(holders), cancellationToken);
                         break;
                     default:
                         NoteRestart(attempt);
@@ -324,17 +327,9 @@ public sealed partial class MemoryNode : IAsyncDisposable
         Interlocked.Increment(ref _reservations);
         var position = await AppendAsync(new ReserveRecord(key, [.. ids]).Encode(), cancellationToken);
         await _replica.WaitForAsync(position, cancellationToken);
-        while (!State.IsGranted(key))
-        {
-            if (!State.HasReservation(key))
-            {
-                // It lapsed (ReservationLimit) before this node used it: the caller runs without one.
-                break;
-            }
 
-            await _replica.WaitForProgressAsync(cancellationToken);
-        }
-
+        // Granted, or lapsed (ReservationLimit) before this node used it: then the caller runs without one.
+        await _replica.WaitUntilAsync(() => State.IsGranted(key) || !State.HasReservation(key), cancellationToken);
         return key;
     }
 
@@ -365,6 +360,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
             // Once appended the log decides, whatever happens here: wait for the decision, or for the replica to fail.
             while (!waiter.Task.IsCompleted)
             {
+                var next = _replica.NextProgress();
                 if (_replica.Failed.IsCompleted)
                 {
                     throw new TransactionFailedException($"node {Node} stopped following the log before transaction {tx.Key} was decided; it may have committed", _replica.Failed.Exception?.InnerException);
@@ -377,7 +373,7 @@ public sealed partial class MemoryNode : IAsyncDisposable
                     return Inferred(record, position);
                 }
 
-                await Task.WhenAny(waiter.Task, _replica.WaitForProgressAsync(CancellationToken.None));
+                await Task.WhenAny(waiter.Task, next);
             }
 
             return await waiter.Task;
@@ -472,8 +468,9 @@ public sealed partial class MemoryNode : IAsyncDisposable
         {
             try
             {
+                var next = _replica.NextProgress();
                 await PerformPendingAsync(ct);
-                await Task.WhenAny(_deviceWake.WaitAsync(), _replica.WaitForProgressAsync(ct)).WaitAsync(ct);
+                await Task.WhenAny(_deviceWake.WaitAsync(), next).WaitAsync(ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -570,14 +567,14 @@ public sealed partial class MemoryNode : IAsyncDisposable
         _closing = true;
         while (Volatile.Read(ref _running) > 0)
         {
-            await Task.WhenAny(_replica.WaitForProgressAsync(cancellationToken), Task.Delay(20, cancellationToken));
+            await Task.WhenAny(_replica.NextProgress(), Task.Delay(20, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
         }
 
         while (State.Outbox(Node).Count > 0)
         {
             WakeDevices();
-            await Task.WhenAny(_replica.WaitForProgressAsync(cancellationToken), Task.Delay(20, cancellationToken));
+            await Task.WhenAny(_replica.NextProgress(), Task.Delay(20, cancellationToken));
             cancellationToken.ThrowIfCancellationRequested();
         }
 

@@ -75,19 +75,33 @@ internal sealed partial class MemoryReplica : IAsyncDisposable
     }
 
     /// <summary>Waits until the state has applied <paramref name="position"/>.</summary>
-    public async Task WaitForAsync(long position, CancellationToken cancellationToken)
+    public Task WaitForAsync(long position, CancellationToken cancellationToken) => WaitUntilAsync(() => State.Position >= position, cancellationToken);
+
+    /// <summary>
+    /// Waits until <paramref name="condition"/> (of the state) holds, checking it again after every applied record. The
+    /// wake-up of the next record is taken before the check, so a record applied in between is never missed (a
+    /// condition checked first and waited for after could sleep past the record that made it true, and then forever
+    /// in a log where nothing else happens).
+    /// </summary>
+    public async Task WaitUntilAsync(Func<bool> condition, CancellationToken cancellationToken)
     {
-        while (State.Position < position)
+        while (true)
         {
-            await WaitForProgressAsync(cancellationToken);
+            var next = NextProgress();
+            if (condition())
+            {
+                return;
+            }
+
+            await next.WaitAsync(cancellationToken);
         }
     }
 
-    /// <summary>Completes at the next applied record (or fails with the replica).</summary>
-    public Task WaitForProgressAsync(CancellationToken cancellationToken)
+    /// <summary>Completes at the next applied record (or fails with the replica). Take it before checking the state.</summary>
+    public Task NextProgress()
     {
         var progress = Volatile.Read(ref _progress).Task;
-        return Task.WhenAny(progress, _failed.Task).Unwrap().WaitAsync(cancellationToken);
+        return Task.WhenAny(progress, _failed.Task).Unwrap();
     }
 
     private async Task ApplyLoopAsync()

@@ -171,6 +171,15 @@ internal sealed class MemoryState
         }
     }
 
+    /// <summary>The other transactions whose reservations head the queues of <paramref name="ids"/>.</summary>
+    public HashSet<TxKey> Holders(IEnumerable<long> ids, TxKey tx)
+    {
+        lock (_sync)
+        {
+            return [.. ids.Select(id => _queues.TryGetValue(id, out var queue) ? queue[0].Tx : tx).Where(holder => holder != tx)];
+        }
+    }
+
     public bool HasReservation(TxKey tx)
     {
         lock (_sync)
