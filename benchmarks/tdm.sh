@@ -57,7 +57,7 @@ for accounts in 1000 4; do
   done
 done
 echo
-echo "a node that took no part catching up (every node applies every commit; etcd revisions of the run, from the start):"
+echo "a node that took no part catching up (every node applies every commit): the records of a ${seconds} s run, from the start:"
 dotnet "$bank" bench --mode replay --etcd "$url" --workers "$workers" --accounts 1000 --seconds "$seconds" | tail -n 1 | tee -a "$work/raw"
 echo
 echo "snapshots under load (memory runs):"

@@ -61,11 +61,11 @@ internal static class Benchmark
                 await Bank.TransferAsync(writer, random.Next(accounts), random.Next(accounts), 1, ledger: null);
             }
         })));
-        var records = await log.HeadAsync(CancellationToken.None);
         await using var reader = new EtcdCommitLog(etcd);
         var clock = Stopwatch.StartNew();
         await using var late = await MemoryNode.StartAsync(reader, new MemoryNodeOptions { Node = 2, Cluster = etcd.Cluster });
         var elapsed = clock.Elapsed;
+        var records = late.RecordsApplied;
         var total = (await Bank.BalancesAsync(late)).Sum();
         Console.WriteLine(FormattableString.Invariant(
             $"mode=replay accounts={accounts} commits={writer.Stats.Commits} log_records={records} catch_up_s={elapsed.TotalSeconds:F2} records_per_s={records / elapsed.TotalSeconds:F0} total_ok={total == accounts * Bank.InitialBalance}"));

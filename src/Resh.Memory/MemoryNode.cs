@@ -118,6 +118,9 @@ public sealed partial class MemoryNode : IAsyncDisposable
     /// <summary>The position of the last log record this node applied.</summary>
     public long Position => State.Position;
 
+    /// <summary>Records of the log applied since the memory began (the same on every node at the same position).</summary>
+    public long RecordsApplied => State.Records;
+
     /// <summary>Objects this node holds (all of the memory).</summary>
     public int ObjectCount => State.ObjectCount;
 
