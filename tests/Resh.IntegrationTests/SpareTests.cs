@@ -165,6 +165,11 @@ public sealed class SpareTests
             {
                 o.Replication.Spare.RejuvenateEvery = TimeSpan.FromSeconds(1);
                 o.Group.Checkpoint = new CheckpointOptions { Flush = "SAVE", Files = ["dump.rdb"], Digest = "DEBUG DIGEST", Every = TimeSpan.FromSeconds(1) };
+
+                // What is asserted is that rotations suspect nobody. A synchronous SAVE every second pauses a replica for up
+                // to 600 ms on two busy cores; with the suite's 1 s reply timeout, such a pause plus a scheduling hiccup
+                // once woke the passive replicas (CI): the timeout here leaves room for the machine, not for the rotation.
+                o.Group.ReplyTimeout = TimeSpan.FromSeconds(3);
             },
             DigestRedis);
         await cluster.WaitUntilAsync(Settled, "two active and two passive replicas");
