@@ -168,7 +168,8 @@ public sealed partial class MigrationSource : IAsyncDisposable
     {
         _lastDelta = _host.Log.Count - _link.AckedCount;
         await CommandRunner.RunAsync(_options.ReleaseCommand, "migration.release-command", _logger);
-        var handed = await _link.HandOverAsync(timeout);
+        TargetAddress = await _link.HandOverAsync(timeout);
+        var handed = TargetAddress is not null;
         _phase = handed ? "handed over" : "handover failed";
         if (handed)
         {
@@ -179,7 +180,8 @@ public sealed partial class MigrationSource : IAsyncDisposable
         return handed;
     }
 
-    public string? TargetAddress => _link.Backup;
+    /// <summary>The target told to take over (HOST:PORT), once it was.</summary>
+    public string? TargetAddress { get; private set; }
 
     /// <summary>The size of log entries [from, to) as the link encodes them.</summary>
     private long LogBytes(long from, long to)

@@ -119,9 +119,11 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
 
     /// <summary>
     /// A planned switchover: waits (within <paramref name="timeout"/>) until the backup acknowledged every entry of the log,
-    /// then tells it to take over now. False when no backup is attached to tell.
+    /// then tells it to take over now. Returns the backup it told (HOST:PORT), or null when none is attached to tell.
+    /// The address is taken before the telling: a backup that takes over closes the link at once, which clears
+    /// <see cref="Backup"/>.
     /// </summary>
-    public async Task<bool> HandOverAsync(TimeSpan timeout)
+    public async Task<string?> HandOverAsync(TimeSpan timeout)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (AckedCount < _log.Count && clock.Elapsed < timeout && Volatile.Read(ref _connection) is not null)
@@ -129,7 +131,8 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             await Task.Delay(10);
         }
 
-        return Volatile.Read(ref _connection) is not null && await SayLastAsync(LinkFrame.Handover, timeout);
+        var backup = _backup;
+        return backup is not null && Volatile.Read(ref _connection) is not null && await SayLastAsync(LinkFrame.Handover, timeout) ? backup : null;
     }
 
     private async Task<bool> SayLastAsync(LinkFrame frame, TimeSpan timeout)

@@ -221,10 +221,10 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         }
 
         await CommandRunner.RunAsync(remus.ReleaseCommand, "remus.release-command", _logger);
-        var handed = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
-        HandedOverTo = handed ? _link.Backup : null;
-        host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed ? $"to {_link.Backup}; it takes over now" : "the backup could not be told; it takes over after remus.failover-timeout");
-        HandedOver(_logger, _link.Backup ?? "?", handed);
+        var backup = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
+        HandedOverTo = backup;
+        host.Events.Record(backup is not null ? "+handed-over" : "+handover-failed", null, backup is not null ? $"to {backup}; it takes over now" : "the backup could not be told; it takes over after remus.failover-timeout");
+        HandedOver(_logger, backup ?? "?", backup is not null);
     }
 
     public async ValueTask DisposeAsync()
