@@ -39,15 +39,28 @@ public sealed class CheckpointTests
         }
     }
 
-    /// <summary>After a first checkpoint, r1's state is corrupted and one write makes the next due; no client reads the key.</summary>
+    /// <summary>After a first checkpoint, r1's state is corrupted and writes make the next ones due; no client reads the key.</summary>
     private static async Task CorruptR1UntilRebuiltAsync(Cluster cluster)
     {
         await WriteAsync(cluster, "c", 200);
         await cluster.WaitUntilAsync(s => s.Checkpoint is { } c && c.Sequence >= s.Head - 1, "a first checkpoint");
         var detail = await cluster.Host.InjectAsync("r1", FaultKind.Corrupt, CancellationToken.None);
         Assert.Contains("overwritten", detail, StringComparison.Ordinal);
-        await WriteAsync(cluster, "after", 1);
-        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r1").Generation >= 2, "r1 suspected and rebuilt");
+        // Writes go on: with checkpoints flushed by f+1 replicas in turn, r1 may rest at the next one and flush the one after.
+        var written = 0;
+        await Tools.WaitUntilAsync(
+            async () =>
+            {
+                if (cluster.Replica("r1").Generation >= 2)
+                {
+                    return true;
+                }
+
+                await WriteAsync(cluster, $"after{written++}-", 1);
+                return false;
+            },
+            TimeSpan.FromSeconds(60),
+            "r1 suspected and rebuilt");
     }
 
     [Fact]
@@ -138,6 +151,50 @@ public sealed class CheckpointTests
         await cluster.Host.InjectAsync("r3", FaultKind.Crash, CancellationToken.None);
         await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r3") is { Generation: 2, State: "up" }, "r3 rebuilt from the checkpoint and voting");
         Assert.Equal(await cluster.DumpAsync("r1"), await cluster.DumpAsync("r3"));
+    }
+
+    [Theory]
+    [InlineData(CheckpointFlushers.Quorum)]
+    [InlineData(CheckpointFlushers.All)]
+    public async Task Background_checkpoints_are_flushed_by_f_plus_one_replicas_in_turn_unless_all_are_asked_for(CheckpointFlushers flushBy)
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+        await using var cluster = await Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], o =>
+        {
+            BackgroundCheckpoints(TimeSpan.FromHours(1))(o);
+            o.Group.Checkpoint!.FlushBy = flushBy;
+        });
+
+        const int checkpoints = 3;
+        for (var i = 0; i < checkpoints; i++)
+        {
+            await WriteAsync(cluster, $"k{i}", 100);
+            var verified = await cluster.Host.CheckpointAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.Contains($" db0={100 * (i + 1)}", verified.Labels!["resh.digest"], StringComparison.Ordinal);
+        }
+
+        // Each replica's own count of saves: f+1 = 2 per checkpoint in turn (none rests twice in a row), or all 3.
+        var saves = new List<int>();
+        foreach (var id in new[] { "r1", "r2", "r3" })
+        {
+            await using var direct = await cluster.ConnectReplicaAsync(id);
+            var info = (await direct.CallAsync("INFO", "persistence")).AsString()!;
+            saves.Add(int.Parse(info.Split("\r\n").Single(l => l.StartsWith("rdb_saves:", StringComparison.Ordinal))["rdb_saves:".Length..], System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (flushBy == CheckpointFlushers.Quorum)
+        {
+            Assert.Equal(2 * checkpoints, saves.Sum());
+            Assert.All(saves, n => Assert.InRange(n, 1, checkpoints - 1));
+        }
+        else
+        {
+            Assert.All(saves, n => Assert.Equal(checkpoints, n));
+        }
+
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name is "+checkpoint-mismatch" or "+checkpoint-failed");
+        await cluster.WaitHealthyAsync();
+        await cluster.AssertReplicasIdenticalAsync();
     }
 
     [Fact]

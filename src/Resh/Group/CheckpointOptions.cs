@@ -50,6 +50,15 @@ public sealed class CheckpointOptions
     /// </summary>
     public bool VotesOnFiles => Digest == RdbDigest || (Background && Digest is null);
 
+    /// <summary>
+    /// Which replicas flush each checkpoint voted on files: null (the default) is <see cref="CheckpointFlushers.Quorum"/>
+    /// for such checkpoints and <see cref="CheckpointFlushers.All"/> for a checkpoint voted on a digest command's reply.
+    /// </summary>
+    public CheckpointFlushers? FlushBy { get; set; }
+
+    /// <summary>What <see cref="FlushBy"/> comes to: f+1 replicas flush (in turn) only where the vote is on files.</summary>
+    public CheckpointFlushers Flushers => FlushBy ?? (VotesOnFiles ? CheckpointFlushers.Quorum : CheckpointFlushers.All);
+
     /// <summary>A checkpoint after this many new log entries (null: not by count).</summary>
     public long? EveryEntries { get; set; }
 
@@ -82,6 +91,7 @@ public sealed class CheckpointOptions
         .Value("flush-done-when", "text of the flush-done reply once the flush finished (Redis: rdb_bgsave_in_progress:0)", OptionValues.Text, (o, v) => o.FlushDoneWhen = v)
         .Value("flush-failed-when", "text of the finished flush-done reply when the flush failed (Redis: rdb_last_bgsave_status:err)", OptionValues.Text, (o, v) => o.FlushFailedWhen = v)
         .Value("flush-timeout", "how long a background flush may take", OptionValues.Duration(), (o, v) => o.FlushTimeout = v)
+        .Value("flush-by", "which replicas flush each checkpoint", OptionValues.Choice("quorum (f+1 replicas in turn; the default where the vote is on files) or all", ("quorum", CheckpointFlushers.Quorum), ("all", CheckpointFlushers.All)), (o, v) => o.FlushBy = v)
         .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
         .Value("min-interval", "no checkpoint sooner than this after the previous one (bounds the cost at high request rates)", OptionValues.Duration(), (o, v) => o.MinInterval = v)
         .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
@@ -129,6 +139,11 @@ public sealed class CheckpointOptions
             errors.Add($"checkpoint.digest: '{Digest}' cannot digest a background flush (the service has moved on when its files are ready); use 'digest: rdb' (Redis) or leave it out to compare the files' SHA-256");
         }
 
+        if (FlushBy == CheckpointFlushers.Quorum && !VotesOnFiles)
+        {
+            errors.Add($"checkpoint.flush-by: quorum needs a vote on files ('digest: rdb', or a background flush compared by the files' SHA-256): the reply of '{Digest}' is voted like a request, by every replica; use 'flush-by: all' or leave it out");
+        }
+
         if (EveryEntries is null && Every is null)
         {
             errors.Add("checkpoint.interval: needs a number of log entries (e.g. 10000) or a time (e.g. 5s)");
@@ -152,4 +167,18 @@ public sealed class CheckpointOptions
         errors.AddRange(Retention.Validate().Select(e => "checkpoint." + e));
         return errors;
     }
+}
+
+/// <summary>Which replicas flush a checkpoint.</summary>
+public enum CheckpointFlushers
+{
+    /// <summary>
+    /// f+1 voting replicas, a different set each time; the others rest and go on serving. f+1 equal digests verify the
+    /// checkpoint, so this is what it needs, and it saves the rest's forks, saves and digests. A replica is checked at
+    /// least every other checkpoint; a split among the f+1 fails the checkpoint and the next is flushed by all.
+    /// </summary>
+    Quorum,
+
+    /// <summary>Every voting replica flushes every checkpoint: each is checked every time, at the cost of 2f+1 saves.</summary>
+    All,
 }

@@ -57,4 +57,7 @@ internal static partial class GroupLog
 
     [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "Passive update skipped: {Reason}")]
     public static partial void PassiveUpdateFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Debug, Message = "Checkpoint #{Sequence}: f+1 replicas flush it; {Resting} rest and go on serving")]
+    public static partial void CheckpointRests(ILogger logger, long sequence, string resting);
 }

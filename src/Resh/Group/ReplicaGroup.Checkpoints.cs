@@ -106,6 +106,14 @@ public sealed partial class ReplicaGroup
 
                 if (!TryStartCheckpoint(force: true, out var started))
                 {
+                    if (FlushesRunning > 0)
+                    {
+                        // The last checkpoint was verified while a replica's background flush still runs (one save at
+                        // a time): this one starts when it ends. Real time: it waits for the service's own work.
+                        await Task.Delay(TimeSpan.FromMilliseconds(20), cts.Token);
+                        continue;
+                    }
+
                     return NewestCheckpoint;
                 }
 
@@ -150,7 +158,8 @@ public sealed partial class ReplicaGroup
 
             var since = _log.Head - _lastCheckpointAt;
             var elapsed = _clock.GetElapsedTime(_lastCheckpointTimestamp);
-            var due = since > 0 && (force
+            // A checkpoint that f+1 flushed and split on is taken again by all even without new entries: it finds the wrong one.
+            var due = (since > 0 || _allFlushNext) && (force
                 || ((options.MinInterval is not { } floor || elapsed >= floor)
                     && ((options.EveryEntries is { } n && since >= n) || (options.Every is { } every && elapsed >= every))));
             if (!due)

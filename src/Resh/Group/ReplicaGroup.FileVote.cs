@@ -29,8 +29,82 @@ public sealed partial class ReplicaGroup
     /// <summary>Background flushes still running on some replica (the next checkpoint waits: one save at a time).</summary>
     private int FlushesRunning => Volatile.Read(ref _flushesRunning);
 
-    bool IApplierCallbacks.SkipsCheckpoint(LogEntry entry) =>
-        entry.Sequence <= Volatile.Read(ref _startHead) || _voter.Decisions.KindOf(entry.Sequence) != Decision.Pending;
+    /// <summary>The replicas that flush each open checkpoint voted on files (a bit per replica); the other voters rest.</summary>
+    private readonly ConcurrentDictionary<long, ulong> _flushers = new();
+    private int _flushRotation;
+    private bool _allFlushNext;
+
+    bool IApplierCallbacks.SkipsCheckpoint(ReplicaApplier applier, LogEntry entry) =>
+        entry.Sequence <= Volatile.Read(ref _startHead) || _voter.Decisions.KindOf(entry.Sequence) != Decision.Pending
+        || (FlushersOf(entry) & (1UL << applier.ReplicaIndex)) == 0;
+
+    /// <summary>
+    /// The replicas that flush a checkpoint, chosen when the first replica reaches it: with <c>flush-by: quorum</c> f+1
+    /// of the voting replicas, starting f+1 further on each time (so no replica rests twice in a row); the others
+    /// abstain from its vote and go on serving, and their forks, saves and digests are saved. Everyone else, all.
+    /// </summary>
+    private ulong FlushersOf(LogEntry entry)
+    {
+        if (_options.Checkpoint is not { VotesOnFiles: true, Flushers: CheckpointFlushers.Quorum })
+        {
+            return ulong.MaxValue;
+        }
+
+        if (_flushers.TryGetValue(entry.Sequence, out var chosen))
+        {
+            return chosen;
+        }
+
+        var outcomes = new List<VoteOutcome>();
+        var resting = new List<string>();
+        lock (_lock)
+        {
+            if (_flushers.TryGetValue(entry.Sequence, out chosen))
+            {
+                return chosen;
+            }
+
+            var voters = _replicas.Where(r => _voter.IsVoter(r.Index)).Select(r => r.Index).ToList();
+            chosen = ulong.MaxValue;
+            if (_allFlushNext || voters.Count <= _voter.Quorum || _voter.Decisions.KindOf(entry.Sequence) != Decision.Pending)
+            {
+                _allFlushNext = false;
+            }
+            else
+            {
+                chosen = 0;
+                var start = _flushRotation % voters.Count;
+                _flushRotation = (start + _voter.Quorum) % voters.Count;
+                for (var k = 0; k < _voter.Quorum; k++)
+                {
+                    chosen |= 1UL << voters[(start + k) % voters.Count];
+                }
+
+                foreach (var index in voters.Where(i => (chosen & (1UL << i)) == 0))
+                {
+                    _voter.Abstain(index, entry, outcomes);
+                    resting.Add(_replicas[index].Spec.Id);
+                }
+            }
+
+            _flushers[entry.Sequence] = chosen;
+        }
+
+        if (resting.Count > 0)
+        {
+            GroupLog.CheckpointRests(_logger, entry.Sequence, string.Join(", ", resting));
+        }
+
+        Release(outcomes);
+        return chosen;
+    }
+
+    /// <summary>How many voting replicas flush the checkpoint at <paramref name="sequence"/> (call under the lock).</summary>
+    private int FlushingVoters(long sequence)
+    {
+        var mask = _flushers.TryGetValue(sequence, out var chosen) ? chosen : ulong.MaxValue;
+        return _replicas.Count(r => _voter.IsVoter(r.Index) && (mask & (1UL << r.Index)) != 0);
+    }
 
     /// <summary>A voting replica answered the flush: finish its part of the vote on files in the background.</summary>
     private void StartFileVote(Replica replica, LogEntry entry, string? captured)
@@ -209,9 +283,15 @@ public sealed partial class ReplicaGroup
                     var chosen = best.First();
                     store = (entry, new Capture(chosen.Replica, chosen.Path, "ok"), best.Key);
                 }
-                else if (vote.Parts.Count >= vote.Count && (best?.Count() ?? 0) + (_voter.VoterCount - vote.Parts.Count) < _voter.Quorum)
+                else if (vote.Parts.Count >= vote.Count && (best?.Count() ?? 0) + (FlushingVoters(entry.Sequence) - vote.Parts.Count) < _voter.Quorum)
                 {
                     fail = "no f+1 replicas' files digest alike: " + string.Join("; ", vote.Parts.Select(p => $"{p.Replica} {p.Digest ?? p.Problem}"));
+                    if (_flushers.TryGetValue(entry.Sequence, out var chosen) && chosen != ulong.MaxValue)
+                    {
+                        // Only f+1 flushed and they differ: which one is wrong is not known, so every replica flushes the next.
+                        _allFlushNext = true;
+                        fail += "; every replica flushes the next checkpoint";
+                    }
                 }
             }
 
@@ -263,6 +343,11 @@ public sealed partial class ReplicaGroup
         foreach (var old in _fileVotes.Keys.Where(s => s < sequence))
         {
             _fileVotes.TryRemove(old, out _);
+        }
+
+        foreach (var old in _flushers.Keys.Where(s => s < sequence))
+        {
+            _flushers.TryRemove(old, out _);
         }
     }
 

@@ -25,10 +25,11 @@ public interface IApplierCallbacks
     bool IsDecided(long sequence);
 
     /// <summary>
-    /// Whether this replica leaves the checkpoint entry out: one whose outcome is known, or one from the history the
-    /// group started with. A flush changes no state, and an old one run again could collide with a running one.
+    /// Whether this replica leaves the checkpoint entry out: one whose outcome is known, one from the history the
+    /// group started with, or one that other replicas flush while this one rests. A flush changes no state, and an old
+    /// one run again could collide with a running one.
     /// </summary>
-    bool SkipsCheckpoint(LogEntry entry);
+    bool SkipsCheckpoint(ReplicaApplier applier, LogEntry entry);
 }
 
 /// <summary>
@@ -302,7 +303,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
                 {
                     var entry = batch[i];
                     var skip = 0;
-                    if (entry.Kind == LogEventKind.Checkpoint && _callbacks.SkipsCheckpoint(entry))
+                    if (entry.Kind == LogEventKind.Checkpoint && _callbacks.SkipsCheckpoint(this, entry))
                     {
                         _pendingEnqueue.Add(new InFlight(entry, 0, Silent: true));
                         next = entry.Sequence + 1;

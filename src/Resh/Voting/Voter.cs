@@ -221,6 +221,46 @@ public sealed class Voter
         }
     }
 
+    /// <summary>
+    /// A voter that the entry does not ask to answer (a replica that rests during a checkpoint flushed by f+1 others):
+    /// it counts as having responded without a reply, so the entry settles without it, and it can neither decide nor
+    /// contradict. Nothing happens when the entry is settled already.
+    /// </summary>
+    public void Abstain(int replica, LogEntry entry, List<VoteOutcome> outcomes)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(outcomes);
+        var bit = Bit(replica);
+        if ((_voters & bit) == 0)
+        {
+            return;
+        }
+
+        if (!_slots.TryGetValue(entry.Sequence, out var slot))
+        {
+            if (Decisions.KindOf(entry.Sequence) != Decision.Pending)
+            {
+                return;
+            }
+
+            slot = _pool.TryPop(out var pooled) ? pooled : new Slot();
+            slot.Reset(entry, _voters);
+            _slots.Add(entry.Sequence, slot);
+        }
+
+        if ((slot.Responded & bit) != 0)
+        {
+            throw new InvalidOperationException($"replica {replica} answered #{entry.Sequence} before it abstained");
+        }
+
+        slot.Expected |= bit;
+        slot.Responded |= bit;
+        if (Settle(slot, outcomes))
+        {
+            Retire(entry.Sequence);
+        }
+    }
+
     /// <summary>Removes a settled slot and keeps it for reuse (one per entry otherwise).</summary>
     private void Retire(long sequence)
     {

@@ -201,6 +201,25 @@ public sealed class ConfigLoaderTests
     }
 
     [Fact]
+    public void Checkpoints_voted_on_files_are_flushed_by_f_plus_one_unless_all_are_asked_for()
+    {
+        var byDefault = ConfigLoader.Load(Issue, "test.yaml", "/tmp");
+        Assert.Null(byDefault.Group.Checkpoint!.FlushBy);
+        Assert.Equal(Resh.Group.CheckpointFlushers.Quorum, byDefault.Group.Checkpoint.Flushers);
+
+        const string Background = "\ncheckpoint: { flush: BGSAVE, flush-done: INFO persistence, flush-done-when: 'rdb_bgsave_in_progress:0', files: [dump.rdb], digest: rdb, interval: 5s, flush-by: all }\n";
+        Assert.Equal(Resh.Group.CheckpointFlushers.All, ConfigLoader.Load(Issue + Background, "test.yaml", "/tmp").Group.Checkpoint!.Flushers);
+
+        // A digest command is voted in the flush entry's reply, by every replica.
+        var digestCommand = ConfigLoader.Load(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], digest: DEBUG DIGEST, interval: 5s }\n", "test.yaml", "/tmp");
+        Assert.Equal(Resh.Group.CheckpointFlushers.All, digestCommand.Group.Checkpoint!.Flushers);
+        var e = Fails(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], digest: DEBUG DIGEST, interval: 5s, flush-by: quorum }\n");
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("checkpoint.flush-by: quorum needs a vote on files", StringComparison.Ordinal));
+        e = Fails(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, flush-by: some }\n");
+        Assert.Contains(e.Errors, x => x.Message.StartsWith("checkpoint.flush-by: 'some'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_checkpoint_interval_is_a_count_of_entries_or_a_duration()
     {
         var byCount = ConfigLoader.Load(Issue + "\ncheckpoint: { flush: SAVE, files: dump.rdb, interval: 10000, store: ./st }\n", "t.yaml", "/tmp");

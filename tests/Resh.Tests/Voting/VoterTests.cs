@@ -53,6 +53,67 @@ public sealed class VoterTests
     }
 
     [Fact]
+    public void An_abstaining_voter_is_not_waited_for_and_cannot_decide_or_contradict()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+
+        voter.Abstain(2, entry, outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(Decision.Pending, voter.Decisions.KindOf(entry.Sequence));
+        Assert.Equal(entry.Sequence, voter.SettledBelow(entry.Sequence));
+
+        voter.Add(0, entry, B("+OK"), B("+OK"), outcomes);
+        Assert.Empty(outcomes);
+        voter.Add(1, entry, B("+OK"), B("+OK"), outcomes);
+        Assert.Equal(VoteOutcomeKind.Decided, Assert.Single(outcomes).Kind);
+        // Settled with the two that answered: nothing stays open for the one that abstained.
+        Assert.Equal(0, voter.OpenSlots);
+
+        // A replica that does not vote has nothing to abstain from.
+        outcomes.Clear();
+        var other = Entry();
+        voter.Abstain(5, other, outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(0, voter.OpenSlots);
+    }
+
+    [Fact]
+    public void Two_voters_that_split_while_the_third_abstains_disagree_at_once()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+
+        voter.Add(0, entry, B("+A"), B("+A"), outcomes);
+        voter.Abstain(1, entry, outcomes);
+        Assert.Empty(outcomes);
+        voter.Add(2, entry, B("+B"), B("+B"), outcomes);
+        Assert.Contains(outcomes, o => o.Kind == VoteOutcomeKind.Disagreed);
+        Assert.Equal(Decision.Disagreed, voter.Decisions.KindOf(entry.Sequence));
+        Assert.Equal(0, voter.OpenSlots);
+    }
+
+    [Fact]
+    public void Abstaining_after_the_decision_or_twice_after_answering_is_handled()
+    {
+        var voter = Group(1, 3);
+        var entry = Entry();
+        var outcomes = new List<VoteOutcome>();
+        voter.Add(0, entry, B("+OK"), B("+OK"), outcomes);
+        Assert.Throws<InvalidOperationException>(() => voter.Abstain(0, entry, outcomes));
+        voter.Add(1, entry, B("+OK"), B("+OK"), outcomes);
+        outcomes.Clear();
+
+        // Decided and open for the third: its abstention settles the entry.
+        voter.Abstain(2, entry, outcomes);
+        Assert.Empty(outcomes);
+        Assert.Equal(0, voter.OpenSlots);
+        Assert.Equal(Decision.Decided, voter.Decisions.KindOf(entry.Sequence));
+    }
+
+    [Fact]
     public void A_wrong_reply_is_outvoted_and_reported_as_mismatch()
     {
         var voter = Group(1, 3);
