@@ -8,7 +8,12 @@
 #  3. writes REPLAY more requests, kills a replica and reports the replay rate of its rebuild from the
 #     checkpoint vs. the rate the direct server executes the same requests pipelined.
 #
-#   benchmarks/checkpoint-recovery.sh [-k KEYS] [-d VALUE_BYTES] [-r REPLAY] [-m bgsave|save]
+#   benchmarks/checkpoint-recovery.sh [-k KEYS] [-d VALUE_BYTES] [-r REPLAY] [-m bgsave|save] [-f quorum|all] [-x "REPLICA ARGS"]
+#
+# -x: more redis-server arguments for the replicas (e.g. "--bgsave_cpulist 1").
+# -f: which replicas flush (checkpoint.flush-by): quorum (f+1 in turn, the default with -m bgsave) or all.
+# A control client reads the direct redis-server at the same time as the gateway's: its gaps are what the machine's
+# scheduling alone costs a client. The gateway's GC collections and pause time meanwhile come from its /metrics.
 #
 # -m bgsave (default): flush BGSAVE, its completion read from INFO persistence, the files digested by Resh
 # (digest: rdb). -m save: flush SAVE and digest DEBUG DIGEST, in every replica's main thread.
@@ -16,14 +21,16 @@
 # curl, python3 and the .NET SDK.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-keys=1000000 size=1000 replay=500000 mode=bgsave
-while getopts "k:d:r:m:" opt; do
+keys=1000000 size=1000 replay=500000 mode=bgsave flush_by="" extra=""
+while getopts "k:d:r:m:f:x:" opt; do
   case $opt in
     k) keys=$OPTARG ;;
     d) size=$OPTARG ;;
     r) replay=$OPTARG ;;
     m) mode=$OPTARG ;;
-    *) echo "usage: $0 [-k keys] [-d value-bytes] [-r replay-requests] [-m bgsave|save]" >&2; exit 2 ;;
+    f) flush_by="flush-by: $OPTARG" ;;
+    x) extra=$OPTARG ;;
+    *) echo "usage: $0 [-k keys] [-d value-bytes] [-r replay-requests] [-m bgsave|save] [-f quorum|all] [-x replica-args]" >&2; exit 2 ;;
   esac
 done
 case $mode in
@@ -65,9 +72,10 @@ checkpoint:
   $flush
   files: [dump.rdb]
   interval: 1h
+  $flush_by
 replicas:
   count: 3
-  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no $debug
+  command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no $debug $extra
 EOF
 redis-server --port "$direct_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --enable-debug-command local >/dev/null &
 redis_pid=$!
@@ -149,13 +157,25 @@ while not os.path.exists(stop):
 print(f"{gap_before*1000:.1f} {gap_during*1000:.1f} {n}")
 PY
 }
+gc_metrics() { # -> "seconds paused in GC, gen0, gen1, gen2 collections, MiB allocated" of the gateway so far
+  curl -s "http://127.0.0.1:$admin_port/metrics" | awk '/^dotnet_gc_pause_time_seconds_total/ {p=$2} /^dotnet_gc_heap_total_allocated_bytes_total/ {a=$2}
+    /^dotnet_gc_collections_total.*gen0/ {g0=$2} /^dotnet_gc_collections_total.*gen1/ {g1=$2} /^dotnet_gc_collections_total.*gen2/ {g2=$2}
+    END {printf "%f %d %d %d %.0f\n", p+0, g0+0, g1+0, g2+0, a/1048576}'
+}
 rm -f "$work/stop-probe"
+read -r gc_pause0 gc0_0 gc1_0 gc2_0 alloc0 < <(gc_metrics)
 stall_probe "$gw_port" 3 > "$work/stall.txt" &
 probe_pid=$!
+# The control: the same client against the direct redis-server at the same time (it holds the same data and does not
+# save): its gaps are what this machine's scheduling alone does to a client.
+stall_probe "$direct_port" 3 > "$work/stall-direct.txt" &
+control_pid=$!
 sleep 3
 start=$(date +%s.%N); resh checkpoint --config "$work/bench.yaml" >/dev/null; total=$(echo "$(date +%s.%N) - $start" | bc)
-touch "$work/stop-probe"; wait "$probe_pid"
+touch "$work/stop-probe"; wait "$probe_pid" "$control_pid"
 read -r gap_before gap_during probe_requests < "$work/stall.txt"
+read -r control_before control_during control_requests < "$work/stall-direct.txt"
+read -r gc_pause1 gc0_1 gc1_1 gc2_1 alloc1 < <(gc_metrics)
 detail=$(event +checkpoint "")
 pause=$(sed -E 's/.*longest replica pause ([0-9.]+) ms.*/\1/' <<<"$detail")
 start=$(date +%s%N); redis-cli -p "$direct_port" save >/dev/null; direct_save=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -168,6 +188,10 @@ done
 fork_ms=$(redis-cli -p "$direct_port" info stats | tr -d '\r' | awk -F: '/^latest_fork_usec:/ {printf "%.1f", $2/1000}')
 echo "checkpoint ($mode): $detail"
 printf 'client stall: longest reply gap %s ms during the checkpoint (%s ms in the 3 s before it; %s GETs one after another)\n' "$gap_during" "$gap_before" "$probe_requests"
+printf 'control, the same client on the direct redis-server meanwhile: longest gap %s ms during (%s ms before; %s GETs)\n' "$control_during" "$control_before" "$control_requests"
+printf 'gateway GC meanwhile: %d MiB allocated; %d gen0, %d gen1, %d gen2 collections, %.1f ms paused in all\n' "$((alloc1 - alloc0))" "$((gc0_1 - gc0_0))" "$((gc1_1 - gc1_0))" "$((gc2_1 - gc2_0))" "$(echo "($gc_pause1 - $gc_pause0) * 1000" | bc -l)"
+echo "gateway GC pauses of 100 ms or more (the whole run so far, from its log):"
+grep -o 'paused [0-9]* ms for a garbage collection.*' "$work/resh.log" | sed 's/^/  /' || echo "  none"
 printf 'checkpoint pause: resh %.1f ms (longest replica: until the flush answered); direct SAVE + DEBUG DIGEST %d + %d ms; direct BGSAVE fork (latest_fork_usec) %s ms\n' \
   "$pause" "$direct_save" "$direct_digest" "$fork_ms"
 printf 'checkpoint total (command to verified and stored): %.1f s\n' "$total"

@@ -503,7 +503,7 @@ public static class ReshCli
             $"{replica}: {fault}: {root.GetProperty("detail").GetString()}", ct);
 
     private static Task<int> CheckpointAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
-        PostAsync(target, "checkpoint", null, TimeSpan.FromMinutes(5), output, errors, root =>
+        PostAsync(target, "checkpoint", null, TimeSpan.FromMinutes(15), output, errors, root =>
             $"checkpoint #{root.GetProperty("sequence").GetInt64()} stored as {root.GetProperty("snapshotId").GetString()}", ct);
 
     /// <summary>POSTs to the admin endpoint; prints <paramref name="describe"/> of a JSON answer, or its error.</summary>

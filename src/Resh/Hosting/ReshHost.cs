@@ -244,6 +244,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         {
             _exporter = new MetricsExport(ReshMetrics.MeterName);
             RegisterObservables();
+            _gcPauses = new GcPauses(Metrics.Meter, _loggerFactory.CreateLogger("Resh.Host"));
         }
 
         var admin = new AdminServer(endpoint, _options.AdminToken, this, Events, _exporter, _loggerFactory);
@@ -268,6 +269,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     }
 
     private MetricsExport? _exporter;
+    private GcPauses? _gcPauses;
 
     /// <summary>
     /// The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas), and
@@ -316,8 +318,11 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         }
 
         var before = group.NewestCheckpoint;
-        var newest = await group.CheckpointNowAsync(_options.FinalCheckpointTimeout).WaitAsync(cancellationToken);
-        return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {_options.FinalCheckpointTimeout.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
+        // Asked for explicitly, a checkpoint may take as long as its flush may (a large data set on a busy machine
+        // writes for minutes), plus the store; the caller can give up sooner.
+        var limit = _options.Group.Checkpoint.Background ? _options.Group.Checkpoint.FlushTimeout + _options.FinalCheckpointTimeout : _options.FinalCheckpointTimeout;
+        var newest = await group.CheckpointNowAsync(limit).WaitAsync(cancellationToken);
+        return newest ?? throw new InvalidOperationException($"the checkpoint failed or did not finish within {limit.TotalSeconds:0}s (see /events); the newest verified one is {(before is null ? "none" : $"#{before.Sequence}")}");
     }
 
     private volatile bool _handingOver;
@@ -408,6 +413,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
                 await _admin.DisposeAsync();
             }
 
+            _gcPauses?.Dispose();
             _exporter?.Dispose();
             if (_sequencer is not null)
             {
