@@ -297,7 +297,7 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
                             break;
                         case SessionActionKind.Submit:
                             var pending = new Pending(this, action.CloseAfterReply, action.Transform, action.Barrier);
-                            var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, action.Bytes.ToArray(), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
+                            var entry = new LogEntry(LogEventKind.Request, SessionId, action.Context, PayloadArena.Copy(action.Bytes.Span), action.ReplyCount, action.Selection == ReplySelection.Last, pending, action.ReplyHint) { ReadOnly = action.ReadOnly };
                             var queued = EnqueueAsync(pending, ct);
                             if (!queued.IsCompletedSuccessfully)
                             {
