@@ -82,7 +82,6 @@ redis_pid=$!
 setsid dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll run "$work/bench.yaml" --log-level Warning > "$work/resh.log" 2>&1 &
 resh_pid=$!
 disown "$resh_pid"
-[[ -n "${GATEWAY_AUTOGROUP_NICE:-}" ]] && echo "$GATEWAY_AUTOGROUP_NICE" > "/proc/$resh_pid/autogroup"
 for _ in $(seq 1 300); do
   redis-cli -p "$gw_port" ping >/dev/null 2>&1 && redis-cli -p "$direct_port" ping >/dev/null 2>&1 && break
   sleep 0.1
