@@ -54,7 +54,7 @@ public static class Tools
     }
 
     /// <summary>Starts `resh run CONFIG` as a real process and waits until it serves; kills it if it does not.</summary>
-    public static async Task<Process> StartReshAsync(string config)
+    public static async Task<Process> StartReshAsync(string config, TimeSpan? timeout = null)
     {
         var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
         var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
@@ -71,7 +71,7 @@ public static class Tools
         process.BeginErrorReadLine();
         try
         {
-            await serving.Task.WaitAsync(TimeSpan.FromSeconds(60));
+            await serving.Task.WaitAsync(timeout ?? TimeSpan.FromSeconds(60));
         }
         catch
         {
