@@ -76,14 +76,16 @@ public sealed partial class ReplicaGroup
                     continue;
                 }
 
-                // Replaying entries decided long ago is judged by progress, not by their decision times.
+                // Replaying entries decided long ago is judged by progress, not by their decision times. And nothing is
+                // owed from before the replica started: a restarted gateway appends its log from disk at once, while a
+                // replica restoring a large checkpoint starts seconds later (1 GiB: 8-12 s here).
                 var entry = replaying ? null : _log[next];
                 var owed = new OwedReply(
                     replaying,
                     r.ProgressTimestamp,
                     entry is not null && _voter.Decisions.KindOf(next) != Decision.Pending,
-                    entry is null ? 0 : _voter.Decisions.TimeOf(next),
-                    entry?.AppendedTimestamp ?? 0,
+                    entry is null ? 0 : Math.Max(_voter.Decisions.TimeOf(next), r.StartedTimestamp),
+                    entry is null ? 0 : Math.Max(entry.AppendedTimestamp, r.StartedTimestamp),
                     !replaying && _voter.HasReplies(next),
                     entry?.Kind == LogEventKind.Checkpoint || applier.AtCheckpointBarrier,
                     _voter.VoterCount == 1 && _voter.IsVoter(r.Index));

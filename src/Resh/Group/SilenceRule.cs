@@ -47,7 +47,8 @@ internal readonly record struct OwedReply(
 /// group undecided for good. Several voters all silent with nobody to wake are left alone: that is a slow command on
 /// every replica (a long script, a huge DEL), not a fault, and suspecting them all would rebuild the group into the
 /// same command. Silence is measured from the later of the entry's append and the replica's last progress, so a
-/// backlog it works through is not silence; a checkpoint (its save, its capture) is timed by the checkpoint code.
+/// backlog it works through is not silence, and never from before the replica started (the group passes the later of
+/// the two as the append and decision times); a checkpoint (its save, its capture) is timed by the checkpoint code.
 /// </summary>
 internal static class SilenceRule
 {
