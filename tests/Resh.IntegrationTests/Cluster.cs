@@ -53,20 +53,33 @@ public static class Tools
         return path;
     }
 
-    /// <summary>Starts `resh run CONFIG` as a real process and waits until it serves; kills it if it does not.</summary>
-    public static async Task<Process> StartReshAsync(string config, TimeSpan? timeout = null)
+    /// <summary>Starts `resh run CONFIG` and waits until it serves; with <paramref name="log"/>, its output is appended there.</summary>
+    public static async Task<Process> StartReshAsync(string config, TimeSpan? timeout = null, string? log = null)
     {
         var resh = Path.Combine(AppContext.BaseDirectory, "resh.dll");
         var process = Process.Start(new ProcessStartInfo("dotnet", [resh, "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         var serving = new TaskCompletionSource();
+        var gate = new Lock();
+        void Keep(string? line)
+        {
+            if (log is not null && line is not null)
+            {
+                lock (gate)
+                {
+                    File.AppendAllText(log, line + "\n");
+                }
+            }
+        }
+
         process.OutputDataReceived += (_, e) =>
         {
+            Keep(e.Data);
             if (e.Data?.Contains("serving", StringComparison.Ordinal) == true)
             {
                 serving.TrySetResult();
             }
         };
-        process.ErrorDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         try

@@ -33,7 +33,8 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
 
     public void Dispose()
     {
-        if (Directory.Exists(_dir))
+        // RESH_KEEP_TEST_LOGS=1 keeps the directory (configuration, state and the resh logs of the 1 GiB test).
+        if (Directory.Exists(_dir) && Environment.GetEnvironmentVariable("RESH_KEEP_TEST_LOGS") != "1")
         {
             Directory.Delete(_dir, recursive: true);
         }
@@ -56,48 +57,60 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     private Task AssertAllPresentAsync(IReadOnlyDictionary<string, string> acked) =>
         Tools.AssertAllReadableAsync(new IPEndPoint(IPAddress.Loopback, _port), acked);
 
+    /// <summary>
+    /// Four clients that SET fresh keys until <paramref name="stop"/> completes or their connection breaks (the kill);
+    /// each acknowledged write goes into <paramref name="acked"/>, and <paramref name="written"/> gets the count of
+    /// writes so far after each one.
+    /// </summary>
+    private Task[] StartWriters(string prefix, ConcurrentDictionary<string, string> acked, Task stop, Action<int> written)
+    {
+        var count = 0;
+        return [.. Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+        {
+            await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
+            for (var i = 0; !stop.IsCompleted; i++)
+            {
+                var (key, value) = ($"{prefix}:{c}:{i}", $"v{i}:{Guid.NewGuid():N}");
+                try
+                {
+                    var reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(60));
+                    if (reply.AsString() == "OK")
+                    {
+                        acked[key] = value;
+                    }
+                }
+                catch (Exception e) when (e is EndOfStreamException or IOException or System.Net.Sockets.SocketException)
+                {
+                    return;
+                }
+
+                written(Interlocked.Increment(ref count));
+            }
+        }))];
+    }
+
     [Fact]
     public async Task Kill_9_of_the_whole_resh_tree_under_load_loses_no_acknowledged_write()
     {
         var acked = new ConcurrentDictionary<string, string>();
         using (var resh = await StartReshAsync())
         {
-            var count = 0;
             var checkpointSeenAt = 0;
             var killed = new TaskCompletionSource();
-            var writers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            var writers = StartWriters("d", acked, killed.Task, n =>
             {
-                await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
-                for (var i = 0; !killed.Task.IsCompleted; i++)
+                // Killed 200 writes after a checkpoint was stored: the restart needs both the checkpoint and the log.
+                if (n >= 1500 && Volatile.Read(ref checkpointSeenAt) == 0 && HasCheckpoint())
                 {
-                    var (key, value) = ($"d:{c}:{i}", $"v{i}:{Guid.NewGuid():N}");
-                    try
-                    {
-                        var reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(30));
-                        if (reply.AsString() == "OK")
-                        {
-                            acked[key] = value;
-                        }
-                    }
-                    catch (Exception e) when (e is EndOfStreamException or IOException or System.Net.Sockets.SocketException)
-                    {
-                        return;
-                    }
-
-                    // Killed 200 writes after a checkpoint was stored: the restart needs both the checkpoint and the log.
-                    var n = Interlocked.Increment(ref count);
-                    if (n >= 1500 && Volatile.Read(ref checkpointSeenAt) == 0 && HasCheckpoint())
-                    {
-                        Interlocked.CompareExchange(ref checkpointSeenAt, n, 0);
-                    }
-
-                    if (Volatile.Read(ref checkpointSeenAt) is > 0 and var seen && n >= seen + 200 && killed.TrySetResult())
-                    {
-                        // The whole tree at once, as a power cut would: gateway and all replicas.
-                        resh.Kill(entireProcessTree: true);
-                    }
+                    Interlocked.CompareExchange(ref checkpointSeenAt, n, 0);
                 }
-            })).ToArray();
+
+                if (Volatile.Read(ref checkpointSeenAt) is > 0 and var seen && n >= seen + 200 && killed.TrySetResult())
+                {
+                    // The whole tree at once, as a power cut would: gateway and all replicas.
+                    resh.Kill(entireProcessTree: true);
+                }
+            });
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromMinutes(2));
             await resh.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
@@ -128,6 +141,29 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
     [Fact]
     public async Task With_1_GiB_per_replica_and_checkpoints_every_3_s_kill_9_under_load_and_resh_stop_lose_nothing()
     {
+        var logs = new[] { "first", "after-kill", "after-stop" }.Select(n => Path.Combine(Path.GetDirectoryName(Config)!, $"resh-{n}.log")).ToArray();
+        try
+        {
+            await OneGiBRestartsAsync(logs);
+        }
+        catch
+        {
+            // What each resh run said, for a failure that happened far from its cause.
+            foreach (var log in logs.Where(File.Exists))
+            {
+                output.WriteLine($"--- the end of {Path.GetFileName(log)}:");
+                foreach (var line in File.ReadLines(log).TakeLast(60))
+                {
+                    output.WriteLine(line);
+                }
+            }
+
+            throw;
+        }
+    }
+
+    private async Task OneGiBRestartsAsync(string[] logs)
+    {
         const int keys = 1_000_000;
         var values = Enumerable.Range(0, 256).Select(i =>
         {
@@ -139,7 +175,7 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         var acked = new ConcurrentDictionary<string, string>();
         var restart = TimeSpan.FromMinutes(3);
         var clock = Stopwatch.StartNew();
-        using (var resh = await StartReshAsync())
+        using (var resh = await Tools.StartReshAsync(Config, log: logs[0]))
         {
             await using (var filler = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port)))
             {
@@ -160,30 +196,10 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
                 async () => (await StatusAsync()).GetProperty("checkpoint") is { ValueKind: System.Text.Json.JsonValueKind.Object } c && c.GetProperty("sequence").GetInt64() > filled,
                 TimeSpan.FromMinutes(5),
                 "a checkpoint of the whole 1 GiB data set, stored while writes go on");
-            var writers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
-            {
-                await using var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port));
-                for (var i = 0; !killed.Task.IsCompleted; i++)
-                {
-                    var (key, value) = ($"w:{c}:{i}", $"v{i}:{Guid.NewGuid():N}");
-                    try
-                    {
-                        var reply = await client.CallAsync("SET", key, value).WaitAsync(TimeSpan.FromSeconds(60));
-                        if (reply.AsString() == "OK")
-                        {
-                            acked[key] = value;
-                            Interlocked.Increment(ref count);
-                        }
-                    }
-                    catch (Exception e) when (e is EndOfStreamException or IOException or System.Net.Sockets.SocketException)
-                    {
-                        return;
-                    }
-                }
-            })).ToArray();
+            var writers = StartWriters("w", acked, killed.Task, n => Volatile.Write(ref count, n));
 
             await stored;
-            output.WriteLine($"a checkpoint covering the fill stored {clock.Elapsed.TotalSeconds:0.0} s later, {Volatile.Read(ref count)} writes acknowledged meanwhile");
+            output.WriteLine($"a checkpoint covering the fill stored {clock.Elapsed.TotalSeconds:0.0} s later, {Volatile.Read(ref count)} writes meanwhile");
             // 200 more writes after the checkpoint, then the whole tree at once: the restart needs the checkpoint and the log.
             var atCheckpoint = Volatile.Read(ref count);
             await Tools.WaitUntilAsync(() => Volatile.Read(ref count) >= atCheckpoint + 200, TimeSpan.FromSeconds(60), "200 writes after the checkpoint");
@@ -194,13 +210,14 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         clock.Restart();
-        using (var again = await Tools.StartReshAsync(Config, restart))
+        using (var again = await Tools.StartReshAsync(Config, restart, logs[1]))
         {
             output.WriteLine($"after kill -9: serving again in {clock.Elapsed.TotalSeconds:0.0} s, {acked.Count} acknowledged writes to check");
             var status = await StatusAsync();
             Assert.True(status.GetProperty("checkpoint").GetProperty("sequence").GetInt64() > 0);
             await AssertAllPresentAsync(acked);
             await AssertFilledAsync(keys, values, acked.Count);
+            await AssertNoneRebuiltAsync();
 
             // More writes, then a controlled stop (its final checkpoint of 1 GiB may outlast its limit: then the log covers it).
             await using (var client = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, _port)))
@@ -220,18 +237,30 @@ public sealed class DurabilityTests(Xunit.Abstractions.ITestOutputHelper output)
         }
 
         clock.Restart();
-        using var third = await Tools.StartReshAsync(Config, restart);
+        using var third = await Tools.StartReshAsync(Config, restart, logs[2]);
         output.WriteLine($"after resh stop: serving again in {clock.Elapsed.TotalSeconds:0.0} s");
         try
         {
             await AssertAllPresentAsync(acked);
             await AssertFilledAsync(keys, values, acked.Count);
+            await AssertNoneRebuiltAsync();
         }
         finally
         {
             third.Kill(entireProcessTree: true);
             await third.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
         }
+    }
+
+    /// <summary>
+    /// No replica of the restarted gateway was suspected: each restored the checkpoint (seconds for 1 GiB) while the
+    /// log from disk was already appended, and what it owed is timed from its start, not from that append.
+    /// </summary>
+    private async Task AssertNoneRebuiltAsync()
+    {
+        var replicas = (await StatusAsync()).GetProperty("replicas").EnumerateArray().ToList();
+        Assert.Equal(3, replicas.Count);
+        Assert.All(replicas, r => Assert.Equal(1, r.GetProperty("generation").GetInt32()));
     }
 
     /// <summary>
