@@ -1,4 +1,4 @@
-// Over 400 lines: the command-line verbs (run, status, inject, checkpoint, backup, store, ...) and their usage text, each a few lines; one table of verbs reads better than one file each.
+// Over 600 lines: the command-line verbs (run, status, inject, checkpoint, backup, store, ...) and their usage text, each a few lines; one table of verbs reads better than one file each.
 using System.CommandLine;
 using System.Globalization;
 using System.Net;

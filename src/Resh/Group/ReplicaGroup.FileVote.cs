@@ -99,6 +99,9 @@ public sealed partial class ReplicaGroup
         return chosen;
     }
 
+    /// <summary>Whether only f+1 replicas flush the checkpoint at <paramref name="sequence"/> (the others rest).</summary>
+    private bool FlushedByQuorum(long sequence) => _flushers.TryGetValue(sequence, out var chosen) && chosen != ulong.MaxValue;
+
     /// <summary>How many voting replicas flush the checkpoint at <paramref name="sequence"/> (call under the lock).</summary>
     private int FlushingVoters(long sequence)
     {
@@ -286,7 +289,7 @@ public sealed partial class ReplicaGroup
                 else if (vote.Parts.Count >= vote.Count && (best?.Count() ?? 0) + (FlushingVoters(entry.Sequence) - vote.Parts.Count) < _voter.Quorum)
                 {
                     fail = "no f+1 replicas' files digest alike: " + string.Join("; ", vote.Parts.Select(p => $"{p.Replica} {p.Digest ?? p.Problem}"));
-                    if (_flushers.TryGetValue(entry.Sequence, out var chosen) && chosen != ulong.MaxValue)
+                    if (FlushedByQuorum(entry.Sequence))
                     {
                         // Only f+1 flushed and they differ: which one is wrong is not known, so every replica flushes the next.
                         _allFlushNext = true;

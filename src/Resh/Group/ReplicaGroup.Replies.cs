@@ -111,7 +111,7 @@ public sealed partial class ReplicaGroup
                 r.Mismatches++;
                 (into ??= []).Add((r, r.Applier, $"reply to #{outcome.Entry.Sequence} differs from the decided one"));
             }
-            else if (outcome.Kind == VoteOutcomeKind.Diverged && outcome.Entry.Kind == LogEventKind.Checkpoint && _flushers.TryGetValue(outcome.Entry.Sequence, out var flushers) && flushers != ulong.MaxValue)
+            else if (outcome.Kind == VoteOutcomeKind.Diverged && outcome.Entry.Kind == LogEventKind.Checkpoint && FlushedByQuorum(outcome.Entry.Sequence))
             {
                 // f+1 replicas flushed it and split: which side is wrong is not known; every replica flushes the next.
                 _allFlushNext = true;

@@ -244,7 +244,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         {
             _exporter = new MetricsExport(ReshMetrics.MeterName);
             RegisterObservables();
-            _gcPauses = new GcPauses(Metrics.Meter, _loggerFactory.CreateLogger("Resh.Host"));
+            _gcPauses = new GcPauses(Metrics.Meter, _logger);
         }
 
         var admin = new AdminServer(endpoint, _options.AdminToken, this, Events, _exporter, _loggerFactory);

@@ -158,23 +158,15 @@ public sealed class Voter
         }
 
         var bit = Bit(replica);
-        if (!_slots.TryGetValue(entry.Sequence, out var slot))
+        if (SlotFor(entry) is not { } slot)
         {
-            var known = Decisions.KindOf(entry.Sequence);
-            if (known != Decision.Pending)
+            // Settled before this voter joined its expected set: check against the digest.
+            if (Decisions.KindOf(entry.Sequence) == Decision.Decided && DigestOf(normalized) != Decisions.DigestOf(entry.Sequence))
             {
-                // Settled before this voter joined its expected set: check against the digest.
-                if (known == Decision.Decided && DigestOf(normalized) != Decisions.DigestOf(entry.Sequence))
-                {
-                    outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, ReadOnlyMemory<byte>.Empty));
-                }
-
-                return;
+                outcomes.Add(new VoteOutcome(VoteOutcomeKind.Mismatch, entry, replica, ReadOnlyMemory<byte>.Empty));
             }
 
-            slot = _pool.TryPop(out var pooled) ? pooled : new Slot();
-            slot.Reset(entry, _voters);
-            _slots.Add(entry.Sequence, slot);
+            return;
         }
 
         slot.Expected |= bit;
@@ -236,16 +228,9 @@ public sealed class Voter
             return;
         }
 
-        if (!_slots.TryGetValue(entry.Sequence, out var slot))
+        if (SlotFor(entry) is not { } slot)
         {
-            if (Decisions.KindOf(entry.Sequence) != Decision.Pending)
-            {
-                return;
-            }
-
-            slot = _pool.TryPop(out var pooled) ? pooled : new Slot();
-            slot.Reset(entry, _voters);
-            _slots.Add(entry.Sequence, slot);
+            return;
         }
 
         if ((slot.Responded & bit) != 0)
@@ -259,6 +244,25 @@ public sealed class Voter
         {
             Retire(entry.Sequence);
         }
+    }
+
+    /// <summary>The open slot of <paramref name="entry"/>, a new one while it is pending, or null once it is settled.</summary>
+    private Slot? SlotFor(LogEntry entry)
+    {
+        if (_slots.TryGetValue(entry.Sequence, out var slot))
+        {
+            return slot;
+        }
+
+        if (Decisions.KindOf(entry.Sequence) != Decision.Pending)
+        {
+            return null;
+        }
+
+        slot = _pool.TryPop(out var pooled) ? pooled : new Slot();
+        slot.Reset(entry, _voters);
+        _slots.Add(entry.Sequence, slot);
+        return slot;
     }
 
     /// <summary>Removes a settled slot and keeps it for reuse (one per entry otherwise).</summary>
