@@ -174,12 +174,20 @@ public sealed class CheckpointTests
         }
 
         // Each replica's own count of saves: f+1 = 2 per checkpoint in turn (none rests twice in a row), or all 3.
+        // A checkpoint is verified by f+1 equal digests, so with every replica flushing the last one may still
+        // be saving when the call returns: read each count once its replica has no save in progress.
         var saves = new List<int>();
         foreach (var id in new[] { "r1", "r2", "r3" })
         {
             await using var direct = await cluster.ConnectReplicaAsync(id);
-            var info = (await direct.CallAsync("INFO", "persistence")).AsString()!;
-            saves.Add(int.Parse(info.Split("\r\n").Single(l => l.StartsWith("rdb_saves:", StringComparison.Ordinal))["rdb_saves:".Length..], System.Globalization.CultureInfo.InvariantCulture));
+            var info = new Dictionary<string, string>();
+            await Tools.WaitUntilAsync(async () =>
+            {
+                info = ((await direct.CallAsync("INFO", "persistence")).AsString()!).Split("\r\n")
+                    .Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+                return info["rdb_bgsave_in_progress"] == "0";
+            }, TimeSpan.FromSeconds(60), $"{id} has no background save in progress");
+            saves.Add(int.Parse(info["rdb_saves"], System.Globalization.CultureInfo.InvariantCulture));
         }
 
         if (flushBy == CheckpointFlushers.Quorum)
