@@ -36,6 +36,49 @@ public static class ConfigLoader
         return Load(File.ReadAllText(full), path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
     }
 
+    /// <summary>
+    /// Reads the file as <see cref="LoadFile"/> does, and also every key's value as written, by full path
+    /// ("service.max-clients"; a list is one value): what a reload compares to find the keys that changed.
+    /// </summary>
+    public static (ReshOptions Options, IReadOnlyDictionary<string, string> Values) LoadFileWithValues(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ConfigException([new ConfigError(path, 0, "file not found")]);
+        }
+
+        var full = Path.GetFullPath(path);
+        var yaml = File.ReadAllText(full);
+        var options = Load(yaml, path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        Flatten(Read(yaml, path, [])!, "", values);
+        return (options, values);
+    }
+
+    /// <summary>The keys whose values differ between two readings of a configuration (added or removed ones too).</summary>
+    public static IReadOnlyList<string> Changed(IReadOnlyDictionary<string, string> before, IReadOnlyDictionary<string, string> after) =>
+        [.. before.Keys.Union(after.Keys).Where(k => !before.TryGetValue(k, out var a) || !after.TryGetValue(k, out var b) || a != b).Order(StringComparer.Ordinal)];
+
+    private static void Flatten(ConfigNode node, string path, Dictionary<string, string> values)
+    {
+        if (node.Entries is { } entries)
+        {
+            foreach (var (key, value) in entries)
+            {
+                Flatten(value, path.Length == 0 ? key.Text ?? "" : $"{path}.{key.Text}", values);
+            }
+        }
+        else
+        {
+            values[path] = Text(node);
+        }
+
+        static string Text(ConfigNode node) =>
+            node.Items is { } items ? "[" + string.Join(", ", items.Select(Text)) + "]"
+            : node.Entries is { } entries ? "{" + string.Join(", ", entries.Select(e => $"{e.Key.Text}: {Text(e.Value)}")) + "}"
+            : node.Text ?? "";
+    }
+
     /// <summary>Parses YAML text; <paramref name="name"/> names the default state directory.</summary>
     public static ReshOptions Load(string yaml, string file, string baseDirectory, string name = "resh")
     {

@@ -87,6 +87,10 @@ public static class ReshCli
         stop.SetAction((parse, ct) => StopAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(stop);
 
+        var reload = new Command("reload", "Read the configuration file again and apply what can change while serving (client limits, admin-token, timeouts, the checkpoint schedule and retention); name the changed keys that need a restart. The same as SIGHUP or systemctl reload.") { adminOption, configOption, tokenOption };
+        reload.SetAction((parse, ct) => ReloadAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
+        root.Subcommands.Add(reload);
+
         var switchover = new Command("switchover", "Mode remus: hand the service to the up-to-date backup now (the primary drains, the backup takes over at once, nothing acknowledged is lost).") { adminOption, configOption, tokenOption };
         switchover.SetAction((parse, ct) => SwitchoverAsync(Admin(parse, adminOption, configOption, tokenOption), output, errors, ct));
         root.Subcommands.Add(switchover);
@@ -100,12 +104,12 @@ public static class ReshCli
         var validateArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
         var validate = new Command("validate", "Check CONFIG; exit 0 when valid, 2 with one line per problem otherwise.") { validateArg };
         validate.SetAction(parse => Validate(parse.GetValue(validateArg)!, output, errors));
-        var keys = new Command("keys", "List every configuration key with what it sets.");
+        var keys = new Command("keys", "List every configuration key with what it sets; [reload] marks those a reload applies while serving.");
         keys.SetAction(_ =>
         {
             foreach (var key in ReshOptions.Keys.Describe())
             {
-                output.WriteLine($"{key.Path,-42} {key.Help}{(key.Required is { } example ? $" (required, e.g. '{example}')" : "")}");
+                output.WriteLine($"{key.Path,-42} {key.Help}{(key.Required is { } example ? $" (required, e.g. '{example}')" : "")}{(ReshHost.IsReloadable(key.Path) ? " [reload]" : "")}");
             }
 
             return 0;
@@ -171,14 +175,27 @@ public static class ReshCli
 
     private static async Task<int> RunCommandAsync(FileInfo file, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
     {
-        if (await LoadAsync(file, errors) is not { } options)
+        ReshOptions options;
+        IReadOnlyDictionary<string, string> values;
+        try
         {
+            (options, values) = ConfigLoader.LoadFileWithValues(file.FullName);
+        }
+        catch (ConfigException e)
+        {
+            foreach (var error in e.Errors)
+            {
+                await errors.WriteLineAsync($"error: {error}");
+            }
+
             return ExitUsage;
         }
 
         using var loggerFactory = CreateLoggerFactory(level);
         await using var host = new ReshHost(options, loggerFactory);
-        using var signals = RouteSignals(host);
+        var reloader = new ConfigReloader(file, host, values, output, errors);
+        host.Reloader = reloader.ReloadAsync;
+        using var signals = RouteSignals(host, reloader);
         if (options.Replication.Mode == ReplicationMode.Remus && options.Replication.Remus.StartBackup)
         {
             await output.WriteLineAsync($"resh: starting the backup on {options.Replication.Remus.Backups[0]} ({StartBackupProcess(file.FullName, options)})");
@@ -224,9 +241,14 @@ public static class ReshCli
         return ExitUsage;
     }
 
-    /// <summary>SIGTERM and SIGINT ask the host for a controlled shutdown.</summary>
-    private static IDisposable RouteSignals(ReshHost host)
+    /// <summary>SIGTERM and SIGINT ask the host for a controlled shutdown; SIGHUP (with a reloader) reloads the configuration.</summary>
+    private static IDisposable RouteSignals(ReshHost host, ConfigReloader? reloader = null)
     {
+        var sighup = reloader is null ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            c.Cancel = true;
+            _ = Task.Run(() => reloader.ReloadAsync(CancellationToken.None));
+        });
         var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
         {
             c.Cancel = true;
@@ -237,15 +259,17 @@ public static class ReshCli
             c.Cancel = true;
             host.RequestShutdown();
         });
-        return new Signals(sigterm, sigint);
+        return new Signals(sigterm, sigint, sighup);
     }
 
-    private sealed class Signals(PosixSignalRegistration a, PosixSignalRegistration b) : IDisposable
+    private sealed class Signals(params PosixSignalRegistration?[] registrations) : IDisposable
     {
         public void Dispose()
         {
-            a.Dispose();
-            b.Dispose();
+            foreach (var registration in registrations)
+            {
+                registration?.Dispose();
+            }
         }
     }
 
@@ -505,6 +529,10 @@ public static class ReshCli
     private static Task<int> CheckpointAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
         PostAsync(target, "checkpoint", null, TimeSpan.FromMinutes(15), output, errors, root =>
             $"checkpoint #{root.GetProperty("sequence").GetInt64()} stored as {root.GetProperty("snapshotId").GetString()}", ct);
+
+    private static Task<int> ReloadAsync(AdminTarget target, TextWriter output, TextWriter errors, CancellationToken ct) =>
+        PostAsync(target, "reload", null, TimeSpan.FromSeconds(60), output, errors, root =>
+            "resh: " + root.Deserialize<ReloadOutcome>(Resh.Admin.AdminServer.Json), ct);
 
     /// <summary>POSTs to the admin endpoint; prints <paramref name="describe"/> of a JSON answer, or its error.</summary>
     private static async Task<int> PostAsync(AdminTarget target, string path, HttpContent? content, TimeSpan timeout, TextWriter output, TextWriter errors, Func<JsonElement, string> describe, CancellationToken ct)

@@ -4,8 +4,8 @@ namespace Resh.Cli;
 
 /// <summary>
 /// Tells systemd (a unit with <c>Type=notify</c>) when the gateway serves and when it begins to stop, through the
-/// notification socket systemd names in <c>NOTIFY_SOCKET</c>; nothing when resh does not run under systemd. Only
-/// readiness and stopping are sent: a stop drains the clients (<c>drain-timeout</c>) before the replicas stop.
+/// notification socket systemd names in <c>NOTIFY_SOCKET</c>; nothing when resh does not run under systemd. Readiness,
+/// reloads (SIGHUP) and stopping are sent: a stop drains the clients (<c>drain-timeout</c>) before the replicas stop.
 /// </summary>
 internal static class Systemd
 {
@@ -19,6 +19,19 @@ internal static class Systemd
             Notifier.Notify(new ServiceState($"READY=1\nSTATUS={status.ReplaceLineEndings(" ")}"));
         }
     }
+
+    /// <summary>RELOADING=1 (with the monotonic time systemd asks of a notify-reload unit): a reload began.</summary>
+    public static void Reloading()
+    {
+        if (Notifier.IsEnabled)
+        {
+            var now = (long)(System.Diagnostics.Stopwatch.GetTimestamp() * (1_000_000.0 / System.Diagnostics.Stopwatch.Frequency));
+            Notifier.Notify(new ServiceState($"RELOADING=1\nMONOTONIC_USEC={now}"));
+        }
+    }
+
+    /// <summary>READY=1 again after a reload, with its outcome as the status.</summary>
+    public static void Reloaded(string status) => Ready(status);
 
     /// <summary>STOPPING=1: the controlled stop began (drain, final checkpoint, replicas).</summary>
     public static void Stopping()

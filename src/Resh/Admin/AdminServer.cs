@@ -34,6 +34,11 @@ public interface IAdminTarget
     /// <exception cref="InvalidOperationException">The service cannot be migrated, or the target could not be brought up to date.</exception>
     Task<Composition.ModeStatus> MigrateAsync(System.Net.IPEndPoint target, CancellationToken cancellationToken) =>
         throw new InvalidOperationException("this gateway cannot be migrated");
+
+    /// <summary>Reads the configuration again and applies what can change while serving (as SIGHUP does).</summary>
+    /// <exception cref="InvalidOperationException">This gateway was not started from a configuration file.</exception>
+    Task<Hosting.ReloadOutcome> ReloadAsync(CancellationToken cancellationToken) =>
+        throw new InvalidOperationException("this gateway was not started from a configuration file; there is nothing to reload");
 }
 
 public sealed record MigrateRequest(string? To);
@@ -98,7 +103,7 @@ public sealed class AdminServer : IAsyncDisposable
         }
     }
 
-    public AdminServer(IPEndPoint endpoint, string? token, IAdminTarget target, EventJournal events, MetricsExport metrics, ILoggerFactory loggerFactory)
+    public AdminServer(IPEndPoint endpoint, Func<string?> token, IAdminTarget target, EventJournal events, MetricsExport metrics, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         if (!IPAddress.IsLoopback(endpoint.Address))
@@ -113,7 +118,7 @@ public sealed class AdminServer : IAsyncDisposable
         _app = builder.Build();
         _app.Use(async (HttpContext http, RequestDelegate next) =>
         {
-            if (AdminGuard.Refusal(http.Request, token) is { } refusal)
+            if (AdminGuard.Refusal(http.Request, token()) is { } refusal)
             {
                 await Results.Json(new { error = refusal.Error }, Json, statusCode: refusal.Status).ExecuteAsync(http);
                 return;
@@ -193,6 +198,18 @@ public sealed class AdminServer : IAsyncDisposable
                 return Results.Json((object)await target.MigrateAsync(to, http.RequestAborted), Json);
             }
             catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+            {
+                return Results.Json(new { error = e.Message }, Json, statusCode: 409);
+            }
+        });
+        _app.MapPost("/reload", async (HttpContext http) =>
+        {
+            try
+            {
+                var outcome = await target.ReloadAsync(http.RequestAborted);
+                return outcome.Errors.Count == 0 ? Results.Json(outcome, Json) : Results.Json(new { error = outcome.ToString(), errors = outcome.Errors }, Json, statusCode: 422);
+            }
+            catch (InvalidOperationException e)
             {
                 return Results.Json(new { error = e.Message }, Json, statusCode: 409);
             }

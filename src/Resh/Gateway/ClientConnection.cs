@@ -153,7 +153,7 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
         Interlocked.Add(ref _unsentBytes, -message.Length);
 
         // Not on the caller's thread: it delivers under the log's lock.
-        _ = Task.Run(() => Break($"client reads too slowly: more than max-pending ({_options.MaxPendingPerSession}) replies and messages unread"));
+        _ = Task.Run(() => Break($"client reads too slowly: more than max-pending ({_pending.Capacity}) replies and messages unread"));
         return false;
     }
 

@@ -34,7 +34,7 @@ public sealed class GatewayOptions
 
     /// <summary>The gateway's keys of the limits: section.</summary>
     public static OptionSchema<GatewayOptions> LimitKeys { get; } = new OptionSchema<GatewayOptions>()
-        .Value("memory", "the gateway's heap beyond which new requests get an OOM error (0: no limit)", OptionValues.Size, (o, v) => o.MemoryLimit = v);
+        .Value("memory", "the gateway's heap beyond which new requests get an OOM error (0: no limit)", OptionValues.SizeOrZero, (o, v) => o.MemoryLimit = v);
 
     /// <summary>The keys of the client listener in the service: section.</summary>
     public static OptionSchema<GatewayOptions> Keys { get; } = new OptionSchema<GatewayOptions>()

@@ -77,24 +77,30 @@ public sealed class GatewayServer : IAsyncDisposable
         _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
-        if (_options.WriteTimeout > TimeSpan.Zero || _options.MemoryLimit > 0)
-        {
-            _watch = Task.Run(WatchAsync);
-        }
+        _watch = Task.Run(WatchAsync);
     }
 
     /// <summary>
+    /// The limits changed (a reload): the memory guard takes the new service.limits.memory at once, the watcher its
+    /// period at its next tick; connections read the others where they use them.
+    /// </summary>
+    public void LimitsChanged() => Memory.Limit = _options.MemoryLimit;
+
+    private TimeSpan WatchPeriod => TimeSpan.FromMilliseconds(_options.WriteTimeout > TimeSpan.Zero ? Math.Clamp(_options.WriteTimeout.TotalMilliseconds / 4, 10, 250) : 250);
+
+    /// <summary>
     /// Every quarter second (or more often for a short write-timeout): closes clients whose sockets took nothing for
-    /// write-timeout, and checks the heap against service.limits.memory.
+    /// write-timeout, and checks the heap against service.limits.memory. It runs with both off too, since a reload may
+    /// turn either on.
     /// </summary>
     private async Task WatchAsync()
     {
-        var period = _options.WriteTimeout > TimeSpan.Zero ? Math.Clamp(_options.WriteTimeout.TotalMilliseconds / 4, 10, 250) : 250;
-        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(period));
+        using var timer = new PeriodicTimer(WatchPeriod);
         try
         {
             while (await timer.WaitForNextTickAsync(_closing.Token))
             {
+                timer.Period = WatchPeriod;
                 var now = System.Diagnostics.Stopwatch.GetTimestamp();
                 if (_options.WriteTimeout > TimeSpan.Zero)
                 {

@@ -17,7 +17,14 @@ internal sealed class ReplyQueue<T>
     private readonly WakeSignal _signal = new();
     private volatile bool _completed;
 
-    public ReplyQueue(int capacity) => _space = new SemaphoreSlim(capacity, capacity);
+    public ReplyQueue(int capacity)
+    {
+        Capacity = capacity;
+        _space = new SemaphoreSlim(capacity, capacity);
+    }
+
+    /// <summary>Items that may wait at once (the session's max-pending when it connected).</summary>
+    public int Capacity { get; }
 
     public int Count => _items.Count;
 

@@ -74,6 +74,22 @@ public sealed class CheckpointOptions
     /// <summary>Which stored checkpoints to keep; the newest is always kept.</summary>
     public RetentionPolicy Retention { get; set; } = new() { KeepLast = 3 };
 
+    /// <summary>
+    /// A copy of these settings with the schedule, flush timeout and retention of <paramref name="next"/>: what a reload
+    /// changes while the group runs (the flush, files and digest shape the checkpoints already stored).
+    /// </summary>
+    public CheckpointOptions WithSchedule(CheckpointOptions next)
+    {
+        ArgumentNullException.ThrowIfNull(next);
+        var copy = (CheckpointOptions)MemberwiseClone();
+        copy.EveryEntries = next.EveryEntries;
+        copy.Every = next.Every;
+        copy.MinInterval = next.MinInterval;
+        copy.FlushTimeout = next.FlushTimeout;
+        copy.Retention = next.Retention;
+        return copy;
+    }
+
     /// <summary>The keys of checkpoint.retention.</summary>
     public static OptionSchema<RetentionPolicy> RetentionKeys { get; } = new OptionSchema<RetentionPolicy>()
         .Value("keep-last", "the newest N", OptionValues.Integer(0, 1_000_000), (r, v) => r.KeepLast = (int)v)

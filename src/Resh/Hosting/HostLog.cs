@@ -31,6 +31,12 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Admin endpoint {Endpoint} not available: {Reason}")]
     public static partial void AdminUnavailable(ILogger logger, System.Net.IPEndPoint endpoint, string reason);
 
+    [LoggerMessage(EventId = 1221, Level = LogLevel.Information, Message = "Configuration {Outcome}")]
+    public static partial void Reloaded(ILogger logger, string outcome);
+
+    [LoggerMessage(EventId = 1222, Level = LogLevel.Warning, Message = "Configuration {Outcome}")]
+    public static partial void ReloadRefused(ILogger logger, string outcome);
+
     [LoggerMessage(EventId = 1216, Level = LogLevel.Warning, Message = "A checkpoint to get below service.limits.memory failed: {Reason}")]
     public static partial void MemoryCheckpointFailed(ILogger logger, string reason);
 }

@@ -18,7 +18,7 @@ namespace Resh.Hosting;
 /// Composes one running gateway: domains, the ordered log and its sequencer, the replica group,
 /// the client listener and the admin endpoint. Start, then wait for <see cref="Stopped"/> or call <see cref="StopAsync"/>.
 /// </summary>
-public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
+public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 {
     private readonly ReshOptions _options;
     private readonly ILoggerFactory _loggerFactory;
@@ -247,7 +247,7 @@ public sealed class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
             _gcPauses = new GcPauses(Metrics.Meter, _logger);
         }
 
-        var admin = new AdminServer(endpoint, _options.AdminToken, this, Events, _exporter, _loggerFactory);
+        var admin = new AdminServer(endpoint, () => _options.AdminToken, this, Events, _exporter, _loggerFactory);
         try
         {
             await admin.StartAsync(cancellationToken);

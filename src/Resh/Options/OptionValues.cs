@@ -69,6 +69,13 @@ public static class OptionValues
         return TryParseSize(text, out value) && value > 0;
     };
 
+    /// <summary>A size, or 0 where 0 means "no limit".</summary>
+    public static OptionParser<long> SizeOrZero { get; } = (string text, OptionContext _, out long value, out string problem) =>
+    {
+        problem = $"'{text}' is not a size; write e.g. 0 (no limit), 65536, 64KiB, 512MiB";
+        return TryParseSize(text, out value) && value >= 0;
+    };
+
     /// <summary>One of a fixed set of words; <paramref name="words"/> says them with their meaning.</summary>
     public static OptionParser<T> Choice<T>(string words, params (string Word, T Value)[] choices) => (string text, OptionContext _, out T value, out string problem) =>
     {

@@ -53,7 +53,7 @@ public sealed class PeerCheckpointFetchTests : IDisposable
         using var shared = Load("shared");
         using var stranger = Load("stranger");
         await using var store = await Resh.Checkpoints.CheckpointStore.OpenAsync(Path.Combine(_target, "store"));
-        await using var server = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, shared);
+        await using var server = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), () => "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, shared);
         await server.StartAsync(CancellationToken.None);
         var url = new Uri(server.Url);
         Assert.Equal("https", url.Scheme);
@@ -72,7 +72,7 @@ public sealed class PeerCheckpointFetchTests : IDisposable
         Assert.IsType<HttpRequestException>(await FetchWith(null));
 
         // A server with another certificate is not trusted by a host holding the shared one.
-        await using var impostor = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, stranger);
+        await using var impostor = new CheckpointPeerServer(new IPEndPoint(IPAddress.Loopback, 0), () => "token", store, _target, Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, stranger);
         await impostor.StartAsync(CancellationToken.None);
         using (var http = CheckpointPeerServer.CreateClient(shared, TimeSpan.FromSeconds(10)))
         {

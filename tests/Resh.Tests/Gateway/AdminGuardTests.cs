@@ -76,7 +76,7 @@ public sealed class AdminGuardTests
     {
         var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
         var exporter = new MetricsExport("Resh.Tests.AdminGuard");
-        var server = new AdminServer(new IPEndPoint(IPAddress.Loopback, port), token, target, new EventJournal(), exporter, NullLoggerFactory.Instance);
+        var server = new AdminServer(new IPEndPoint(IPAddress.Loopback, port), () => token, target, new EventJournal(), exporter, NullLoggerFactory.Instance);
         await server.StartAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
         return new RunningAdmin(server, exporter, new Uri($"http://127.0.0.1:{port}/"));
     }

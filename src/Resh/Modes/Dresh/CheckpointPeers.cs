@@ -17,7 +17,8 @@ namespace Resh.Dresh;
 /// that has label L as a tar stream: resh-labels.json (the labels), resh-files.json (every file's SHA-256),
 /// then the files under files/. The fetching host checks every file against its hash and that none is
 /// missing, so a transfer cut off or damaged is refused rather than stored as a checkpoint. With an admin
-/// token configured, the same bearer token is asked for (the checkpoint is the service's data). With a shared
+/// token configured, the same bearer token is asked for (the checkpoint is the service's data; the token in force,
+/// so a reload that changes admin-token changes it here too). With a shared
 /// certificate (<see cref="PinnedTls"/>) the link is mutual TLS: only a host holding it can ask or answer.
 /// </summary>
 internal sealed class CheckpointPeerServer : IAsyncDisposable
@@ -28,7 +29,7 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    public CheckpointPeerServer(IPEndPoint endpoint, string? token, CheckpointStore store, string scratch, ILoggerFactory loggerFactory, PinnedTls? tls = null)
+    public CheckpointPeerServer(IPEndPoint endpoint, Func<string?> token, CheckpointStore store, string scratch, ILoggerFactory loggerFactory, PinnedTls? tls = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -43,7 +44,7 @@ internal sealed class CheckpointPeerServer : IAsyncDisposable
         _app = builder.Build();
         _app.MapGet("/checkpoint/newest", async (HttpContext http, string? label) =>
         {
-            if (!BearerToken.Authorized(http, token))
+            if (!BearerToken.Authorized(http, token()))
             {
                 http.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 return;

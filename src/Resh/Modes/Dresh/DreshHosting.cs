@@ -228,7 +228,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
             return null;
         }
 
-        _peerServer = new CheckpointPeerServer(listen, host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory, PeerTls(etcd));
+        _peerServer = new CheckpointPeerServer(listen, () => host.AdminToken, host.Store, host.GroupOptions.StateDirectory, host.LoggerFactory, PeerTls(etcd));
         await _peerServer.StartAsync(cancellationToken);
         return _peerServer.Url;
     }
