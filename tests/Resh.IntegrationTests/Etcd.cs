@@ -1,4 +1,8 @@
 using System.Diagnostics;
+using Etcdserverpb;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 using Resh.Domains;
 
 namespace Resh.IntegrationTests;
@@ -13,6 +17,8 @@ internal sealed class Etcd : IAsyncDisposable
     private string? _initialCluster;
     private bool _clientCertificates = true;
     private Process _process;
+    private GrpcChannel? _channel;
+    private readonly Lock _gate = new();
 
     private Etcd(string dir, Uri url, string peer, EtcdCertificates? tls)
     {
@@ -93,21 +99,22 @@ internal sealed class Etcd : IAsyncDisposable
     /// <summary>Turns etcd's authentication on with <paramref name="user"/> as its root user (as etcdctl user add, auth enable).</summary>
     public async Task EnableAuthAsync(string user, string password)
     {
-        using var role = await PostAsync("/v3/auth/role/add", "{\"name\":\"root\"}");
-        using var added = await PostAsync("/v3/auth/user/add", $"{{\"name\":\"{user}\",\"password\":\"{password}\"}}");
-        using var granted = await PostAsync("/v3/auth/user/grant", $"{{\"user\":\"{user}\",\"role\":\"root\"}}");
-        using var enabled = await PostAsync("/v3/auth/enable", "{}");
+        var auth = new Auth.AuthClient(Channel());
+        await auth.RoleAddAsync(new AuthRoleAddRequest { Name = "root" }, Deadline());
+        await auth.UserAddAsync(new AuthUserAddRequest { Name = user, Password = password }, Deadline());
+        await auth.UserGrantRoleAsync(new AuthUserGrantRoleRequest { User = user, Role = "root" }, Deadline());
+        await auth.AuthEnableAsync(new AuthEnableRequest(), Deadline());
     }
 
     /// <summary>Clears the NOSPACE alarms (after the quota was raised), as etcdctl alarm disarm does: etcd takes writes again.</summary>
     public async Task DisarmAsync()
     {
-        using var alarms = await PostAsync("/v3/maintenance/alarm", "{\"action\":\"GET\"}");
-        var members = alarms.RootElement.TryGetProperty("alarms", out var list) ? list.EnumerateArray().Select(a => a.GetProperty("memberID").GetString()).ToList() : [];
-        Assert.NotEmpty(members);
-        foreach (var member in members)
+        var maintenance = new Maintenance.MaintenanceClient(Channel());
+        var alarms = await maintenance.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Get }, Deadline());
+        Assert.NotEmpty(alarms.Alarms);
+        foreach (var alarm in alarms.Alarms)
         {
-            using var _ = await PostAsync("/v3/maintenance/alarm", $"{{\"action\":\"DEACTIVATE\",\"memberID\":\"{member}\",\"alarm\":\"NOSPACE\"}}");
+            await maintenance.AlarmAsync(new AlarmRequest { Action = AlarmRequest.Types.AlarmAction.Deactivate, MemberID = alarm.MemberID, Alarm = AlarmType.Nospace }, Deadline());
         }
     }
 
@@ -148,28 +155,21 @@ internal sealed class Etcd : IAsyncDisposable
 
     private async Task WaitReadyAsync()
     {
-        var client = Url.ToString().TrimEnd('/');
-
         // Ready once a read is answered (it needs a leader; /health would also fail while an alarm is raised).
-        using var http = Http(TimeSpan.FromSeconds(5));
         var clock = Stopwatch.StartNew();
         while (true)
         {
             try
             {
-                using var response = await http.PostAsync(new Uri(Url, "/v3/kv/range"), new StringContent($"{{\"key\":\"{B64("/")}\"}}"));
-                if (response.IsSuccessStatusCode)
-                {
-                    return;
-                }
+                await Kv().RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/") }, Deadline(TimeSpan.FromSeconds(5)));
+                return;
             }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && clock.Elapsed < TimeSpan.FromSeconds(30) && !_process.HasExited)
+            catch (RpcException) when (clock.Elapsed < TimeSpan.FromSeconds(30) && !_process.HasExited)
             {
             }
-
-            if (clock.Elapsed > TimeSpan.FromSeconds(30) || _process.HasExited)
+            catch (RpcException e)
             {
-                throw new InvalidOperationException($"etcd did not become ready on {client}");
+                throw new InvalidOperationException($"etcd did not become ready on {Url}: {e.Status.Detail}", e);
             }
 
             await Task.Delay(50);
@@ -193,79 +193,76 @@ internal sealed class Etcd : IAsyncDisposable
     /// <summary>The keys under <paramref name="prefix"/> and their values, as text.</summary>
     public async Task<Dictionary<string, string>> RangeAsync(string prefix)
     {
-        var result = new Dictionary<string, string>(StringComparer.Ordinal);
-        using var doc = await PostAsync("/v3/kv/range", $"{{\"key\":\"{B64(prefix)}\",\"range_end\":\"{B64(PrefixEnd(prefix))}\"}}");
-        if (doc.RootElement.TryGetProperty("kvs", out var kvs))
-        {
-            foreach (var kv in kvs.EnumerateArray())
-            {
-                result[Text(kv.GetProperty("key").GetString())] = kv.TryGetProperty("value", out var v) ? Text(v.GetString()) : "";
-            }
-        }
-
-        return result;
+        var range = await Kv().RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(PrefixEnd(prefix)) }, Deadline());
+        return range.Kvs.ToDictionary(kv => kv.Key.ToStringUtf8(), kv => kv.Value.ToStringUtf8(), StringComparer.Ordinal);
     }
 
     /// <summary>Writes <paramref name="key"/> (no lease), as another host or an intruder with etcd access would.</summary>
-    public async Task PutAsync(string key, string value)
-    {
-        using var doc = await PostAsync("/v3/kv/put", $"{{\"key\":\"{B64(key)}\",\"value\":\"{B64(value)}\"}}");
-    }
+    public async Task PutAsync(string key, string value) =>
+        await Kv().PutAsync(new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) }, Deadline());
 
     /// <summary>Deletes <paramref name="key"/>.</summary>
-    public async Task DeleteAsync(string key)
-    {
-        using var doc = await PostAsync("/v3/kv/deleterange", $"{{\"key\":\"{B64(key)}\"}}");
-    }
+    public async Task DeleteAsync(string key) =>
+        await Kv().DeleteRangeAsync(new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) }, Deadline());
 
     /// <summary>How many keys are under <paramref name="prefix"/> (last modified at or before <paramref name="maxModRevision"/>, when given).</summary>
     public async Task<long> CountAsync(string prefix, long maxModRevision = 0)
     {
-        using var doc = await PostAsync("/v3/kv/range", $"{{\"key\":\"{B64(prefix)}\",\"range_end\":\"{B64(PrefixEnd(prefix))}\",\"keys_only\":true,\"max_mod_revision\":\"{maxModRevision}\"}}");
-        return doc.RootElement.TryGetProperty("kvs", out var kvs) ? kvs.GetArrayLength() : 0;
+        var range = await Kv().RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(PrefixEnd(prefix)), KeysOnly = true, MaxModRevision = maxModRevision }, Deadline());
+        return range.Kvs.Count;
     }
 
     /// <summary>Whether etcd no longer holds <paramref name="revision"/> (a read at it is refused as compacted).</summary>
     public async Task<bool> IsCompactedAsync(long revision)
     {
-        using var http = Http(TimeSpan.FromSeconds(10));
-        using var response = await http.PostAsync(new Uri(Url, "/v3/kv/range"), new StringContent($"{{\"key\":\"{B64("/")}\",\"revision\":\"{revision}\"}}"));
-        return (await response.Content.ReadAsStringAsync()).Contains("compacted", StringComparison.Ordinal);
-    }
-
-    private async Task<System.Text.Json.JsonDocument> PostAsync(string path, string json)
-    {
-        using var http = Http(TimeSpan.FromSeconds(10));
-        using var response = await http.PostAsync(new Uri(Url, path), new StringContent(json));
-        response.EnsureSuccessStatusCode();
-        return await System.Text.Json.JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync());
-    }
-
-    /// <summary>A client of this member: with TLS, presenting the test's client certificate and trusting its authority.</summary>
-    private HttpClient Http(TimeSpan timeout)
-    {
-        var handler = new SocketsHttpHandler();
-        if (_tls is { } tls)
+        try
         {
-            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
-            {
-                ClientCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
-                    System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tls.ClientCertificate, tls.ClientKey).Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null)],
-                RemoteCertificateValidationCallback = (_, _, _, _) => true,
-            };
+            await Kv().RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8("/"), Revision = revision }, Deadline());
+            return false;
         }
-
-        return new HttpClient(handler) { Timeout = timeout };
+        catch (RpcException e) when (e.Status.Detail.Contains("compacted", StringComparison.Ordinal))
+        {
+            return true;
+        }
     }
 
-    private static string B64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+    private KV.KVClient Kv() => new(Channel());
 
-    private static string Text(string? b64) => System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64 ?? ""));
+    private static CallOptions Deadline(TimeSpan? timeout = null) => new(deadline: DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10)));
+
+    /// <summary>
+    /// A gRPC channel to this member (as resh uses etcd), made once: with TLS, presenting the test's client certificate
+    /// and trusting any server certificate (the test's own authority signed it).
+    /// </summary>
+    private GrpcChannel Channel()
+    {
+        lock (_gate)
+        {
+            if (_channel is not null)
+            {
+                return _channel;
+            }
+
+            var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+            if (_tls is { } tls)
+            {
+                handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+                {
+                    ClientCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12(
+                        System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tls.ClientCertificate, tls.ClientKey).Export(System.Security.Cryptography.X509Certificates.X509ContentType.Pkcs12), null)],
+                    RemoteCertificateValidationCallback = (_, _, _, _) => true,
+                };
+            }
+
+            return _channel = GrpcChannel.ForAddress(Url, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true, MaxReconnectBackoff = TimeSpan.FromMilliseconds(200) });
+        }
+    }
 
     private static string PrefixEnd(string prefix) => prefix[..^1] + (char)(prefix[^1] + 1);
 
     public ValueTask DisposeAsync()
     {
+        _channel?.Dispose();
         if (_process is not null)
         {
             Kill();
