@@ -27,17 +27,18 @@ cleanup() {
 trap cleanup EXIT
 
 # run_all HOSTS P: redis-benchmark on every host at once; prints "total_rps mean_p50_ms".
+# Each call writes into a directory of its own: a call read through < <(...) may still be ending when the next begins.
 run_all() {
   local p=$1; shift
-  local i=0 jobs=()
+  local i=0 jobs=() out
+  out=$(mktemp -d -p "$work")
   for h in "$@"; do
-    redis-benchmark -h "${h%:*}" -p "${h#*:}" -t set -n "$requests" -c "$clients" -P "$p" -r 1000000 -q --csv 2>/dev/null | tail -n 1 > "$work/out.$i" &
+    redis-benchmark -h "${h%:*}" -p "${h#*:}" -t set -n "$requests" -c "$clients" -P "$p" -r 1000000 -q --csv 2>/dev/null | tail -n 1 > "$out/$i" &
     jobs+=($!)
     i=$((i + 1))
   done
   wait "${jobs[@]}"
-  cat "$work"/out.* | tr -d '"' | awk -F, '{ r += $2; p += $5; n++ } END { printf "%.0f %.3f\n", r, p / n }'
-  rm -f "$work"/out.*
+  cat "$out"/* | tr -d '"' | awk -F, '{ r += $2; p += $5; n++ } END { printf "%.0f %.3f\n", r, p / n }'
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1)"
