@@ -153,6 +153,51 @@ public sealed class CheckpointTests
         Assert.Equal(await cluster.DumpAsync("r1"), await cluster.DumpAsync("r3"));
     }
 
+    [Fact]
+    public async Task A_replica_trailing_while_its_background_flush_runs_is_not_suspected_for_lag()
+    {
+        Tools.Require("redis-server", "apt-get install redis-server");
+
+        // The flush is "done" when the test opens a gate in each replica, so every replica's flush runs as long as the test needs.
+        await using var cluster = await Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))], o =>
+        {
+            o.Group.Checkpoint = ReshOptions.RedisBackgroundCheckpoint();
+            (o.Group.Checkpoint.FlushDone, o.Group.Checkpoint.FlushDoneWhen, o.Group.Checkpoint.FlushFailedWhen) = ("GET flushgate", "open", null);
+            (o.Group.Checkpoint.FlushBy, o.Group.Checkpoint.Every) = (CheckpointFlushers.All, TimeSpan.FromHours(1));
+            (o.Group.MaxLag, o.Group.SlowDelay, o.Group.ReplyTimeout) = (50, TimeSpan.FromMilliseconds(5), TimeSpan.FromSeconds(10));
+        });
+        async Task GateAsync(string state)
+        {
+            foreach (var id in new[] { "r1", "r2", "r3" })
+            {
+                await using var direct = await cluster.ConnectReplicaAsync(id);
+                Assert.Equal("OK", (await direct.CallAsync("SET", "flushgate", state)).AsString());
+            }
+        }
+
+        await WriteAsync(cluster, "before", 100);
+        await GateAsync("closed");
+        var checkpoint = cluster.Host.CheckpointAsync(CancellationToken.None);
+        foreach (var id in new[] { "r1", "r2", "r3" })
+        {
+            await using var direct = await cluster.ConnectReplicaAsync(id);
+            await Tools.WaitUntilAsync(async () => (await direct.CallAsync("INFO", "persistence")).AsString()!.Contains("rdb_saves:1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), $"{id} saved in the background");
+        }
+
+        // r2 answers 5 ms late each: while r1 and r3 decide 400 writes, it trails by far more than max-lag (50).
+        await cluster.Host.InjectAsync("r2", FaultKind.Slow, CancellationToken.None);
+        await WriteAsync(cluster, "during", 400);
+        await cluster.WaitUntilAsync(s => s.Head - s.Replicas.Single(r => r.Id == "r2").Applied > 200, "r2 trailing by more than 200 entries");
+        await cluster.WaitUntilAsync(s => s.Replicas.Single(r => r.Id == "r2").Applied == s.Head, "r2 caught up");
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected");
+        Assert.False(checkpoint.IsCompleted, "the flushes still run");
+
+        await GateAsync("open");
+        var verified = await checkpoint.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Contains(" db0=101", verified.Labels!["resh.digest"], StringComparison.Ordinal); // the 100 keys before and the gate
+        Assert.Equal(1, cluster.Replica("r2").Generation);
+    }
+
     [Theory]
     [InlineData(CheckpointFlushers.Quorum)]
     [InlineData(CheckpointFlushers.All)]

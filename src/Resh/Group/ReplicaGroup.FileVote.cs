@@ -127,7 +127,16 @@ public sealed partial class ReplicaGroup
                 {
                     if (options.Background)
                     {
-                        problem = await WaitForFlushAsync(port, options, _stopping.Token);
+                        Interlocked.Increment(ref replica.Flushing);
+                        try
+                        {
+                            problem = await WaitForFlushAsync(port, options, _stopping.Token);
+                        }
+                        finally
+                        {
+                            Volatile.Write(ref replica.FlushEnded, _clock.GetTimestamp());
+                            Interlocked.Decrement(ref replica.Flushing);
+                        }
                     }
 
                     if (problem is null)

@@ -69,7 +69,12 @@ public sealed partial class ReplicaGroup
                     (r.ProgressApplied, r.ProgressTimestamp) = (applied, now);
                 }
 
-                var replaying = r.State is ReplicaState.Recovering or ReplicaState.Updating;
+                // A replica of the first generation still applying the history the group started with (the log restored
+                // from disk after a restart) is replaying too: the three replay it at once, and on two cores one of them
+                // may trail the others by more than max-lag without being at fault. Judged by progress until it is past
+                // that history, by lag after.
+                var replaying = r.State is ReplicaState.Recovering or ReplicaState.Updating
+                    || (r.Generation == 1 && applied < Volatile.Read(ref _startHead));
                 var next = applied + 1;
                 if (!replaying && next >= count)
                 {
@@ -115,7 +120,7 @@ public sealed partial class ReplicaGroup
                     continue;
                 }
 
-                if (_voter.DecidedHead - applied > _options.MaxLag)
+                if (_voter.DecidedHead - applied > _options.MaxLag && !FlushExcusesLag(r, now))
                 {
                     toSuspect.Add((r, applier, "lag", $"{_voter.DecidedHead - applied} entries behind the decided head (max-lag {_options.MaxLag})"));
                 }
@@ -133,6 +138,16 @@ public sealed partial class ReplicaGroup
             _policy.OnSilent(first.Sequence, [.. missing.Select(m => m.Replica.Index)], $"timeout: no reply from {string.Join(", ", missing.Select(m => m.Replica.Spec.Id))} to #{first.Sequence} within {_options.ReplyTimeout.TotalSeconds:0.###}s");
         }
     }
+
+    /// <summary>
+    /// A replica whose background checkpoint flush runs (its fork writing the files beside it), or ended less than
+    /// reply-timeout ago, may trail the replicas that rest: on a small host the fork's copy-on-write and the child's
+    /// compression take its CPU. It is still judged by its replies' timeouts, not by max-lag; rebuilding a large replica
+    /// for a checkpoint's cost would cost far more than the checkpoint.
+    /// </summary>
+    private bool FlushExcusesLag(Replica r, long now) =>
+        Volatile.Read(ref r.Flushing) > 0
+        || (Volatile.Read(ref r.FlushEnded) is var ended && ended != 0 && now - ended < (long)(_options.ReplyTimeout.TotalSeconds * _clock.TimestampFrequency));
 
     private void Join(Replica r, long applied)
     {

@@ -35,6 +35,12 @@ public sealed partial class ReplicaGroup
         /// <summary>When the current applier started to replay.</summary>
         public long ReplayTimestamp { get; set; }
 
+        /// <summary>Background checkpoint flushes of this replica running now (a fork writing its files).</summary>
+        public int Flushing;
+
+        /// <summary>When its last background flush ended (0: none yet).</summary>
+        public long FlushEnded;
+
         /// <summary>Entries the last rebuild replayed before voting again.</summary>
         public long? LastReplay { get; set; }
 
