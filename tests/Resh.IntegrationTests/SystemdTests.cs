@@ -23,25 +23,12 @@ public sealed class SystemdTests
         var original = File.ReadAllText(config);
         await File.WriteAllTextAsync(config, original + "admin-token: first-token\n");
 
-        var path = Path.Combine(dir, "notify.sock");
-        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        notify.Bind(new UnixDomainSocketEndPoint(path));
-        async Task<string> NextAsync()
-        {
-            var buffer = new byte[4096];
-            var n = await notify.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(90));
-            return Encoding.UTF8.GetString(buffer, 0, n);
-        }
-
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "resh.dll"), "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["NOTIFY_SOCKET"] = path;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
+        var unit = UnderSystemd.Start(config, dir);
+        var process = unit.Process;
         var admin = $"127.0.0.1:{adminPort}";
         try
         {
-            Assert.StartsWith("READY=1", await NextAsync(), StringComparison.Ordinal);
+            Assert.StartsWith("READY=1", await unit.NextAsync(), StringComparison.Ordinal);
             await using var first = await RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port)).WaitAsync(TimeSpan.FromSeconds(10));
             Assert.Equal("OK", (await first.CallAsync("SET", "before", "1").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
 
@@ -54,8 +41,8 @@ public sealed class SystemdTests
                 await hup.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
             }
 
-            Assert.StartsWith("RELOADING=1\nMONOTONIC_USEC=", await NextAsync(), StringComparison.Ordinal);
-            Assert.Equal("READY=1\nSTATUS=reloaded: applied admin-token, service.max-clients; changed but kept until a restart: replicas", await NextAsync());
+            Assert.StartsWith("RELOADING=1\nMONOTONIC_USEC=", await unit.NextAsync(), StringComparison.Ordinal);
+            Assert.Equal("READY=1\nSTATUS=reloaded: applied admin-token, service.max-clients; changed but kept until a restart: replicas", await unit.NextAsync());
 
             // The limit holds for the next connection; the connected client goes on.
             Assert.Contains("max number of clients reached", await RefusedAsync(port), StringComparison.Ordinal);
@@ -80,12 +67,7 @@ public sealed class SystemdTests
         }
         finally
         {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            }
-
+            await unit.DisposeAsync();
             Directory.Delete(dir, recursive: true);
         }
 
@@ -112,25 +94,11 @@ public sealed class SystemdTests
         var dir = Directory.CreateTempSubdirectory("resh-systemd-").FullName;
         var config = Tools.WriteExample("redis-3.yaml", dir, PortAllocator.GetFreeTcpPort(IPAddress.Loopback), PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
 
-        // systemd's side: a datagram socket whose path the unit's process finds in NOTIFY_SOCKET.
-        var path = Path.Combine(dir, "notify.sock");
-        using var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
-        notify.Bind(new UnixDomainSocketEndPoint(path));
-        async Task<string> NextAsync()
-        {
-            var buffer = new byte[4096];
-            var n = await notify.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(90));
-            return Encoding.UTF8.GetString(buffer, 0, n);
-        }
-
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "resh.dll"), "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["NOTIFY_SOCKET"] = path;
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEndAsync();
+        var unit = UnderSystemd.Start(config, dir);
+        var process = unit.Process;
         try
         {
-            var ready = await NextAsync();
+            var ready = await unit.NextAsync();
             Assert.StartsWith("READY=1\nSTATUS=serving resp on 127.0.0.1:", ready, StringComparison.Ordinal);
 
             using (var term = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
@@ -138,19 +106,68 @@ public sealed class SystemdTests
                 await term.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
             }
 
-            Assert.Equal("STOPPING=1", await NextAsync());
+            Assert.Equal("STOPPING=1", await unit.NextAsync());
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            Assert.True(process.ExitCode == 0, await output + await errors);
-            Assert.Contains("resh: stopped", await output, StringComparison.Ordinal);
+            Assert.True(process.ExitCode == 0, await unit.Output + await unit.Errors);
+            Assert.Contains("resh: stopped", await unit.Output, StringComparison.Ordinal);
         }
         finally
         {
-            if (!process.HasExited)
+            await unit.DisposeAsync();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// `resh run CONFIG` as a unit with Type=notify: systemd's side is a datagram socket whose path the process finds in
+    /// NOTIFY_SOCKET. Disposing kills the process tree if it still runs.
+    /// </summary>
+    private sealed class UnderSystemd : IAsyncDisposable
+    {
+        private readonly Socket _notify;
+
+        private UnderSystemd(Socket notify, Process process)
+        {
+            _notify = notify;
+            Process = process;
+            Output = process.StandardOutput.ReadToEndAsync();
+            Errors = process.StandardError.ReadToEndAsync();
+        }
+
+        public Process Process { get; }
+
+        public Task<string> Output { get; }
+
+        public Task<string> Errors { get; }
+
+        public static UnderSystemd Start(string config, string dir)
+        {
+            var path = Path.Combine(dir, "notify.sock");
+            var notify = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+            notify.Bind(new UnixDomainSocketEndPoint(path));
+            var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "resh.dll"), "run", config]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            start.Environment["NOTIFY_SOCKET"] = path;
+            return new UnderSystemd(notify, Process.Start(start)!);
+        }
+
+        /// <summary>The next notification the process sent.</summary>
+        public async Task<string> NextAsync()
+        {
+            var buffer = new byte[4096];
+            var n = await _notify.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(TimeSpan.FromSeconds(90));
+            return Encoding.UTF8.GetString(buffer, 0, n);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!Process.HasExited)
             {
-                process.Kill(entireProcessTree: true);
+                Process.Kill(entireProcessTree: true);
+                await Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             }
 
-            Directory.Delete(dir, recursive: true);
+            Process.Dispose();
+            _notify.Dispose();
         }
     }
 }
