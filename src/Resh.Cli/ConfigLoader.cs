@@ -25,16 +25,7 @@ public sealed class ConfigException(IReadOnlyList<ConfigError> errors)
 /// </summary>
 public static class ConfigLoader
 {
-    public static ReshOptions LoadFile(string path)
-    {
-        if (!File.Exists(path))
-        {
-            throw new ConfigException([new ConfigError(path, 0, "file not found")]);
-        }
-
-        var full = Path.GetFullPath(path);
-        return Load(File.ReadAllText(full), path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
-    }
+    public static ReshOptions LoadFile(string path) => LoadFileWithValues(path).Options;
 
     /// <summary>
     /// Reads the file as <see cref="LoadFile"/> does, and also every key's value as written, by full path
@@ -48,10 +39,9 @@ public static class ConfigLoader
         }
 
         var full = Path.GetFullPath(path);
-        var yaml = File.ReadAllText(full);
-        var options = Load(yaml, path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
+        var (options, root) = Parse(File.ReadAllText(full), path, Path.GetDirectoryName(full)!, Path.GetFileNameWithoutExtension(full));
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        Flatten(Read(yaml, path, [])!, "", values);
+        Flatten(root, "", values);
         return (options, values);
     }
 
@@ -80,7 +70,11 @@ public static class ConfigLoader
     }
 
     /// <summary>Parses YAML text; <paramref name="name"/> names the default state directory.</summary>
-    public static ReshOptions Load(string yaml, string file, string baseDirectory, string name = "resh")
+    public static ReshOptions Load(string yaml, string file, string baseDirectory, string name = "resh") =>
+        Parse(yaml, file, baseDirectory, name).Options;
+
+    /// <summary>The options of the YAML text, and its root as read.</summary>
+    private static (ReshOptions Options, ConfigNode Root) Parse(string yaml, string file, string baseDirectory, string name)
     {
         var errors = new List<ConfigError>();
         var root = Read(yaml, file, errors);
@@ -88,6 +82,8 @@ public static class ConfigLoader
         {
             throw new ConfigException(errors);
         }
+
+        var read = root;
 
         var options = new ReshOptions();
         options.Group.StateDirectory = Path.Combine(baseDirectory, ".resh-state", name);
@@ -119,7 +115,7 @@ public static class ConfigLoader
             }
         }
 
-        return errors.Count == 0 ? options : throw new ConfigException(errors);
+        return errors.Count == 0 ? (options, read) : throw new ConfigException(errors);
     }
 
     /// <summary>The document's root mapping, or null with the problem in <paramref name="errors"/>.</summary>

@@ -27,7 +27,7 @@ internal sealed class ConfigReloader(FileInfo file, ReshHost host, IReadOnlyDict
             _one.Release();
         }
 
-        Systemd.Reloaded(outcome.ToString());
+        Systemd.Ready(outcome.ToString());
         await (outcome.Errors.Count == 0 ? output : errors).WriteLineAsync((outcome.Errors.Count == 0 ? "resh: " : "error: ") + outcome);
         return outcome;
     }

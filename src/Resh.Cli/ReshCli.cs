@@ -164,12 +164,16 @@ public static class ReshCli
         }
         catch (ConfigException e)
         {
-            foreach (var error in e.Errors)
-            {
-                await errors.WriteLineAsync($"error: {error}");
-            }
-
+            await ReportAsync(e, errors);
             return null;
+        }
+    }
+
+    private static async Task ReportAsync(ConfigException e, TextWriter errors)
+    {
+        foreach (var error in e.Errors)
+        {
+            await errors.WriteLineAsync($"error: {error}");
         }
     }
 
@@ -183,11 +187,7 @@ public static class ReshCli
         }
         catch (ConfigException e)
         {
-            foreach (var error in e.Errors)
-            {
-                await errors.WriteLineAsync($"error: {error}");
-            }
-
+            await ReportAsync(e, errors);
             return ExitUsage;
         }
 

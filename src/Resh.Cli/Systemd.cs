@@ -11,7 +11,7 @@ internal static class Systemd
 {
     private static readonly SystemdNotifier Notifier = new();
 
-    /// <summary>READY=1, with the serving line as the unit's status (systemctl status shows it).</summary>
+    /// <summary>READY=1, with the serving line (after a reload: its outcome) as the unit's status (systemctl status shows it).</summary>
     public static void Ready(string status)
     {
         if (Notifier.IsEnabled)
@@ -29,9 +29,6 @@ internal static class Systemd
             Notifier.Notify(new ServiceState($"RELOADING=1\nMONOTONIC_USEC={now}"));
         }
     }
-
-    /// <summary>READY=1 again after a reload, with its outcome as the status.</summary>
-    public static void Reloaded(string status) => Ready(status);
 
     /// <summary>STOPPING=1: the controlled stop began (drain, final checkpoint, replicas).</summary>
     public static void Stopping()
