@@ -28,6 +28,11 @@ public sealed class CheckpointTests
         return Cluster.StartAsync([.. Enumerable.Range(1, 3).Select(i => new ReplicaSpec($"r{i}", RedisWithDigest))], configure);
     }
 
+    /// <summary>A replica's own INFO persistence, field by field (rdb_saves, rdb_bgsave_in_progress, ...).</summary>
+    private static async Task<Dictionary<string, string>> PersistenceAsync(Clients.RespClient direct) =>
+        (await direct.CallAsync("INFO", "persistence")).AsString()!.Split("\r\n")
+            .Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+
     private static async Task WriteAsync(Cluster cluster, string prefix, int count)
     {
         await using var client = await cluster.ConnectAsync();
@@ -181,7 +186,7 @@ public sealed class CheckpointTests
         foreach (var id in new[] { "r1", "r2", "r3" })
         {
             await using var direct = await cluster.ConnectReplicaAsync(id);
-            await Tools.WaitUntilAsync(async () => (await direct.CallAsync("INFO", "persistence")).AsString()!.Contains("rdb_saves:1", StringComparison.Ordinal), TimeSpan.FromSeconds(30), $"{id} saved in the background");
+            await Tools.WaitUntilAsync(async () => (await PersistenceAsync(direct))["rdb_saves"] == "1", TimeSpan.FromSeconds(30), $"{id} saved in the background");
         }
 
         // r2 answers 5 ms late each: while r1 and r3 decide 400 writes, it trails by far more than max-lag (50).
@@ -228,8 +233,7 @@ public sealed class CheckpointTests
             var info = new Dictionary<string, string>();
             await Tools.WaitUntilAsync(async () =>
             {
-                info = ((await direct.CallAsync("INFO", "persistence")).AsString()!).Split("\r\n")
-                    .Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+                info = await PersistenceAsync(direct);
                 return info["rdb_bgsave_in_progress"] == "0";
             }, TimeSpan.FromSeconds(60), $"{id} has no background save in progress");
             saves.Add(int.Parse(info["rdb_saves"], System.Globalization.CultureInfo.InvariantCulture));
