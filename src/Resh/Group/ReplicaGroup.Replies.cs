@@ -26,6 +26,7 @@ public sealed partial class ReplicaGroup
         List<(Replica, ReplicaApplier?, string)>? mismatches = null;
         var split = -1L;
         var divergence = -1L;
+        var releaseObjects = -1L;
         lock (_lock)
         {
             if (!ReferenceEquals(replica.Applier, applier) || replica.State is not (ReplicaState.Up or ReplicaState.Recovering or ReplicaState.Passive or ReplicaState.Updating))
@@ -84,9 +85,20 @@ public sealed partial class ReplicaGroup
             }
 
             mismatches = CollectMismatches(outcomes, mismatches);
+            if (_voter.DecidedHead >= _releaseObjectsAt)
+            {
+                releaseObjects = _voter.SettledBelow(_log.Head);
+                _releaseObjectsAt = _voter.DecidedHead + ReleaseObjectsStep;
+            }
         }
 
         Release(outcomes);
+        if (releaseObjects > 0)
+        {
+            // Settled entries deliver no reply any more: the log keeps their records only (see OrderedLog).
+            _log.ReleaseObjectsBefore(releaseObjects);
+        }
+
         SuspectAll(mismatches);
         if (divergence >= 0)
         {
@@ -140,6 +152,12 @@ public sealed partial class ReplicaGroup
             Suspect(r, applier, "mismatch", reason);
         }
     }
+
+    /// <summary>How many decisions pass between two releases of settled entries' objects (each release walks the open votes once).</summary>
+    private const int ReleaseObjectsStep = 1024;
+
+    /// <summary>The decided head at which settled entries' objects are released next. Under <see cref="_lock"/>.</summary>
+    private long _releaseObjectsAt;
 
     bool IApplierCallbacks.IsDecided(long sequence) => _voter.Decisions.KindOf(sequence) != Decision.Pending;
 

@@ -5,13 +5,23 @@ namespace Resh.Ordering;
 /// One writer at a time appends (the sequencer); any number of readers follow it.
 /// Readers never see a gap: entries are published in sequence order.
 /// </summary>
+/// <remarks>
+/// Every entry is held twice while it is in flight: as its <see cref="LogEntry"/> object (which carries where its reply
+/// goes) and as a <see cref="Record"/> in a chunk of structs. Once its owner says the entries below a position no longer
+/// need their objects (<see cref="ReleaseObjectsBefore"/>: the group, once they are decided), only the record is kept,
+/// and a reader of such an entry gets a new object made from it. A log holds up to a million entries between two
+/// checkpoints: as objects, every collection traced them and copied each one twice on its way to the oldest generation
+/// (the checkpoint stall of docs/benchmarks.md); as records in arrays of 4,096 on the large object heap, they are
+/// neither copied nor traced one by one.
+/// </remarks>
 public sealed class OrderedLog
 {
     private const int ChunkBits = 12;
     private const int ChunkSize = 1 << ChunkBits;
 
     private readonly Lock _appendLock = new();
-    private readonly List<LogEntry[]> _chunks = [];
+    private readonly List<Chunk> _chunks = [];
+    private long _objectsFrom;
     private LogSubscription[] _subscribers = [];
     private long _count;
     private long _first;
@@ -54,7 +64,49 @@ public sealed class OrderedLog
             }
 
             _first = sequence;
+            _objectsFrom = sequence;
             Volatile.Write(ref _count, sequence);
+        }
+    }
+
+    /// <summary>
+    /// Says that the entries before <paramref name="sequence"/> need their <see cref="LogEntry"/> objects no longer:
+    /// nothing will deliver a reply through them again. The log then keeps their records only, and reading one makes a
+    /// new object without an <see cref="LogEntry.Origin"/>. Checkpoint entries keep their objects (their owner tells
+    /// them apart by identity). A log nobody calls this on keeps every object until it is truncated.
+    /// </summary>
+    public void ReleaseObjectsBefore(long sequence)
+    {
+        lock (_appendLock)
+        {
+            var end = Math.Min(sequence, _count);
+            for (var seq = Math.Max(_objectsFrom, _first); seq < end;)
+            {
+                var chunk = _chunks[(int)(seq >> ChunkBits)];
+                var chunkEnd = Math.Min(end, ((seq >> ChunkBits) + 1) << ChunkBits);
+                chunk.ReleaseObjects((int)(seq & (ChunkSize - 1)), (int)(chunkEnd - seq));
+                seq = chunkEnd;
+            }
+
+            _objectsFrom = Math.Max(_objectsFrom, end);
+        }
+    }
+
+    /// <summary>How many entries still hold their objects (for tests and diagnostics).</summary>
+    internal long ObjectsHeld
+    {
+        get
+        {
+            lock (_appendLock)
+            {
+                var held = 0L;
+                foreach (var chunk in _chunks)
+                {
+                    held += chunk?.ObjectsHeld ?? 0;
+                }
+
+                return held;
+            }
         }
     }
 
@@ -77,9 +129,10 @@ public sealed class OrderedLog
             if ((first & (ChunkSize - 1)) != 0 && (int)(first >> ChunkBits) < _chunks.Count && _chunks[(int)(first >> ChunkBits)] is { } partial)
             {
                 var from = first >> ChunkBits == _first >> ChunkBits ? (int)(_first & (ChunkSize - 1)) : 0;
-                Array.Clear(partial, from, (int)(first & (ChunkSize - 1)) - from);
+                partial.Clear(from, (int)(first & (ChunkSize - 1)) - from);
             }
 
+            _objectsFrom = Math.Max(_objectsFrom, first);
             Volatile.Write(ref _first, first);
             return first;
         }
@@ -162,7 +215,7 @@ public sealed class OrderedLog
         var chunk = (int)(seq >> ChunkBits);
         if (chunk == _chunks.Count)
         {
-            _chunks.Add(new LogEntry[ChunkSize]);
+            _chunks.Add(new Chunk());
         }
 
         entry.Sequence = seq;
@@ -182,7 +235,7 @@ public sealed class OrderedLog
             throw;
         }
 
-        _chunks[chunk][seq & (ChunkSize - 1)] = entry;
+        _chunks[chunk].Set((int)(seq & (ChunkSize - 1)), entry);
         Volatile.Write(ref _count, seq + 1);
         return seq;
     }
@@ -207,7 +260,7 @@ public sealed class OrderedLog
                     throw new ArgumentOutOfRangeException(nameof(sequence), sequence, $"log holds #{_first}..#{_count - 1}");
                 }
 
-                return _chunks[(int)(sequence >> ChunkBits)][sequence & (ChunkSize - 1)];
+                return _chunks[(int)(sequence >> ChunkBits)].Get(sequence);
             }
         }
     }
@@ -232,7 +285,7 @@ public sealed class OrderedLog
             for (var i = 0; i < n; i++)
             {
                 var seq = from + i;
-                destination[i] = _chunks[(int)(seq >> ChunkBits)][seq & (ChunkSize - 1)];
+                destination[i] = _chunks[(int)(seq >> ChunkBits)].Get(seq);
             }
         }
 
@@ -257,6 +310,114 @@ public sealed class OrderedLog
         lock (_appendLock)
         {
             _subscribers = [.. _subscribers.Where(c => c != subscription)];
+        }
+    }
+
+    /// <summary>What the log keeps of an entry once its object is released: everything a replica or a reader needs.</summary>
+    private struct Record
+    {
+        public ReadOnlyMemory<byte> Payload;
+        public long SessionId;
+        public long AppendedTimestamp;
+        public int Context;
+        public int ReplyCount;
+        public int ReplyHint;
+        public LogEventKind Kind;
+        public bool ReadOnly;
+        public bool ReplyLastOnly;
+    }
+
+    /// <summary>4,096 consecutive entries: their records, and the objects of those not released yet.</summary>
+    private sealed class Chunk
+    {
+        private readonly Record[] _records = new Record[ChunkSize];
+        private LogEntry?[]? _objects = new LogEntry?[ChunkSize];
+        private int _released;
+
+        public int ObjectsHeld
+        {
+            get
+            {
+                if (_objects is null)
+                {
+                    return 0;
+                }
+
+                var held = 0;
+                foreach (var entry in _objects)
+                {
+                    held += entry is null ? 0 : 1;
+                }
+
+                return held;
+            }
+        }
+
+        public void Set(int index, LogEntry entry)
+        {
+            _records[index] = new Record
+            {
+                Payload = entry.Payload,
+                SessionId = entry.SessionId,
+                AppendedTimestamp = entry.AppendedTimestamp,
+                Context = entry.Context,
+                ReplyCount = entry.ReplyCount,
+                ReplyHint = entry.ReplyHint,
+                Kind = entry.Kind,
+                ReadOnly = entry.ReadOnly,
+                ReplyLastOnly = entry.ReplyLastOnly,
+            };
+            _objects![index] = entry;
+        }
+
+        public LogEntry Get(long sequence)
+        {
+            var index = (int)(sequence & (ChunkSize - 1));
+            if (_objects?[index] is { } entry)
+            {
+                return entry;
+            }
+
+            ref readonly var record = ref _records[index];
+            return new LogEntry(record.Kind, record.SessionId, record.Context, record.Payload, record.ReplyCount, record.ReplyLastOnly, origin: null, record.ReplyHint)
+            {
+                ReadOnly = record.ReadOnly,
+                Sequence = sequence,
+                AppendedTimestamp = record.AppendedTimestamp,
+            };
+        }
+
+        /// <summary>Lets the objects of <paramref name="count"/> entries from <paramref name="from"/> go (checkpoints excepted).</summary>
+        public void ReleaseObjects(int from, int count)
+        {
+            if (_objects is not { } objects)
+            {
+                return;
+            }
+
+            for (var i = from; i < from + count; i++)
+            {
+                if (objects[i] is { Kind: not LogEventKind.Checkpoint })
+                {
+                    objects[i] = null;
+                }
+            }
+
+            _released = Math.Max(_released, from + count);
+            if (_released == ChunkSize && Array.TrueForAll(objects, e => e is null))
+            {
+                _objects = null;
+            }
+        }
+
+        /// <summary>Forgets <paramref name="count"/> truncated entries from <paramref name="from"/>: their objects and their bytes.</summary>
+        public void Clear(int from, int count)
+        {
+            Array.Clear(_records, from, count);
+            if (_objects is { } objects)
+            {
+                Array.Clear(objects, from, count);
+            }
         }
     }
 }

@@ -25,6 +25,31 @@ public sealed class ReplicaGroupTests
         Assert.Equal("$1\r\n1\r\n", await h.RequestAsync("GET a"));
     }
 
+    [Fact]
+    public async Task Decided_entries_are_held_as_records_and_a_rebuilt_replica_replays_them()
+    {
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3);
+        var replies = new List<Task<string>>();
+        for (var i = 0; i < 5_000; i++)
+        {
+            replies.Add(h.Send($"SET k{i % 100} {i}", session: 1 + (i % 8)));
+        }
+
+        Assert.All(await Task.WhenAll(replies).WaitAsync(GroupHarness.Timeout), r => Assert.Equal("+OK\r\n", r));
+        await h.WaitUntilAsync(() => h.Group.Status().Replicas.All(r => r.Applied >= h.Log.Head), "every replica applied the log");
+
+        // Only the entries decided since the last release (every 1,024 decisions) keep their objects.
+        Assert.InRange(h.Log.ObjectsHeld, 0, 2_048);
+
+        // A rebuilt replica replays the whole log from the records and agrees with every decided reply.
+        await h.CorruptAsync("r2", "k1", "evil");
+        Assert.Equal("$4\r\n4901\r\n", await h.RequestAsync("GET k1"));
+        await h.WaitReplayedAsync("r2", 2);
+        await h.AdvanceUntilAsync(() => h.Replica("r2") is { Generation: 2, State: "up" }, h.Options.ReplyTimeout, "r2 rebuilt and voting");
+        Assert.Single(h.Named("+replica-suspected", "r2"));
+        Assert.Equal("$4\r\n4999\r\n", await h.RequestAsync("GET k99"));
+    }
+
     /// <summary>Fault of the old group: a hung primary replica in mode remus was never suspected (nobody else answered first).</summary>
     [Fact]
     public async Task Remus_HungSoleReplica_IsSuspectedAfterTheReplyTimeout_AndTheRebuiltOneAnswers()

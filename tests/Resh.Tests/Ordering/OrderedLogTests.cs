@@ -104,8 +104,10 @@ public sealed class OrderedLogTests
     {
         var log = new OrderedLog();
         var released = AppendLarge(log, 10);
+        log.ReleaseObjectsBefore(3);
 
-        // Five entries of one chunk (of 4096) are forgotten: nothing may keep them, or their megabytes, alive.
+        // Five entries of one chunk (of 4096) are forgotten, three of them held as records only: nothing may keep their
+        // megabytes alive.
         log.TruncateBefore(5);
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -120,16 +122,80 @@ public sealed class OrderedLogTests
         Assert.Equal(9, log[9].SessionId);
     }
 
-    /// <summary>Appends entries of 1 MiB each and returns weak references to them (made in a frame of its own).</summary>
+    [Fact]
+    public void Released_entries_keep_everything_but_their_reply_sink_and_their_objects_are_collected()
+    {
+        var log = new OrderedLog();
+        var sink = new NullSink();
+        var objects = AppendRequests(log, 10_000, sink);
+        log.Append(new LogEntry(LogEventKind.Checkpoint, 0, 0, "SAVE"u8.ToArray(), 1));
+
+        log.ReleaseObjectsBefore(9_000);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        // The released ones are gone from memory; the rest, and the checkpoint entry, are the objects appended.
+        Assert.Equal(0, objects.Take(9_000).Count(o => o.IsAlive));
+        Assert.All(objects.Skip(9_000), o => Assert.True(o.IsAlive));
+        Assert.Equal(1_001, log.ObjectsHeld);
+
+        // A released entry reads back as it was appended, without the sink its reply went to.
+        var copy = log[1_234];
+        Assert.Equal((1_234L, LogEventKind.Request, 1_234L, 7, 2, 3, true, true), (copy.Sequence, copy.Kind, copy.SessionId, copy.Context, copy.ReplyCount, copy.ReplyHint, copy.ReadOnly, copy.ReplyLastOnly));
+        Assert.Equal(BitConverter.GetBytes(1_234), copy.Payload.ToArray());
+        Assert.True(copy.AppendedTimestamp > 0);
+        Assert.Null(copy.Origin);
+        Assert.Same(sink, log[9_500].Origin);
+
+        var batch = new LogEntry[4];
+        Assert.Equal(4, log.Read(8_998, batch));
+        Assert.Equal([8_998L, 8_999, 9_000, 9_001], batch.Select(e => e.Sequence));
+        Assert.Equal([false, false, true, true], batch.Select(e => e.Origin is not null));
+
+        // Releasing past the head keeps what is appended later; truncation still forgets records.
+        log.ReleaseObjectsBefore(20_000);
+        Assert.Equal(1, log.ObjectsHeld);
+        Assert.Equal(LogEventKind.Checkpoint, log[10_000].Kind);
+        var later = new LogEntry(LogEventKind.Request, 1, 0, "x"u8.ToArray(), 1, origin: sink);
+        log.Append(later);
+        Assert.Same(later, log[10_001]);
+        log.TruncateBefore(5_000);
+        Assert.Throws<ArgumentOutOfRangeException>(() => log[4_999]);
+        Assert.Equal(5_000, log[5_000].SessionId);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static List<WeakReference> AppendRequests(OrderedLog log, int count, IReplySink sink)
+    {
+        var references = new List<WeakReference>();
+        for (var i = 0; i < count; i++)
+        {
+            var entry = new LogEntry(LogEventKind.Request, i, 7, BitConverter.GetBytes(i), 2, replyLastOnly: true, sink, replyHint: 3) { ReadOnly = true };
+            log.Append(entry);
+            references.Add(new WeakReference(entry));
+        }
+
+        return references;
+    }
+
+    private sealed class NullSink : IReplySink
+    {
+        public void Complete(ReadOnlyMemory<byte> reply)
+        {
+        }
+    }
+
+    /// <summary>Appends entries of 1 MiB each and returns weak references to their bytes (made in a frame of its own).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static List<WeakReference> AppendLarge(OrderedLog log, int count)
     {
         var references = new List<WeakReference>();
         for (var i = 0; i < count; i++)
         {
-            var entry = new LogEntry(LogEventKind.Request, i, 0, new byte[1 << 20], 1);
-            log.Append(entry);
-            references.Add(new WeakReference(entry));
+            var payload = new byte[1 << 20];
+            log.Append(new LogEntry(LogEventKind.Request, i, 0, payload, 1));
+            references.Add(new WeakReference(payload));
         }
 
         return references;
