@@ -136,10 +136,10 @@ printf 'fill: direct %.1f s, gateway %.1f s\n' "$direct_fill" "$gw_fill"
 
 # 2. One checkpoint while a client reads through the gateway, one request after another; and what the direct
 #    server's own persistence costs.
-stall_probe() { # port seconds-before -> "max gap ms before the checkpoint, max gap ms during it, requests"
-  python3 - "$1" "$work/stop-probe" "$2" <<'PY'
+stall_probe() { # port seconds-before gaps-file -> "max gap ms before the checkpoint, max gap ms during it, requests"
+  python3 - "$1" "$work/stop-probe" "$2" "$3" <<'PY'
 import os, socket, sys, time
-port, stop, before = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+port, stop, before, gaps = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), open(sys.argv[4], "w")
 s = socket.create_connection(("127.0.0.1", port)); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 req = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:7\r\n"
 start = last = time.monotonic(); gap_before = gap_during = 0.0; n = 0
@@ -149,6 +149,8 @@ while not os.path.exists(stop):
     while not data.endswith(b"\r\n") or (data.startswith(b"$") and data.count(b"\r\n") < 2):
         data += s.recv(65536)
     now = time.monotonic(); n += 1
+    if now - last >= 0.04:
+        print(f"{now - start - before:.1f}s:{(now - last) * 1000:.0f}ms", file=gaps)
     if now - start < before:
         gap_before = max(gap_before, now - last)
     else:
@@ -164,11 +166,11 @@ gc_metrics() { # -> "seconds paused in GC, gen0, gen1, gen2 collections, MiB all
 }
 rm -f "$work/stop-probe"
 read -r gc_pause0 gc0_0 gc1_0 gc2_0 alloc0 < <(gc_metrics)
-stall_probe "$gw_port" 3 > "$work/stall.txt" &
+stall_probe "$gw_port" 3 "$work/gaps.txt" > "$work/stall.txt" &
 probe_pid=$!
 # The control: the same client against the direct redis-server at the same time (it holds the same data and does not
 # save): its gaps are what this machine's scheduling alone does to a client.
-stall_probe "$direct_port" 3 > "$work/stall-direct.txt" &
+stall_probe "$direct_port" 3 "$work/gaps-direct.txt" > "$work/stall-direct.txt" &
 control_pid=$!
 sleep 3
 start=$(date +%s.%N); resh checkpoint --config "$work/bench.yaml" >/dev/null; total=$(echo "$(date +%s.%N) - $start" | bc)
@@ -188,6 +190,7 @@ done
 fork_ms=$(redis-cli -p "$direct_port" info stats | tr -d '\r' | awk -F: '/^latest_fork_usec:/ {printf "%.1f", $2/1000}')
 echo "checkpoint ($mode): $detail"
 printf 'client stall: longest reply gap %s ms during the checkpoint (%s ms in the 3 s before it; %s GETs one after another)\n' "$gap_during" "$gap_before" "$probe_requests"
+echo "  its gaps of 40 ms or more (seconds after the checkpoint command: gap): $(tr '\n' ' ' < "$work/gaps.txt")"
 printf 'control, the same client on the direct redis-server meanwhile: longest gap %s ms during (%s ms before; %s GETs)\n' "$control_during" "$control_before" "$control_requests"
 printf 'gateway GC meanwhile: %d MiB allocated; %d gen0, %d gen1, %d gen2 collections, %.1f ms paused in all\n' "$((alloc1 - alloc0))" "$((gc0_1 - gc0_0))" "$((gc1_1 - gc1_0))" "$((gc2_1 - gc2_0))" "$(echo "($gc_pause1 - $gc_pause0) * 1000" | bc -l)"
 echo "gateway GC pauses of 100 ms or more (the whole run so far, from its log):"
