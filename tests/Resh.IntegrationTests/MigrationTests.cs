@@ -10,20 +10,20 @@ using Resh.Modes;
 
 namespace Resh.IntegrationTests;
 
-/// <summary>`resh migrate` in one process pair on loopback: a mode resh group moved to a `resh receive` target while clients write.</summary>
+/// <summary>`resh migrate` in one process pair on loopback: a mode resh or spare group moved to a `resh receive` target while clients write.</summary>
 public sealed class MigrationTests
 {
-    private static ReshOptions Options(string state, Action<MigrationOptions>? migration = null)
+    private static ReshOptions Options(string state, Action<MigrationOptions>? migration = null, ReplicationMode mode = ReplicationMode.Resh)
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         var options = new ReshOptions
         {
             Gateway = new Gateway.GatewayOptions { Listen = new IPEndPoint(IPAddress.Loopback, 0) },
-            Replication = new ModeOptions { Mode = ReplicationMode.Resh },
+            Replication = new ModeOptions { Mode = mode, Spare = new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200) } },
             Group = new GroupOptions
             {
                 Faults = 1,
-                Replicas = [new ReplicaSpec("r1", Tools.RedisCommand), new ReplicaSpec("r2", Tools.RedisCommand), new ReplicaSpec("r3", Tools.RedisCommand)],
+                Replicas = [.. Enumerable.Range(1, mode == ReplicationMode.Spare ? 4 : 3).Select(i => new ReplicaSpec($"r{i}", Tools.RedisCommand))],
                 StateDirectory = state,
                 ReplyTimeout = TimeSpan.FromSeconds(5),
                 StartupTimeout = TimeSpan.FromSeconds(60),
@@ -38,15 +38,17 @@ public sealed class MigrationTests
 
     private static string NewState() => Path.Combine(Path.GetTempPath(), "resh-migrate-" + Guid.NewGuid().ToString("N")[..12]);
 
-    [Fact]
-    public async Task A_mode_resh_service_migrates_under_writes_in_pre_copy_rounds_and_the_target_serves_everything_acknowledged()
+    [Theory]
+    [InlineData(ReplicationMode.Resh)]
+    [InlineData(ReplicationMode.Spare)]
+    public async Task A_service_migrates_under_writes_in_pre_copy_rounds_and_the_target_serves_everything_acknowledged(ReplicationMode mode)
     {
         var state = NewState();
         var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
-        await using var target = new ReshHost(Options(Path.Combine(state, "target")), Logs());
+        await using var target = new ReshHost(Options(Path.Combine(state, "target"), mode: mode), Logs());
         using var stop = new CancellationTokenSource();
         var receiving = target.RunBackupAsync(targetAt, null, stop.Token);
-        await using var source = new ReshHost(Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50), Logs());
+        await using var source = new ReshHost(Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50, mode), Logs());
         using var writing = new CancellationTokenSource();
         try
         {
@@ -106,7 +108,18 @@ public sealed class MigrationTests
             Assert.True(target.Log.Count >= source.Log.Count, $"the target holds #{target.Log.Count - 1}, the source ordered up to #{source.Log.Count - 1}");
             Assert.True(acked.Count > 2000, "writes were acknowledged during the pre-copy");
             await Tools.AssertAllReadableAsync(target.ListenEndPoint, acked);
-            Assert.Equal(3, target.Status().Replicas.Count(r => r.State == "up"));
+            if (mode == ReplicationMode.Spare)
+            {
+                // Every replica was woken for the takeover; then the mode's own balance holds again: f+1 active, f+1 passive.
+                await Tools.WaitUntilAsync(
+                    () => target.Status().Replicas is var r && r.Count(x => x.Role == "active" && x.State == "up") == 2 && r.Count(x => x.Role == "passive") == 2,
+                    TimeSpan.FromSeconds(30),
+                    "two active and two passive replicas on the target");
+            }
+            else
+            {
+                Assert.Equal(3, target.Status().Replicas.Count(r => r.State == "up"));
+            }
 
             // The keys with a deadline expire on the target, by its gateway's clock, and the others stay.
             await using var reader = await RespClient.ConnectAsync(target.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));

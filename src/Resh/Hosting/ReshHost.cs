@@ -352,7 +352,7 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     public Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken) =>
         _mode is IMigration migration
             ? migration.MigrateAsync(target, cancellationToken)
-            : throw new InvalidOperationException($"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} cannot be migrated (mode resh can; mode remus moves with resh switchover to its backup)");
+            : throw new InvalidOperationException($"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} cannot be migrated (modes resh and spare can; mode remus moves with resh switchover to its backup)");
 
     public void RequestShutdown()
     {

@@ -10,7 +10,7 @@ using Resh.Remus;
 namespace Resh.Modes;
 
 /// <summary>
-/// Modes resh and spare on one host: the log is ordered here. Mode resh can also move to another host while it runs:
+/// Modes resh and spare on one host: the log is ordered here. Either can also move to another host while it runs:
 /// as the source of `resh migrate` (<see cref="MigrateAsync"/>: pre-copy rounds, then the stop-and-copy as a
 /// switchover) and as its target, `resh receive` (<see cref="StandByAsync"/>: the group stands by with every replica
 /// passive, fed what arrives, until the source hands the service over).
@@ -42,8 +42,7 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
     public string? MigrationProblem(IPEndPoint target)
     {
         ArgumentNullException.ThrowIfNull(target);
-        return mode.Mode != ReplicationMode.Resh ? $"mode {mode.Name} cannot be migrated yet (mode resh can; mode remus moves with resh switchover to its backup)"
-            : _group is null ? "the group has not started"
+        return _group is null ? "the group has not started"
             : _server is not null ? "this gateway is itself a migration target"
             : _migration is { } running ? $"a migration to {running.Target} is already running"
             : !_group.Ready ? "fewer than f+1 replicas vote now; see resh status"
@@ -118,11 +117,6 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
     public async Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listen);
-        if (mode.Mode != ReplicationMode.Resh)
-        {
-            throw new InvalidOperationException($"mode {mode.Name} cannot be migrated yet; resh receive takes mode resh");
-        }
-
         var restored = await host.OpenStateAsync(cancellationToken);
         var options = mode.Migration.Link(listen);
         // Its heartbeats tell the source how far the replicas here have applied: the stop-and-copy waits until they are close.
