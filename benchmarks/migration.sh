@@ -54,7 +54,7 @@ replicas:
   command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
 YAML
   cp "$dir/c.yaml" "$dir/source.yaml"; printf 'state-dir: %s/source\n' "$dir" >> "$dir/source.yaml"
-  $resh run "$dir/source.yaml" > "$dir/source.log" 2>&1 & pids+=($!)
+  $resh run "$dir/source.yaml" ${SOURCE_DEBUG:+--log-level Debug} > "$dir/source.log" 2>&1 & pids+=($!)
   wait_for "$dir/source.log" "resh: serving"
 
   keys=$((size * 1048576 / 1000))

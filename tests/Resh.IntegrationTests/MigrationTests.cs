@@ -45,7 +45,10 @@ public sealed class MigrationTests
     {
         var state = NewState();
         var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
-        await using var target = new ReshHost(Options(Path.Combine(state, "target"), mode: mode), Logs());
+        // The target's configured admin address is free on its host: it opens while the target stands by.
+        var targetOptions = Options(Path.Combine(state, "target"), mode: mode);
+        targetOptions.Admin = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        await using var target = new ReshHost(targetOptions, Logs());
         using var stop = new CancellationTokenSource();
         var receiving = target.RunBackupAsync(targetAt, null, stop.Token);
         await using var source = new ReshHost(Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50, mode), Logs());
@@ -92,6 +95,13 @@ public sealed class MigrationTests
             })).ToList();
 
             var status = (MigrationStatus)await source.MigrateAsync(targetAt, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(120));
+            Assert.Equal(targetOptions.Admin, target.AdminEndPoint);
+            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+            {
+                var targetStatus = await http.GetStringAsync(new Uri($"http://{targetOptions.Admin}/status"));
+                Assert.Contains("\"replicas\"", targetStatus, StringComparison.Ordinal);
+            }
+
             Assert.NotEmpty(status.Rounds);
             Assert.True(status.Rounds[0].Bytes > 2000 * 200, $"round 1 carried the data: {status.Rounds[0].Bytes} bytes");
             Assert.NotNull(status.Ended);

@@ -222,6 +222,9 @@ public sealed class AdminServer : IAsyncDisposable
 
     public Task StartAsync(CancellationToken cancellationToken) => _app.StartAsync(cancellationToken);
 
+    /// <summary>The addresses it listens on once started (with the port chosen for a port 0).</summary>
+    public IReadOnlyCollection<string> Addresses => [.. _app.Urls];
+
     public async ValueTask DisposeAsync()
     {
         try

@@ -63,7 +63,12 @@ public interface IModeHost
     /// <summary>Creates and starts the group with this policy on a log ordered here, from <paramref name="restored"/>.</summary>
     Task<ReplicaGroup> StartGroupAsync(IGroupPolicy policy, VerifiedCheckpoint? restored, CancellationToken cancellationToken);
 
-    /// <summary>Opens an admin endpoint of its own (a standby's), if given and none is open.</summary>
+    /// <summary>
+    /// Opens an admin endpoint of its own (a standby's), if given and none is open. Without one, readies the configured
+    /// endpoint for the takeover instead: opens it now when it is free (the standby has a host of its own), or starts its
+    /// web stack once on a loopback port and stops it, so that its cold start does not compete with the first clients
+    /// after the takeover.
+    /// </summary>
     Task StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken);
 
     /// <summary>Opens the client listener and the configured admin endpoint (one that cannot listen is left out).</summary>

@@ -88,7 +88,8 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         return _group;
     }
 
-    Task IModeHost.StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken) => StartAdminAsync(endpoint, optional: false, cancellationToken);
+    Task IModeHost.StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken) =>
+        endpoint is null ? PrepareAdminAsync(cancellationToken) : StartAdminAsync(endpoint, optional: false, cancellationToken);
 
     Task IModeHost.ServeAsync(long lastSession, CancellationToken cancellationToken) => ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
 
@@ -240,14 +241,15 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
             return;
         }
 
-        if (_exporter is null)
+        if (optional && InUse(endpoint) is { } inUse)
         {
-            _exporter = new MetricsExport(ReshMetrics.MeterName);
-            RegisterObservables();
-            _gcPauses = new GcPauses(Metrics.Meter, _logger);
+            // Taken (a backup or migration target that took over on the old gateway's host): said at once, without
+            // starting the web stack only to fail, which takes a core for a fifth of a second when the service has just moved.
+            HostLog.AdminUnavailable(_logger, endpoint, inUse);
+            return;
         }
 
-        var admin = new AdminServer(endpoint, () => _options.AdminToken, this, Events, _exporter, _loggerFactory);
+        var admin = new AdminServer(endpoint, () => _options.AdminToken, this, Events, Exporter(), _loggerFactory);
         try
         {
             await admin.StartAsync(cancellationToken);
@@ -270,6 +272,75 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
     private MetricsExport? _exporter;
     private GcPauses? _gcPauses;
+
+    /// <summary>Why nothing can listen on <paramref name="endpoint"/> now (another listener has it), or null.</summary>
+    private static string? InUse(IPEndPoint endpoint)
+    {
+        using var probe = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        try
+        {
+            // As the web server binds: a port left in TIME_WAIT by a closed listener is free.
+            probe.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+            probe.Bind(endpoint);
+            return null;
+        }
+        catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+        {
+            return $"{endpoint} is in use by another listener";
+        }
+    }
+
+    private MetricsExport Exporter()
+    {
+        if (_exporter is null)
+        {
+            _exporter = new MetricsExport(ReshMetrics.MeterName);
+            RegisterObservables();
+            _gcPauses = new GcPauses(Metrics.Meter, _logger);
+        }
+
+        return _exporter;
+    }
+
+    /// <summary>
+    /// A standby without an admin endpoint of its own readies the configured one for the takeover. Free (the standby runs
+    /// on a host of its own), it is opened now and serves the standby's status. Taken (by the gateway this one takes the
+    /// service from, on the same host), its web stack is started on a loopback port, asked once and stopped: the first
+    /// start in a process costs 350-400 ms of a busy two-core machine right after the takeover, when the moved service's
+    /// first clients need it, a second one 90-200 ms (docs/benchmarks.md).
+    /// </summary>
+    private async Task PrepareAdminAsync(CancellationToken cancellationToken)
+    {
+        if (_options.Admin is not { } configured || _admin is not null)
+        {
+            return;
+        }
+
+        if (InUse(configured) is null)
+        {
+            await StartAdminAsync(configured, optional: true, cancellationToken);
+            return;
+        }
+
+        var warm = new AdminServer(new IPEndPoint(IPAddress.Loopback, 0), () => null, this, Events, Exporter(), Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance);
+        try
+        {
+            await warm.StartAsync(cancellationToken);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            foreach (var address in warm.Addresses)
+            {
+                using var _ = await http.GetAsync(new Uri(new Uri(address), "/readyz"), cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is IOException or HttpRequestException or TaskCanceledException)
+        {
+            // Only a warm-up: the configured endpoint opens at the takeover either way.
+        }
+        finally
+        {
+            await warm.DisposeAsync();
+        }
+    }
 
     /// <summary>
     /// The stored checkpoint with the highest log position (every stored one was verified by f+1 replicas), and
