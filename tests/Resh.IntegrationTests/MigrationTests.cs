@@ -45,13 +45,19 @@ public sealed class MigrationTests
     {
         var state = NewState();
         var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
-        // The target's configured admin address is free on its host: it opens while the target stands by.
+        // Mode resh: the target's configured admin address is free on its host, and opens while the target stands by.
+        // Mode spare: source and target share one, as one configuration on one host does; the target opens it once the
+        // source let it go.
+        var admin = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        var shared = mode == ReplicationMode.Spare;
         var targetOptions = Options(Path.Combine(state, "target"), mode: mode);
-        targetOptions.Admin = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        targetOptions.Admin = admin;
         await using var target = new ReshHost(targetOptions, Logs());
         using var stop = new CancellationTokenSource();
         var receiving = target.RunBackupAsync(targetAt, null, stop.Token);
-        await using var source = new ReshHost(Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50, mode), Logs());
+        var sourceOptions = Options(Path.Combine(state, "source"), m => m.DeltaThreshold = 50, mode);
+        sourceOptions.Admin = shared ? admin : null;
+        await using var source = new ReshHost(sourceOptions, Logs());
         using var writing = new CancellationTokenSource();
         try
         {
@@ -95,11 +101,10 @@ public sealed class MigrationTests
             })).ToList();
 
             var status = (MigrationStatus)await source.MigrateAsync(targetAt, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(120));
-            Assert.Equal(targetOptions.Admin, target.AdminEndPoint);
-            using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) })
+            if (!shared)
             {
-                var targetStatus = await http.GetStringAsync(new Uri($"http://{targetOptions.Admin}/status"));
-                Assert.Contains("\"replicas\"", targetStatus, StringComparison.Ordinal);
+                Assert.Equal(admin, target.AdminEndPoint);
+                await AssertStatusAsync(admin);
             }
 
             Assert.NotEmpty(status.Rounds);
@@ -113,6 +118,12 @@ public sealed class MigrationTests
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
 
             Assert.True(await receiving.WaitAsync(TimeSpan.FromSeconds(60)), "the target took the service over");
+            if (shared)
+            {
+                await Tools.WaitUntilAsync(() => Equals(target.AdminEndPoint, admin), TimeSpan.FromSeconds(30), "the target opened the admin address the source let go");
+                Assert.Contains(target.Events.Since(), e => e.Name == "+admin-opened");
+                await AssertStatusAsync(admin);
+            }
 
             Assert.Contains(source.Events.Since(), e => e.Name == "+handed-over");
             Assert.True(target.Log.Count >= source.Log.Count, $"the target holds #{target.Log.Count - 1}, the source ordered up to #{source.Log.Count - 1}");
@@ -149,6 +160,12 @@ public sealed class MigrationTests
             await target.DisposeAsync();
             Directory.Delete(state, recursive: true);
         }
+    }
+
+    private static async Task AssertStatusAsync(IPEndPoint admin)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Contains("\"replicas\"", await http.GetStringAsync(new Uri($"http://{admin}/status")), StringComparison.Ordinal);
     }
 
     [Fact]

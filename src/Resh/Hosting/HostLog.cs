@@ -31,6 +31,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1212, Level = LogLevel.Warning, Message = "Admin endpoint {Endpoint} not available: {Reason}")]
     public static partial void AdminUnavailable(ILogger logger, System.Net.IPEndPoint endpoint, string reason);
 
+    [LoggerMessage(EventId = 1223, Level = LogLevel.Information, Message = "Admin endpoint {Endpoint} opened after {Waited} once the gateway that held it let it go")]
+    public static partial void AdminOpened(ILogger logger, System.Net.IPEndPoint endpoint, TimeSpan waited);
+
     [LoggerMessage(EventId = 1221, Level = LogLevel.Information, Message = "Configuration {Outcome}")]
     public static partial void Reloaded(ILogger logger, string outcome);
 

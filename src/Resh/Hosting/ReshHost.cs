@@ -200,10 +200,49 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         _gateway.Memory.Pressure += _ => RelieveMemory();
         _gateway.Start();
 
-        // A backup that took over may find the configured admin address taken (the old primary's, on one host).
+        // A backup that took over may find the configured admin address taken (the old primary's, on one host): it
+        // opens once that gateway has let it go.
         await StartAdminAsync(_options.Admin, optionalAdmin, cancellationToken);
         HostLog.Serving(_logger, _gateway.EndPoint, AdminEndPoint?.ToString() ?? "(disabled)");
+        if (optionalAdmin && _admin is null && _options.Admin is { } configured)
+        {
+            _adminOpener = OpenAdminWhenFreeAsync(configured, _adminOpenerStop.Token);
+        }
     }
+
+    private Task _adminOpener = Task.CompletedTask;
+    private readonly CancellationTokenSource _adminOpenerStop = new();
+
+    /// <summary>Opens the configured admin endpoint as soon as nothing else listens on it (for up to a minute).</summary>
+    private async Task OpenAdminWhenFreeAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        try
+        {
+            for (var waited = TimeSpan.Zero; waited < AdminWait; waited += AdminPoll)
+            {
+                await Task.Delay(AdminPoll, cancellationToken);
+                if (InUse(endpoint) is null)
+                {
+                    await StartAdminAsync(endpoint, optional: true, cancellationToken);
+                    if (_admin is not null)
+                    {
+                        HostLog.AdminOpened(_logger, endpoint, waited + AdminPoll);
+                        Events.Record("+admin-opened", null, $"{endpoint}, once the gateway that held it let it go");
+                    }
+
+                    return;
+                }
+            }
+
+            HostLog.AdminUnavailable(_logger, endpoint, $"still in use after {AdminWait.TotalSeconds:0} s; the admin endpoint stays closed");
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static readonly TimeSpan AdminPoll = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan AdminWait = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// Over service.limits.memory: asks for a checkpoint (one at a time), which lets the log, the gateway's largest use of
@@ -479,6 +518,8 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
                 await _domains.DisposeAsync();
             }
 
+            await _adminOpenerStop.CancelAsync();
+            await _adminOpener;
             if (_admin is not null)
             {
                 await _admin.DisposeAsync();
