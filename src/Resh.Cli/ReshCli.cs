@@ -32,8 +32,9 @@ public static class ReshCli
 
         // run
         var configArg = new Argument<FileInfo>("CONFIG") { Description = "The YAML configuration file." };
-        var run = new Command("run", "Start the replicas and the gateway described by CONFIG; stops on SIGTERM/SIGINT or `resh stop`.") { configArg };
-        run.SetAction((parse, ct) => RunCommandAsync(parse.GetValue(configArg)!, parse.GetValue(logLevel), output, errors, ct));
+        var replacesOption = new Option<int?>("--replaces") { Description = "D-RESH: once this new host serves, the member (by number) that leaves its part to it: it drains its clients and leaves the cluster, as resh migrate --to on its host would." };
+        var run = new Command("run", "Start the replicas and the gateway described by CONFIG; stops on SIGTERM/SIGINT or `resh stop`.") { configArg, replacesOption };
+        run.SetAction((parse, ct) => RunCommandAsync(parse.GetValue(configArg)!, parse.GetValue(replacesOption), parse.GetValue(logLevel), output, errors, ct));
         root.Subcommands.Add(run);
 
         // backup (mode remus)
@@ -177,7 +178,7 @@ public static class ReshCli
         }
     }
 
-    private static async Task<int> RunCommandAsync(FileInfo file, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
+    private static async Task<int> RunCommandAsync(FileInfo file, int? replaces, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct)
     {
         ReshOptions options;
         IReadOnlyDictionary<string, string> values;
@@ -189,6 +190,22 @@ public static class ReshCli
         {
             await ReportAsync(e, errors);
             return ExitUsage;
+        }
+
+        if (replaces is not null)
+        {
+            if (options.Ordering is not { } ordering)
+            {
+                await errors.WriteLineAsync($"resh: --replaces: only a D-RESH host (ordering: etcd) takes the place of a member; {file.Name} orders on this host");
+                return ExitUsage;
+            }
+
+            ordering.Replaces = replaces;
+            if (ordering.Validate() is [_, ..] problems)
+            {
+                await errors.WriteLineAsync("resh: " + string.Join("; ", problems));
+                return ExitUsage;
+            }
         }
 
         using var loggerFactory = CreateLoggerFactory(level);

@@ -5,8 +5,9 @@ namespace Resh.IntegrationTests;
 
 /// <summary>
 /// D-RESH host migration on four network-namespace hosts: A, B and C run the cluster (an etcd member each); D joins as a
-/// new host (catching up from a peer's checkpoint, since etcd compacted the history), then `resh migrate --to D` on C
-/// makes C leave under a write load. C's clients reconnect to D; nothing acknowledged is lost.
+/// new host (catching up from a peer's checkpoint, since etcd compacted the history), then C leaves its part to D under
+/// a write load: by `resh migrate --to D` on C, or, as one command, because D was started with `--replaces 3`. C's
+/// clients reconnect to D; nothing acknowledged is lost.
 /// </summary>
 public sealed class DreshMigrationTests(ITestOutputHelper output)
 {
@@ -14,8 +15,10 @@ public sealed class DreshMigrationTests(ITestOutputHelper output)
 
     private static string Resh => Path.Combine(AppContext.BaseDirectory, "resh.dll");
 
-    [Fact]
-    public async Task A_new_host_joins_and_an_old_one_leaves_under_load_with_only_reconnects()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_new_host_joins_and_an_old_one_leaves_under_load_with_only_reconnects(bool oneCommand)
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         Tools.Require("ip", "apt-get install iproute2");
@@ -66,13 +69,24 @@ public sealed class DreshMigrationTests(ITestOutputHelper output)
         await Tools.WaitUntilAsync(() => EtcdHosts.Any(h => File.ReadAllText(logs[h]).Contains("trimmed the log in etcd", StringComparison.Ordinal)), TimeSpan.FromSeconds(120), "etcd trimmed behind a checkpoint of every host");
 
         // D joins: it has no state, and etcd no longer holds the start of the log, so it starts from a peer's checkpoint.
-        logs["D"] = net.Start("D", "resh-D.log", "dotnet", Resh, "run", Config("D", 4));
+        // With --replaces 3, C (member 3) leaves its part to D once D serves; otherwise resh migrate on C makes it leave.
+        logs["D"] = oneCommand
+            ? net.Start("D", "resh-D.log", "dotnet", Resh, "run", Config("D", 4), "--replaces", "3")
+            : net.Start("D", "resh-D.log", "dotnet", Resh, "run", Config("D", 4));
         await Tools.WaitForLogAsync(logs["D"], "resh: serving", TimeSpan.FromSeconds(120), "resh run on the new host D");
+        if (!oneCommand)
+        {
+            var migrate = net.Start("C", "migrate.log", "dotnet", Resh, "migrate", "--to", $"{net.Address("D")}:6380", "--config", Path.Combine(net.Directory, "C.yaml"));
+            await Tools.WaitForLogAsync(migrate, "leaves the cluster to", TimeSpan.FromSeconds(60), "resh migrate on host C");
+        }
 
-        // C leaves its part to D under the load.
-        var migrate = net.Start("C", "migrate.log", "dotnet", Resh, "migrate", "--to", $"{net.Address("D")}:6380", "--config", Path.Combine(net.Directory, "C.yaml"));
-        await Tools.WaitForLogAsync(migrate, "leaves the cluster to", TimeSpan.FromSeconds(60), "resh migrate on host C");
         await Tools.WaitForLogAsync(logs["C"], "resh: stopped", TimeSpan.FromSeconds(60), "host C leaving");
+        if (oneCommand)
+        {
+            await Tools.WaitForLogAsync(logs["C"], "asked this host to leave its part to it", TimeSpan.FromSeconds(10), "C's log of the request");
+            await Tools.WaitForLogAsync(logs["D"], "Replacing member 3: it left", TimeSpan.FromSeconds(60), "D seeing member 3 leave");
+        }
+
         onC.Mark();
         await Tools.WaitUntilAsync(() => onC.SinceMark >= 500 || onC.Faulted, TimeSpan.FromSeconds(120), "C's clients served by D");
         await onC.StopAsync();
@@ -86,6 +100,6 @@ public sealed class DreshMigrationTests(ITestOutputHelper output)
         var d = await File.ReadAllTextAsync(logs["D"]);
         Assert.Contains("took the checkpoint", d, StringComparison.Ordinal);
         output.WriteLine((await File.ReadAllLinesAsync(logs["D"])).FirstOrDefault(l => l.Contains("took the checkpoint", StringComparison.Ordinal)) ?? "");
-        output.WriteLine($"C left to D under load: {onC.Acked.Count} writes by C's clients, {onC.Errors.Count} reconnects, longest gap between replies {onC.LongestGap.TotalMilliseconds:0} ms");
+        output.WriteLine($"C left to D under load ({(oneCommand ? "resh run --replaces 3 on D" : "resh migrate on C")}): {onC.Acked.Count} writes by C's clients, {onC.Errors.Count} reconnects, longest gap between replies {onC.LongestGap.TotalMilliseconds:0} ms");
     }
 }

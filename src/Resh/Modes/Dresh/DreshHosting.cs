@@ -42,7 +42,88 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
 
     public void Attach(ReplicaGroup group) => group.AddCheckpointHooks(new EtcdCheckpointHooks(_sequencer!));
 
-    public Task ServingAsync(CancellationToken cancellationToken) => JoinClusterAsync(_sequencer!, cancellationToken);
+    public async Task ServingAsync(CancellationToken cancellationToken)
+    {
+        await JoinClusterAsync(_sequencer!, cancellationToken);
+        if (etcd.Replaces is { } replaced)
+        {
+            _replacing = ReplaceAsync(_sequencer!, replaced, _replaceStop.Token);
+        }
+    }
+
+    private Task _replacing = Task.CompletedTask;
+    private readonly CancellationTokenSource _replaceStop = new();
+
+    /// <summary>How long a host started with --replaces waits for the member it replaces to leave.</summary>
+    private static readonly TimeSpan ReplaceTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// `resh run --replaces MEMBER`, once this host serves: asks that member (through etcd) to leave its part to this
+    /// host, as `resh migrate --to` on its host would, and waits until its run left the cluster.
+    /// </summary>
+    private async Task ReplaceAsync(EtcdSequencer sequencer, int member, CancellationToken ct)
+    {
+        try
+        {
+            if (!sequencer.Peers.Any(p => p.Member == member && !p.Self))
+            {
+                ReplaceEnded(_logger, member, "it is not in the cluster; nothing to replace");
+                host.Events.Record("+replace-failed", null, $"member {member} is not in the cluster; nothing to replace");
+                return;
+            }
+
+            host.Events.Record("+replacing", null, $"asked member {member} to leave its part to this host");
+            await sequencer.RequestLeaveAsync(member, ct);
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (sequencer.Peers.Any(p => p.Member == member && !p.Self))
+            {
+                if (waited.Elapsed > ReplaceTimeout)
+                {
+                    ReplaceEnded(_logger, member, $"it did not leave within {ReplaceTimeout.TotalSeconds:0} s (see its log: it may have refused)");
+                    host.Events.Record("+replace-failed", null, $"member {member} did not leave within {ReplaceTimeout.TotalSeconds:0} s");
+                    await sequencer.WithdrawLeaveAsync(member, ct);
+                    return;
+                }
+
+                await Task.Delay(100, ct);
+            }
+
+            await sequencer.WithdrawLeaveAsync(member, ct);
+            ReplaceEnded(_logger, member, $"it left in {waited.Elapsed.TotalSeconds:0.0} s; this host serves its part");
+            host.Events.Record("+replaced", null, $"member {member} left the cluster to this host");
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (e is Grpc.Core.RpcException or IOException or InvalidOperationException)
+        {
+            ReplaceEnded(_logger, member, $"etcd: {e.Message}");
+            host.Events.Record("+replace-failed", null, $"member {member}: {e.Message}");
+        }
+    }
+
+    /// <summary>Another member asked this one to leave to it (it was started with --replaces): leaves as `resh migrate --to` it would.</summary>
+    private void OnLeaveRequested(string service)
+    {
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                if (!IPEndPoint.TryParse(service, out var target))
+                {
+                    throw new InvalidOperationException($"the asking member gave no service address ('{service}')");
+                }
+
+                LeaveAsked(_logger, service);
+                await MigrateAsync(target, CancellationToken.None);
+            }
+            catch (InvalidOperationException e)
+            {
+                LeaveRefused(_logger, service, e.Message);
+                host.Events.Record("+leave-refused", null, $"asked to leave to {service}: {e.Message}");
+            }
+        });
+    }
 
     public Task StoppingAsync()
     {
@@ -118,6 +199,8 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
 
     public async ValueTask DisposeAsync()
     {
+        await _replaceStop.CancelAsync();
+        await _replacing;
         if (_peerServer is not null)
         {
             await _peerServer.DisposeAsync();
@@ -239,6 +322,7 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
         var cursor = _restoredCursor is null ? null : EtcdCursor.Parse(_restoredCursor);
         var sequencer = new EtcdSequencer(host.Log, etcd, _logger, cursor);
         sequencer.MemberLeft += OnMemberLeft;
+        sequencer.LeaveRequested += OnLeaveRequested;
         try
         {
             await sequencer.StartAsync(cancellationToken);
@@ -294,6 +378,15 @@ public sealed partial class DreshHosting(IModeHost host, EtcdOrderingOptions etc
             TrimmedRevision = sequencer.TrimStats.Revision,
             TrimmedBatches = sequencer.TrimStats.Batches,
         };
+
+    [LoggerMessage(EventId = 1510, Level = LogLevel.Information, Message = "Member at {Service} asked this host to leave its part to it (it was started with --replaces); leaving")]
+    private static partial void LeaveAsked(ILogger logger, string service);
+
+    [LoggerMessage(EventId = 1511, Level = LogLevel.Warning, Message = "Member at {Service} asked this host to leave to it; refused: {Reason}")]
+    private static partial void LeaveRefused(ILogger logger, string service, string reason);
+
+    [LoggerMessage(EventId = 1512, Level = LogLevel.Information, Message = "Replacing member {Member}: {Outcome}")]
+    private static partial void ReplaceEnded(ILogger logger, int member, string outcome);
 
     [LoggerMessage(EventId = 1213, Level = LogLevel.Information, Message = "Going on from the checkpoint at #{Sequence}: the log after it comes from etcd revision {Revision} on")]
     private static partial void EtcdResumed(ILogger logger, long sequence, long revision);

@@ -15,6 +15,12 @@ public sealed class EtcdOrderingOptions
     /// <summary>This gateway's number in the cluster (1..1023): its batch keys and session ids are its own.</summary>
     public int Member { get; set; } = 1;
 
+    /// <summary>
+    /// The member this host takes the place of once it serves (`resh run --replaces MEMBER`; not a configuration key: it
+    /// is one move, not a setting): that member drains its clients and leaves its part to this host.
+    /// </summary>
+    public int? Replaces { get; set; }
+
     /// <summary>At most this many entries go into one batch (one etcd key).</summary>
     public int MaxBatch { get; set; } = 1024;
 
@@ -147,6 +153,11 @@ public sealed class EtcdOrderingOptions
         if (Member is < 1 or > 1023)
         {
             errors.Add($"ordering.member: must be 1 to 1023 (got {Member}); every gateway of the cluster needs its own");
+        }
+
+        if (Replaces is { } replaced && (replaced is < 1 or > 1023 || replaced == Member))
+        {
+            errors.Add($"--replaces: must name another member of the cluster, 1 to 1023 (got {replaced}; this host is member {Member})");
         }
 
         if (MaxBatch < 1)

@@ -37,6 +37,14 @@ public sealed partial class EtcdSequencer
     /// </summary>
     public event Action<EtcdPeer, IReadOnlyList<long>>? MemberLeft;
 
+    /// <summary>
+    /// Another member asked this one to leave its part to it (`resh run --replaces MEMBER` on a new host): the asker's
+    /// service address. Raised on the watcher's loop, once per request made after this run joined.
+    /// </summary>
+    public event Action<string>? LeaveRequested;
+
+    private string LeavePrefix => Root + "leave/";
+
     private const string LeaseLostReason = "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect";
 
     private string MembersPrefix => Root + "members/";
@@ -150,8 +158,9 @@ public sealed partial class EtcdSequencer
                 }
 
                 var put = new PutRequest { Key = Utf8(key), Value = ByteString.CopyFrom(JsonSerializer.SerializeToUtf8Bytes(info, EtcdJson.Default.MemberInfo)), Lease = granted.ID };
-                Confirmed((await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct)).Header);
-                var member = new MemberRun(run, key, granted.ID);
+                var header = (await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), ct)).Header;
+                Confirmed(header);
+                var member = new MemberRun(run, key, granted.ID) { JoinedRevision = header?.Revision ?? 0 };
                 lock (_lock)
                 {
                     _current = member;
@@ -184,6 +193,39 @@ public sealed partial class EtcdSequencer
 
                 delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
             }
+        }
+    }
+
+    /// <summary>
+    /// Asks member <paramref name="member"/> to leave its part to this gateway: a key under this run's lease (gone with
+    /// this run) holding this gateway's service address, which that member sees in the log's watch.
+    /// </summary>
+    public async Task RequestLeaveAsync(int member, CancellationToken cancellationToken)
+    {
+        var run = await CurrentRunAsync(cancellationToken);
+        var put = new PutRequest { Key = Utf8(LeavePrefix + member.ToString(CultureInfo.InvariantCulture)), Value = Utf8(_service ?? ""), Lease = run.Lease };
+        Confirmed((await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), cancellationToken)).Header);
+    }
+
+    /// <summary>Takes back the request of <see cref="RequestLeaveAsync"/> (a later run of that member must not see it).</summary>
+    public async Task WithdrawLeaveAsync(int member, CancellationToken cancellationToken)
+    {
+        var delete = new DeleteRangeRequest { Key = Utf8(LeavePrefix + member.ToString(CultureInfo.InvariantCulture)) };
+        await _etcd.CallAsync(o => _etcd.Kv.DeleteRangeAsync(delete, o), cancellationToken);
+    }
+
+    /// <summary>A leave request appeared in the watch: raised when it names this member and was made after this run joined.</summary>
+    private void LeaveAsked(string member, ByteString value, long revision)
+    {
+        MemberRun? current;
+        lock (_lock)
+        {
+            current = _current;
+        }
+
+        if (member == _options.Member.ToString(CultureInfo.InvariantCulture) && current is not null && revision > current.JoinedRevision)
+        {
+            LeaveRequested?.Invoke(value.ToStringUtf8());
         }
     }
 
@@ -408,6 +450,9 @@ public sealed partial class EtcdSequencer
         public string Key { get; } = key;
 
         public long Lease { get; } = lease;
+
+        /// <summary>The revision of its member key's put: requests made before it were for an earlier run.</summary>
+        public long JoinedRevision { get; init; }
 
         public long Batches { get; set; }
     }

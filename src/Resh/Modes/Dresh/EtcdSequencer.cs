@@ -465,6 +465,16 @@ public sealed partial class EtcdSequencer : ISequencer
             return;
         }
 
+        if (key.StartsWith(LeavePrefix, StringComparison.Ordinal))
+        {
+            if (!deleted)
+            {
+                LeaveAsked(key[LeavePrefix.Length..], kv.Value, modified);
+            }
+
+            return;
+        }
+
         if (key.StartsWith(TrimPrefix, StringComparison.Ordinal))
         {
             if (!deleted)
