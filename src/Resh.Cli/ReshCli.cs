@@ -48,7 +48,7 @@ public static class ReshCli
 
         // receive (the target of resh migrate)
         var receiveListen = new Option<string>("--listen") { Description = "HOST:PORT the migrating gateway connects to (the address given to resh migrate --to).", Required = true };
-        var receiveConfig = new Option<FileInfo>("--config", "-c") { Description = "The migrating service's configuration file (mode resh or spare); its service address and admin are opened after the handover." };
+        var receiveConfig = new Option<FileInfo>("--config", "-c") { Description = "The migrating service's configuration file (mode resh or spare); its service address is opened after the handover, its admin address at once when it is free on this host." };
         receiveConfig.Required = true;
         var receiveAdmin = new Option<string?>("--admin") { Description = "This target's own admin endpoint HOST:PORT (loopback) while it receives; the configured one is opened after the handover." };
         var receiveState = new Option<string?>("--state-dir") { Description = "The target's state directory (default: the config's state-dir + /receive)." };
