@@ -191,8 +191,16 @@ internal static class NodeProcess
 {
     public static Process Start(string etcd, string cluster, int id, string store, string dir, double seconds, int accounts)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in (string[])[typeof(Program).Assembly.Location, "node", "--etcd", etcd, "--cluster", cluster, "--node", id.ToString(CultureInfo.InvariantCulture), "--store", store, "--dir", dir, "--seconds", seconds.ToString("F1", CultureInfo.InvariantCulture), "--accounts", accounts.ToString(CultureInfo.InvariantCulture)])
+        // Under the dotnet host (`dotnet tdm-bank.dll`) the node is the same dll again; from its own launcher (as `dotnet run`
+        // starts it) the launcher takes no dll.
+        var host = Environment.ProcessPath ?? "dotnet";
+        var start = new ProcessStartInfo(host) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(Program).Assembly.Location);
+        }
+
+        foreach (var arg in (string[])["node", "--etcd", etcd, "--cluster", cluster, "--node", id.ToString(CultureInfo.InvariantCulture), "--store", store, "--dir", dir, "--seconds", seconds.ToString("F1", CultureInfo.InvariantCulture), "--accounts", accounts.ToString(CultureInfo.InvariantCulture)])
         {
             start.ArgumentList.Add(arg);
         }
