@@ -24,7 +24,7 @@ while getopts "s:c:" o; do
 done
 dotnet build src/Resh.Cli -c Release -nologo -clp:ErrorsOnly >/dev/null
 dotnet build benchmarks/Resh.Benchmarks -c Release -nologo -clp:ErrorsOnly >/dev/null
-resh="dotnet src/Resh.Cli/bin/Release/net10.0/resh.dll"
+resh="dotnet ${RESH_DLL:-src/Resh.Cli/bin/Release/net10.0/resh.dll}"
 probe="dotnet benchmarks/Resh.Benchmarks/bin/Release/net10.0/Resh.Benchmarks.dll gap-probe"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 ms() { date +%s%3N; }

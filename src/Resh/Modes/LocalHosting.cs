@@ -144,17 +144,30 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
                 throw new InvalidOperationException($"the source {server.Primary} fell silent before it handed the service over; it may still be serving, so this target does not (start resh receive again with an empty state directory and migrate again)");
         }
 
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        // Timed from the source's handover frame. The link's listener winds down beside the takeover (the link itself
+        // ended with that frame); the gateway listens while the replicas thaw and catch up, so that clients reconnect
+        // at once and their first requests are ordered while the replicas replay.
+        var started = server.HandedOverAt;
         var lastSession = server.LastSession;
-        await server.DisposeAsync();
+        var closing = server.DisposeAsync().AsTask();
         _server = null;
         await CommandRunner.RunAsync(mode.Migration.TakeoverCommand, "migration.takeover-command", _logger, cancellationToken);
-        await standby.PromoteAsync(cancellationToken);
-        await host.ServeAsync(lastSession, cancellationToken);
+        var moved = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var listening = 0.0;
+        standby.EndStandby();
+        var promoting = Task.Run(() => standby.PromoteAsync(cancellationToken), CancellationToken.None);
+        await Task.WhenAll(promoting, ListenAsync());
         var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        TookOver(_logger, elapsed, host.Log.Head);
+        await closing;
+        TookOver(_logger, elapsed, host.Log.Head, moved, listening);
         host.Events.Record("+serving", null, string.Create(CultureInfo.InvariantCulture, $"migrated here: took over at #{host.Log.Count} in {elapsed:0} ms"));
         return true;
+
+        async Task ListenAsync()
+        {
+            await host.ServeAsync(lastSession, cancellationToken);
+            listening = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        }
     }
 
     /// <summary>On a target: the count of log entries every replica has applied (0 before the group runs).</summary>
@@ -179,6 +192,6 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
     [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
     private static partial void HandedOver(ILogger logger, string target, bool told, long delta);
 
-    [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms at #{Head}; serving")]
-    private static partial void TookOver(ILogger logger, double milliseconds, long head);
+    [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms after the handover, at #{Head}; serving (takeover command done after {Moved:0.0} ms, listening after {Listening:0.0} ms, the replicas voting after {Milliseconds:0.0} ms)")]
+    private static partial void TookOver(ILogger logger, double milliseconds, long head, double moved, double listening);
 }

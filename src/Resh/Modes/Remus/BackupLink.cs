@@ -36,6 +36,12 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     private long _shipped;
     private long _epochsShipped;
     private long _epochsAcked;
+
+    // The handover: from then on the ship loop waits for appends, not for the epoch, and the handover waits for acks as
+    // they come (set by every ack and when the link ends), not in polls.
+    private readonly TaskCompletionSource _handingOver = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly WakeSignal _ackOrEnd = new();
+    private LogSubscription? _subscription;
     private long _bytesShipped;
     private bool _unprotected;
     private volatile string? _backup;
@@ -125,10 +131,21 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     /// </summary>
     public async Task<string?> HandOverAsync(TimeSpan timeout)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (AckedCount < _log.Count && clock.Elapsed < timeout && Volatile.Read(ref _connection) is not null)
+        _handingOver.TrySetResult();
+        Volatile.Read(ref _subscription)?.Poke();
+        using (var waiting = new CancellationTokenSource(timeout))
         {
-            await Task.Delay(10);
+            try
+            {
+                while (AckedCount < _log.Count && Volatile.Read(ref _connection) is not null)
+                {
+                    await _ackOrEnd.WaitAsync(waiting.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Not all acknowledged within the timeout: the backup is not told (below, when the link is gone).
+            }
         }
 
         var backup = _backup;
@@ -331,6 +348,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         {
             _connection = null;
             _welcomedBy = null;
+            _ackOrEnd.Set(inline: false);
             await linkCts.CancelAsync();
             try
             {
@@ -356,6 +374,10 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         }
         while (Interlocked.CompareExchange(ref _acked, ack.Position, before) != before);
         Committed?.Invoke(ack.Position);
+        if (_handingOver.Task.IsCompleted)
+        {
+            _ackOrEnd.Set(inline: false);
+        }
     }
 
     /// <summary>Ships an epoch whenever one is due, and a heartbeat when there is nothing to ship; returns when the link fails.</summary>
@@ -367,6 +389,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         // Epoch 0: while little is unacknowledged, an append ships at once on the appending thread; busy, the loop
         // runs on the thread pool and the next epoch takes everything appended meanwhile.
         using var subscription = _log.Subscribe(_options.Epoch > TimeSpan.Zero ? null : () => Volatile.Read(ref _shipped) - Volatile.Read(ref _acked) <= InlineShipMaxUnacked);
+        Volatile.Write(ref _subscription, subscription);
 
         // Epoch 0 waits for appends only; this timer wakes it for heartbeats and for the checks above.
         using var beat = _options.Epoch > TimeSpan.Zero ? null : _clock.CreateTimer(static s => ((LogSubscription)s!).Poke(), subscription, heartbeat / 2, heartbeat / 2);
@@ -412,9 +435,10 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 lastSent = _clock.GetTimestamp();
             }
 
-            if (_options.Epoch == TimeSpan.Zero)
+            if (_options.Epoch == TimeSpan.Zero || _handingOver.Task.IsCompleted)
             {
-                // Epoch 0: ship as soon as something is appended (or the heartbeat timer pokes).
+                // Epoch 0, or the handover's last entries: ship as soon as something is appended (or the heartbeat
+                // timer, or the handover, pokes).
                 if (_log.Count <= Volatile.Read(ref _shipped))
                 {
                     await subscription.WaitForSignalAsync(ct);
@@ -423,14 +447,8 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
                 continue;
             }
 
-            // Wait out the epoch.
-            try
-            {
-                await Task.Delay(_options.Epoch, _clock, ct);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-            }
+            // Wait out the epoch; a handover cuts it short.
+            await Task.WhenAny(Task.Delay(_options.Epoch, _clock, ct), _handingOver.Task);
         }
     }
 

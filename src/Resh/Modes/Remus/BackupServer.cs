@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -117,6 +118,9 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     /// <summary>Completes when the backup must take over or stop.</summary>
     public Task<BackupOutcome> Outcome => _outcome.Task;
+
+    /// <summary>Stopwatch timestamp of the primary's handover frame (0 before one came).</summary>
+    public long HandedOverAt { get; private set; }
 
     /// <summary>The highest session id in the entries received (sessions of a new primary continue above it).</summary>
     public long LastSession => Interlocked.Read(ref _lastSession);
@@ -333,6 +337,7 @@ public sealed partial class BackupServer : IAsyncDisposable
                             _outcome.TrySetResult(BackupOutcome.PrimaryStopped);
                             return;
                         case LinkFrame.Handover:
+                            HandedOverAt = Stopwatch.GetTimestamp();
                             PrimaryHandedOver(_logger, connection.Remote);
                             _outcome.TrySetResult(BackupOutcome.HandedOver);
                             return;

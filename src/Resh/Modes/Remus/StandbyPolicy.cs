@@ -102,12 +102,18 @@ public sealed class StandbyPolicy(IGroupPolicy serving, TimeSpan applyInterval) 
     }
 
     /// <summary>
+    /// Ends the standby at once: from here on what is appended is served in the serving mode (no passive update takes it).
+    /// Called before clients are let in when the replicas are woken beside them (<see cref="PromoteAsync"/> calls it too).
+    /// </summary>
+    public void EndStandby() => _standby = false;
+
+    /// <summary>
     /// The takeover: every replica is thawed and applies everything this gateway holds; completes when enough vote to
     /// decide (all of them, or at least a quorum once the others are being rebuilt).
     /// </summary>
     public async Task PromoteAsync(CancellationToken cancellationToken)
     {
-        _standby = false;
+        EndStandby();
         var waited = Stopwatch.StartNew();
         var timeout = _group.Options.StartupTimeout;
         while (true)
