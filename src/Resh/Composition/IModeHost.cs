@@ -64,12 +64,13 @@ public interface IModeHost
     Task<ReplicaGroup> StartGroupAsync(IGroupPolicy policy, VerifiedCheckpoint? restored, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Opens an admin endpoint of its own (a standby's), if given and none is open. Without one, readies the configured
-    /// endpoint for the takeover instead: opens it now when it is free (the standby has a host of its own), or starts its
-    /// web stack once on a loopback port and stops it, so that its cold start does not compete with the first clients
-    /// after the takeover.
+    /// Readies a standby for the takeover. Opens an admin endpoint of its own (a standby's), if given and none is open.
+    /// Without one, readies the configured endpoint instead: opens it now when it is free (the standby has a host of its
+    /// own), or starts its web stack once on a loopback port and stops it. And runs requests through a gateway of the
+    /// service's protocol on a loopback port (<see cref="Gateway.GatewayWarmUp"/>). So the cold starts do not compete
+    /// with the first clients after the takeover.
     /// </summary>
-    Task StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken);
+    Task PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken);
 
     /// <summary>Opens the client listener and the configured admin endpoint (one that cannot listen is left out).</summary>
     Task ServeAsync(long lastSession, CancellationToken cancellationToken);

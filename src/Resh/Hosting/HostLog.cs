@@ -34,6 +34,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1223, Level = LogLevel.Information, Message = "Admin endpoint {Endpoint} opened after {Waited} once the gateway that held it let it go")]
     public static partial void AdminOpened(ILogger logger, System.Net.IPEndPoint endpoint, TimeSpan waited);
 
+    [LoggerMessage(EventId = 1224, Level = LogLevel.Debug, Message = "Gateway warmed up for the takeover: {Replies} requests through a gateway on a loopback port")]
+    public static partial void GatewayWarmedUp(ILogger logger, int replies);
+
     [LoggerMessage(EventId = 1221, Level = LogLevel.Information, Message = "Configuration {Outcome}")]
     public static partial void Reloaded(ILogger logger, string outcome);
 

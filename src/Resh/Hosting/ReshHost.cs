@@ -88,8 +88,12 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
         return _group;
     }
 
-    Task IModeHost.StartAdminAsync(IPEndPoint? endpoint, CancellationToken cancellationToken) =>
-        endpoint is null ? PrepareAdminAsync(cancellationToken) : StartAdminAsync(endpoint, optional: false, cancellationToken);
+    async Task IModeHost.PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken)
+    {
+        await (admin is null ? PrepareAdminAsync(cancellationToken) : StartAdminAsync(admin, optional: false, cancellationToken));
+        var replies = await Gateway.GatewayWarmUp.RunAsync(_options.CreateProtocol(), _options.Gateway, cancellationToken);
+        HostLog.GatewayWarmedUp(_logger, replies);
+    }
 
     Task IModeHost.ServeAsync(long lastSession, CancellationToken cancellationToken) => ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
 

@@ -133,7 +133,7 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
         var standby = new StandbyPolicy(ModePolicies.For(mode), mode.Migration.ApplyInterval);
         var group = await host.StartGroupAsync(standby, server.Received ?? restored, cancellationToken);
         _group = group;
-        await host.StartAdminAsync(admin, cancellationToken);
+        await host.PrepareTakeoverAsync(admin, cancellationToken);
         host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
         var outcome = await server.Outcome.WaitAsync(stop.Token);
         switch (outcome)

@@ -132,7 +132,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
         _standby = new StandbyPolicy(remus);
         var group = await host.StartGroupAsync(_standby, server.Received ?? restored, cancellationToken);
-        await host.StartAdminAsync(admin, cancellationToken);
+        await host.PrepareTakeoverAsync(admin, cancellationToken);
         BackupReady(_logger, server.Primary ?? "?", host.Log.First, remus.ApplyInterval);
         host.Events.Record("+backup-ready", null, $"holding the log of {server.Primary} from #{host.Log.First}");
 
