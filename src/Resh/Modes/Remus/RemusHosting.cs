@@ -161,14 +161,19 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         await server.DisposeAsync();
         _server = null;
         await CommandRunner.RunAsync(remus.TakeoverCommand, "remus.takeover-command", _logger, cancellationToken);
-        await _standby!.PromoteAsync(cancellationToken);
+
+        // The replica thaws and catches up beside the listener's start: clients reconnect at once, and their first
+        // requests are ordered (and shipped to a backup, once one attaches) while it replays.
+        var standby = _standby!;
+        standby.EndStandby();
+        var promoting = Task.Run(() => standby.PromoteAsync(cancellationToken), CancellationToken.None);
         Role = "primary";
-        group.ReplicaSuspected += OnReplicaSuspected;
 
         // Unprotected until a new backup attaches (`resh backup` at one of the other remus.backup addresses).
         AttachLink(group, term, unprotected: true, exclude: listen);
         // On one host the configured admin address may still be the dead primary's for a moment.
-        await host.ServeAsync(lastSession, cancellationToken);
+        await Task.WhenAll(promoting, host.ServeAsync(lastSession, cancellationToken));
+        group.ReplicaSuspected += OnReplicaSuspected;
         host.Metrics.Failover();
         var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
         TookOver(_logger, elapsed);
