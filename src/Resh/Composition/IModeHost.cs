@@ -66,9 +66,10 @@ public interface IModeHost
     /// <summary>
     /// Readies a standby for the takeover. Opens an admin endpoint of its own (a standby's), if given and none is open.
     /// Without one, readies the configured endpoint instead: opens it now when it is free (the standby has a host of its
-    /// own), or starts its web stack once on a loopback port and stops it. And runs requests through a gateway of the
-    /// service's protocol on a loopback port (<see cref="Gateway.GatewayWarmUp"/>). So the cold starts do not compete
-    /// with the first clients after the takeover.
+    /// own), or starts its web stack once on a loopback port and stops it. And starts, in the background, requests through
+    /// a gateway of the service's protocol on a loopback port (<see cref="Gateway.GatewayWarmUp"/>; stopped when the host
+    /// serves, so a takeover never waits for it). So the cold starts do not compete with the first clients after the
+    /// takeover.
     /// </summary>
     Task PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken);
 

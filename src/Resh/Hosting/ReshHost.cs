@@ -91,9 +91,13 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     async Task IModeHost.PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken)
     {
         await (admin is null ? PrepareAdminAsync(cancellationToken) : StartAdminAsync(admin, optional: false, cancellationToken));
-        var replies = await Gateway.GatewayWarmUp.RunAsync(_options.CreateProtocol(), _options.Gateway, cancellationToken);
-        HostLog.GatewayWarmedUp(_logger, replies);
+
+        // In the background: a takeover that comes first must not wait for it (ServeAsync stops it).
+        _warmUp = Task.Run(async () => HostLog.GatewayWarmedUp(_logger, await Gateway.GatewayWarmUp.RunAsync(_options.CreateProtocol(), _options.Gateway, _warmUpStop.Token)), CancellationToken.None);
     }
+
+    private readonly CancellationTokenSource _warmUpStop = new();
+    private Task _warmUp = Task.CompletedTask;
 
     Task IModeHost.ServeAsync(long lastSession, CancellationToken cancellationToken) => ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
 
@@ -196,6 +200,8 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     /// <summary>Opens the client listener and the admin endpoint (<paramref name="optionalAdmin"/>: one that cannot listen is left out).</summary>
     private async Task ServeAsync(long lastSession, bool optionalAdmin, CancellationToken cancellationToken)
     {
+        // A standby's warm-up still running has done what it could: the service's own clients come now.
+        await _warmUpStop.CancelAsync();
         _gateway = new GatewayServer(_options.Gateway, Protocol, _sequencer!, Metrics, _loggerFactory.CreateLogger("Resh.Gateway"))
         {
             LastSessionId = lastSession,
@@ -379,6 +385,8 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
                 await _domains.DisposeAsync();
             }
 
+            await _warmUpStop.CancelAsync();
+            await _warmUp;
             await _adminOpenerStop.CancelAsync();
             await _adminOpener;
             if (_admin is not null)
