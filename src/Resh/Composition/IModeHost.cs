@@ -64,14 +64,17 @@ public interface IModeHost
     Task<ReplicaGroup> StartGroupAsync(IGroupPolicy policy, VerifiedCheckpoint? restored, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Readies a standby for the takeover. Opens an admin endpoint of its own (a standby's), if given and none is open.
-    /// Without one, readies the configured endpoint instead: opens it now when it is free (the standby has a host of its
-    /// own), or starts its web stack once on a loopback port and stops it. And starts, in the background, requests through
-    /// a gateway of the service's protocol on a loopback port (<see cref="Gateway.GatewayWarmUp"/>; stopped when the host
-    /// serves, so a takeover never waits for it). So the cold starts do not compete with the first clients after the
-    /// takeover.
+    /// Readies a standby for the takeover. Opens an admin endpoint of its own (a standby's) at once, if given. The rest
+    /// runs in the background, so that a takeover never waits for it: without an endpoint of its own, the configured one
+    /// is readied (opened now when it is free, the standby having a host of its own; else its web stack is started once
+    /// on a loopback port and stopped), and requests run through a gateway of the service's protocol on a loopback port
+    /// (<see cref="Gateway.GatewayWarmUp"/>; stopped when the host serves). So the cold starts do not compete with the
+    /// first clients after the takeover.
     /// </summary>
     Task PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken);
+
+    /// <summary>Completes (never faulted) when the background part of <see cref="PrepareTakeoverAsync"/> has ended.</summary>
+    Task TakeoverPrepared { get; }
 
     /// <summary>Opens the client listener and the configured admin endpoint (one that cannot listen is left out).</summary>
     Task ServeAsync(long lastSession, CancellationToken cancellationToken);

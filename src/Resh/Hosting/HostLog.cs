@@ -37,6 +37,9 @@ internal static partial class HostLog
     [LoggerMessage(EventId = 1224, Level = LogLevel.Debug, Message = "Gateway warmed up for the takeover: {Replies} requests through a gateway on a loopback port")]
     public static partial void GatewayWarmedUp(ILogger logger, int replies);
 
+    [LoggerMessage(EventId = 1225, Level = LogLevel.Debug, Message = "The standby's preparation for a takeover ended early: {Reason}")]
+    public static partial void PreparationFailed(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 1221, Level = LogLevel.Information, Message = "Configuration {Outcome}")]
     public static partial void Reloaded(ILogger logger, string outcome);
 

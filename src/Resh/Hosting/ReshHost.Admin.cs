@@ -21,6 +21,27 @@ public sealed partial class ReshHost
             return;
         }
 
+        // One start at a time: a standby's preparation may still be starting it when the takeover asks.
+        await _adminGate.WaitAsync(cancellationToken);
+        try
+        {
+            await StartAdminOnceAsync(endpoint, optional, cancellationToken);
+        }
+        finally
+        {
+            _adminGate.Release();
+        }
+    }
+
+    private readonly SemaphoreSlim _adminGate = new(1, 1);
+
+    private async Task StartAdminOnceAsync(IPEndPoint endpoint, bool optional, CancellationToken cancellationToken)
+    {
+        if (_admin is not null)
+        {
+            return;
+        }
+
         if (optional && InUse(endpoint) is { } inUse)
         {
             // Taken (a backup or migration target that took over on the old gateway's host): said at once, without
@@ -106,6 +127,7 @@ public sealed partial class ReshHost
             return;
         }
 
+        await _adminGate.WaitAsync(cancellationToken);
         var warm = new AdminServer(new IPEndPoint(IPAddress.Loopback, 0), () => null, this, Events, Exporter(), NullLoggerFactory.Instance);
         try
         {
@@ -123,6 +145,7 @@ public sealed partial class ReshHost
         finally
         {
             await warm.DisposeAsync();
+            _adminGate.Release();
         }
     }
 

@@ -90,14 +90,39 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
 
     async Task IModeHost.PrepareTakeoverAsync(IPEndPoint? admin, CancellationToken cancellationToken)
     {
-        await (admin is null ? PrepareAdminAsync(cancellationToken) : StartAdminAsync(admin, optional: false, cancellationToken));
+        if (admin is not null)
+        {
+            // The standby's own endpoint: an address it cannot listen on is an error of the command, said at once.
+            await StartAdminAsync(admin, optional: false, cancellationToken);
+        }
 
-        // In the background: a takeover that comes first must not wait for it (ServeAsync stops it).
-        _warmUp = Task.Run(async () => HostLog.GatewayWarmedUp(_logger, await Gateway.GatewayWarmUp.RunAsync(_options.CreateProtocol(), _options.Gateway, _warmUpStop.Token)), CancellationToken.None);
+        // In the background: a takeover that comes first must not wait for it. ServeAsync stops the gateway's warm-up;
+        // an admin start under way finishes first (the takeover's own start of the admin endpoint waits for it).
+        _warmUp = Task.Run(
+            async () =>
+            {
+                try
+                {
+                    if (admin is null)
+                    {
+                        await PrepareAdminAsync(CancellationToken.None);
+                    }
+
+                    HostLog.GatewayWarmedUp(_logger, await Gateway.GatewayWarmUp.RunAsync(_options.CreateProtocol(), _options.Gateway, _warmUpStop.Token));
+                }
+                catch (Exception e)
+                {
+                    // Only a preparation: the takeover starts what it needs either way.
+                    HostLog.PreparationFailed(_logger, e.Message);
+                }
+            },
+            CancellationToken.None);
     }
 
     private readonly CancellationTokenSource _warmUpStop = new();
     private Task _warmUp = Task.CompletedTask;
+
+    Task IModeHost.TakeoverPrepared => _warmUp;
 
     Task IModeHost.ServeAsync(long lastSession, CancellationToken cancellationToken) => ServeAsync(lastSession, optionalAdmin: true, cancellationToken);
 

@@ -134,6 +134,7 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
         var group = await host.StartGroupAsync(standby, server.Received ?? restored, cancellationToken);
         _group = group;
         await host.PrepareTakeoverAsync(admin, cancellationToken);
+        _prepared = host.TakeoverPrepared;
         host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
         var outcome = await server.Outcome.WaitAsync(stop.Token);
         switch (outcome)
@@ -170,8 +171,14 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
         }
     }
 
-    /// <summary>On a target: the count of log entries every replica has applied (0 before the group runs).</summary>
-    private long Applied() => (_group as IGroupControl)?.View() is { Replicas.Count: > 0 } view ? view.Replicas.Min(r => r.Applied) + 1 : 0;
+    /// <summary>
+    /// On a target: the count of log entries every replica has applied; 0 before the group runs and until the takeover is
+    /// prepared (its admin endpoint and gateway warmed up), so that the source's first round, which waits for this, does
+    /// not end before the target is ready to take over.
+    /// </summary>
+    private long Applied() => _prepared is { IsCompleted: true } && (_group as IGroupControl)?.View() is { Replicas.Count: > 0 } view ? view.Replicas.Min(r => r.Applied) + 1 : 0;
+
+    private Task? _prepared;
 
     public async ValueTask DisposeAsync()
     {

@@ -96,36 +96,17 @@ public sealed partial class MigrationSource : IAsyncDisposable
         var from = _link.AttachedAt;
         var previous = long.MaxValue;
         var stalled = 0;
-        var lost = 0L;
         for (var number = 1; ; number++)
         {
             var started = number == 1 ? linkStarted : Stopwatch.GetTimestamp();
             var head = _host.Log.Count;
 
-            // A round ends when the target holds the log up to its start and its replicas applied it (the target's
-            // heartbeats say how far): a target still restoring the checkpoint into its replicas is not ready.
-            while (_link.AckedCount < head || _link.PeerPosition < head)
-            {
-                if (_link.Fenced.IsCompleted)
-                {
-                    throw new InvalidOperationException($"the target refused the migration: {await _link.Fenced}");
-                }
-
-                // A target that went away (it failed to start its replicas, its host is gone) ends the migration now.
-                lost = _link.WelcomedBy is null && _link.Backup is null ? (lost == 0 ? Stopwatch.GetTimestamp() : lost) : 0;
-                if (lost != 0 && Stopwatch.GetElapsedTime(lost) > _options.LinkTimeout * 2)
-                {
-                    throw new InvalidOperationException($"the link to the target {Target} is down since {Stopwatch.GetElapsedTime(lost).TotalSeconds:0.#}s (see the target's log: did resh receive stop?)");
-                }
-
-                if (Stopwatch.GetElapsedTime(started) > _options.RoundTimeout)
-                {
-                    throw new TimeoutException($"pre-copy round {number} did not bring the target to #{head - 1} within {_options.RoundTimeout.TotalSeconds:0}s (it holds up to #{_link.AckedCount - 1}, its replicas applied up to #{_link.PeerPosition - 1}): the target takes the log slower than it is written, or the link is down");
-                }
-
-                await Task.Delay(5, cancellationToken);
-            }
-
+            // A round ends when the target holds the log up to its start. Round 1 also waits until the target's
+            // replicas applied it (they restore the checkpoint first: a target still restoring is not ready). Later
+            // rounds do not: the target applies every apply-interval, and a round that waited for that would never be
+            // shorter than the interval, nor its delta smaller than what clients write meanwhile (it hovered there
+            // until the round limit); the push phase waits for it once, at its end.
+            await WaitForTargetAsync(number, head, applied: number == 1, started, cancellationToken);
             var bytes = LogBytes(Math.Max(from, _link.CheckpointSentAt + 1), head) + (number == 1 ? _link.CheckpointBytes : 0);
             var round = new MigrationRound(number, head - from, bytes, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             lock (_rounds)
@@ -151,12 +132,44 @@ public sealed partial class MigrationSource : IAsyncDisposable
                     _phase = "stop-and-copy";
                 }
 
+                // The target's replicas close to the head before the stop-and-copy: little to replay at the takeover.
+                await WaitForTargetAsync(number, head, applied: true, Stopwatch.GetTimestamp(), cancellationToken);
                 Converged = true;
                 PushEnded(_logger, Target.ToString(), ended);
                 return ended;
             }
 
             (previous, from) = (delta, head);
+        }
+    }
+
+    /// <summary>
+    /// Waits until the target holds the log up to <paramref name="head"/> (and, with <paramref name="applied"/>, its
+    /// replicas applied it; the target's heartbeats say how far); fails when it refuses, is gone, or takes longer than a round may.
+    /// </summary>
+    private async Task WaitForTargetAsync(int number, long head, bool applied, long started, CancellationToken cancellationToken)
+    {
+        var lost = 0L;
+        while (_link.AckedCount < head || (applied && _link.PeerPosition < head))
+        {
+            if (_link.Fenced.IsCompleted)
+            {
+                throw new InvalidOperationException($"the target refused the migration: {await _link.Fenced}");
+            }
+
+            // A target that went away (it failed to start its replicas, its host is gone) ends the migration now.
+            lost = _link.WelcomedBy is null && _link.Backup is null ? (lost == 0 ? Stopwatch.GetTimestamp() : lost) : 0;
+            if (lost != 0 && Stopwatch.GetElapsedTime(lost) > _options.LinkTimeout * 2)
+            {
+                throw new InvalidOperationException($"the link to the target {Target} is down since {Stopwatch.GetElapsedTime(lost).TotalSeconds:0.#}s (see the target's log: did resh receive stop?)");
+            }
+
+            if (Stopwatch.GetElapsedTime(started) > _options.RoundTimeout)
+            {
+                throw new TimeoutException($"pre-copy round {number} did not bring the target to #{head - 1} within {_options.RoundTimeout.TotalSeconds:0}s (it holds up to #{_link.AckedCount - 1}, its replicas applied up to #{_link.PeerPosition - 1}): the target takes the log slower than it is written, or the link is down");
+            }
+
+            await Task.Delay(5, cancellationToken);
         }
     }
 
