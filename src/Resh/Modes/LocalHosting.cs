@@ -199,6 +199,6 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
     [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
     private static partial void HandedOver(ILogger logger, string target, bool told, long delta);
 
-    [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms after the handover, at #{Head}; serving (takeover command done after {Moved:0.0} ms, listening after {Listening:0.0} ms, the replicas voting after {Milliseconds:0.0} ms)")]
+    [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms after the handover, at #{Head}; serving (takeover command done after {Moved:0.0} ms, listener and admin endpoint started after {Listening:0.0} ms, the replicas voting after {Milliseconds:0.0} ms)")]
     private static partial void TookOver(ILogger logger, double milliseconds, long head, double moved, double listening);
 }
