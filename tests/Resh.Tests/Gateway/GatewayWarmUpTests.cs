@@ -26,6 +26,16 @@ public sealed class GatewayWarmUpTests
     }
 
     [Fact]
+    public async Task A_protocol_whose_gateway_keeps_expiry_warms_up_too_and_its_keeper_stops_with_it()
+    {
+        var protocol = new RespProtocol(new RespOptions { ExpiryRewrite = ExpiryRewrite.Owned });
+
+        var replies = await GatewayWarmUp.RunAsync(protocol, new GatewayOptions(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(GatewayWarmUp.Requests, replies);
+    }
+
+    [Fact]
     public async Task A_cancelled_warm_up_ends_without_an_error()
     {
         using var cancelled = new CancellationTokenSource();
