@@ -46,6 +46,9 @@ internal static partial class GroupLog
     [LoggerMessage(EventId = 1016, Level = LogLevel.Information, Message = "Replica {Replica} is active: thawed, replaying to the head")]
     public static partial void ReplicaActivated(ILogger logger, string replica);
 
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Debug, Message = "Replica {Replica} woken: replayed {Entries} entries (#{From}..#{To}) in {Milliseconds:0.#} ms, and votes")]
+    public static partial void ReplicaWokenVotes(ILogger logger, string replica, long entries, long from, long to, double milliseconds);
+
     [LoggerMessage(EventId = 1017, Level = LogLevel.Debug, Message = "Replica {Replica} is passive and frozen at #{Applied}")]
     public static partial void ReplicaParked(ILogger logger, string replica, long applied);
 

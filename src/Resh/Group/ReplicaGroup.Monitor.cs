@@ -163,7 +163,9 @@ public sealed partial class ReplicaGroup
             // A woken passive replica (mode spare) caught up: an activation, not a recovery.
             r.Activating = false;
             var entries = Math.Max(0, applied - r.ReplayFrom + 1);
-            _events.Record("+replica-active", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"woken, replayed {entries} entries (#{r.ReplayFrom}..#{applied}) in {_clock.GetElapsedTime(r.ReplayTimestamp).TotalMilliseconds:0.#} ms, and votes"));
+            var milliseconds = _clock.GetElapsedTime(r.ReplayTimestamp).TotalMilliseconds;
+            GroupLog.ReplicaWokenVotes(_logger, r.Spec.Id, entries, r.ReplayFrom, applied, milliseconds);
+            _events.Record("+replica-active", r.Spec.Id, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"woken, replayed {entries} entries (#{r.ReplayFrom}..#{applied}) in {milliseconds:0.#} ms, and votes"));
             return;
         }
 
