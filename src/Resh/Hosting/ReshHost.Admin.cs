@@ -149,7 +149,6 @@ public sealed partial class ReshHost
         }
     }
 
-
     private Task _adminOpener = Task.CompletedTask;
     private readonly CancellationTokenSource _adminOpenerStop = new();
 

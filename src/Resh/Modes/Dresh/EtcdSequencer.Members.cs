@@ -45,6 +45,9 @@ public sealed partial class EtcdSequencer
 
     private string LeavePrefix => Root + "leave/";
 
+    /// <summary>The key of a request that member <paramref name="member"/> leave its part (see <see cref="RequestLeaveAsync"/>).</summary>
+    private string LeaveKey(int member) => LeavePrefix + member.ToString(CultureInfo.InvariantCulture);
+
     private const string LeaseLostReason = "this gateway's etcd lease expired, so the cluster closed its sessions; the request was not applied, reconnect";
 
     private string MembersPrefix => Root + "members/";
@@ -203,14 +206,14 @@ public sealed partial class EtcdSequencer
     public async Task RequestLeaveAsync(int member, CancellationToken cancellationToken)
     {
         var run = await CurrentRunAsync(cancellationToken);
-        var put = new PutRequest { Key = Utf8(LeavePrefix + member.ToString(CultureInfo.InvariantCulture)), Value = Utf8(_service ?? ""), Lease = run.Lease };
+        var put = new PutRequest { Key = Utf8(LeaveKey(member)), Value = Utf8(_service ?? ""), Lease = run.Lease };
         Confirmed((await _etcd.CallAsync(o => _etcd.Kv.PutAsync(put, o), cancellationToken)).Header);
     }
 
     /// <summary>Takes back the request of <see cref="RequestLeaveAsync"/> (a later run of that member must not see it).</summary>
     public async Task WithdrawLeaveAsync(int member, CancellationToken cancellationToken)
     {
-        var delete = new DeleteRangeRequest { Key = Utf8(LeavePrefix + member.ToString(CultureInfo.InvariantCulture)) };
+        var delete = new DeleteRangeRequest { Key = Utf8(LeaveKey(member)) };
         await _etcd.CallAsync(o => _etcd.Kv.DeleteRangeAsync(delete, o), cancellationToken);
     }
 
