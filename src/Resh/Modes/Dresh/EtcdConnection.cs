@@ -185,8 +185,14 @@ internal sealed class EtcdConnection : IDisposable
     public static bool NeverSent(RpcException e) =>
         e.Status.DebugException is System.Net.Sockets.SocketException || Transport(e) is { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError };
 
-    /// <summary>Whether etcd answered, and said no: a refusal that retrying on the same terms does not change.</summary>
-    public static bool IsRefusal(RpcException e) => e.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted or StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.OutOfRange;
+    /// <summary>
+    /// Whether etcd answered, and said no: a refusal that retrying on the same terms does not change. A status the HTTP/2
+    /// layer made up is no answer: an etcd member that closes the connection with ENHANCE_YOUR_CALM (too many pings on
+    /// a busy machine) reaches the caller as ResourceExhausted, as etcd's own "database space exceeded" does.
+    /// </summary>
+    public static bool IsRefusal(RpcException e) =>
+        e.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted or StatusCode.FailedPrecondition or StatusCode.PermissionDenied or StatusCode.OutOfRange
+        && Transport(e) is null;
 
     private Metadata? Headers() => _token is { } token ? [new Metadata.Entry("token", token)] : null;
 
