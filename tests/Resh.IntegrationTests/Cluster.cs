@@ -149,11 +149,13 @@ public static class Tools
 public sealed class Cluster : IAsyncDisposable
 {
     private readonly string _state;
+    private readonly RecentLog _log;
 
-    private Cluster(ReshHost host, string state)
+    private Cluster(ReshHost host, string state, RecentLog log)
     {
         Host = host;
         _state = state;
+        _log = log;
     }
 
     public ReshHost Host { get; }
@@ -185,7 +187,8 @@ public sealed class Cluster : IAsyncDisposable
             },
         };
         configure?.Invoke(options);
-        var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning)));
+        var log = new RecentLog();
+        var host = new ReshHost(options, LoggerFactory.Create(b => b.SetMinimumLevel(RecentLog.Level).AddProvider(log)));
         try
         {
             await host.StartAsync().WaitAsync(TimeSpan.FromSeconds(90));
@@ -196,7 +199,7 @@ public sealed class Cluster : IAsyncDisposable
             throw;
         }
 
-        return new Cluster(host, state);
+        return new Cluster(host, state, log);
     }
 
     /// <summary>
@@ -257,8 +260,27 @@ public sealed class Cluster : IAsyncDisposable
     public Task<RespClient> ConnectReplicaAsync(string id) =>
         RespClient.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Replica(id).Port)).WaitAsync(TimeSpan.FromSeconds(10));
 
-    public Task WaitUntilAsync(Func<GroupStatus, bool> condition, string what, int seconds = 60) =>
-        Tools.WaitUntilAsync(() => condition(Host.Status()), TimeSpan.FromSeconds(seconds), what);
+    /// <summary>Waits for the group's status to meet the condition; a timeout says what the group last showed and logged.</summary>
+    public async Task WaitUntilAsync(Func<GroupStatus, bool> condition, string what, int seconds = 60)
+    {
+        try
+        {
+            await Tools.WaitUntilAsync(() => condition(Host.Status()), TimeSpan.FromSeconds(seconds), what);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}\n{Describe()}", e);
+        }
+    }
+
+    /// <summary>The group's status, events and last log lines, for a failing test's message.</summary>
+    public string Describe()
+    {
+        var s = Host.Status();
+        var replicas = string.Join("; ", s.Replicas.Select(r => $"{r.Id} {r.Role} {r.State} g{r.Generation} applied {r.Applied}"));
+        var events = string.Join(" | ", Host.Events.Since().TakeLast(30).Select(e => $"{e.Name} {e.Replica} {e.Detail}"));
+        return $"head {s.Head}, decided {s.Decided}, voting {s.Voting}: {replicas}\nevents: {events}\nlog:\n{_log.Tail()}";
+    }
 
     /// <summary>Every replica votes and has applied everything in the log.</summary>
     public Task WaitHealthyAsync(int seconds = 60) =>

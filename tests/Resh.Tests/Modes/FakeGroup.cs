@@ -34,6 +34,12 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
 
     public int Quorum { get; set; } = 2;
 
+    /// <summary>The end of the settled prefix the view reports (the log head is 100).</summary>
+    public long SettledBelow { get; set; } = 90;
+
+    /// <summary>Whether an update brings the passive replicas at rest to its target, as the real group does.</summary>
+    public bool ApplyUpdates { get; init; }
+
     public HashSet<long> Settled { get; } = [];
 
     public List<int> Woken { get; } = [];
@@ -67,7 +73,7 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
     {
         lock (_lock)
         {
-            return new GroupView([.. _replicas], Quorum, _replicas.Count(r => r.Votes), 0, 100, 101, 90);
+            return new GroupView([.. _replicas], Quorum, _replicas.Count(r => r.Votes), 0, 100, 101, SettledBelow);
         }
     }
 
@@ -99,8 +105,19 @@ internal sealed class FakeGroup : IGroupControl, IDisposable
 
     public Task UpdatePassivesAsync(long target, PassiveUpdateMethod method, CancellationToken cancellationToken)
     {
-        Updates.Add(target);
-        Methods.Add(method);
+        lock (_lock)
+        {
+            Updates.Add(target);
+            Methods.Add(method);
+            for (var i = 0; ApplyUpdates && i < _replicas.Count; i++)
+            {
+                if (_replicas[i] is { Role: ReplicaRole.Passive, State: ReplicaState.Passive } r && r.Applied < target - 1)
+                {
+                    _replicas[i] = r with { Applied = target - 1 };
+                }
+            }
+        }
+
         return Task.CompletedTask;
     }
 

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Time.Testing;
 using Resh.Group;
 using Resh.Modes;
 using Resh.Remus;
@@ -92,6 +94,49 @@ public sealed class ModePolicyTests
         Assert.Equal([0], group.Retired);
         Assert.Equal((0L, 1L), policy.Counters);
         Assert.Contains(group.Events.Since(), e => e.Name == "+rejuvenation" && e.Replica == "r1");
+    }
+
+    [Fact]
+    public async Task Passive_replicas_behind_the_settled_prefix_are_updated_whatever_the_last_update_covered()
+    {
+        var clock = new FakeTimeProvider();
+        using var group = new FakeGroup(SpareOptions(), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Active, ReplicaState.Up), (ReplicaRole.Passive, ReplicaState.Passive), (ReplicaRole.Passive, ReplicaState.Passive))
+        {
+            Clock = clock,
+            ApplyUpdates = true,
+        };
+
+        // Writes logged before the loop starts, and none after: the passive replicas are still owed them.
+        group.Set(2, applied: 50);
+        group.Set(3, applied: 50);
+        var policy = new SparePolicy(new SpareOptions { UpdateEvery = TimeSpan.FromMilliseconds(200) });
+        policy.Attach(group);
+        using var stop = new CancellationTokenSource();
+        var loop = policy.RunAsync(stop.Token);
+        async Task AdvanceUntilAsync(Func<bool> condition, string what)
+        {
+            var waited = Stopwatch.StartNew();
+            while (!condition())
+            {
+                Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"timed out waiting for {what}");
+                clock.Advance(TimeSpan.FromMilliseconds(50));
+                await Task.Delay(1);
+            }
+        }
+
+        await AdvanceUntilAsync(() => group.Updates.Count == 1, "the first update");
+        Assert.Equal([89L, 89L], group.View().Replicas.Where(r => r.Role == ReplicaRole.Passive).Select(r => r.Applied));
+
+        // Entries logged while that update ran settle after it, the log head unchanged: the next interval covers them.
+        group.SettledBelow = 100;
+        await AdvanceUntilAsync(() => group.Updates.Count == 2, "the second update");
+        Assert.Equal([90L, 100L], group.Updates);
+
+        // Nothing owed, nothing done.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        await stop.CancelAsync();
+        await loop.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, group.Updates.Count);
     }
 
     [Fact]

@@ -220,7 +220,6 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
         var tick = TimeSpan.FromMilliseconds(Math.Clamp((spare.UpdateEvery ?? TimeSpan.FromMilliseconds(50)).TotalMilliseconds / 4, 5, 50));
         var lastUpdate = clock.GetTimestamp();
         var lastRejuvenation = lastUpdate;
-        var updatedHead = _group.View().LogHead;
         using var timer = new PeriodicTimer(tick, clock);
         try
         {
@@ -233,13 +232,15 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
                     continue;
                 }
 
-                var head = view.LogHead;
-                var due = head != updatedHead
+                // Due by how far the passive replicas at rest are behind, not by what the last update covered: writes that
+                // arrive while an update runs, or before this loop starts, are still owed to them.
+                var behind = PassiveBehind(view);
+                var due = behind > 0
                     && ((spare.UpdateEvery is { } every && clock.GetElapsedTime(lastUpdate) >= every)
-                        || (spare.UpdateEveryEntries is { } entries && head - updatedHead >= entries));
+                        || (spare.UpdateEveryEntries is { } entries && behind >= entries));
                 if (due)
                 {
-                    updatedHead = await UpdatePassivesAsync(cancellationToken);
+                    await UpdatePassivesAsync(cancellationToken);
                     lastUpdate = clock.GetTimestamp();
                 }
 
@@ -255,12 +256,28 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
         }
     }
 
+    /// <summary>How many settled entries the furthest-behind passive replica at rest has yet to apply (0: none).</summary>
+    private long PassiveBehind(GroupView view)
+    {
+        var last = UpdateTarget(view) - 1;
+        var behind = 0L;
+        foreach (var r in view.Replicas)
+        {
+            if (r.Role == ReplicaRole.Passive && r.State == ReplicaState.Passive)
+            {
+                behind = Math.Max(behind, last - r.Applied);
+            }
+        }
+
+        return behind;
+    }
+
     /// <summary>
     /// One passive update: every passive replica is brought up to the settled prefix, by replay or by state
     /// (<see cref="SpareOptions.UpdateBy"/>). With a digest command the active replicas also vote on the service's digest,
-    /// and every passive replica replays that vote, so it compares its state with theirs. Returns the log head the update covered.
+    /// and every passive replica replays that vote, so it compares its state with theirs.
     /// </summary>
-    private async Task<long> UpdatePassivesAsync(CancellationToken ct)
+    private async Task UpdatePassivesAsync(CancellationToken ct)
     {
         var options = _group.Options;
         // A checkpoint digest that is not a command (rdb: Resh reads the files) is no default for the update.
@@ -270,7 +287,7 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
             // Replay only: the digest goes first and is replayed with the rest, in one thaw.
             await _group.ProbeDigestAsync(digest, ct);
             await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), PassiveUpdateMethod.Replay, ct);
-            return _group.View().LogHead;
+            return;
         }
 
         await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), spare.UpdateBy, ct);
@@ -280,8 +297,6 @@ public sealed class SparePolicy(SpareOptions spare) : IGroupPolicy
             await _group.ProbeDigestAsync(digest, ct);
             await _group.UpdatePassivesAsync(UpdateTarget(_group.View()), PassiveUpdateMethod.Replay, ct);
         }
-
-        return _group.View().LogHead;
     }
 
     /// <summary>
