@@ -57,7 +57,9 @@ python3 - "$work/samples.txt" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 rss = [int(r[1]) for r in rows]
-cut = max(1, len(rss) // 5)
+# The first fifth of the run by time (the first sample is taken before any request): its last sample is the base.
+seconds = [int(r[0]) for r in rows]
+cut = max(1, sum(1 for t in seconds if t <= seconds[-1] / 5))
 base, after = rss[cut - 1], rss[cut:] or rss[-1:]
 print(f"gateway RSS: {base/1024:.0f} MiB after the first fifth, largest after it {max(after)/1024:.0f} MiB ({max(after)/base:.2f}x), last {after[-1]/1024:.0f} MiB ({after[-1]/base:.2f}x)")
 PY

@@ -59,6 +59,9 @@ public sealed class CheckpointOptions
     /// <summary>What <see cref="FlushBy"/> comes to: f+1 replicas flush (in turn) only where the vote is on files.</summary>
     public CheckpointFlushers Flushers => FlushBy ?? (VotesOnFiles ? CheckpointFlushers.Quorum : CheckpointFlushers.All);
 
+    /// <summary>The smallest <see cref="MaxLogBytes"/> accepted: below it checkpoints would follow each other back to back.</summary>
+    public const long MinMaxLogBytes = 1 << 20;
+
     /// <summary>A checkpoint after this many new log entries (null: not by count).</summary>
     public long? EveryEntries { get; set; }
 
@@ -67,6 +70,13 @@ public sealed class CheckpointOptions
 
     /// <summary>No checkpoint sooner than this after the previous one, whatever the entries (null: no floor).</summary>
     public TimeSpan? MinInterval { get; set; }
+
+    /// <summary>
+    /// A checkpoint is due once the log held in memory takes this many bytes (payloads and a record each), whatever
+    /// <see cref="MinInterval"/> says: the gateway's memory for the log is bounded by this plus what arrives while a
+    /// checkpoint runs, at any request rate (null: no such bound).
+    /// </summary>
+    public long? MaxLogBytes { get; set; }
 
     /// <summary>The checkpoint store's directory; null for <c>STATE-DIR/store</c>.</summary>
     public string? StorePath { get; set; }
@@ -85,6 +95,7 @@ public sealed class CheckpointOptions
         copy.EveryEntries = next.EveryEntries;
         copy.Every = next.Every;
         copy.MinInterval = next.MinInterval;
+        copy.MaxLogBytes = next.MaxLogBytes;
         copy.FlushTimeout = next.FlushTimeout;
         copy.Retention = next.Retention;
         return copy;
@@ -110,6 +121,7 @@ public sealed class CheckpointOptions
         .Value("flush-by", "which replicas flush each checkpoint", OptionValues.Choice("quorum (f+1 replicas in turn; the default where the vote is on files) or all", ("quorum", CheckpointFlushers.Quorum), ("all", CheckpointFlushers.All)), (o, v) => o.FlushBy = v)
         .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
         .Value("min-interval", "no checkpoint sooner than this after the previous one (bounds the cost at high request rates)", OptionValues.Duration(), (o, v) => o.MinInterval = v)
+        .Value("max-log-bytes", "a checkpoint is due once the log held in memory takes this much, even before min-interval (bounds the gateway's memory)", OptionValues.Size, (o, v) => o.MaxLogBytes = v)
         .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
         .Section("retention", "which checkpoints the store keeps", o => o.Retention = new RetentionPolicy(), RetentionKeys);
 
@@ -163,6 +175,11 @@ public sealed class CheckpointOptions
         if (EveryEntries is null && Every is null)
         {
             errors.Add("checkpoint.interval: needs a number of log entries (e.g. 10000) or a time (e.g. 5s)");
+        }
+
+        if (MaxLogBytes is < MinMaxLogBytes)
+        {
+            errors.Add($"checkpoint.max-log-bytes: must be at least 1MiB (got {MaxLogBytes} bytes), e.g. 256MiB");
         }
 
         if (EveryEntries is < 1)

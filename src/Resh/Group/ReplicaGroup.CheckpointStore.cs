@@ -170,12 +170,15 @@ public sealed partial class ReplicaGroup
     /// </summary>
     private void TruncateLog()
     {
+        long freed;
         lock (_lock)
         {
             if (_newest is not { } newest)
             {
                 return;
             }
+
+            var held = _log.RetainedBytes;
 
             var floor = newest.Sequence + 1;
             foreach (var r in _replicas)
@@ -200,6 +203,21 @@ public sealed partial class ReplicaGroup
                 _log.TruncateBefore(floor);
                 _voter.Decisions.TruncateBefore(floor);
             }
+
+            freed = held - _log.RetainedBytes;
+        }
+
+        if (freed >= CollectAfterFreeing)
+        {
+            // The log's chunks (large object heap) and payload blocks (pinned object heap) are reclaimed only by a
+            // collection of generation 2, which the runtime starts by its own budgets, long after a checkpoint freed them:
+            // the process kept that memory and grew with the request rate (docs/benchmarks.md, "The gateway's memory").
+            // A truncation frees them in bulk, so one background collection then gives them back; it runs beside the
+            // request path, which it pauses only briefly.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: false);
         }
     }
+
+    /// <summary>A truncation that frees this many bytes of log is followed by a background collection (see <see cref="TruncateLog"/>).</summary>
+    private const long CollectAfterFreeing = 32L << 20;
 }

@@ -159,7 +159,9 @@ public sealed partial class ReplicaGroup
             var since = _log.Head - _lastCheckpointAt;
             var elapsed = _clock.GetElapsedTime(_lastCheckpointTimestamp);
             // A checkpoint that f+1 flushed and split on is taken again by all even without new entries: it finds the wrong one.
+            // The log's memory bound comes before the floor: at a high request rate the floor alone lets the log grow with the rate.
             var due = (since > 0 || _allFlushNext) && (force
+                || (options.MaxLogBytes is { } bound && _log.RetainedBytes >= bound)
                 || ((options.MinInterval is not { } floor || elapsed >= floor)
                     && ((options.EveryEntries is { } n && since >= n) || (options.Every is { } every && elapsed >= every))));
             if (!due)

@@ -34,7 +34,7 @@ public sealed partial class ReshHost
     [
         "service.max-clients", "service.idle-timeout", "service.max-pending", "service.max-pending-bytes", "service.write-timeout",
         "service.limits.memory", "admin-token", "reply-timeout", "max-lag", "slow-delay", "drain-timeout",
-        "checkpoint.interval", "checkpoint.min-interval", "checkpoint.flush-timeout", "checkpoint.retention",
+        "checkpoint.interval", "checkpoint.min-interval", "checkpoint.max-log-bytes", "checkpoint.flush-timeout", "checkpoint.retention",
     ];
 
     /// <summary>Set by the host's owner when it can read the configuration again: what POST /reload runs.</summary>

@@ -287,6 +287,7 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     {
         Metrics.Meter.CreateObservableGauge("resh.log.head", () => Log.Head, "{entry}", "Last position of the ordered log.");
         Metrics.Meter.CreateObservableGauge("resh.log.retained", () => Log.Retained, "{entry}", "Log entries held in memory (those before the newest checkpoint are truncated).");
+        Metrics.Meter.CreateObservableGauge("resh.log.retained_bytes", () => Log.RetainedBytes, "By", "About how many bytes the log entries held in memory take (payloads and records).");
         Metrics.Meter.CreateObservableGauge("resh.checkpoint.sequence", () => _group?.NewestCheckpoint?.Sequence ?? -1, "{entry}", "Log position of the newest verified checkpoint, -1 when none.");
         Metrics.Meter.CreateObservableGauge("resh.replicas.voting", () => _group?.Status().Voting ?? 0, "{replica}", "Replicas that vote.");
         Metrics.Meter.CreateObservableGauge(

@@ -44,6 +44,17 @@ public sealed class OrderedLog
     public long Retained => Count - First;
 
     /// <summary>
+    /// About how many bytes the held entries take: their payloads and a record each (what a checkpoint frees when it
+    /// truncates the log; the objects of entries still in flight and the runtime's own overhead come on top).
+    /// </summary>
+    public long RetainedBytes => Volatile.Read(ref _retainedBytes);
+
+    /// <summary>What one held entry costs beside its payload (its record in a chunk).</summary>
+    internal static int RecordBytes => System.Runtime.CompilerServices.Unsafe.SizeOf<Record>();
+
+    private long _retainedBytes;
+
+    /// <summary>
     /// Makes an empty log continue at <paramref name="sequence"/>: the entries before it are covered by a
     /// checkpoint the replicas start from. Allowed again as long as nothing was appended (a newer checkpoint was found).
     /// </summary>
@@ -65,6 +76,7 @@ public sealed class OrderedLog
 
             _first = sequence;
             _objectsFrom = sequence;
+            _retainedBytes = 0;
             Volatile.Write(ref _count, sequence);
         }
     }
@@ -121,16 +133,20 @@ public sealed class OrderedLog
         lock (_appendLock)
         {
             var first = Math.Clamp(sequence, _first, _count);
+            var freed = 0L;
             for (var chunk = (int)(_first >> ChunkBits); chunk < (int)(first >> ChunkBits); chunk++)
             {
+                freed += _chunks[chunk]?.Bytes ?? 0;
                 _chunks[chunk] = null!;
             }
 
             if ((first & (ChunkSize - 1)) != 0 && (int)(first >> ChunkBits) < _chunks.Count && _chunks[(int)(first >> ChunkBits)] is { } partial)
             {
                 var from = first >> ChunkBits == _first >> ChunkBits ? (int)(_first & (ChunkSize - 1)) : 0;
-                partial.Clear(from, (int)(first & (ChunkSize - 1)) - from);
+                freed += partial.Clear(from, (int)(first & (ChunkSize - 1)) - from);
             }
+
+            Volatile.Write(ref _retainedBytes, _retainedBytes - freed);
 
             _objectsFrom = Math.Max(_objectsFrom, first);
             Volatile.Write(ref _first, first);
@@ -235,7 +251,7 @@ public sealed class OrderedLog
             throw;
         }
 
-        _chunks[chunk].Set((int)(seq & (ChunkSize - 1)), entry);
+        Volatile.Write(ref _retainedBytes, _retainedBytes + _chunks[chunk].Set((int)(seq & (ChunkSize - 1)), entry));
         Volatile.Write(ref _count, seq + 1);
         return seq;
     }
@@ -353,8 +369,14 @@ public sealed class OrderedLog
             }
         }
 
-        public void Set(int index, LogEntry entry)
+        /// <summary>The bytes of the entries this chunk holds (see <see cref="RetainedBytes"/>).</summary>
+        public long Bytes { get; private set; }
+
+        /// <summary>Holds the entry at <paramref name="index"/>; returns the bytes it adds.</summary>
+        public long Set(int index, LogEntry entry)
         {
+            var bytes = (long)entry.Payload.Length + RecordBytes;
+            Bytes += bytes;
             _records[index] = new Record
             {
                 Payload = entry.Payload,
@@ -368,6 +390,7 @@ public sealed class OrderedLog
                 ReplyLastOnly = entry.ReplyLastOnly,
             };
             _objects![index] = entry;
+            return bytes;
         }
 
         public LogEntry Get(long sequence)
@@ -410,14 +433,23 @@ public sealed class OrderedLog
             }
         }
 
-        /// <summary>Forgets <paramref name="count"/> truncated entries from <paramref name="from"/>: their objects and their bytes.</summary>
-        public void Clear(int from, int count)
+        /// <summary>Forgets <paramref name="count"/> truncated entries from <paramref name="from"/>: their objects and their bytes. Returns the bytes freed.</summary>
+        public long Clear(int from, int count)
         {
+            var freed = 0L;
+            for (var i = from; i < from + count; i++)
+            {
+                freed += _records[i].Payload.Length + RecordBytes;
+            }
+
+            Bytes -= freed;
             Array.Clear(_records, from, count);
             if (_objects is { } objects)
             {
                 Array.Clear(objects, from, count);
             }
+
+            return freed;
         }
     }
 }

@@ -181,6 +181,7 @@ public sealed class ConfigLoaderTests
         Assert.Equal("rdb", checkpoint.Digest);
         Assert.Equal(100_000, checkpoint.EveryEntries);
         Assert.Equal(TimeSpan.FromSeconds(10), checkpoint.MinInterval);
+        Assert.Equal(128L << 20, checkpoint.MaxLogBytes);
         Assert.Empty(checkpoint.Validate());
         Assert.DoesNotContain(options.Warnings(), w => w.StartsWith("checkpoint", StringComparison.Ordinal));
 
@@ -228,6 +229,9 @@ public sealed class ConfigLoaderTests
         Assert.Equal("/tmp/st", byCount.Group.Checkpoint.StorePath);
         Assert.Null(byCount.Group.Checkpoint.Digest);
 
+        var bounded = ConfigLoader.Load(Issue + "\ncheckpoint: { flush: SAVE, files: dump.rdb, interval: 5s, min-interval: 1m, max-log-bytes: 64MiB }\n", "t.yaml", "/tmp");
+        Assert.Equal(64L << 20, bounded.Group.Checkpoint!.MaxLogBytes);
+
         var e = Fails(Issue + "\ncheckpoint: { flush: SAVE, files: [dump.rdb], interval: often }\n");
         Assert.Contains(e.Errors, x => x.Message.StartsWith("checkpoint.interval: 'often' is neither", StringComparison.Ordinal));
     }
@@ -238,6 +242,7 @@ public sealed class ConfigLoaderTests
     [InlineData("checkpoint: { flush: SAVE, files: [../x], interval: 5s }", "checkpoint.files: '../x' must be a plain path")]
     [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, retention: { keep-lats: 2 } }", "did you mean 'checkpoint.retention.keep-last'")]
     [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 10ms }", "checkpoint.interval: must be at least 100ms")]
+    [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, max-log-bytes: 64KiB }", "checkpoint.max-log-bytes: must be at least 1MiB")]
     [InlineData("checkpoint: { flush: SAVE, files: [dump.rdb], interval: 5s, retention: { keep-last: 0 } }", "checkpoint.retention needs at least one rule")]
     public void Checkpoint_mistakes_are_named(string yaml, string expected)
     {

@@ -33,6 +33,7 @@ public sealed class ReloadTests : IDisposable
           files: [dump.rdb]
           interval: 5s
           min-interval: 1s
+          max-log-bytes: 64MiB
           flush-timeout: 10m
           retention: { keep-last: 3 }
         """;
@@ -64,6 +65,7 @@ public sealed class ReloadTests : IDisposable
           files: [dump.rdb]
           interval: 20000
           min-interval: 2s
+          max-log-bytes: 32MiB
           flush-timeout: 1m
           retention: { keep-last: 9 }
         """;
@@ -99,6 +101,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal((TimeSpan.FromSeconds(2), 500L, TimeSpan.FromMilliseconds(50)), (o.Group.ReplyTimeout, o.Group.MaxLag, o.Group.SlowDelay));
         var checkpoint = o.Group.Checkpoint!;
         Assert.Equal((20000L, (TimeSpan?)null, TimeSpan.FromSeconds(2), TimeSpan.FromMinutes(1), 9), (checkpoint.EveryEntries, checkpoint.Every, checkpoint.MinInterval, checkpoint.FlushTimeout, checkpoint.Retention.KeepLast));
+        Assert.Equal(32L << 20, checkpoint.MaxLogBytes);
 
         // What needs a restart is left as it runs.
         Assert.Equal(6380, o.Gateway.Listen.Port);

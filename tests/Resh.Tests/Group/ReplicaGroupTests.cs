@@ -256,4 +256,32 @@ public sealed class ReplicaGroupTests
         await h.AdvanceUntilAsync(() => h.Log.Count > writes, TimeSpan.FromMinutes(15), "a checkpoint once the floor passed", TimeSpan.FromSeconds(30));
         await h.WaitUntilAsync(() => h.Group.NewestCheckpoint!.Sequence > first, "the second checkpoint stored");
     }
+
+    /// <summary>max-log-bytes: a log holding that much gets its checkpoint before the floor passed, and is truncated behind it.</summary>
+    [Fact]
+    public async Task A_log_over_its_byte_bound_is_checkpointed_before_the_floor_passed()
+    {
+        var checkpoint = new CheckpointOptions { Flush = "PING", Files = ["state.txt"], EveryEntries = 1_000_000, MinInterval = TimeSpan.FromHours(1), MaxLogBytes = 1 << 20 };
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3, checkpoint: checkpoint);
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET small v"));
+
+        // Under the bound: the monitor ticks through a minute of group time and appends nothing.
+        var appended = h.Log.Count;
+        for (var second = 0; second < 60; second++)
+        {
+            h.Clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(1);
+        }
+
+        Assert.Equal(appended, h.Log.Count);
+        Assert.Null(h.Group.NewestCheckpoint);
+
+        // Two values of 600 KiB: the log holds more than 1 MiB, and a checkpoint follows within a tick or two.
+        var value = new string('v', 600 * 1024);
+        Assert.Equal("+OK\r\n", await h.RequestAsync($"SET big1 {value}"));
+        Assert.Equal("+OK\r\n", await h.RequestAsync($"SET big2 {value}"));
+        Assert.True(h.Log.RetainedBytes >= 1 << 20);
+        await h.AdvanceUntilAsync(() => h.Group.NewestCheckpoint is not null, TimeSpan.FromSeconds(30), "a checkpoint for the log's size");
+        await h.AdvanceUntilAsync(() => h.Log.RetainedBytes < 1 << 20, TimeSpan.FromSeconds(30), "the log truncated behind it");
+    }
 }

@@ -100,6 +100,31 @@ public sealed class OrderedLogTests
     }
 
     [Fact]
+    public void The_retained_bytes_follow_appends_and_truncations_whole_chunks_and_partial_ones()
+    {
+        var log = new OrderedLog();
+        Assert.Equal(0, log.RetainedBytes);
+        var payload = new byte[100];
+        for (var i = 0; i < 10_000; i++)
+        {
+            log.Append(new LogEntry(LogEventKind.Request, 1, 0, payload, 1));
+        }
+
+        var perEntry = 100 + OrderedLog.RecordBytes;
+        Assert.Equal(10_000L * perEntry, log.RetainedBytes);
+
+        // Into the first chunk, then past it (its rest dropped with the chunk), then within the third.
+        log.TruncateBefore(1000);
+        Assert.Equal(9000L * perEntry, log.RetainedBytes);
+        log.TruncateBefore(5000);
+        Assert.Equal(5000L * perEntry, log.RetainedBytes);
+        log.TruncateBefore(9000);
+        Assert.Equal(1000L * perEntry, log.RetainedBytes);
+        log.TruncateBefore(10_000);
+        Assert.Equal(0, log.RetainedBytes);
+    }
+
+    [Fact]
     public void Truncated_entries_are_released_at_once_even_within_a_chunk()
     {
         var log = new OrderedLog();
