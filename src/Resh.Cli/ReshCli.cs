@@ -48,11 +48,11 @@ public static class ReshCli
 
         // receive (the target of resh migrate)
         var receiveListen = new Option<string>("--listen") { Description = "HOST:PORT the migrating gateway connects to (the address given to resh migrate --to).", Required = true };
-        var receiveConfig = new Option<FileInfo>("--config", "-c") { Description = "The migrating service's configuration file (mode resh or spare); its service address is opened after the handover, its admin address at once when it is free on this host." };
+        var receiveConfig = new Option<FileInfo>("--config", "-c") { Description = "The migrating service's configuration file (mode resh, spare or remus); its service address is opened after the handover, its admin address at once when it is free on this host." };
         receiveConfig.Required = true;
         var receiveAdmin = new Option<string?>("--admin") { Description = "This target's own admin endpoint HOST:PORT (loopback) while it receives; the configured one is opened after the handover." };
         var receiveState = new Option<string?>("--state-dir") { Description = "The target's state directory (default: the config's state-dir + /receive)." };
-        var receive = new Command("receive", "Modes resh and spare: the target of resh migrate. Receive the running service (its checkpoint and log, in pre-copy rounds), keep every replica paused and fed, and serve it once it is handed over.") { receiveListen, receiveConfig, receiveAdmin, receiveState };
+        var receive = new Command("receive", "Modes resh, spare and remus: the target of resh migrate. Receive the running service (its checkpoint and log, in pre-copy rounds), keep every replica paused and fed, and serve it once it is handed over.") { receiveListen, receiveConfig, receiveAdmin, receiveState };
         receive.SetAction((parse, ct) => BackupCommandAsync(parse.GetValue(receiveListen)!, parse.GetValue(receiveConfig)!, parse.GetValue(receiveAdmin), parse.GetValue(receiveState), parse.GetValue(logLevel), output, errors, ct, receive: true));
         root.Subcommands.Add(receive);
 
@@ -97,7 +97,7 @@ public static class ReshCli
         root.Subcommands.Add(switchover);
 
         var migrateTo = new Option<string>("--to") { Description = "HOST:PORT where resh receive waits on the target host (D-RESH: the service address of the member that takes this host's part).", Required = true };
-        var migrate = new Command("migrate", "Modes resh and spare: move the running service to the host where resh receive waits: pre-copy rounds while it serves, then a short stop-and-copy; the target takes over at the next log position. D-RESH: this host drains its clients and leaves its part to another serving member.") { migrateTo, adminOption, configOption, tokenOption };
+        var migrate = new Command("migrate", "Modes resh, spare and remus: move the running service to the host where resh receive waits: pre-copy rounds while it serves, then a short stop-and-copy; the target takes over at the next log position. D-RESH: this host drains its clients and leaves its part to another serving member.") { migrateTo, adminOption, configOption, tokenOption };
         migrate.SetAction((parse, ct) => MigrateAsync(Admin(parse, adminOption, configOption, tokenOption), parse.GetValue(migrateTo)!, output, errors, ct));
         root.Subcommands.Add(migrate);
 
@@ -314,7 +314,7 @@ public static class ReshCli
     }
 
     /// <summary>`resh backup`: waits for the primary, then either stops with it or takes over and serves.</summary>
-    /// <param name="receive">`resh receive`: the target of a migration (mode resh or spare) rather than a Remus backup.</param>
+    /// <param name="receive">`resh receive`: the target of a migration (mode resh, spare or remus) rather than a Remus backup.</param>
     private static async Task<int> BackupCommandAsync(string listen, FileInfo file, string? admin, string? stateDirectory, LogLevel level, TextWriter output, TextWriter errors, CancellationToken ct, bool receive = false)
     {
         if (await LoadAsync(file, errors) is not { } options)
@@ -322,10 +322,10 @@ public static class ReshCli
             return ExitUsage;
         }
 
-        if (options.Replication.Mode != (receive ? ReplicationMode.Resh : ReplicationMode.Remus))
+        if (receive ? options.Replication.Mode is not (ReplicationMode.Resh or ReplicationMode.Spare or ReplicationMode.Remus) : options.Replication.Mode != ReplicationMode.Remus)
         {
             await errors.WriteLineAsync(receive
-                ? $"error: {file}: resh receive takes mode: resh (it is {options.Replication.Name}); a mode remus service moves with resh switchover to its backup"
+                ? $"error: {file}: resh receive takes mode resh, spare or remus (it is {options.Replication.Name})"
                 : $"error: {file}: resh backup needs mode: remus (it is {options.Replication.Name})");
             return ExitUsage;
         }
@@ -357,7 +357,7 @@ public static class ReshCli
         try
         {
             await output.WriteLineAsync(receive ? $"resh: waiting on {listenAt} for the service to migrate here" : $"resh: backup waiting for the primary on {listenAt}");
-            serving = await host.RunBackupAsync(listenAt, adminAt, ct);
+            serving = receive ? await host.RunReceiveAsync(listenAt, adminAt, ct) : await host.RunBackupAsync(listenAt, adminAt, ct);
         }
         catch (OperationCanceledException)
         {

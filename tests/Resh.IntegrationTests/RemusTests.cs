@@ -212,6 +212,82 @@ public sealed class RemusTests
     }
 
     [Fact]
+    public async Task A_primary_migrates_to_a_third_host_under_writes_its_backup_stops_and_the_target_serves_everything_acknowledged()
+    {
+        var state = NewState();
+        var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
+        var moveOptions = new Migration.MigrationOptions { DeltaThreshold = 50, ApplyInterval = TimeSpan.FromMilliseconds(100), LinkTimeout = TimeSpan.FromSeconds(5) };
+
+        // A failover timeout far longer than the test waits: the backup must stop when told, and never take over.
+        await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt, r => r.FailoverTimeout = TimeSpan.FromSeconds(60)), Logs());
+        using var stop = new CancellationTokenSource();
+        var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
+        var targetOptions = Options(Path.Combine(state, "target"), backupAt);
+        targetOptions.Replication.Migration = moveOptions;
+        await using var target = new ReshHost(targetOptions, Logs());
+        var receiving = target.RunReceiveAsync(targetAt, null, stop.Token);
+        var primaryOptions = Options(Path.Combine(state, "primary"), backupAt);
+        primaryOptions.Replication.Migration = moveOptions;
+        await using var primary = new ReshHost(primaryOptions, Logs());
+        using var writing = new CancellationTokenSource();
+        try
+        {
+            var acked = new ConcurrentDictionary<string, string>(await StartAndWriteProtectedAsync(primary));
+            var term = primary.Status().Remus!.Term;
+            var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => primary.MigrateAsync(backupAt, CancellationToken.None));
+            Assert.Contains("resh switchover", refused.Message, StringComparison.Ordinal);
+
+            // Writers go on through the pre-copy, every reply still gated by the backup; they stop at the handover.
+            var writers = Enumerable.Range(0, 4).Select(c => Task.Run(async () =>
+            {
+                try
+                {
+                    await using var client = await RespClient.ConnectAsync(primary.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10));
+                    for (var i = 0; !writing.IsCancellationRequested; i++)
+                    {
+                        if ((await client.CallAsync("SET", $"during:{c}:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(30))).AsString() == "OK")
+                        {
+                            acked[$"during:{c}:{i}"] = $"v{i}";
+                        }
+                    }
+                }
+                catch (Exception e) when (e is IOException or SocketException or EndOfStreamException or ObjectDisposedException)
+                {
+                    // The primary drained this client at the handover.
+                }
+            })).ToList();
+
+            var status = (Migration.MigrationStatus)await primary.MigrateAsync(targetAt, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(120));
+            Assert.NotEmpty(status.Rounds);
+            Assert.True(primary.ShutdownRequested.IsCancellationRequested);
+            await primary.StopAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            await writing.CancelAsync();
+            await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
+
+            Assert.False(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup stopped when told, without a takeover");
+            Assert.True(await receiving.WaitAsync(TimeSpan.FromSeconds(60)), "the target took the service over");
+            var events = primary.Events.Since();
+            Assert.Contains(events, e => e.Name == "+backup-stopped");
+            Assert.Contains(events, e => e.Name == "+handed-over" && e.Detail.Contains(targetAt.ToString(), StringComparison.Ordinal));
+            var remus = target.Status().Remus!;
+            Assert.Equal("primary", remus.Role);
+            Assert.True(remus.Term > term, $"the target's term {remus.Term} is newer than the primary's {term}");
+            Assert.True(acked.Count > 200, "writes were acknowledged during the pre-copy");
+            await Tools.AssertAllReadableAsync(target.ListenEndPoint, acked);
+        }
+        finally
+        {
+            await writing.CancelAsync();
+            await stop.CancelAsync();
+            await primary.DisposeAsync();
+            await target.DisposeAsync();
+            await backup.DisposeAsync();
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task With_on_replica_failure_failover_a_dead_primary_replica_hands_the_service_to_the_backup_and_loses_nothing()
     {
         var state = NewState();

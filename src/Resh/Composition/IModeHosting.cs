@@ -44,6 +44,13 @@ public interface IModeHosting : IAsyncDisposable
     /// true once this one took over and serves, false when the other stopped in a controlled way.
     /// </summary>
     Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// `resh receive`: stand by as the target of a migration (a source that falls silent is an error here, not a reason
+    /// to take over); true once the source handed the service over and this one serves. Modes resh and spare stand by
+    /// that way anyway; mode remus has a backup's standby beside it.
+    /// </summary>
+    Task<bool> ReceiveAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) => StandByAsync(listen, admin, cancellationToken);
 }
 
 /// <summary>

@@ -136,6 +136,9 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     /// <param name="admin">This backup's own admin endpoint (optional; the configured one belongs to the primary until a takeover).</param>
     public Task<bool> RunBackupAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) => _mode.StandByAsync(listen, admin, cancellationToken);
 
+    /// <summary>`resh receive`: stands by as the target of `resh migrate` and serves once the service was handed over (true).</summary>
+    public Task<bool> RunReceiveAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) => _mode.ReceiveAsync(listen, admin, cancellationToken);
+
     /// <summary>Where `resh backup` listens for the primary (after <see cref="RunBackupAsync"/> started).</summary>
     public IPEndPoint? BackupEndPoint => _mode.StandbyEndPoint;
 
@@ -355,7 +358,7 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     public Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken) =>
         _mode is IMigration migration
             ? migration.MigrateAsync(target, cancellationToken)
-            : throw new InvalidOperationException($"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} cannot be migrated (modes resh and spare can; mode remus moves with resh switchover to its backup)");
+            : throw new InvalidOperationException($"mode {_options.Replication.Mode.ToString().ToLowerInvariant()} cannot be migrated (modes resh, spare and remus can; D-RESH hosts leave with resh migrate on the leaving host)");
 
     public void RequestShutdown()
     {

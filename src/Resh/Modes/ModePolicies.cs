@@ -34,7 +34,7 @@ public static class ModeHostings
         return (ordering, mode.Mode) switch
         {
             ({ } etcd, _) => new DreshHosting(host, etcd),
-            (null, ReplicationMode.Remus) => new RemusHosting(host, mode.Remus),
+            (null, ReplicationMode.Remus) => new RemusHosting(host, mode.Remus, mode.Migration),
             _ => new LocalHosting(host, mode),
         };
     }

@@ -38,7 +38,8 @@ public sealed partial class MigrationSource : IAsyncDisposable
     private string? _ended;
     private long? _lastDelta;
 
-    public MigrationSource(IModeHost host, ReplicaGroup group, MigrationOptions options, IPEndPoint target, ILogger logger)
+    /// <param name="term">The link's term (mode remus: the primary's, so that the target's term after the takeover is newer than any this pair used).</param>
+    public MigrationSource(IModeHost host, ReplicaGroup group, MigrationOptions options, IPEndPoint target, ILogger logger, ulong term = 1)
     {
         ArgumentNullException.ThrowIfNull(host);
         ArgumentNullException.ThrowIfNull(group);
@@ -51,7 +52,7 @@ public sealed partial class MigrationSource : IAsyncDisposable
 
         // Not a commit gate: nothing waits for the target. Its checkpoint hooks keep the log from being cut below what
         // the target still needs.
-        _link = new BackupLink(options.Link(target), term: 1, host.Log, () => group.NewestCheckpoint, host.Store, host.Metrics, logger, unprotected: true);
+        _link = new BackupLink(options.Link(target), term, host.Log, () => group.NewestCheckpoint, host.Store, host.Metrics, logger, unprotected: true);
         group.AddCheckpointHooks(_link);
     }
 

@@ -121,7 +121,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     public void Start() => _run = Task.Run(() => RunAsync(_stop.Token), CancellationToken.None);
 
     /// <summary>Tells the backup this is a controlled shutdown (it must not take over), then closes the link.</summary>
-    public async Task SayGoodbyeAsync(TimeSpan timeout) => await SayLastAsync(LinkFrame.Goodbye, timeout);
+    public async Task<bool> SayGoodbyeAsync(TimeSpan timeout) => await SayLastAsync(LinkFrame.Goodbye, timeout);
 
     /// <summary>
     /// A planned switchover: waits (within <paramref name="timeout"/>) until the backup acknowledged every entry of the log,

@@ -3,9 +3,11 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Resh.Composition;
 using Resh.Group;
+using Resh.Migration;
 using Resh.Ordering;
+using Resh.Remus;
 
-namespace Resh.Remus;
+namespace Resh.Modes;
 
 /// <summary>
 /// Mode remus on this host. As the primary: the log is ordered here and shipped to the backup through a
@@ -13,10 +15,15 @@ namespace Resh.Remus;
 /// primary that a backup fences stops. As the backup (`resh backup`, <see cref="StandByAsync"/>): it appends what the
 /// primary ships to its own log and applies it in batches to a frozen replica; when the primary falls silent it raises
 /// the term, applies everything it holds, opens the service address and serves as the primary. /status shows the link.
+/// A primary moves to a third host with `resh migrate` (<see cref="MigrateAsync"/>): pre-copy rounds to a `resh receive`
+/// target there (<see cref="ReceiveAsync"/>) while the backup still gates every reply, then the backup is told to stop
+/// and the target takes over as the primary, attaching a backup from its own remus.backup list.
 /// </summary>
-public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : IModeHosting, IHandover
+public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, MigrationOptions migration) : IModeHosting, IHandover, IMigration
 {
     private volatile bool _handOver;
+    private ReplicaGroup? _group;
+    private MigrationSource? _migration;
 
     private readonly ILogger _logger = host.LoggerFactory.CreateLogger("Resh.Remus");
     private BackupLink? _link;
@@ -41,6 +48,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     /// <summary>Output commit to the backup from the first request on: a reply waits until the backup holds its request.</summary>
     public void Attach(ReplicaGroup group)
     {
+        _group = group;
         group.ReplicaSuspected += OnReplicaSuspected;
         AttachLink(group, PrimaryTerm(), unprotected: false, exclude: null);
     }
@@ -146,7 +154,50 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         return true;
     }
 
-    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, bool handedOver, CancellationToken cancellationToken)
+    /// <summary>
+    /// `resh receive` with a mode remus configuration: the target of a primary's `resh migrate`. Stands by like a backup,
+    /// but on the migration link's terms: a source that falls silent before it handed the service over is an error
+    /// here (it may still serve, with its own backup), never a reason to take over. Once handed over it takes over as
+    /// the primary in a newer term, as a backup would, and attaches a backup from remus.backup.
+    /// </summary>
+    public async Task<bool> ReceiveAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        Role = "target";
+        Starting(_logger, host.GroupOptions.Faults, host.GroupOptions.Replicas.Count, host.ProtocolName, Path.GetFullPath(host.GroupOptions.StateDirectory));
+        var restored = await host.OpenStateAsync(cancellationToken);
+        Task? prepared = null;
+        ReplicaGroup? group = null;
+        long Applied() => prepared is { IsCompleted: true } && (group as IGroupControl)?.View() is { Replicas.Count: > 0 } view ? view.Replicas.Min(r => r.Applied) + 1 : 0;
+        var server = new BackupServer(listen, migration.Link(listen), host.Log, host.Store, new TermFile(TermPath), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger, applied: Applied);
+        _server = server;
+        server.Start();
+        StandbyEndPoint = server.EndPoint;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.ShutdownRequested);
+        await Task.WhenAny(server.Synced, server.Outcome).WaitAsync(stop.Token);
+        if (!server.Synced.IsCompleted)
+        {
+            return false;
+        }
+
+        _standby = new StandbyPolicy(new PrimaryPolicy(), migration.ApplyInterval);
+        group = await host.StartGroupAsync(_standby, server.Received ?? restored, cancellationToken);
+        await host.PrepareTakeoverAsync(admin, cancellationToken);
+        prepared = host.TakeoverPrepared;
+        host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
+        switch (await server.Outcome.WaitAsync(stop.Token))
+        {
+            case BackupOutcome.PrimaryStopped:
+                return false;
+            case BackupOutcome.PrimaryLost:
+                throw new InvalidOperationException($"the source {server.Primary} fell silent before it handed the service over; it may still be serving, so this target does not (start resh receive again with an empty state directory and migrate again)");
+        }
+
+        await TakeOverAsync(group, server, listen, handedOver: true, cancellationToken, migration.TakeoverCommand, "migration.takeover-command");
+        return true;
+    }
+
+    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, bool handedOver, CancellationToken cancellationToken, string? takeoverCommand = null, string takeoverSetting = "remus.takeover-command")
     {
         var started = Stopwatch.GetTimestamp();
         var term = server.BeginTerm();
@@ -160,7 +211,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         // No old primary can attach any more; it is fenced by the term should it reach a backup again.
         await server.DisposeAsync();
         _server = null;
-        await CommandRunner.RunAsync(remus.TakeoverCommand, "remus.takeover-command", _logger, cancellationToken);
+        await CommandRunner.RunAsync(takeoverCommand ?? remus.TakeoverCommand, takeoverSetting, _logger, cancellationToken);
 
         // The replica thaws and catches up beside the listener's start: clients reconnect at once, and their first
         // requests are ordered (and shipped to a backup, once one attaches) while it replays.
@@ -183,6 +234,11 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     /// <summary>Mode remus as /status shows it.</summary>
     public ModeStatus? Describe()
     {
+        if (_migration is { } running)
+        {
+            return running.Describe();
+        }
+
         var link = _link;
         var server = _server;
         return new RemusStatus(
@@ -199,7 +255,8 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
     }
 
     public string? HandoverProblem =>
-        Role != "primary" ? "this gateway is a backup; switch over on the primary"
+        _migration is { Converged: true } ? null
+        : Role != "primary" ? "this gateway is a backup; switch over on the primary"
         : Fenced ? "this primary is fenced"
         : _link is not { Protected: true } ? "no backup is attached and up to date (the primary serves unprotected); start resh backup at a remus.backup address first"
         : null;
@@ -225,6 +282,24 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
             return;
         }
 
+        if (_migration is { Converged: true } source)
+        {
+            // The service moves to the migration's target: the backup here is told to stop first (it must not take
+            // over once this primary is gone), then the target gets the rest of the log and takes over.
+            var told = await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
+            host.Events.Record(told ? "+backup-stopped" : "+backup-not-told", _link.Backup, told
+                ? "the service migrates to another host; the backup stops"
+                : $"the backup could not be told to stop; it takes over after remus.failover-timeout unless it is stopped (the migration's target takes over too)");
+            var handed = await source.HandOverAsync(TimeSpan.FromSeconds(30));
+            HandedOverTo = handed ? source.TargetAddress : null;
+            var status = source.Describe();
+            host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
+                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"migrated to {source.TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
+                : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
+            HandedOver(_logger, source.Target.ToString(), handed);
+            return;
+        }
+
         await CommandRunner.RunAsync(remus.ReleaseCommand, "remus.release-command", _logger);
         var backup = await _link.HandOverAsync(TimeSpan.FromSeconds(5));
         HandedOverTo = backup;
@@ -232,8 +307,65 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
         HandedOver(_logger, backup ?? "?", backup is not null);
     }
 
+    public string? MigrationProblem(IPEndPoint target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        return Role != "primary" ? "this gateway is not the primary; migrate on the primary"
+            : _group is null ? "the group has not started"
+            : Fenced ? "this primary is fenced"
+            : _migration is { } running ? $"a migration to {running.Target} is already running"
+            : _link is not { Protected: true } ? "no backup is attached and up to date; a primary migrates with its backup gating every reply until the handover (start resh backup at a remus.backup address first)"
+            : _link.Backup == target.ToString() ? $"{target} is this primary's backup already; hand the service to it with resh switchover"
+            : !_group.Ready ? "the primary's replica does not vote now; see resh status"
+            : migration.TargetProblem(target);
+    }
+
+    /// <summary>
+    /// Pre-copy rounds to a `resh receive` target while the backup still gates every reply; once they converged, the
+    /// stop-and-copy as a switchover whose <see cref="StoppingAsync"/> stops the backup and hands over to the target.
+    /// </summary>
+    public async Task<ModeStatus> MigrateAsync(IPEndPoint target, CancellationToken cancellationToken)
+    {
+        if (MigrationProblem(target) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+
+        var source = new MigrationSource(host, _group!, migration, target, _logger, _link!.Term);
+        if (Interlocked.CompareExchange(ref _migration, source, null) is not null)
+        {
+            await source.DisposeAsync();
+            throw new InvalidOperationException("a migration is already running");
+        }
+
+        host.Events.Record("+migration-started", null, $"to {target}");
+        try
+        {
+            await source.PreCopyAsync(cancellationToken);
+            if (host.RequestSwitchover() is { } refused)
+            {
+                throw new InvalidOperationException($"the stop-and-copy could not start: {refused}");
+            }
+
+            return source.Describe();
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or OperationCanceledException)
+        {
+            _migration = null;
+            await source.DisposeAsync();
+            MigrationFailed(_logger, target.ToString(), e.Message);
+            host.Events.Record("+migration-failed", null, $"to {target}: {e.Message}; the service goes on here");
+            throw;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        if (_migration is { } source)
+        {
+            await source.DisposeAsync();
+        }
+
         if (_link is not null)
         {
             await _link.DisposeAsync();
@@ -253,6 +385,9 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus) : I
 
     [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
+
+    [LoggerMessage(EventId = 1226, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
+    private static partial void MigrationFailed(ILogger logger, string target, string reason);
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);
