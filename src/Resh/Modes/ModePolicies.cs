@@ -55,7 +55,7 @@ public sealed class ModeOptions
     /// <summary>Settings of mode remus.</summary>
     public RemusOptions Remus { get; set; } = new();
 
-    /// <summary>Settings of `resh migrate` and `resh receive` (modes resh and spare).</summary>
+    /// <summary>Settings of `resh migrate` and `resh receive` (modes resh, spare and remus).</summary>
     public Resh.Migration.MigrationOptions Migration { get; set; } = new();
 
     /// <summary>The mode's keys, at the top of the configuration: mode, and the section of each mode.</summary>
@@ -63,8 +63,7 @@ public sealed class ModeOptions
         .Value("mode", "how the replicas are organised", OptionValues.Choice("resh (2f+1 active replicas), spare (f+1 active, f+1 passive) or remus (primary and backup)", ("resh", ReplicationMode.Resh), ("spare", ReplicationMode.Spare), ("remus", ReplicationMode.Remus)), (o, v) => o.Mode = v)
         .Section("spare", "settings of mode spare", o => o.Spare, SpareOptions.Keys)
         .Section("remus", "settings of mode remus", o => o.Remus, RemusOptions.Keys)
-        .Section("migration", "settings of resh migrate and resh receive (modes resh and spare)", o => o.Migration, Resh.Migration.MigrationOptions.Keys)
-        .Rule("migration", (o, given) => given && o.Mode == ReplicationMode.Remus ? "migration: mode remus moves with resh switchover to its backup, not resh migrate; remove this section" : null)
+        .Section("migration", "settings of resh migrate and resh receive (modes resh, spare and remus)", o => o.Migration, Resh.Migration.MigrationOptions.Keys)
         .Rule("spare", (o, given) => given && o.Mode != ReplicationMode.Spare ? "spare: only mode spare reads this section; set mode: spare or remove it" : null)
         .Rule("remus", (o, given) => (given, o.Mode) switch
         {

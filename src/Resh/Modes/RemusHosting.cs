@@ -296,7 +296,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
             host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
                 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"migrated to {source.TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
                 : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
-            HandedOver(_logger, source.Target.ToString(), handed);
+            MigratedAway(_logger, source.Target.ToString(), handed, status.LastDelta ?? 0);
             return;
         }
 
@@ -385,6 +385,9 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
 
     [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
+
+    [LoggerMessage(EventId = 1227, Level = LogLevel.Information, Message = "Migration to {Target}: the backup was told to stop, and the service handed over (told: {Told}), last delta {Delta} entries")]
+    private static partial void MigratedAway(ILogger logger, string target, bool told, long delta);
 
     [LoggerMessage(EventId = 1226, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
     private static partial void MigrationFailed(ILogger logger, string target, string reason);
