@@ -3,8 +3,11 @@
 # machine (source and target gateways on loopback, each with three redis-server replicas; the service address is the
 # same port, which the target binds once the source let it go).
 #
-#   benchmarks/migration.sh [-s "100 1024"] [-c WRITERS]
+#   benchmarks/migration.sh [-s "100 1024"] [-c WRITERS] [-m resh|remus]
 #
+# -m remus: the service is a mode remus primary (one redis-server replica, epoch 0) whose backup `resh run` starts on
+# this machine (start-backup); the target takes over as the primary, the backup is told to stop, and the old primary
+# then stands by as the new primary's backup at that address.
 # For each size (MiB): fills the service with 1000-byte incompressible values through the gateway, takes a checkpoint,
 # starts `resh receive` and a write load (redis-benchmark SET, WRITERS clients, 100-byte values) and a probe client
 # (SET after SET, reconnecting at once), then runs `resh migrate`. Prints the pre-copy rounds (entries, bytes, ms), the
@@ -15,13 +18,14 @@
 # Needs redis-server, redis-cli, redis-benchmark, python3 and the .NET SDK; about 8 GiB of memory for 1 GiB.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-sizes="100 1024" writers=2
-while getopts "s:c:" o; do
+sizes="100 1024" writers=2 mode=resh
+while getopts "s:c:m:" o; do
   case $o in
-    s) sizes=$OPTARG ;; c) writers=$OPTARG ;;
-    *) echo "usage: $0 [-s \"MiB ...\"] [-c writers]" >&2; exit 2 ;;
+    s) sizes=$OPTARG ;; c) writers=$OPTARG ;; m) mode=$OPTARG ;;
+    *) echo "usage: $0 [-s \"MiB ...\"] [-c writers] [-m resh|remus]" >&2; exit 2 ;;
   esac
 done
+[[ $mode == resh || $mode == remus ]] || { echo "-m: resh or remus" >&2; exit 2; }
 dotnet build src/Resh.Cli -c Release -nologo -clp:ErrorsOnly >/dev/null
 dotnet build benchmarks/Resh.Benchmarks -c Release -nologo -clp:ErrorsOnly >/dev/null
 resh="dotnet ${RESH_DLL:-src/Resh.Cli/bin/Release/net10.0/resh.dll}"
@@ -42,15 +46,21 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}
 for size in $sizes; do
   dir="$work/$size"; mkdir -p "$dir"
   port=$(free_port) admin=$(free_port) recv=$(free_port)
+  if [[ $mode == remus ]]; then
+    modeyaml="mode: remus
+remus: { backup: 127.0.0.1:$(free_port), epoch: 0, failover-timeout: 1s, start-backup: true }" count=1
+  else
+    modeyaml="mode: resh
+faults: 1" count=3
+  fi
   cat > "$dir/c.yaml" <<YAML
 service: { protocol: resp, listen: 127.0.0.1:$port }
 admin: 127.0.0.1:$admin
-mode: resh
-faults: 1
+$modeyaml
 startup-timeout: 180s            # three replicas loading a 1 GiB dump at once on two cores take longer than the default 20s
 migration: { apply-interval: 100ms }
 replicas:
-  count: 3
+  count: $count
   command: redis-server --port {port} --bind 127.0.0.1 --dir {dir} --save "" --appendonly no
 YAML
   cp "$dir/c.yaml" "$dir/source.yaml"; printf 'state-dir: %s/source\n' "$dir" >> "$dir/source.yaml"
@@ -79,7 +89,7 @@ YAML
   sent=$(grep -oE '[0-9]+ bytes sent' "$dir/migrate.log" | awk '{print $1}')
 
   echo
-  echo "== $size MiB: $keys keys of 1000 bytes, used_memory $((used / 1048576)) MiB per replica; $writers writers (redis-benchmark SET, 100-byte values) during the move"
+  echo "== mode $mode, $size MiB: $keys keys of 1000 bytes, used_memory $((used / 1048576)) MiB per replica; $writers writers (redis-benchmark SET, 100-byte values) during the move"
   echo "resh migrate:"
   grep -E "^  round" "$dir/migrate.log" || true
   grep -oE "pre-copy done .*bytes sent\)" "$dir/migrate.log" | head -1

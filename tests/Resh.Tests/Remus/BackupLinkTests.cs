@@ -100,6 +100,34 @@ public sealed class BackupLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_primary_that_took_over_stays_unprotected_until_a_new_backup_caught_up_with_its_log()
+    {
+        // A primary that took over holds a long log; a fresh backup attaches and is shipped all of it.
+        var primaryLog = new OrderedLog();
+        Append(primaryLog, 100_000);
+        var backupLog = new OrderedLog();
+        var server = Backup(backupLog);
+        var link = new BackupLink(Options(null, server.EndPoint), 2, primaryLog, () => null, null, _metrics, NullLogger.Instance, unprotected: true, clock: _clock);
+        _owned.Add(link);
+        Assert.Equal(long.MaxValue, link.CommittedCount);
+        link.Start();
+
+        // Until the backup acknowledged the whole log, replies are not held for it: never protected with less acknowledged.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!link.Protected)
+        {
+            Assert.Equal(long.MaxValue, link.CommittedCount);
+            Assert.True(waited.Elapsed < Timeout, "the backup did not catch up");
+            await Task.Yield();
+        }
+
+        Assert.True(link.AckedCount >= 100_000, $"protected at #{link.AckedCount}");
+        Append(primaryLog, 5);
+        await Tools.WaitUntilAsync(() => link.CommittedCount == 100_005, Timeout);
+        Assert.Equal(100_005, backupLog.Count);
+    }
+
+    [Fact]
     public async Task A_primary_with_an_older_term_is_fenced_and_the_backup_keeps_its_own()
     {
         Terms.Write(5);
