@@ -50,22 +50,10 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         var sourceLog = net.Start("A", "run.log", "dotnet", Resh, "run", configA);
         await Tools.WaitForLogAsync(sourceLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
 
-        var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
-        await using var load = ServiceLoad.Start(net, service, 8);
-        await Tools.WaitUntilAsync(() => load.Acked.Count >= 1000 || load.Faulted, TimeSpan.FromSeconds(60), "1,000 acknowledged writes before the migration");
-
-        var migrate = net.Start("A", "migrate.log", "dotnet", Resh, "migrate", "--to", $"{net.Address("B")}:6395", "--config", configA);
-        load.Mark();
-        await Tools.WaitForLogAsync(migrate, "pre-copy done", TimeSpan.FromSeconds(120), "resh migrate's pre-copy rounds");
-        await Tools.WaitForLogAsync(targetLog, "migrated here", TimeSpan.FromSeconds(60), "host B taking the service over");
-        await Tools.WaitForLogAsync(sourceLog, "handed the service to", TimeSpan.FromSeconds(60), "host A handing over and exiting");
-        await Tools.WaitUntilAsync(() => load.SinceMark >= 2000 || load.Faulted, TimeSpan.FromSeconds(60), "acknowledged operations served by host B");
-        await load.StopAsync();
-
-        await load.AssertNothingLostAsync();
+        var (migrate, moved) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog);
         var rounds = (await File.ReadAllLinesAsync(migrate)).Where(l => l.TrimStart().StartsWith("round ", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(rounds);
-        output.WriteLine($"resh migrate under load, 8 clients, {load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
+        output.WriteLine($"resh migrate under load, 8 clients, {moved}");
         foreach (var round in rounds)
         {
             output.WriteLine(round.Trim());
@@ -124,6 +112,19 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         var sourceLog = net.Start("A", "run.log", "dotnet", Resh, "run", configA);
         await Tools.WaitForLogAsync(sourceLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
 
+        var (_, moved) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog, () => Tools.WaitForLogAsync(backupLog, "backup stopped", TimeSpan.FromSeconds(60), "the backup on host C stopping without a takeover"));
+        Assert.DoesNotContain("took over", await File.ReadAllTextAsync(backupLog), StringComparison.Ordinal);
+        output.WriteLine($"remus: resh migrate under load, 8 clients, {moved}");
+        output.WriteLine((await File.ReadAllLinesAsync(sourceLog)).LastOrDefault(l => l.Contains("last delta", StringComparison.Ordinal)) ?? "");
+    }
+
+    /// <summary>
+    /// 8 writers on the service address; `resh migrate` from host A to host B once 1,000 writes were acknowledged; waits
+    /// for the handover (and <paramref name="afterHandover"/>) and 2,000 more operations served by B, then checks that
+    /// every acknowledged write is there. Returns the migrate command's log and what the clients saw.
+    /// </summary>
+    private static async Task<(string MigrateLog, string Seen)> MigrateUnderLoadAsync(TestHosts net, string configA, string sourceLog, string targetLog, Func<Task>? afterHandover = null)
+    {
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
         await using var load = ServiceLoad.Start(net, service, 8);
         await Tools.WaitUntilAsync(() => load.Acked.Count >= 1000 || load.Faulted, TimeSpan.FromSeconds(60), "1,000 acknowledged writes before the migration");
@@ -133,13 +134,14 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         await Tools.WaitForLogAsync(migrate, "pre-copy done", TimeSpan.FromSeconds(120), "resh migrate's pre-copy rounds");
         await Tools.WaitForLogAsync(targetLog, "migrated here", TimeSpan.FromSeconds(60), "host B taking the service over");
         await Tools.WaitForLogAsync(sourceLog, "handed the service to", TimeSpan.FromSeconds(60), "host A handing over and exiting");
-        await Tools.WaitForLogAsync(backupLog, "backup stopped", TimeSpan.FromSeconds(60), "the backup on host C stopping without a takeover");
+        if (afterHandover is not null)
+        {
+            await afterHandover();
+        }
+
         await Tools.WaitUntilAsync(() => load.SinceMark >= 2000 || load.Faulted, TimeSpan.FromSeconds(60), "acknowledged operations served by host B");
         await load.StopAsync();
-
         await load.AssertNothingLostAsync();
-        Assert.DoesNotContain("took over", await File.ReadAllTextAsync(backupLog), StringComparison.Ordinal);
-        output.WriteLine($"remus: resh migrate under load, 8 clients, {load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
-        output.WriteLine((await File.ReadAllLinesAsync(sourceLog)).LastOrDefault(l => l.Contains("last delta", StringComparison.Ordinal)) ?? "");
+        return (migrate, $"{load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
     }
 }

@@ -63,26 +63,13 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
             throw new InvalidOperationException("a migration is already running");
         }
 
-        host.Events.Record("+migration-started", null, $"to {target}");
-        try
-        {
-            await source.PreCopyAsync(cancellationToken);
-            if (host.RequestSwitchover() is { } refused)
+        return await source.RunAsync(
+            status =>
             {
-                throw new InvalidOperationException($"the stop-and-copy could not start: {refused}");
-            }
-
-            return source.Describe();
-        }
-        catch (Exception e) when (e is InvalidOperationException or TimeoutException or OperationCanceledException)
-        {
-            _lastMigration = source.Describe() with { Phase = "failed", Ended = e.Message };
-            _migration = null;
-            await source.DisposeAsync();
-            MigrationFailed(_logger, target.ToString(), e.Message);
-            host.Events.Record("+migration-failed", null, $"to {target}: {e.Message}; the service goes on here");
-            throw;
-        }
+                _lastMigration = status;
+                _migration = null;
+            },
+            cancellationToken);
     }
 
     public string? HandoverProblem => _migration is { Converged: true } ? null
@@ -192,9 +179,6 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
             await server.DisposeAsync();
         }
     }
-
-    [LoggerMessage(EventId = 1603, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
-    private static partial void MigrationFailed(ILogger logger, string target, string reason);
 
     [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
     private static partial void HandedOver(ILogger logger, string target, bool told, long delta);

@@ -122,37 +122,8 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
     /// loss takes over (returns true, serving); returns false when the primary stopped in a controlled way.
     /// </summary>
     /// <param name="admin">This backup's own admin endpoint (optional; the configured one belongs to the primary until a takeover).</param>
-    public async Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
-    {
-        Role = "backup";
-        Starting(_logger, host.GroupOptions.Faults, host.GroupOptions.Replicas.Count, host.ProtocolName, Path.GetFullPath(host.GroupOptions.StateDirectory));
-        var restored = await host.OpenStateAsync(cancellationToken);
-        var server = new BackupServer(listen, remus, host.Log, host.Store, new TermFile(TermPath), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger);
-        _server = server;
-        server.Start();
-        StandbyEndPoint = server.EndPoint;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, host.ShutdownRequested);
-        await Task.WhenAny(server.Synced, server.Outcome).WaitAsync(stop.Token);
-        if (!server.Synced.IsCompleted)
-        {
-            return false;
-        }
-
-        _standby = new StandbyPolicy(remus);
-        var group = await host.StartGroupAsync(_standby, server.Received ?? restored, cancellationToken);
-        await host.PrepareTakeoverAsync(admin, cancellationToken);
-        BackupReady(_logger, server.Primary ?? "?", host.Log.First, remus.ApplyInterval);
-        host.Events.Record("+backup-ready", null, $"holding the log of {server.Primary} from #{host.Log.First}");
-
-        var outcome = await server.Outcome.WaitAsync(stop.Token);
-        if (outcome == BackupOutcome.PrimaryStopped)
-        {
-            return false;
-        }
-
-        await TakeOverAsync(group, server, listen, outcome == BackupOutcome.HandedOver, cancellationToken);
-        return true;
-    }
+    public Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) =>
+        StandByAsync(listen, admin, receiving: false, cancellationToken);
 
     /// <summary>
     /// `resh receive` with a mode remus configuration: the target of a primary's `resh migrate`. Stands by like a backup,
@@ -160,16 +131,22 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
     /// here (it may still serve, with its own backup), never a reason to take over. Once handed over it takes over as
     /// the primary in a newer term, as a backup would, and attaches a backup from remus.backup.
     /// </summary>
-    public async Task<bool> ReceiveAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken)
+    public Task<bool> ReceiveAsync(IPEndPoint listen, IPEndPoint? admin, CancellationToken cancellationToken) =>
+        StandByAsync(listen, admin, receiving: true, cancellationToken);
+
+    private async Task<bool> StandByAsync(IPEndPoint listen, IPEndPoint? admin, bool receiving, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listen);
-        Role = "target";
+        Role = receiving ? "target" : "backup";
         Starting(_logger, host.GroupOptions.Faults, host.GroupOptions.Replicas.Count, host.ProtocolName, Path.GetFullPath(host.GroupOptions.StateDirectory));
         var restored = await host.OpenStateAsync(cancellationToken);
         Task? prepared = null;
         ReplicaGroup? group = null;
+
+        // A migration target's heartbeats tell the source how far its replicas applied (nothing until the takeover is
+        // prepared): the stop-and-copy waits until they are close. A backup must be able to take over at any time.
         long Applied() => prepared is { IsCompleted: true } && (group as IGroupControl)?.View() is { Replicas.Count: > 0 } view ? view.Replicas.Min(r => r.Applied) + 1 : 0;
-        var server = new BackupServer(listen, migration.Link(listen), host.Log, host.Store, new TermFile(TermPath), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger, applied: Applied);
+        var server = new BackupServer(listen, receiving ? migration.Link(listen) : remus, host.Log, host.Store, new TermFile(TermPath), Path.Combine(host.GroupOptions.StateDirectory, "transfer"), _logger, applied: receiving ? Applied : null);
         _server = server;
         server.Start();
         StandbyEndPoint = server.EndPoint;
@@ -180,24 +157,33 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
             return false;
         }
 
-        _standby = new StandbyPolicy(new PrimaryPolicy(), migration.ApplyInterval);
+        _standby = new StandbyPolicy(new PrimaryPolicy(), receiving ? migration.ApplyInterval : remus.ApplyInterval);
         group = await host.StartGroupAsync(_standby, server.Received ?? restored, cancellationToken);
         await host.PrepareTakeoverAsync(admin, cancellationToken);
         prepared = host.TakeoverPrepared;
-        host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
+        if (receiving)
+        {
+            host.Events.Record("+migration-receiving", null, $"from {server.Primary}, holding the log from #{host.Log.First}");
+        }
+        else
+        {
+            BackupReady(_logger, server.Primary ?? "?", host.Log.First, remus.ApplyInterval);
+            host.Events.Record("+backup-ready", null, $"holding the log of {server.Primary} from #{host.Log.First}");
+        }
+
         switch (await server.Outcome.WaitAsync(stop.Token))
         {
             case BackupOutcome.PrimaryStopped:
                 return false;
-            case BackupOutcome.PrimaryLost:
+            case BackupOutcome.PrimaryLost when receiving:
                 throw new InvalidOperationException($"the source {server.Primary} fell silent before it handed the service over; it may still be serving, so this target does not (start resh receive again with an empty state directory and migrate again)");
+            case var outcome:
+                await TakeOverAsync(group, server, listen, outcome == BackupOutcome.HandedOver, cancellationToken, receiving ? migration.TakeoverCommand : remus.TakeoverCommand, receiving ? "migration.takeover-command" : "remus.takeover-command");
+                return true;
         }
-
-        await TakeOverAsync(group, server, listen, handedOver: true, cancellationToken, migration.TakeoverCommand, "migration.takeover-command");
-        return true;
     }
 
-    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, bool handedOver, CancellationToken cancellationToken, string? takeoverCommand = null, string takeoverSetting = "remus.takeover-command")
+    private async Task TakeOverAsync(ReplicaGroup group, BackupServer server, IPEndPoint listen, bool handedOver, CancellationToken cancellationToken, string? takeoverCommand, string takeoverSetting)
     {
         var started = Stopwatch.GetTimestamp();
         var term = server.BeginTerm();
@@ -211,7 +197,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
         // No old primary can attach any more; it is fenced by the term should it reach a backup again.
         await server.DisposeAsync();
         _server = null;
-        await CommandRunner.RunAsync(takeoverCommand ?? remus.TakeoverCommand, takeoverSetting, _logger, cancellationToken);
+        await CommandRunner.RunAsync(takeoverCommand, takeoverSetting, _logger, cancellationToken);
 
         // The replica thaws and catches up beside the listener's start: clients reconnect at once, and their first
         // requests are ordered (and shipped to a backup, once one attaches) while it replays.
@@ -338,25 +324,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
             throw new InvalidOperationException("a migration is already running");
         }
 
-        host.Events.Record("+migration-started", null, $"to {target}");
-        try
-        {
-            await source.PreCopyAsync(cancellationToken);
-            if (host.RequestSwitchover() is { } refused)
-            {
-                throw new InvalidOperationException($"the stop-and-copy could not start: {refused}");
-            }
-
-            return source.Describe();
-        }
-        catch (Exception e) when (e is InvalidOperationException or TimeoutException or OperationCanceledException)
-        {
-            _migration = null;
-            await source.DisposeAsync();
-            MigrationFailed(_logger, target.ToString(), e.Message);
-            host.Events.Record("+migration-failed", null, $"to {target}: {e.Message}; the service goes on here");
-            throw;
-        }
+        return await source.RunAsync(_ => _migration = null, cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -388,9 +356,6 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
 
     [LoggerMessage(EventId = 1227, Level = LogLevel.Information, Message = "Migration to {Target}: the backup was told to stop, and the service handed over (told: {Told}), last delta {Delta} entries")]
     private static partial void MigratedAway(ILogger logger, string target, bool told, long delta);
-
-    [LoggerMessage(EventId = 1226, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
-    private static partial void MigrationFailed(ILogger logger, string target, string reason);
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);

@@ -230,6 +230,39 @@ public sealed partial class MigrationSource : IAsyncDisposable
         _group.RemoveCheckpointHooks(_link);
     }
 
+    /// <summary>
+    /// `resh migrate` on the source, for any mode's hosting: the pre-copy rounds, then the host's switchover (the
+    /// stop-and-copy, which the hosting's stop completes with <see cref="HandOverAsync"/>). When the target cannot be
+    /// brought up to date, the source is disposed, <paramref name="failed"/> gets its last status, the failure is
+    /// recorded, and the exception goes on to the caller; the service goes on here, untouched.
+    /// </summary>
+    public async Task<MigrationStatus> RunAsync(Action<MigrationStatus> failed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(failed);
+        _host.Events.Record("+migration-started", null, $"to {Target}");
+        try
+        {
+            await PreCopyAsync(cancellationToken);
+            if (_host.RequestSwitchover() is { } refused)
+            {
+                throw new InvalidOperationException($"the stop-and-copy could not start: {refused}");
+            }
+
+            return Describe();
+        }
+        catch (Exception e) when (e is InvalidOperationException or TimeoutException or OperationCanceledException)
+        {
+            failed(Describe() with { Phase = "failed", Ended = e.Message });
+            await DisposeAsync();
+            MigrationFailed(_logger, Target.ToString(), e.Message);
+            _host.Events.Record("+migration-failed", null, $"to {Target}: {e.Message}; the service goes on here");
+            throw;
+        }
+    }
+
+    [LoggerMessage(EventId = 1603, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
+    private static partial void MigrationFailed(ILogger logger, string target, string reason);
+
     [LoggerMessage(EventId = 1601, Level = LogLevel.Information, Message = "Migration round {Round}: {Entries} entries, {Bytes} bytes in {Milliseconds:0} ms")]
     private static partial void RoundDone(ILogger logger, int round, long entries, long bytes, double milliseconds);
 
