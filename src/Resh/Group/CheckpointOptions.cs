@@ -72,9 +72,9 @@ public sealed class CheckpointOptions
     public TimeSpan? MinInterval { get; set; }
 
     /// <summary>
-    /// A checkpoint is due once the log held in memory takes this many bytes (payloads and a record each), whatever
-    /// <see cref="MinInterval"/> says: the gateway's memory for the log is bounded by this plus what arrives while a
-    /// checkpoint runs, at any request rate (null: no such bound).
+    /// A checkpoint is due once the entries appended since the last one take this many bytes (payloads and a record
+    /// each), whatever <see cref="MinInterval"/> says: the log a checkpoint cuts, and so the gateway's memory for it, is
+    /// bounded by about this plus what arrives while a checkpoint runs, at any request rate (null: no such bound).
     /// </summary>
     public long? MaxLogBytes { get; set; }
 
@@ -121,7 +121,7 @@ public sealed class CheckpointOptions
         .Value("flush-by", "which replicas flush each checkpoint", OptionValues.Choice("quorum (f+1 replicas in turn; the default where the vote is on files) or all", ("quorum", CheckpointFlushers.Quorum), ("all", CheckpointFlushers.All)), (o, v) => o.FlushBy = v)
         .Value("interval", "checkpoint every N log entries (10000) or every duration (5s)", OptionValues.EntriesOrDuration, (o, v) => (o.EveryEntries, o.Every) = v, required: "interval: 5s")
         .Value("min-interval", "no checkpoint sooner than this after the previous one (bounds the cost at high request rates)", OptionValues.Duration(), (o, v) => o.MinInterval = v)
-        .Value("max-log-bytes", "a checkpoint is due once the log held in memory takes this much, even before min-interval (bounds the gateway's memory)", OptionValues.Size, (o, v) => o.MaxLogBytes = v)
+        .Value("max-log-bytes", "a checkpoint is due once the entries since the last one take this much, even before min-interval (bounds the gateway's memory)", OptionValues.Size, (o, v) => o.MaxLogBytes = v)
         .Value("store", "checkpoint store directory", OptionValues.Path, (o, v) => o.StorePath = v)
         .Section("retention", "which checkpoints the store keeps", o => o.Retention = new RetentionPolicy(), RetentionKeys);
 

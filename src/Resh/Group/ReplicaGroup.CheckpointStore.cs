@@ -47,6 +47,7 @@ public sealed partial class ReplicaGroup
                         // The schedule counts from the newest checkpoint, whoever submitted it (D-RESH: another host).
                         _lastCheckpointAt = Math.Max(_lastCheckpointAt, entry.Sequence);
                         _lastCheckpointTimestamp = _clock.GetTimestamp();
+                        _lastCheckpointBytes = Math.Max(_lastCheckpointBytes, _log.AppendedBytes);
                     }
 
                     _log.Durable?.TruncateThrough(entry.Sequence);

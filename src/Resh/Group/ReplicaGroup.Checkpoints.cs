@@ -33,6 +33,9 @@ public sealed partial class ReplicaGroup
     private LogEntry? _checkpointInProgress;
     private TaskCompletionSource<VerifiedCheckpoint?>? _checkpointDone;
     private long _lastCheckpointAt = -1;
+
+    /// <summary>The log's <see cref="OrderedLog.AppendedBytes"/> when the newest checkpoint was appended (max-log-bytes counts from it).</summary>
+    private long _lastCheckpointBytes;
     private long _lastCheckpointTimestamp;
 
     private volatile ICheckpointHooks[] _hooks = [];
@@ -159,9 +162,11 @@ public sealed partial class ReplicaGroup
             var since = _log.Head - _lastCheckpointAt;
             var elapsed = _clock.GetElapsedTime(_lastCheckpointTimestamp);
             // A checkpoint that f+1 flushed and split on is taken again by all even without new entries: it finds the wrong one.
-            // The log's memory bound comes before the floor: at a high request rate the floor alone lets the log grow with the rate.
+            // The log's memory bound comes before the floor: at a high request rate the floor alone lets the log grow with the
+            // rate. It counts what was appended since the last checkpoint (what the next one can cut), not all that is held:
+            // a log held back by a lagging replica or a migration's target would otherwise start checkpoints back to back.
             var due = (since > 0 || _allFlushNext) && (force
-                || (options.MaxLogBytes is { } bound && _log.RetainedBytes >= bound)
+                || (options.MaxLogBytes is { } bound && _log.AppendedBytes - _lastCheckpointBytes >= bound)
                 || ((options.MinInterval is not { } floor || elapsed >= floor)
                     && ((options.EveryEntries is { } n && since >= n) || (options.Every is { } every && elapsed >= every))));
             if (!due)
@@ -196,6 +201,7 @@ public sealed partial class ReplicaGroup
             {
                 _lastCheckpointAt = seq;
                 _lastCheckpointTimestamp = _clock.GetTimestamp();
+                _lastCheckpointBytes = _log.AppendedBytes;
             }
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or OperationCanceledException)

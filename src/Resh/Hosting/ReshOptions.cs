@@ -151,14 +151,14 @@ public sealed class ReshOptions
     /// <summary>The default checkpoints come no more often than this, so a high request rate does not turn into constant saving.</summary>
     public static readonly TimeSpan DefaultCheckpointMinInterval = TimeSpan.FromSeconds(10);
 
-    /// <summary>...unless the log held in memory reaches this size first: the gateway's memory stays bounded at any rate.</summary>
+    /// <summary>...unless the entries since the last one reach this size first: the gateway's memory stays bounded at any rate.</summary>
     public const long DefaultCheckpointMaxLogBytes = 128L << 20;
 
     /// <summary>
     /// The checkpoints a configuration without a checkpoint: section takes when its service is known to support them:
     /// every replica runs redis-server with its data directory ({dir}), so each gets background saves (BGSAVE) at one
     /// log position, verified by the RDB digest, every <see cref="DefaultCheckpointEntries"/> entries but at most one per
-    /// <see cref="DefaultCheckpointMinInterval"/>, unless the log holds <see cref="DefaultCheckpointMaxLogBytes"/>; the log in
+    /// <see cref="DefaultCheckpointMinInterval"/>, unless the entries since the last one take <see cref="DefaultCheckpointMaxLogBytes"/>; the log in
     /// memory is truncated behind them. Null when the service is not known to (Garnet, other protocols, a redis-server
     /// without {dir}): then the whole log stays in memory (<see cref="Warnings"/> says so).
     /// </summary>

@@ -49,10 +49,14 @@ public sealed class OrderedLog
     /// </summary>
     public long RetainedBytes => Volatile.Read(ref _retainedBytes);
 
+    /// <summary>The bytes of every entry appended so far, counted as <see cref="RetainedBytes"/> counts them (never lowered by a truncation).</summary>
+    public long AppendedBytes => Volatile.Read(ref _appendedBytes);
+
     /// <summary>What one held entry costs beside its payload (its record in a chunk).</summary>
     internal static int RecordBytes => System.Runtime.CompilerServices.Unsafe.SizeOf<Record>();
 
     private long _retainedBytes;
+    private long _appendedBytes;
 
     /// <summary>
     /// Makes an empty log continue at <paramref name="sequence"/>: the entries before it are covered by a
@@ -251,7 +255,9 @@ public sealed class OrderedLog
             throw;
         }
 
-        Volatile.Write(ref _retainedBytes, _retainedBytes + _chunks[chunk].Set((int)(seq & (ChunkSize - 1)), entry));
+        var bytes = _chunks[chunk].Set((int)(seq & (ChunkSize - 1)), entry);
+        Volatile.Write(ref _retainedBytes, _retainedBytes + bytes);
+        Volatile.Write(ref _appendedBytes, _appendedBytes + bytes);
         Volatile.Write(ref _count, seq + 1);
         return seq;
     }

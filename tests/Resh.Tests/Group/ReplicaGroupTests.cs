@@ -284,4 +284,37 @@ public sealed class ReplicaGroupTests
         await h.AdvanceUntilAsync(() => h.Group.NewestCheckpoint is not null, TimeSpan.FromSeconds(30), "a checkpoint for the log's size");
         await h.AdvanceUntilAsync(() => h.Log.RetainedBytes < 1 << 20, TimeSpan.FromSeconds(30), "the log truncated behind it");
     }
+
+    /// <summary>max-log-bytes counts what was appended since the last checkpoint: a log held back by someone else starts no checkpoint storm.</summary>
+    [Fact]
+    public async Task A_log_held_back_over_its_byte_bound_gets_one_checkpoint_per_bound_of_new_entries()
+    {
+        var checkpoint = new CheckpointOptions { Flush = "PING", Files = ["state.txt"], EveryEntries = 1_000_000, MinInterval = TimeSpan.FromHours(1), MaxLogBytes = 1 << 20 };
+        await using var h = await GroupHarness.StartAsync(ReplicationMode.Resh, 1, 3, checkpoint: checkpoint);
+        h.Group.AddCheckpointHooks(new HoldEverything());
+        var value = new string('v', 600 * 1024);
+        Assert.Equal("+OK\r\n", await h.RequestAsync($"SET big1 {value}"));
+        Assert.Equal("+OK\r\n", await h.RequestAsync($"SET big2 {value}"));
+        await h.AdvanceUntilAsync(() => h.Group.NewestCheckpoint is not null, TimeSpan.FromSeconds(30), "a checkpoint for the log's size");
+        var first = h.Group.NewestCheckpoint!.Sequence;
+
+        // The log still holds more than the bound (nothing may be cut), and a small write follows: no second checkpoint.
+        Assert.Equal("+OK\r\n", await h.RequestAsync("SET small v"));
+        var appended = h.Log.Count;
+        for (var second = 0; second < 60; second++)
+        {
+            h.Clock.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(1);
+        }
+
+        Assert.True(h.Log.RetainedBytes >= 1 << 20, "the hook holds the log");
+        Assert.Equal(appended, h.Log.Count);
+        Assert.Equal(first, h.Group.NewestCheckpoint!.Sequence);
+    }
+
+    /// <summary>Keeps every entry of the log, as a replica far behind or a migration's target would.</summary>
+    private sealed class HoldEverything : ICheckpointHooks
+    {
+        public long RetainFrom => 0;
+    }
 }
