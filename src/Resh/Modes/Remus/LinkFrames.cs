@@ -145,6 +145,10 @@ public sealed class LinkConnection : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly Stream _stream;
+
+    // Reads go through a buffer: a frame's header and payload (and the frames queued behind it, e.g. a backup's
+    // acknowledgements) come from one receive instead of two or more. Writes go to the stream itself.
+    private readonly BufferedStream _input;
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly byte[] _header = new byte[5];
 
@@ -152,6 +156,7 @@ public sealed class LinkConnection : IAsyncDisposable
     {
         _socket = socket;
         _stream = stream;
+        _input = new BufferedStream(stream, 64 * 1024);
     }
 
     /// <summary>The primary's end of a connected socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
@@ -202,7 +207,7 @@ public sealed class LinkConnection : IAsyncDisposable
     /// <summary>Reads the next frame (at most <paramref name="maxBytes"/>); throws <see cref="EndOfStreamException"/> when the peer closed the link.</summary>
     public async Task<(LinkFrame Type, byte[] Payload)> ReceiveAsync(CancellationToken ct, int maxBytes = MaxFrameBytes)
     {
-        await _stream.ReadExactlyAsync(_header, ct);
+        await _input.ReadExactlyAsync(_header, ct);
         var length = BinaryPrimitives.ReadUInt32BigEndian(_header);
         if (length < 1 || length > maxBytes)
         {
@@ -210,7 +215,7 @@ public sealed class LinkConnection : IAsyncDisposable
         }
 
         var payload = new byte[length - 1];
-        await _stream.ReadExactlyAsync(payload, ct);
+        await _input.ReadExactlyAsync(payload, ct);
         return ((LinkFrame)_header[4], payload);
     }
 
