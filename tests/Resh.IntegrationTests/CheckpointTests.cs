@@ -53,19 +53,26 @@ public sealed class CheckpointTests
         Assert.Contains("overwritten", detail, StringComparison.Ordinal);
         // Writes go on: with checkpoints flushed by f+1 replicas in turn, r1 may rest at the next one and flush the one after.
         var written = 0;
-        await Tools.WaitUntilAsync(
-            async () =>
-            {
-                if (cluster.Replica("r1").Generation >= 2)
+        try
+        {
+            await Tools.WaitUntilAsync(
+                async () =>
                 {
-                    return true;
-                }
+                    if (cluster.Replica("r1").Generation >= 2)
+                    {
+                        return true;
+                    }
 
-                await WriteAsync(cluster, $"after{written++}-", 1);
-                return false;
-            },
-            TimeSpan.FromSeconds(60),
-            "r1 suspected and rebuilt");
+                    await WriteAsync(cluster, $"after{written++}-", 1);
+                    return false;
+                },
+                TimeSpan.FromSeconds(60),
+                "r1 suspected and rebuilt");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message} ({written} writes after the corruption)\n{cluster.Describe()}", e);
+        }
     }
 
     [Fact]
