@@ -87,13 +87,7 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
             return;
         }
 
-        var handed = await source.HandOverAsync(TimeSpan.FromSeconds(30));
-        HandedOverTo = handed ? source.TargetAddress : null;
-        var status = source.Describe();
-        host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
-            ? string.Create(CultureInfo.InvariantCulture, $"migrated to {source.TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
-            : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
-        HandedOver(_logger, source.Target.ToString(), handed, status.LastDelta ?? 0);
+        HandedOverTo = await source.HandOverAsync(TimeSpan.FromSeconds(30)) ? source.TargetAddress : null;
     }
 
     /// <summary>
@@ -179,9 +173,6 @@ public sealed partial class LocalHosting(IModeHost host, ModeOptions mode) : IMo
             await server.DisposeAsync();
         }
     }
-
-    [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
-    private static partial void HandedOver(ILogger logger, string target, bool told, long delta);
 
     [LoggerMessage(EventId = 1605, Level = LogLevel.Information, Message = "Took the migrated service over in {Milliseconds:0} ms after the handover, at #{Head}; serving (takeover command done after {Moved:0.0} ms, listener and admin endpoint started after {Listening:0.0} ms, the replicas voting after {Milliseconds:0.0} ms)")]
     private static partial void TookOver(ILogger logger, double milliseconds, long head, double moved, double listening);

@@ -30,7 +30,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
     private BackupServer? _server;
     private StandbyPolicy? _standby;
 
-    /// <summary>"primary", or "backup" until a takeover.</summary>
+    /// <summary>"primary"; "backup" (`resh backup`) or "target" (`resh receive`) until a takeover.</summary>
     public string Role { get; private set; } = "primary";
 
     private string TermPath => Path.Combine(host.GroupOptions.StateDirectory, "term");
@@ -276,13 +276,7 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
             host.Events.Record(told ? "+backup-stopped" : "+backup-not-told", _link.Backup, told
                 ? "the service migrates to another host; the backup stops"
                 : $"the backup could not be told to stop; it takes over after remus.failover-timeout unless it is stopped (the migration's target takes over too)");
-            var handed = await source.HandOverAsync(TimeSpan.FromSeconds(30));
-            HandedOverTo = handed ? source.TargetAddress : null;
-            var status = source.Describe();
-            host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
-                ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"migrated to {source.TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
-                : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
-            MigratedAway(_logger, source.Target.ToString(), handed, status.LastDelta ?? 0);
+            HandedOverTo = await source.HandOverAsync(TimeSpan.FromSeconds(30)) ? source.TargetAddress : null;
             return;
         }
 
@@ -353,9 +347,6 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
 
     [LoggerMessage(EventId = 1209, Level = LogLevel.Warning, Message = "Taking over as primary in term {Term}: {Detail}")]
     private static partial void TakingOver(ILogger logger, ulong term, string detail);
-
-    [LoggerMessage(EventId = 1227, Level = LogLevel.Information, Message = "Migration to {Target}: the backup was told to stop, and the service handed over (told: {Told}), last delta {Delta} entries")]
-    private static partial void MigratedAway(ILogger logger, string target, bool told, long delta);
 
     [LoggerMessage(EventId = 1217, Level = LogLevel.Information, Message = "Switchover: handed the service to the backup {Backup} (told: {Told})")]
     private static partial void HandedOver(ILogger logger, string backup, bool told);

@@ -176,7 +176,8 @@ public sealed partial class MigrationSource : IAsyncDisposable
 
     /// <summary>
     /// The stop-and-copy's end, with the clients drained: the release command, then (within <paramref name="timeout"/>)
-    /// the rest of the log, and the target is told to take over. False when it could not be told.
+    /// the rest of the log, and the target is told to take over; recorded as an event and a log line. False when it could
+    /// not be told.
     /// </summary>
     public async Task<bool> HandOverAsync(TimeSpan timeout)
     {
@@ -191,6 +192,11 @@ public sealed partial class MigrationSource : IAsyncDisposable
             await DisposeAsync();
         }
 
+        var status = Describe();
+        _host.Events.Record(handed ? "+handed-over" : "+handover-failed", null, handed
+            ? string.Create(CultureInfo.InvariantCulture, $"migrated to {TargetAddress}: {status.Rounds.Count} pre-copy rounds, {status.Rounds.Sum(r => r.Bytes)} bytes, last delta {status.LastDelta} entries; it takes over now")
+            : "the target could not be told; it does not serve (the service stops here: start it again, or migrate again)");
+        HandedOver(_logger, Target.ToString(), handed, status.LastDelta ?? 0);
         return handed;
     }
 
@@ -259,6 +265,9 @@ public sealed partial class MigrationSource : IAsyncDisposable
             throw;
         }
     }
+
+    [LoggerMessage(EventId = 1604, Level = LogLevel.Information, Message = "Migration to {Target}: handed the service over (told: {Told}), last delta {Delta} entries")]
+    private static partial void HandedOver(ILogger logger, string target, bool told, long delta);
 
     [LoggerMessage(EventId = 1603, Level = LogLevel.Warning, Message = "Migration to {Target} failed: {Reason}; the service goes on here")]
     private static partial void MigrationFailed(ILogger logger, string target, string reason);
