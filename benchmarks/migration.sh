@@ -6,8 +6,8 @@
 #   benchmarks/migration.sh [-s "100 1024"] [-c WRITERS] [-m resh|remus]
 #
 # -m remus: the service is a mode remus primary (one redis-server replica, epoch 0) whose backup `resh run` starts on
-# this machine (start-backup); the target takes over as the primary, the backup is told to stop, and the old primary
-# then stands by as the new primary's backup at that address.
+# this machine (start-backup); the backup is told that the service moves and keeps its log, the target takes over as
+# the primary and attaches that backup again, and the old primary retires.
 # For each size (MiB): fills the service with 1000-byte incompressible values through the gateway, takes a checkpoint,
 # starts `resh receive` and a write load (redis-benchmark SET, WRITERS clients, 100-byte values) and a probe client
 # (SET after SET, reconnecting at once), then runs `resh migrate`. Prints the pre-copy rounds (entries, bytes, ms), the

@@ -394,10 +394,11 @@ public static class ReshCli
             return exit;
         }
 
-        if (options.Replication.Remus.Backups.Count == 0)
+        if (options.Replication.Remus.Backups.Count == 0 || !host.StandsByAfterHandover)
         {
-            // A migration (mode resh or spare, or a D-RESH host leaving): there is no backup role to take up here.
-            await output.WriteLineAsync($"resh: handed the service to {to}");
+            // A migration (any mode, or a D-RESH host leaving): there is no backup role to take up here; a Remus primary's
+            // backup follows the service to the target.
+            await output.WriteLineAsync(options.Replication.Remus.Backups.Count == 0 ? $"resh: handed the service to {to}" : $"resh: handed the service to {to}; its backup follows it there, and this host retires");
             return exit;
         }
 

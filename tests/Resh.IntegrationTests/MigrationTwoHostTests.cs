@@ -6,7 +6,7 @@ namespace Resh.IntegrationTests;
 /// `resh migrate` across two hosts: network namespaces A (the running service, mode resh with three redis-server
 /// replicas) and B (`resh receive`), the service on an address of its own that the hook commands move from A to B.
 /// The test clients run outside both and reconnect when the address moves. A mode remus primary moves the same way,
-/// with its backup on a third host C.
+/// with its backup on a third host C, which follows the service to B.
 /// </summary>
 public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper output)
 {
@@ -50,7 +50,7 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         var sourceLog = net.Start("A", "run.log", "dotnet", Resh, "run", configA);
         await Tools.WaitForLogAsync(sourceLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
 
-        var (migrate, moved) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog);
+        var (migrate, moved, _) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog);
         var rounds = (await File.ReadAllLinesAsync(migrate)).Where(l => l.TrimStart().StartsWith("round ", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(rounds);
         output.WriteLine($"resh migrate under load, 8 clients, {moved}");
@@ -64,7 +64,7 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
-    public async Task A_remus_primary_migrates_under_load_to_a_third_host_its_backup_stops_and_nothing_is_lost()
+    public async Task A_remus_primary_migrates_under_load_to_a_third_host_its_backup_follows_and_takes_over_when_the_new_primary_is_lost()
     {
         Tools.Require("redis-server", "apt-get install redis-server");
         Tools.Require("ip", "apt-get install iproute2");
@@ -82,6 +82,7 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
               epoch: 0
               failover-timeout: 1s
               apply-interval: 200ms
+              takeover-command: ip addr add {{net.Service}}/32 dev eth0
               tls-certificate: {{certificate}}
               tls-key: {{key}}
             migration:
@@ -104,18 +105,50 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         }
 
         var (configA, configB, configC) = (Config("a"), Config("b"), Config("c"));
+        var backupC = $"{net.Address("C")}:6391";
         await net.IpAsync("-n", net.Namespace("A"), "addr", "add", net.Service + "/32", "dev", "eth0");
-        var backupLog = net.Start("C", "backup.log", "dotnet", Resh, "backup", "--listen", $"{net.Address("C")}:6391", "--config", configC);
+        var backupLog = net.Start("C", "backup.log", "dotnet", Resh, "backup", "--listen", backupC, "--config", configC);
         await Tools.WaitForLogAsync(backupLog, "waiting for the primary", TimeSpan.FromSeconds(60), "resh backup on host C");
         var targetLog = net.Start("B", "receive.log", "dotnet", Resh, "receive", "--listen", $"{net.Address("B")}:6395", "--config", configB);
         await Tools.WaitForLogAsync(targetLog, "for the service to migrate here", TimeSpan.FromSeconds(60), "resh receive on host B");
         var sourceLog = net.Start("A", "run.log", "dotnet", Resh, "run", configA);
         await Tools.WaitForLogAsync(sourceLog, "resh: serving", TimeSpan.FromSeconds(60), "resh run on host A");
 
-        var (_, moved) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog, () => Tools.WaitForLogAsync(backupLog, "backup stopped", TimeSpan.FromSeconds(60), "the backup on host C stopping without a takeover"));
-        Assert.DoesNotContain("took over", await File.ReadAllTextAsync(backupLog), StringComparison.Ordinal);
+        // The backup on C is told the service moves; it keeps its log, and B, now the primary, attaches it again in term 2
+        // and is protected once C acknowledged what B logged meanwhile.
+        var (_, moved, acked) = await MigrateUnderLoadAsync(net, configA, sourceLog, targetLog, async () =>
+        {
+            await Tools.WaitForLogAsync(backupLog, "migrates the service to another host", TimeSpan.FromSeconds(60), "the backup on host C told that the service moves");
+            await Tools.WaitForLogAsync(targetLog, $"Backup {backupC} caught up", TimeSpan.FromSeconds(60), "host B attaching host C as its backup again");
+        });
+        var backupText = await File.ReadAllTextAsync(backupLog);
+        Assert.DoesNotContain("took over", backupText, StringComparison.Ordinal);
+        Assert.DoesNotContain("stopped in a controlled way", backupText, StringComparison.Ordinal);
+        Assert.Contains("attached (term 2)", backupText, StringComparison.Ordinal);
+        Assert.Contains("this host retires", await File.ReadAllTextAsync(sourceLog), StringComparison.Ordinal);
         output.WriteLine($"remus: resh migrate under load, 8 clients, {moved}");
         output.WriteLine((await File.ReadAllLinesAsync(sourceLog)).LastOrDefault(l => l.Contains("last delta", StringComparison.Ordinal)) ?? "");
+
+        // Writes acknowledged by B with C protecting them; then B's host is lost: C takes over with all of it.
+        var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
+        await using (var client = await ServiceLoad.ConnectAsync(net, service, CancellationToken.None))
+        {
+            for (var i = 0; i < 100; i++)
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", $"after:{i}", $"v{i}").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+                acked[$"after:{i}"] = $"v{i}";
+            }
+        }
+
+        net.KillAll("B");
+        await net.IpAsync("-n", net.Namespace("B"), "link", "set", "eth0", "down");
+        await Tools.WaitForLogAsync(backupLog, "took over", TimeSpan.FromSeconds(60), "host C taking over from the lost host B");
+        await using (var onC = await ServiceLoad.ConnectAsync(net, service, CancellationToken.None))
+        {
+            Assert.Equal("v99", (await onC.CallAsync("GET", "after:99").WaitAsync(TimeSpan.FromSeconds(10))).AsString());
+        }
+
+        await Tools.AssertAllReadableAsync(service, acked);
     }
 
     /// <summary>
@@ -123,7 +156,7 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
     /// for the handover (and <paramref name="afterHandover"/>) and 2,000 more operations served by B, then checks that
     /// every acknowledged write is there. Returns the migrate command's log and what the clients saw.
     /// </summary>
-    private static async Task<(string MigrateLog, string Seen)> MigrateUnderLoadAsync(TestHosts net, string configA, string sourceLog, string targetLog, Func<Task>? afterHandover = null)
+    private static async Task<(string MigrateLog, string Seen, Dictionary<string, string> Acked)> MigrateUnderLoadAsync(TestHosts net, string configA, string sourceLog, string targetLog, Func<Task>? afterHandover = null)
     {
         var service = new IPEndPoint(IPAddress.Parse(net.Service), 6380);
         await using var load = ServiceLoad.Start(net, service, 8);
@@ -142,6 +175,6 @@ public sealed class MigrationTwoHostTests(Xunit.Abstractions.ITestOutputHelper o
         await Tools.WaitUntilAsync(() => load.SinceMark >= 2000 || load.Faulted, TimeSpan.FromSeconds(60), "acknowledged operations served by host B");
         await load.StopAsync();
         await load.AssertNothingLostAsync();
-        return (migrate, $"{load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects");
+        return (migrate, $"{load.Acked.Count} writes: longest gap between replies {load.LongestGap.TotalMilliseconds:0} ms, {load.Errors.Count} reconnects", new Dictionary<string, string>(load.Acked));
     }
 }

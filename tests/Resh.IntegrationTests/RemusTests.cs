@@ -212,14 +212,14 @@ public sealed class RemusTests
     }
 
     [Fact]
-    public async Task A_primary_migrates_to_a_third_host_under_writes_its_backup_stops_and_the_target_serves_everything_acknowledged()
+    public async Task A_primary_migrates_to_a_third_host_under_writes_the_target_serves_everything_acknowledged_and_the_backup_follows_it()
     {
         var state = NewState();
         var backupAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
         var targetAt = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort());
         var moveOptions = new Migration.MigrationOptions { DeltaThreshold = 50, ApplyInterval = TimeSpan.FromMilliseconds(100), LinkTimeout = TimeSpan.FromSeconds(5) };
 
-        // A failover timeout far longer than the test waits: the backup must stop when told, and never take over.
+        // A failover timeout far longer than the test waits: the backup must follow when told, and never take over.
         await using var backup = new ReshHost(Options(Path.Combine(state, "backup"), backupAt, r => r.FailoverTimeout = TimeSpan.FromSeconds(60)), Logs());
         using var stop = new CancellationTokenSource();
         var backupRun = backup.RunBackupAsync(backupAt, null, stop.Token);
@@ -265,16 +265,28 @@ public sealed class RemusTests
             await writing.CancelAsync();
             await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(30));
 
-            Assert.False(await backupRun.WaitAsync(TimeSpan.FromSeconds(30)), "the backup stopped when told, without a takeover");
             Assert.True(await receiving.WaitAsync(TimeSpan.FromSeconds(60)), "the target took the service over");
             var events = primary.Events.Since();
-            Assert.Contains(events, e => e.Name == "+backup-stopped");
+            Assert.Contains(events, e => e.Name == "+backup-follows");
             Assert.Contains(events, e => e.Name == "+handed-over" && e.Detail.Contains(targetAt.ToString(), StringComparison.Ordinal));
+            Assert.False(primary.StandsByAfterHandover);
             var remus = target.Status().Remus!;
             Assert.Equal("primary", remus.Role);
             Assert.True(remus.Term > term, $"the target's term {remus.Term} is newer than the primary's {term}");
             Assert.True(acked.Count > 200, "writes were acknowledged during the pre-copy");
             await Tools.AssertAllReadableAsync(target.ListenEndPoint, acked);
+
+            // The backup kept its log and is the new primary's backup now, in its term: replies wait for it again.
+            await Tools.WaitUntilAsync(() => target.Status().Remus is { Protected: true } r && r.Backup == backupAt.ToString(), TimeSpan.FromSeconds(60), "the backup attached to the new primary and caught up");
+            Assert.False(backupRun.IsCompleted, "the backup neither stopped nor took over");
+            Assert.Equal(target.Status().Remus!.Term, backup.Status().Remus!.Term);
+            await using (var client = await RespClient.ConnectAsync(target.ListenEndPoint).WaitAsync(TimeSpan.FromSeconds(10)))
+            {
+                Assert.Equal("OK", (await client.CallAsync("SET", "after", "move").WaitAsync(TimeSpan.FromSeconds(30))).AsString());
+            }
+
+            // Its reply waited for the backup: the backup's log holds the request.
+            Assert.True(backup.Status().Remus!.AckedCount >= target.Status().Remus!.AckedCount, "the backup holds what the new primary counts as acknowledged");
         }
         finally
         {

@@ -68,6 +68,12 @@ public interface IHandover
     string? HandedOverTo { get; }
 
     /// <summary>
+    /// After a handover: true when this host then stands by as the new primary's backup (a Remus switchover), false when
+    /// it retires (a migration: the service, and a backup that follows it, are elsewhere now).
+    /// </summary>
+    bool StandsByAfterHandover => false;
+
+    /// <summary>
     /// How long the handover's drain may wait for pending replies, when shorter than the configured drain-timeout
     /// (a replica that died will not answer the rest: its clients reconnect to the new primary instead); null: as configured.
     /// </summary>

@@ -336,6 +336,9 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     /// <summary>After a stop that was a switchover: the backup that took the service (HOST:PORT), or null.</summary>
     public string? HandedOverTo => (_mode as IHandover)?.HandedOverTo;
 
+    /// <summary>After a handover: this host stands by as the new primary's backup (see <see cref="IHandover.StandsByAfterHandover"/>).</summary>
+    public bool StandsByAfterHandover => (_mode as IHandover)?.StandsByAfterHandover ?? false;
+
     public string? RequestSwitchover()
     {
         if (_mode is not IHandover handover)

@@ -16,8 +16,9 @@ namespace Resh.Modes;
 /// primary ships to its own log and applies it in batches to a frozen replica; when the primary falls silent it raises
 /// the term, applies everything it holds, opens the service address and serves as the primary. /status shows the link.
 /// A primary moves to a third host with `resh migrate` (<see cref="MigrateAsync"/>): pre-copy rounds to a `resh receive`
-/// target there (<see cref="ReceiveAsync"/>) while the backup still gates every reply, then the backup is told to stop
-/// and the target takes over as the primary, attaching a backup from its own remus.backup list.
+/// target there (<see cref="ReceiveAsync"/>) while the backup still gates every reply, then the backup is told that the
+/// service moves (it keeps its log and waits), the target takes over as the primary in the next term and attaches that
+/// backup again from its own remus.backup list, and this host retires.
 /// </summary>
 public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, MigrationOptions migration) : IModeHosting, IHandover, IMigration
 {
@@ -249,6 +250,14 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
 
     public void HandOverOnStop() => _handOver = true;
 
+    private bool _migrated;
+
+    /// <summary>
+    /// After a switchover the old primary stands by as the new one's backup. After a migration it retires: its backup was
+    /// told to follow the target (or, if it could not be told, this host must not compete for the backup's address).
+    /// </summary>
+    public bool StandsByAfterHandover => !_migrated;
+
     public string? HandedOverTo { get; private set; }
 
     /// <summary>
@@ -270,12 +279,15 @@ public sealed partial class RemusHosting(IModeHost host, RemusOptions remus, Mig
 
         if (_migration is { Converged: true } source)
         {
-            // The service moves to the migration's target: the backup here is told to stop first (it must not take
-            // over once this primary is gone), then the target gets the rest of the log and takes over.
-            var told = await _link.SayGoodbyeAsync(TimeSpan.FromSeconds(2));
-            host.Events.Record(told ? "+backup-stopped" : "+backup-not-told", _link.Backup, told
-                ? "the service migrates to another host; the backup stops"
-                : $"the backup could not be told to stop; it takes over after remus.failover-timeout unless it is stopped (the migration's target takes over too)");
+            // The service moves to the migration's target: the backup is told first (it must not take over once this
+            // primary is gone); it keeps its log and waits for the target, which attaches it as its backup in the next
+            // term. Then the target gets the rest of the log and takes over, and this host retires.
+            var follower = _link.Backup;
+            _migrated = true;
+            var told = await _link.SayMovingAsync(TimeSpan.FromSeconds(2));
+            host.Events.Record(told ? "+backup-follows" : "+backup-not-told", follower, told
+                ? $"the service migrates to {source.TargetAddress}; the backup keeps its log and waits for it to attach in term {_link.Term + 1}"
+                : $"the backup could not be told; it takes over after remus.failover-timeout unless it is stopped (the migration's target takes over too)");
             HandedOverTo = await source.HandOverAsync(TimeSpan.FromSeconds(30)) ? source.TargetAddress : null;
             return;
         }

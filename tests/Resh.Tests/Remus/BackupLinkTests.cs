@@ -194,6 +194,54 @@ public sealed class BackupLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_backup_told_the_service_moves_keeps_its_log_fences_the_old_term_and_follows_the_new_primary()
+    {
+        var backupLog = new OrderedLog();
+        var server = Backup(backupLog);
+        var primaryLog = new OrderedLog();
+        var old = Primary(server.EndPoint, 1, primaryLog);
+        await server.Synced.WaitAsync(Timeout);
+        Append(primaryLog, 5);
+        await Tools.WaitUntilAsync(() => old.CommittedCount == 5, Timeout);
+
+        // The old primary migrates: the backup waits, with no failover timeout, however long the target takes.
+        Assert.True(await old.SayMovingAsync(Timeout));
+        await Tools.WaitUntilAsync(() => server.Following, Timeout);
+        Assert.Equal(2UL, server.Term);
+        Assert.Equal(2UL, Terms.Read());
+        _clock.Advance(TimeSpan.FromSeconds(30));
+        await Assert.ThrowsAsync<TimeoutException>(() => server.Outcome.WaitAsync(TimeSpan.FromMilliseconds(300)));
+
+        // The old primary cannot attach again: its link redials (on the fake clock) and is fenced by the raised term.
+        await Tools.WaitUntilAsync(
+            () =>
+            {
+                _clock.Advance(TimeSpan.FromMilliseconds(100));
+                return old.Fenced.IsCompleted;
+            },
+            Timeout);
+        Assert.Contains("term 2", await old.Fenced, StringComparison.Ordinal);
+        Assert.False(server.Outcome.IsCompleted);
+
+        // The target took over with the same log and more of its own (entries the backup never got included), and
+        // attaches in the next term: it ships from what the backup holds, no checkpoint.
+        var targetLog = new OrderedLog();
+        Append(targetLog, 7);
+        var target = Primary(server.EndPoint, 2, targetLog);
+        await Tools.WaitUntilAsync(() => target.CommittedCount == 7, Timeout);
+        Assert.False(server.Following);
+        Assert.Equal(5, target.AttachedAt);
+        Append(targetLog, 3);
+        await Tools.WaitUntilAsync(() => backupLog.Count == 10, Timeout);
+
+        // From now on the failover timeout counts again: losing the new primary is a takeover.
+        await target.DisposeAsync();
+        _owned.Remove(target);
+        _clock.Advance(TimeSpan.FromSeconds(3.5));
+        Assert.Equal(BackupOutcome.PrimaryLost, await server.Outcome.WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task A_primary_stops_trusting_a_backup_that_falls_silent_and_replies_wait()
     {
         // A backup that welcomes the primary and then never answers again (frozen, or cut off).

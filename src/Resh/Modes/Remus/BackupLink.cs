@@ -127,6 +127,13 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
     public async Task<bool> SayGoodbyeAsync(TimeSpan timeout) => await SayLastAsync(LinkFrame.Goodbye, timeout);
 
     /// <summary>
+    /// The service migrates to another host (`resh migrate`): tells the backup to keep what it holds and to wait for the
+    /// migrated primary, which attaches in a newer term than this link's, instead of stopping or taking over; then closes
+    /// the link. This primary's term is fenced there from then on.
+    /// </summary>
+    public async Task<bool> SayMovingAsync(TimeSpan timeout) => await SayLastAsync(LinkFrame.Moving, timeout, new NumberFrame(Term + 1, _log.Count).Encode());
+
+    /// <summary>
     /// A planned switchover: waits (within <paramref name="timeout"/>) until the backup acknowledged every entry of the log,
     /// then tells it to take over now. Returns the backup it told (HOST:PORT), or null when none is attached to tell.
     /// The address is taken before the telling: a backup that takes over closes the link at once, which clears
@@ -155,7 +162,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         return backup is not null && Volatile.Read(ref _connection) is not null && await SayLastAsync(LinkFrame.Handover, timeout) ? backup : null;
     }
 
-    private async Task<bool> SayLastAsync(LinkFrame frame, TimeSpan timeout)
+    private async Task<bool> SayLastAsync(LinkFrame frame, TimeSpan timeout, byte[]? payload = null)
     {
         var connection = Volatile.Read(ref _connection);
         if (connection is null)
@@ -166,7 +173,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
         try
         {
             using var cts = new CancellationTokenSource(timeout);
-            await connection.SendAsync(frame, ReadOnlyMemory<byte>.Empty, cts.Token);
+            await connection.SendAsync(frame, payload is null ? ReadOnlyMemory<byte>.Empty : payload, cts.Token);
             return true;
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or ObjectDisposedException)

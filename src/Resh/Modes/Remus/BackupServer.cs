@@ -266,6 +266,7 @@ public sealed partial class BackupServer : IAsyncDisposable
             await connection.SendAsync(LinkFrame.Welcome, new NumberFrame(Term, _log.Count).Encode(), ct);
             Primary = connection.Remote;
             Touch();
+            Interlocked.Exchange(ref _following, 0);
             PrimaryAttached(_logger, Primary, Term, _log.Count);
             beating = Task.Run(() => HeartbeatAsync(connection, heartbeats.Token), CancellationToken.None);
             if (_log.Count >= hello.First)
@@ -336,6 +337,9 @@ public sealed partial class BackupServer : IAsyncDisposable
                             PrimaryStopped(_logger, connection.Remote);
                             _outcome.TrySetResult(BackupOutcome.PrimaryStopped);
                             return;
+                        case LinkFrame.Moving:
+                            Follow(NumberFrame.Decode(payload).Number, connection.Remote);
+                            return;
                         case LinkFrame.Handover:
                             HandedOverAt = Stopwatch.GetTimestamp();
                             PrimaryHandedOver(_logger, connection.Remote);
@@ -373,6 +377,31 @@ public sealed partial class BackupServer : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// The primary migrates to another host, whose primary attaches here in <paramref name="term"/> or later: the term is
+    /// raised (and written) first, so the old primary is fenced should it come back, and the failover timeout is off
+    /// until the new primary was heard. This backup never takes over a service it has not seen the new primary serve:
+    /// that primary may be serving already, unprotected, with writes this backup does not hold.
+    /// </summary>
+    private void Follow(ulong term, string from)
+    {
+        if (term > Term)
+        {
+            Term = term;
+            _terms.Write(Term);
+        }
+
+        Volatile.Write(ref _heard, 0);
+        Interlocked.Exchange(ref _following, 1);
+        PrimaryMoving(_logger, from, Term, _log.Count);
+    }
+
+    /// <summary>1 from a primary's Moving until the next primary attached (see <see cref="Follow"/>).</summary>
+    private int _following;
+
+    /// <summary>True while this backup waits for the primary a migration moved the service to.</summary>
+    public bool Following => Volatile.Read(ref _following) == 1;
 
     private async Task ReceiveCheckpointAsync(long sequence, CancellationToken ct)
     {
@@ -480,6 +509,9 @@ public sealed partial class BackupServer : IAsyncDisposable
 
     [LoggerMessage(EventId = 1420, Level = LogLevel.Information, Message = "Primary {Primary} handed the service over (a switchover); taking over now")]
     private static partial void PrimaryHandedOver(ILogger logger, string primary);
+
+    [LoggerMessage(EventId = 1422, Level = LogLevel.Information, Message = "Primary {Primary} migrates the service to another host: this backup keeps the log up to #{Count}, fences terms below {Term} and waits for the new primary; it does not take over before that one attached")]
+    private static partial void PrimaryMoving(ILogger logger, string primary, ulong term, long count);
 
     [LoggerMessage(EventId = 1417, Level = LogLevel.Information, Message = "Received checkpoint #{Sequence} from the primary, stored as {Snapshot} ({Bytes} bytes)")]
     private static partial void CheckpointReceived(ILogger logger, long sequence, string snapshot, long bytes);

@@ -38,6 +38,12 @@ public enum LinkFrame : byte
 
     /// <summary>Primary → backup: a planned switchover; the primary serves no more and everything acknowledged was shipped: take over now.</summary>
     Handover = 10,
+
+    /// <summary>
+    /// Primary → backup: the service migrates to another host, whose primary attaches in a newer term (the number given):
+    /// keep the log, fence older terms, and do not take over until that primary attached and then fell silent.
+    /// </summary>
+    Moving = 11,
 }
 
 /// <summary>Primary → backup, the first frame.</summary>
