@@ -51,10 +51,13 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
     private string? _closeReason;
 
     private readonly MemoryGuard _memory;
+    private readonly ClientReadLoop? _readLoop;
 
-    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, MemoryGuard memory, CancellationToken stopping)
+    /// <param name="readLoop">The gateway's epoll loop that reads this client (null: .NET's socket reads, through a stream).</param>
+    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, MemoryGuard memory, CancellationToken stopping, ClientReadLoop? readLoop = null)
     {
         _memory = memory;
+        _readLoop = readLoop;
         SessionId = sessionId;
         _socket = socket;
         _protocol = protocol;
@@ -79,7 +82,8 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
     public async Task RunAsync()
     {
         var stream = new NetworkStream(_socket, ownsSocket: false);
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
+        var registration = _readLoop?.Register(_socket);
+        var input = registration?.Reader ?? PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024));
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024));
         GatewayLog.SessionOpened(_logger, SessionId, _socket.RemoteEndPoint);
         var writer = Task.Run(() => WriteLoopAsync(output));
@@ -130,6 +134,7 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
         }
 
         GatewayLog.SessionClosed(_logger, SessionId, CloseReason ?? "closed");
+        registration?.Dispose();
         _socket.Dispose();
         _cts.Dispose();
         _broken.Dispose();

@@ -26,6 +26,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private Task _accept = Task.CompletedTask;
     private Task _watch = Task.CompletedTask;
     private long _nextSession;
+    private ClientReadLoop? _readLoop;
 
     public GatewayServer(GatewayOptions options, IProtocol protocol, ISequencer sequencer, ReshMetrics metrics, ILogger? logger = null)
     {
@@ -74,6 +75,7 @@ public sealed class GatewayServer : IAsyncDisposable
 
         _listener = listener;
         _bound = (IPEndPoint)listener.LocalEndPoint!;
+        _readLoop = ClientReadLoop.TryCreate(_logger);
         _background = _protocol.Attach(new Link(this));
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
@@ -175,6 +177,7 @@ public sealed class GatewayServer : IAsyncDisposable
             await _background.DisposeAsync();
         }
 
+        _readLoop?.Dispose();
         _stopping.Dispose();
         _closing.Dispose();
     }
@@ -208,7 +211,7 @@ public sealed class GatewayServer : IAsyncDisposable
             }
 
             var id = Interlocked.Increment(ref _nextSession);
-            var connection = new ClientConnection(id, client, _protocol, _sequencer, _options, _metrics, _logger, Memory, _closing.Token);
+            var connection = new ClientConnection(id, client, _protocol, _sequencer, _options, _metrics, _logger, Memory, _closing.Token, _readLoop);
             _metrics.SessionOpened();
             var registered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var run = RunConnectionAsync(connection, registered.Task);

@@ -516,7 +516,7 @@ public sealed class LogSubscription : IDisposable, IDeferredWake
     void IDeferredWake.Wake()
     {
         Interlocked.Exchange(ref _deferred, 0);
-        _signal.Set(_wakeInline?.Invoke() == true);
+        _signal.Set(WakeBatch.EndingInline || _wakeInline?.Invoke() == true);
     }
 
     public void Dispose() => _log.Unsubscribe(this);

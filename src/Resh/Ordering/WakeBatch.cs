@@ -24,8 +24,23 @@ public static class WakeBatch
     /// <summary>True while this thread has a batch open: <see cref="Defer"/> is then allowed.</summary>
     public static bool IsOpen => t_open;
 
-    /// <summary>Opens a batch on this thread; disposing the scope runs the deferred wakes. Nested scopes are no-ops.</summary>
-    public static Scope Open()
+    [ThreadStatic]
+    private static bool t_inline;
+
+    [ThreadStatic]
+    private static bool t_endingInline;
+
+    /// <summary>
+    /// True while the deferred wakes of a batch opened with <c>inline</c> run: a log writer woken now runs on this
+    /// thread whatever its backlog, since the batch already gathered everything there is to send.
+    /// </summary>
+    public static bool EndingInline => t_endingInline;
+
+    /// <summary>
+    /// Opens a batch on this thread; disposing the scope runs the deferred wakes. Nested scopes are no-ops. With
+    /// <paramref name="inline"/> (a thread that reads many clients per turn) the wakes ask to run on this thread.
+    /// </summary>
+    public static Scope Open(bool inline = false)
     {
         if (t_open)
         {
@@ -33,6 +48,7 @@ public static class WakeBatch
         }
 
         t_open = true;
+        t_inline = inline;
         return new Scope(owner: true);
     }
 
@@ -58,6 +74,7 @@ public static class WakeBatch
 
         // A wake runs a writer inline, which may in turn open a batch on this thread: it gets a list of its own.
         t_wakes = null;
+        t_endingInline = t_inline;
         try
         {
             foreach (var wake in wakes)
@@ -67,6 +84,7 @@ public static class WakeBatch
         }
         finally
         {
+            t_endingInline = false;
             wakes.Clear();
             t_wakes ??= wakes;
         }
