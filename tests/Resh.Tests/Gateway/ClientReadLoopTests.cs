@@ -113,6 +113,33 @@ public sealed class ClientReadLoopTests : IDisposable
     }
 
     [Fact]
+    public async Task A_message_larger_than_the_read_ahead_is_read_whole_while_the_session_asks_for_more()
+    {
+        // A session frames a 4 MiB request only once it is all there: it examines everything and consumes nothing until
+        // then. The loop must go on reading for it: the pipe's read-ahead bound counts bytes not yet examined, so a session
+        // that examined all it has always gets more (a bound on unconsumed bytes would stall here for good).
+        var (client, _, registration) = await ConnectAsync();
+        var sent = new byte[4 << 20];
+        new Random(3).NextBytes(sent);
+        var sending = client.SendAsync(sent);
+        while (true)
+        {
+            var result = await registration.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+            if (result.Buffer.Length >= sent.Length)
+            {
+                Assert.True(sent.AsSpan().SequenceEqual(result.Buffer.ToArray()));
+                registration.Reader.AdvanceTo(result.Buffer.End);
+                break;
+            }
+
+            registration.Reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+
+        await sending.WaitAsync(Timeout);
+        registration.Dispose();
+    }
+
+    [Fact]
     public async Task A_registration_disposed_before_its_socket_closes_leaves_the_others_served()
     {
         var (client, server, registration) = await ConnectAsync();
