@@ -33,12 +33,13 @@ public sealed class CheckpointTests
         (await direct.CallAsync("INFO", "persistence")).AsString()!.Split("\r\n")
             .Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
 
-    private static async Task WriteAsync(Cluster cluster, string prefix, int count)
+    /// <summary>Writes <paramref name="count"/> keys in pipelines of <paramref name="pipeline"/> requests.</summary>
+    private static async Task WriteAsync(Cluster cluster, string prefix, int count, int pipeline = 100)
     {
         await using var client = await cluster.ConnectAsync();
-        for (var i = 0; i < count; i += 100)
+        for (var i = 0; i < count; i += pipeline)
         {
-            var batch = Enumerable.Range(i, Math.Min(100, count - i)).Select(j => new[] { "SET", $"{prefix}:{j}", $"value-{j}" }).ToArray();
+            var batch = Enumerable.Range(i, Math.Min(pipeline, count - i)).Select(j => new[] { "SET", $"{prefix}:{j}", $"value-{j}" }).ToArray();
             var replies = await client.PipelineAsync(batch).WaitAsync(TimeSpan.FromSeconds(30));
             Assert.All(replies, r => Assert.Equal("OK", r.AsString()));
         }
@@ -187,7 +188,10 @@ public sealed class CheckpointTests
             }
         }
 
-        await WriteAsync(cluster, "before", 100);
+        // In pipelines below max-lag: a pipeline of 100 leaves the replica whose replies are read last (on a cold gateway,
+        // after the others' first replies compiled the reply path) more than 50 behind for a moment, which is a lag.
+        await WriteAsync(cluster, "before", 100, pipeline: 25);
+        Assert.DoesNotContain(cluster.Host.Events.Since(), e => e.Name == "+replica-suspected");
         await GateAsync("closed");
         var checkpoint = cluster.Host.CheckpointAsync(CancellationToken.None);
         foreach (var id in new[] { "r1", "r2", "r3" })

@@ -51,10 +51,10 @@ internal sealed class ClientConnection : IClientLink, IDeferredWake
     private string? _closeReason;
 
     private readonly MemoryGuard _memory;
-    private readonly ClientReadLoop? _readLoop;
+    private readonly SocketReadLoop? _readLoop;
 
-    /// <param name="readLoop">The gateway's epoll loop that reads this client (null: .NET's socket reads, through a stream).</param>
-    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, MemoryGuard memory, CancellationToken stopping, ClientReadLoop? readLoop = null)
+    /// <param name="readLoop">The epoll loop that reads this client (null: .NET's socket reads, through a stream).</param>
+    public ClientConnection(long sessionId, Socket socket, IProtocol protocol, ISequencer sequencer, GatewayOptions options, ReshMetrics metrics, ILogger logger, MemoryGuard memory, CancellationToken stopping, SocketReadLoop? readLoop = null)
     {
         _memory = memory;
         _readLoop = readLoop;

@@ -26,7 +26,7 @@ public sealed class GatewayServer : IAsyncDisposable
     private Task _accept = Task.CompletedTask;
     private Task _watch = Task.CompletedTask;
     private long _nextSession;
-    private ClientReadLoop? _readLoop;
+    private SocketReadLoop? _readLoop;
 
     public GatewayServer(GatewayOptions options, IProtocol protocol, ISequencer sequencer, ReshMetrics metrics, ILogger? logger = null)
     {
@@ -75,8 +75,8 @@ public sealed class GatewayServer : IAsyncDisposable
 
         _listener = listener;
         _bound = (IPEndPoint)listener.LocalEndPoint!;
-        _readLoop = ClientReadLoop.TryCreate(_logger);
         _background = _protocol.Attach(new Link(this));
+        _readLoop = SocketReadLoop.Shared(_logger);
         GatewayLog.Listening(_logger, listener.LocalEndPoint!, _protocol.Name);
         _accept = Task.Run(AcceptLoopAsync);
         _watch = Task.Run(WatchAsync);
@@ -177,7 +177,6 @@ public sealed class GatewayServer : IAsyncDisposable
             await _background.DisposeAsync();
         }
 
-        _readLoop?.Dispose();
         _stopping.Dispose();
         _closing.Dispose();
     }

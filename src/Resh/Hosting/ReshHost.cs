@@ -193,6 +193,9 @@ public sealed partial class ReshHost : IAdminTarget, IModeHost, IAsyncDisposable
     {
         string? label = null;
         Directory.CreateDirectory(_options.Group.StateDirectory);
+
+        // The process's read loop starts here, so that a failure to start it is logged with the gateway's logger.
+        _ = Ordering.SocketReadLoop.Shared(_loggerFactory.CreateLogger("Resh.Gateway"));
         _domains = new DomainFactory(DomainOptions, _loggerFactory.CreateLogger("Resh.Domains"));
         long lastSession = 0;
         VerifiedCheckpoint? restored = null;

@@ -3,10 +3,10 @@ using System.Runtime.InteropServices;
 namespace Resh.Native;
 
 /// <summary>
-/// The client read loop's calls (<see cref="Gateway.ClientReadLoop"/>): epoll(7), eventfd(2) and recv(2) on a socket's
+/// The read loop's calls (<see cref="Ordering.SocketReadLoop"/>): epoll(7), eventfd(2) and recv(2) on a socket's
 /// descriptor. .NET's sockets run their own epoll loop, which reads each socket until it would block (a second recv per
-/// request) and cannot end a batch of ready sockets with one flush; these let the gateway read clients the way
-/// redis-server does.
+/// request) and cannot end a batch of ready sockets with one flush; these let the gateway read its sockets the way
+/// redis-server reads its clients.
 /// </summary>
 internal static partial class Libc
 {

@@ -56,6 +56,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
     private readonly IReplyFramer _framer;
     private readonly long _startSequence;
     private Socket? _socket;
+    private SocketReadLoop.Registration? _registration;
     private Task _writer = Task.CompletedTask;
     private Task _reader = Task.CompletedTask;
     private string? _breakReason;
@@ -210,7 +211,9 @@ public sealed class ReplicaApplier : IAsyncDisposable
         _socket = socket;
         var stream = new NetworkStream(socket, ownsSocket: false);
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
-        var input = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
+        // Read by the process's epoll loop, on the same thread as the clients (docs/architecture.md, "Reading sockets").
+        _registration = SocketReadLoop.Shared(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)?.Register(socket, bounded: false, readSize: 64 * 1024);
+        var input = _registration?.Reader ?? PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
         _writer = Task.Run(() => WriteLoopAsync(output, _cts.Token), CancellationToken.None);
         _reader = Task.Run(() => ReadLoopAsync(input, _cts.Token), CancellationToken.None);
     }
@@ -259,6 +262,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
             // The loops end with the cancellation or the socket; their faults were reported through Break.
         }
 
+        _registration?.Dispose();
         _socket?.Dispose();
         _cts.Dispose();
         _space.Dispose();

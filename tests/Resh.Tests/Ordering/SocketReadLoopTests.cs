@@ -4,24 +4,24 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
-using Resh.Gateway;
+using Resh.Ordering;
 
-namespace Resh.Tests.Gateway;
+namespace Resh.Tests.Ordering;
 
 /// <summary>
-/// The gateway's epoll read loop over real loopback sockets: bytes arrive in order through the registration's pipe, the
+/// The epoll read loop over real loopback sockets: bytes arrive in order through the registration's pipe, the
 /// client's end of stream completes it, a session that stops reading holds the socket out of the loop until it reads
 /// again (nothing lost, nothing read ahead without bound), and a registration disposed before its socket closes
 /// leaves the loop serving the others.
 /// </summary>
-public sealed class ClientReadLoopTests : IDisposable
+public sealed class SocketReadLoopTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
-    private readonly ClientReadLoop _loop = ClientReadLoop.TryCreate(NullLogger.Instance) ?? throw new InvalidOperationException("epoll is not available");
+    private readonly SocketReadLoop _loop = SocketReadLoop.TryCreate(NullLogger.Instance) ?? throw new InvalidOperationException("epoll is not available");
     private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
     private readonly List<Socket> _sockets = [];
 
-    public ClientReadLoopTests()
+    public SocketReadLoopTests()
     {
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(8);
@@ -39,7 +39,7 @@ public sealed class ClientReadLoopTests : IDisposable
     }
 
     /// <summary>A connected pair: the client's socket and the server side, registered in the loop.</summary>
-    private async Task<(Socket Client, Socket Server, ClientReadLoop.Registration Registration)> ConnectAsync()
+    private async Task<(Socket Client, Socket Server, SocketReadLoop.Registration Registration)> ConnectAsync()
     {
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _sockets.Add(client);

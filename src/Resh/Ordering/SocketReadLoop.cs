@@ -3,23 +3,21 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using Resh.Native;
-using Resh.Ordering;
 
-namespace Resh.Gateway;
+namespace Resh.Ordering;
 
 /// <summary>
-/// One thread that reads every client socket of a gateway, the way redis-server reads its clients: a level-triggered
-/// epoll set, one non-blocking recv per ready socket per turn (no second recv to learn that nothing more is there), the
-/// bytes pushed into that connection's pipe, whose reader (the client's session) runs on this thread at once. The whole
-/// turn is one <see cref="WakeBatch"/>: each replica's log writer is woken once per turn, for everything the turn's
-/// clients asked, instead of once per client read (docs/architecture.md, "Reading clients").
+/// The one thread that reads the gateway's sockets, its clients' and its replicas', the way redis-server reads its
+/// clients: a level-triggered epoll set, one non-blocking recv per ready socket per turn (no second recv to learn that
+/// nothing more is there), the bytes pushed into that connection's pipe, whose reader (a client's session, a replica's
+/// reply reader) runs on this thread at once. The whole turn is one <see cref="WakeBatch"/> whose wakes run on this
+/// thread: each replica's log writer sends once per turn everything the turn's clients asked, and each client's writer
+/// sends once per turn the replies the turn decided (docs/architecture.md, "Reading sockets: one epoll loop").
 /// </summary>
-internal sealed partial class ClientReadLoop : IDisposable
+internal sealed partial class SocketReadLoop : IDisposable
 {
     private const int MaxEvents = 256;
 
-    /// <summary>Bytes asked of one socket per turn (more waits for the next turn: every ready client gets its turn).</summary>
-    private const int ReadSize = 16 * 1024;
 
     private readonly ILogger _logger;
     private readonly int _epoll;
@@ -31,7 +29,7 @@ internal sealed partial class ClientReadLoop : IDisposable
     private volatile bool _stopping;
     private bool _closed;
 
-    private ClientReadLoop(ILogger logger)
+    private SocketReadLoop(ILogger logger)
     {
         _logger = logger;
         _epoll = Libc.EpollCreate();
@@ -49,16 +47,38 @@ internal sealed partial class ClientReadLoop : IDisposable
             throw;
         }
 
-        _thread = new Thread(Run) { IsBackground = true, Name = "resh-clients" };
+        _thread = new Thread(Run) { IsBackground = true, Name = "resh-io" };
         _thread.Start();
     }
 
-    /// <summary>A loop, or null (logged) where epoll is not available: connections then read through .NET's sockets.</summary>
-    public static ClientReadLoop? TryCreate(ILogger logger)
+    private static readonly Lock s_sharedGate = new();
+    private static SocketReadLoop? s_shared;
+    private static bool s_sharedTried;
+
+    /// <summary>
+    /// The process's loop, started by the first caller (whose logger it keeps), or null (logged) where epoll is not
+    /// available: connections then read through .NET's sockets. It lives as long as the process.
+    /// </summary>
+    public static SocketReadLoop? Shared(ILogger logger)
+    {
+        lock (s_sharedGate)
+        {
+            if (!s_sharedTried)
+            {
+                s_sharedTried = true;
+                s_shared = TryCreate(logger);
+            }
+
+            return s_shared;
+        }
+    }
+
+    /// <summary>A loop of its own (tests), or null (logged) where epoll is not available.</summary>
+    public static SocketReadLoop? TryCreate(ILogger logger)
     {
         try
         {
-            return new ClientReadLoop(logger);
+            return new SocketReadLoop(logger);
         }
         catch (Exception e) when (e is IOException or DllNotFoundException or EntryPointNotFoundException)
         {
@@ -67,10 +87,15 @@ internal sealed partial class ClientReadLoop : IDisposable
         }
     }
 
-    /// <summary>Starts reading <paramref name="socket"/>; its bytes come out of the registration's <see cref="Registration.Reader"/>.</summary>
-    public Registration Register(Socket socket)
+    /// <summary>
+    /// Starts reading <paramref name="socket"/>; its bytes come out of the registration's <see cref="Registration.Reader"/>,
+    /// up to <paramref name="readSize"/> bytes per turn. <paramref name="bounded"/>: the loop stops reading the socket
+    /// while 64 KiB its reader has not examined wait (a client: it is slowed by TCP); unbounded, it reads on (a replica,
+    /// which sends only the replies it was asked for).
+    /// </summary>
+    public Registration Register(Socket socket, bool bounded = true, int readSize = 16 * 1024)
     {
-        var registration = new Registration(this, (ulong)Interlocked.Increment(ref _nextId), socket);
+        var registration = new Registration(this, (ulong)Interlocked.Increment(ref _nextId), socket, bounded, readSize);
         _registrations[registration.Id] = registration;
         registration.Arm();
         return registration;
@@ -89,7 +114,13 @@ internal sealed partial class ClientReadLoop : IDisposable
                     continue;
                 }
 
+                // Never seen; if it happens, the connections are closed rather than left unread.
                 LoopFailed(_logger, -n);
+                foreach (var registration in _registrations.Values)
+                {
+                    registration.Fail(new IOException($"the gateway's read loop stopped (epoll_wait errno {-n})"));
+                }
+
                 return;
             }
 
@@ -111,7 +142,8 @@ internal sealed partial class ClientReadLoop : IDisposable
             }
             finally
             {
-                // The turn's wake-ups: each replica writer once, for every request the turn appended.
+                // The turn's wake-ups: each replica writer once for every request the turn appended, each client writer
+                // once for every reply the turn decided.
                 batch.Dispose();
             }
         }
@@ -163,39 +195,44 @@ internal sealed partial class ClientReadLoop : IDisposable
         }
     }
 
-    /// <summary>One client socket in the loop: a pipe its bytes go into, read by the connection's session.</summary>
+    /// <summary>One socket in the loop: a pipe its bytes go into, read by the connection's reader.</summary>
     internal sealed class Registration : IDisposable
     {
         private const int Armed = 0;
         private const int Paused = 1;
         private const int Closed = 2;
 
-        private readonly ClientReadLoop _loop;
+        private readonly SocketReadLoop _loop;
         private readonly Socket _socket;
         private readonly Lock _lock = new();
 
         // The session reads on the thread that pushed the bytes (the loop's); a writer held back by a full pipe (a session
         // that does not read now: a blocking command, a full reply queue) resumes on the thread that read it down.
-        private readonly Pipe _pipe = new(new PipeOptions(
-            readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.Inline,
-            pauseWriterThreshold: 64 * 1024,
-            resumeWriterThreshold: 32 * 1024,
-            minimumSegmentSize: ReadSize,
-            useSynchronizationContext: false));
+        private readonly Pipe _pipe;
+        private readonly int _readSize;
 
         private int _state = Paused;
 
-        internal Registration(ClientReadLoop loop, ulong id, Socket socket)
+        // The reader runs on the thread that pushed the bytes (the loop's); a writer held back by a full pipe (a session
+        // that does not read now: a blocking command, a full reply queue) resumes on the thread that read it down.
+        internal Registration(SocketReadLoop loop, ulong id, Socket socket, bool bounded, int readSize)
         {
             _loop = loop;
             Id = id;
             _socket = socket;
+            _readSize = readSize;
+            _pipe = new(new PipeOptions(
+                readerScheduler: PipeScheduler.Inline,
+                writerScheduler: PipeScheduler.Inline,
+                pauseWriterThreshold: bounded ? 64 * 1024 : 0,
+                resumeWriterThreshold: bounded ? 32 * 1024 : 0,
+                minimumSegmentSize: readSize,
+                useSynchronizationContext: false));
         }
 
         internal ulong Id { get; }
 
-        /// <summary>The client's bytes, as they arrive; completed at the client's end of stream (with an error on a reset).</summary>
+        /// <summary>The socket's bytes, as they arrive; completed at the peer's end of stream (with an error on a reset).</summary>
         public PipeReader Reader => _pipe.Reader;
 
         internal void Arm()
@@ -211,7 +248,7 @@ internal sealed partial class ClientReadLoop : IDisposable
                 {
                     _state = Closed;
                     _loop._registrations.TryRemove(Id, out _);
-                    _pipe.Writer.Complete(new IOException($"cannot watch the client socket (epoll_ctl errno {error})"));
+                    _pipe.Writer.Complete(new IOException($"cannot watch the socket (epoll_ctl errno {error})"));
                     return;
                 }
 
@@ -228,7 +265,7 @@ internal sealed partial class ClientReadLoop : IDisposable
             }
 
             var writer = _pipe.Writer;
-            var memory = writer.GetMemory(ReadSize);
+            var memory = writer.GetMemory(_readSize);
             int n;
             var handle = _socket.SafeHandle;
             var added = false;
@@ -256,7 +293,7 @@ internal sealed partial class ClientReadLoop : IDisposable
 
             if (n <= 0)
             {
-                End(n == 0 ? null : new IOException($"client connection failed (errno {-n})"));
+                End(n == 0 ? null : new IOException($"connection failed (errno {-n})"));
                 return;
             }
 
@@ -321,36 +358,36 @@ internal sealed partial class ClientReadLoop : IDisposable
             Arm();
         }
 
-        /// <summary>The client's stream ended (or failed): out of the loop, and the session sees the end.</summary>
+        /// <summary>The loop cannot read this socket any more: its reader sees an error.</summary>
+        internal void Fail(Exception error) => End(error);
+
+        /// <summary>The peer's stream ended (or failed): out of the loop, and the reader sees the end.</summary>
         private void End(Exception? error)
         {
-            lock (_lock)
+            if (Leave())
             {
-                if (_state == Closed)
-                {
-                    return;
-                }
-
-                if (_state == Armed)
-                {
-                    _ = _loop.Control(add: false, _socket, Id);
-                }
-
-                _state = Closed;
+                _pipe.Writer.Complete(error);
             }
-
-            _loop._registrations.TryRemove(Id, out _);
-            _pipe.Writer.Complete(error);
         }
 
         /// <summary>The connection is done: out of the loop. Call before the socket is closed.</summary>
         public void Dispose()
         {
+            if (Leave())
+            {
+                _pipe.Writer.CancelPendingFlush();
+                _pipe.Reader.Complete();
+            }
+        }
+
+        /// <summary>Out of the set and of the loop's table, once: false when it had left already.</summary>
+        private bool Leave()
+        {
             lock (_lock)
             {
                 if (_state == Closed)
                 {
-                    return;
+                    return false;
                 }
 
                 if (_state == Armed)
@@ -362,14 +399,13 @@ internal sealed partial class ClientReadLoop : IDisposable
             }
 
             _loop._registrations.TryRemove(Id, out _);
-            _pipe.Writer.CancelPendingFlush();
-            _pipe.Reader.Complete();
+            return true;
         }
     }
 
-    [LoggerMessage(EventId = 1112, Level = LogLevel.Warning, Message = "Clients are read through .NET's sockets: the epoll read loop is not available ({Reason})")]
+    [LoggerMessage(EventId = 1112, Level = LogLevel.Warning, Message = "Sockets are read through .NET's socket engine: the epoll read loop is not available ({Reason})")]
     private static partial void NotAvailable(ILogger logger, string reason);
 
-    [LoggerMessage(EventId = 1113, Level = LogLevel.Critical, Message = "The client read loop stopped: epoll_wait failed (errno {Errno}); clients are no longer read")]
+    [LoggerMessage(EventId = 1113, Level = LogLevel.Critical, Message = "The read loop stopped: epoll_wait failed (errno {Errno}); its connections are closed")]
     private static partial void LoopFailed(ILogger logger, int errno);
 }
