@@ -11,8 +11,6 @@ namespace Resh.Native;
 internal static partial class Libc
 {
     internal const int EpollIn = 0x001;
-    internal const int EpollErr = 0x008;
-    internal const int EpollHup = 0x010;
     internal const int EpollRdHup = 0x2000;
     private const int EpollCtlAdd = 1;
     private const int EpollCtlDel = 2;
@@ -21,7 +19,6 @@ internal static partial class Libc
     private const int EfdNonBlock = 0x800;
     private const int MsgDontWait = 0x40;
     internal const int ErrorInterrupted = 4;
-    internal const int ErrorAgain = 11;
 
     /// <summary>
     /// struct epoll_event: a 32-bit event mask and 64 bits of data, packed on x86-64 (12 bytes), naturally aligned
@@ -113,7 +110,7 @@ internal static partial class Libc
         _ = ReadNative(fd, (byte*)&value, 8);
     }
 
-    /// <summary>recv(2) without blocking: bytes read, 0 at the peer's end of stream, or -errno (-EAGAIN: nothing there now).</summary>
+    /// <summary>recv(2) without blocking: bytes read, 0 at the peer's end of stream, or -errno (-EAGAIN, <see cref="ErrorWouldBlock"/>: nothing there now).</summary>
     internal static unsafe int ReceiveNow(nint fd, Span<byte> buffer)
     {
         fixed (byte* p = buffer)

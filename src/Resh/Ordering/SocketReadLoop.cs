@@ -18,7 +18,6 @@ internal sealed partial class SocketReadLoop : IDisposable
 {
     private const int MaxEvents = 256;
 
-
     private readonly ILogger _logger;
     private readonly int _epoll;
     private readonly int _wake;
@@ -136,7 +135,16 @@ internal sealed partial class SocketReadLoop : IDisposable
                     }
                     else if (_registrations.TryGetValue(data, out var registration))
                     {
-                        registration.OnReadable();
+                        try
+                        {
+                            registration.OnReadable();
+                        }
+                        catch (Exception e)
+                        {
+                            // A fault of one connection's reader ends that connection, never the loop (nor the process).
+                            ReaderFailed(_logger, e);
+                            registration.Fail(new IOException($"reading the connection failed: {e.Message}", e));
+                        }
                     }
                 }
             }
@@ -286,7 +294,7 @@ internal sealed partial class SocketReadLoop : IDisposable
                 }
             }
 
-            if (n == -Libc.ErrorAgain)
+            if (n == -Libc.ErrorWouldBlock)
             {
                 return;
             }
@@ -405,6 +413,9 @@ internal sealed partial class SocketReadLoop : IDisposable
 
     [LoggerMessage(EventId = 1112, Level = LogLevel.Warning, Message = "Sockets are read through .NET's socket engine: the epoll read loop is not available ({Reason})")]
     private static partial void NotAvailable(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 1114, Level = LogLevel.Error, Message = "A connection's reader failed on the read loop; that connection is closed")]
+    private static partial void ReaderFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 1113, Level = LogLevel.Critical, Message = "The read loop stopped: epoll_wait failed (errno {Errno}); its connections are closed")]
     private static partial void LoopFailed(ILogger logger, int errno);
