@@ -214,8 +214,6 @@ internal sealed partial class SocketReadLoop : IDisposable
         private readonly Socket _socket;
         private readonly Lock _lock = new();
 
-        // The session reads on the thread that pushed the bytes (the loop's); a writer held back by a full pipe (a session
-        // that does not read now: a blocking command, a full reply queue) resumes on the thread that read it down.
         private readonly Pipe _pipe;
         private readonly int _readSize;
 
@@ -245,6 +243,7 @@ internal sealed partial class SocketReadLoop : IDisposable
 
         internal void Arm()
         {
+            int error;
             lock (_lock)
             {
                 if (_state != Paused)
@@ -252,16 +251,15 @@ internal sealed partial class SocketReadLoop : IDisposable
                     return;
                 }
 
-                if (_loop.Control(add: true, _socket, Id) is not 0 and var error)
+                error = _loop.Control(add: true, _socket, Id);
+                if (error == 0)
                 {
-                    _state = Closed;
-                    _loop._registrations.TryRemove(Id, out _);
-                    _pipe.Writer.Complete(new IOException($"cannot watch the socket (epoll_ctl errno {error})"));
+                    _state = Armed;
                     return;
                 }
-
-                _state = Armed;
             }
+
+            End(new IOException($"cannot watch the socket (epoll_ctl errno {error})"));
         }
 
         /// <summary>On the loop's thread: one recv, and the session runs on what came.</summary>
