@@ -1,0 +1,65 @@
+using System.Net;
+using System.Net.Sockets;
+using Resh.Replicas;
+
+namespace Resh.Tests.Replicas;
+
+/// <summary>
+/// The replica connection's connect, made outside .NET's socket engine: it connects, a refused connect is the socket's
+/// error, and a cancelled one is a cancellation that leaves the socket closed.
+/// </summary>
+public sealed class ReplicaConnectTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Connects_to_a_listening_replica_and_carries_bytes()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        await ReplicaApplier.ConnectOutsideEngineAsync(socket, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
+        using var accepted = await listener.AcceptAsync().WaitAsync(Timeout);
+        socket.Send("ping"u8);
+        var buffer = new byte[4];
+        var read = await accepted.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(Timeout);
+
+        Assert.True(socket.Connected);
+        Assert.Equal("ping"u8.ToArray(), buffer[..read]);
+    }
+
+    [Fact]
+    public async Task A_refused_connect_is_the_sockets_error()
+    {
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var error = await Assert.ThrowsAsync<SocketException>(() =>
+            ReplicaApplier.ConnectOutsideEngineAsync(socket, new IPEndPoint(IPAddress.Loopback, port), CancellationToken.None).WaitAsync(Timeout));
+
+        Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task A_cancelled_connect_is_a_cancellation()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            ReplicaApplier.ConnectOutsideEngineAsync(socket, listener.LocalEndPoint!, cancelled.Token).WaitAsync(Timeout));
+
+        Assert.False(socket.Connected);
+    }
+}
