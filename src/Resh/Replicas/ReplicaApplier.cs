@@ -200,7 +200,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
         var socket = new Socket(_endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            await ConnectOutsideEngineAsync(socket, _endpoint, cancellationToken);
+            await SocketReadLoop.ConnectAsync(socket, _endpoint, cancellationToken);
         }
         catch
         {
@@ -216,31 +216,6 @@ public sealed class ReplicaApplier : IAsyncDisposable
         var input = _registration?.Reader ?? PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
         _writer = Task.Run(() => WriteLoopAsync(output, _cts.Token), CancellationToken.None);
         _reader = Task.Run(() => ReadLoopAsync(input, _cts.Token), CancellationToken.None);
-    }
-
-    /// <summary>
-    /// Connects with a blocking connect on a pool thread. An asynchronous connect that has to wait registers the socket
-    /// with .NET's own epoll engine, for good and edge-triggered for reads, and that engine's thread then wakes for every
-    /// batch of replies the read loop reads itself: about a context switch per two requests at 50 clients
-    /// (docs/benchmarks.md, "The fast path, fourth step"). A replica listens on this host, so the connect is answered at
-    /// once; a cancellation closes the socket, which ends the connect.
-    /// </summary>
-    internal static async Task ConnectOutsideEngineAsync(Socket socket, EndPoint endpoint, CancellationToken cancellationToken)
-    {
-        cancellationToken.ThrowIfCancellationRequested();
-        using (cancellationToken.Register(static s => ((Socket)s!).Dispose(), socket))
-        {
-            try
-            {
-                await Task.Run(() => socket.Connect(endpoint), CancellationToken.None);
-            }
-            catch (Exception e) when (e is ObjectDisposedException or SocketException && cancellationToken.IsCancellationRequested)
-            {
-                throw new OperationCanceledException("the connect was cancelled", e, cancellationToken);
-            }
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>Stops the applier; records only the first cause. Idempotent.</summary>

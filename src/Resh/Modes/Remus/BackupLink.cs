@@ -248,7 +248,7 @@ public sealed partial class BackupLink : ICommitGate, ICheckpointHooks, IAsyncDi
             connect.CancelAfter(_options.FailoverTimeout + TimeSpan.FromSeconds(1));
             try
             {
-                await socket.ConnectAsync(address, connect.Token);
+                await SocketReadLoop.ConnectAsync(socket, address, connect.Token);
             }
             catch
             {

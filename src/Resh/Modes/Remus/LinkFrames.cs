@@ -154,24 +154,36 @@ public sealed class LinkConnection : IAsyncDisposable
 
     // Reads go through a buffer: a frame's header and payload (and the frames queued behind it, e.g. a backup's
     // acknowledgements) come from one receive instead of two or more. Writes go to the stream itself.
-    private readonly BufferedStream _input;
+    private readonly Stream _input;
+    private readonly SocketReadLoop.Registration? _registration;
     private readonly SemaphoreSlim _send = new(1, 1);
     private readonly byte[] _header = new byte[5];
 
-    private LinkConnection(Socket socket, Stream stream)
+    private LinkConnection(Socket socket, Stream stream, SocketReadLoop.Registration? registration = null)
     {
         _socket = socket;
         _stream = stream;
-        _input = new BufferedStream(stream, 64 * 1024);
+        _registration = registration;
+        _input = registration is null ? new BufferedStream(stream, 64 * 1024) : registration.Reader.AsStream();
     }
 
-    /// <summary>The primary's end of a connected socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
+    /// <summary>
+    /// The primary's end of a connected socket: TLS-authenticated when <paramref name="tls"/> is given. Without TLS,
+    /// and where the process's read loop runs, the backup's acknowledgements are read by that loop, on the thread that
+    /// reads the clients and the replica (connect the socket with <see cref="SocketReadLoop.ConnectAsync"/>): an
+    /// acknowledgement releases its replies there, with no hand-off to .NET's socket engine and the thread pool.
+    /// </summary>
     public static async Task<LinkConnection> ConnectAsync(Socket socket, PinnedTls? tls, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(socket);
         socket.NoDelay = true;
-        var stream = tls is null ? new NetworkStream(socket, ownsSocket: true) : await tls.ConnectAsync(socket, ct);
-        return new LinkConnection(socket, stream);
+        if (tls is null)
+        {
+            var loop = SocketReadLoop.Shared(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            return new LinkConnection(socket, new NetworkStream(socket, ownsSocket: true), loop?.Register(socket, bounded: false, readSize: 64 * 1024));
+        }
+
+        return new LinkConnection(socket, await tls.ConnectAsync(socket, ct));
     }
 
     /// <summary>The backup's end of an accepted socket: TLS-authenticated when <paramref name="tls"/> is given.</summary>
@@ -227,6 +239,8 @@ public sealed class LinkConnection : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Out of the read loop before the socket closes (its descriptor may be reused at once).
+        _registration?.Dispose();
         try
         {
             _socket.Shutdown(SocketShutdown.Both);

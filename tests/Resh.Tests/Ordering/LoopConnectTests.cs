@@ -1,14 +1,14 @@
 using System.Net;
 using System.Net.Sockets;
-using Resh.Replicas;
+using Resh.Ordering;
 
-namespace Resh.Tests.Replicas;
+namespace Resh.Tests.Ordering;
 
 /// <summary>
-/// The replica connection's connect, made outside .NET's socket engine: it connects, a refused connect is the socket's
+/// The connect of a socket the read loop reads (a replica's, a Remus link's), made outside .NET's socket engine: it connects, a refused connect is the socket's
 /// error, and a cancelled one is a cancellation that leaves the socket closed.
 /// </summary>
-public sealed class ReplicaConnectTests
+public sealed class LoopConnectTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
@@ -20,7 +20,7 @@ public sealed class ReplicaConnectTests
         listener.Listen(1);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
 
-        await ReplicaApplier.ConnectOutsideEngineAsync(socket, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
+        await SocketReadLoop.ConnectAsync(socket, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
         using var accepted = await listener.AcceptAsync().WaitAsync(Timeout);
         socket.Send("ping"u8);
         var buffer = new byte[4];
@@ -42,7 +42,7 @@ public sealed class ReplicaConnectTests
 
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         var error = await Assert.ThrowsAsync<SocketException>(() =>
-            ReplicaApplier.ConnectOutsideEngineAsync(socket, new IPEndPoint(IPAddress.Loopback, port), CancellationToken.None).WaitAsync(Timeout));
+            SocketReadLoop.ConnectAsync(socket, new IPEndPoint(IPAddress.Loopback, port), CancellationToken.None).WaitAsync(Timeout));
 
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
     }
@@ -58,7 +58,7 @@ public sealed class ReplicaConnectTests
         await cancelled.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            ReplicaApplier.ConnectOutsideEngineAsync(socket, listener.LocalEndPoint!, cancelled.Token).WaitAsync(Timeout));
+            SocketReadLoop.ConnectAsync(socket, listener.LocalEndPoint!, cancelled.Token).WaitAsync(Timeout));
 
         Assert.False(socket.Connected);
     }
