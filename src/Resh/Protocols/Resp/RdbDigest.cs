@@ -133,8 +133,7 @@ public static partial class RdbDigest
 
         try
         {
-            using var stream = new MemoryStream(dump[..footer].ToArray(), writable: false);
-            var reader = new RdbReader(stream);
+            var reader = new RdbReader(dump[..footer].ToArray());
             digest = new State(version).Value(reader, reader.ReadByte());
             return reader.Offset == footer;
         }

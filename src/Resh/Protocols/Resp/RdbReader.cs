@@ -13,16 +13,31 @@ internal sealed class RdbReader
 {
     private const int BufferSize = 1 << 20;
     private readonly Stream _stream;
-    private readonly byte[] _buffer = new byte[BufferSize];
-    private byte[] _scratch = new byte[4096];
-    private byte[] _compressed = new byte[4096];
+    private readonly byte[] _buffer;
+    private byte[] _scratch = [];
+    private byte[] _compressed = [];
     private int _pos;
     private int _end;
     private int _crcFrom;
     private ulong _crc;
     private bool _crcOn = true;
 
-    public RdbReader(Stream stream) => _stream = stream;
+    public RdbReader(Stream stream)
+    {
+        _stream = stream;
+        _buffer = new byte[BufferSize];
+    }
+
+    /// <summary>
+    /// Reads <paramref name="content"/>, held in memory, which becomes the reader's buffer (it may be changed): no buffer
+    /// of 1 MiB of its own, whose zeroing cost more than digesting a small value (a DUMP's) many times over.
+    /// </summary>
+    public RdbReader(byte[] content)
+    {
+        _stream = Stream.Null;
+        _buffer = content;
+        _end = content.Length;
+    }
 
     /// <summary>Bytes consumed so far (for error messages).</summary>
     public long Offset { get; private set; }
