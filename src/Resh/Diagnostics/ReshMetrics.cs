@@ -28,6 +28,7 @@ public sealed class ReshMetrics : IDisposable
     private readonly Histogram<double> _epochs;
     private readonly Histogram<double> _commitDelay;
     private readonly Counter<long> _failovers;
+    private readonly Counter<long> _verifiedKeys;
     private readonly Counter<long> _migrationRounds;
     private readonly Counter<long> _migrationBytes;
     private readonly Histogram<double> _migrationRoundLength;
@@ -52,6 +53,7 @@ public sealed class ReshMetrics : IDisposable
         _rejuvenations = _meter.CreateCounter<long>("resh.rejuvenations", "{rejuvenation}", "Mode spare: proactive recoveries (a passive replica activated, the oldest active domain replaced).");
         _epochs = _meter.CreateHistogram<double>("resh.epoch.length", "s", "Mode remus: time each shipped epoch covered.");
         _commitDelay = _meter.CreateHistogram<double>("resh.output.commit.delay", "s", "How long a decided reply waited for output commit (the backup's acknowledgement, the disk).");
+        _verifiedKeys = _meter.CreateCounter<long>("resh.verify.keys", "{key}", "Keys changed since the last round compared across the voting replicas between checkpoints (group option verify-every).");
         _failovers = _meter.CreateCounter<long>("resh.failovers", "{failover}", "Mode remus: the backup took over as primary.");
         _migrationRounds = _meter.CreateCounter<long>("resh.migration.rounds", "{round}", "resh migrate: pre-copy rounds done.");
         _migrationBytes = _meter.CreateCounter<long>("resh.migration.sent", "By", "resh migrate: bytes sent to the target in pre-copy rounds (checkpoint files and log).");
@@ -77,6 +79,8 @@ public sealed class ReshMetrics : IDisposable
     public void SessionClosed() => _sessions.Add(-1);
 
     public void ClientError() => _clientErrors.Add(1);
+
+    public void VerifiedKeys(long keys) => _verifiedKeys.Add(keys);
 
     public void Checkpoint(string outcome) => _checkpoints.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 

@@ -55,6 +55,12 @@ internal static partial class GroupLog
     [LoggerMessage(EventId = 1018, Level = LogLevel.Debug, Message = "Passive replica {Replica} updated by {Method} #{From}..#{Through} in {Milliseconds:0.#} ms")]
     public static partial void PassiveUpdated(ILogger logger, string replica, string method, long from, long through, double milliseconds);
 
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Debug, Message = "Verified #{Sequence}: {Keys} keys changed up to #{Through} read and voted on every voting replica")]
+    public static partial void Verified(ILogger logger, long sequence, int keys, long through);
+
+    [LoggerMessage(EventId = 1024, Level = LogLevel.Warning, Message = "Verification read #{Sequence} of {Keys} changed keys {Reason}; those keys are compared at the next checkpoint")]
+    public static partial void VerifyNotDecided(ILogger logger, long sequence, int keys, string reason);
+
     [LoggerMessage(EventId = 1020, Level = LogLevel.Debug, Message = "Passive update #{From}..#{Through} by replay: {Reason}")]
     public static partial void PassiveUpdateByReplay(ILogger logger, long from, long through, string reason);
 

@@ -29,6 +29,12 @@ public sealed class GroupOptions
     /// <summary>Service checkpoints; null when the service is not checkpointed (replicas are rebuilt from the whole log).</summary>
     public CheckpointOptions? Checkpoint { get; set; }
 
+    /// <summary>
+    /// How often the keys written since the last round are compared across the voting replicas (0: only at checkpoints).
+    /// Needs a protocol that reads state by keys (RESP) and the group's own order (not mode d-resh).
+    /// </summary>
+    public TimeSpan VerifyEvery { get; set; } = TimeSpan.Zero;
+
     /// <summary>Delay the "slow" fault drill adds to every reply.</summary>
     public TimeSpan SlowDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
@@ -40,6 +46,7 @@ public sealed class GroupOptions
         .Value("reply-timeout", "a replica silent this long is suspected", OptionValues.Duration(), (o, v) => o.ReplyTimeout = v)
         .Value("startup-timeout", "how long a replica may take to answer its first probe", OptionValues.Duration(), (o, v) => o.StartupTimeout = v)
         .Value("max-lag", "a replica this many entries behind is suspected", OptionValues.Integer(1, long.MaxValue), (o, v) => o.MaxLag = v)
+        .Value("verify-every", "compare the keys written since the last round across the replicas this often (0: only at checkpoints)", OptionValues.Duration(allowZero: true), (o, v) => o.VerifyEvery = v)
         .Value("slow-delay", "delay the slow fault drill adds to every reply", OptionValues.Duration(), (o, v) => o.SlowDelay = v)
         .Section("checkpoint", "service checkpoints", o => o.Checkpoint ??= new CheckpointOptions(), CheckpointOptions.Keys);
 
@@ -150,6 +157,11 @@ public sealed class GroupOptions
         if (StartupTimeout <= TimeSpan.Zero)
         {
             errors.Add("startup-timeout: must be positive, e.g. 20s");
+        }
+
+        if (VerifyEvery < TimeSpan.Zero)
+        {
+            errors.Add("verify-every: must be 0 (off) or positive, e.g. 1s");
         }
 
         if (MaxLag < 1)

@@ -126,6 +126,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         _policy.Attach(this);
         _policyLoop = Task.Run(() => _policy.RunAsync(_stopping.Token), CancellationToken.None);
         _monitor = Task.Run(() => MonitorAsync(_stopping.Token), CancellationToken.None);
+        StartVerifier();
         foreach (var replica in _replicas)
         {
             try
@@ -169,6 +170,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
                 Activations = _policy.Counters.Activations,
                 Rejuvenations = _policy.Counters.Rejuvenations,
                 StateUpdates = StateUpdates,
+                VerifiedKeys = VerifiedKeys,
             };
         }
     }
@@ -211,7 +213,7 @@ public sealed partial class ReplicaGroup : IApplierCallbacks, IAsyncDisposable
         var ended = true;
         try
         {
-            await Task.WhenAll([.. _supervisors, _monitor, _storer, _policyLoop]).WaitAsync(TimeSpan.FromSeconds(15));
+            await Task.WhenAll([.. _supervisors, _monitor, _storer, _policyLoop, _verifier]).WaitAsync(TimeSpan.FromSeconds(15));
         }
         catch (TimeoutException)
         {

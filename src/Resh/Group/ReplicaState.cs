@@ -92,4 +92,7 @@ public record GroupStatus(string Mode, int Faults, long Head, long Decided, int 
     /// <summary>How often a passive replica was brought up to date by state instead of replay (mode spare).</summary>
     public long StateUpdates { get; init; }
 
+    /// <summary>Keys changed since the last round compared across the voting replicas between checkpoints (verify-every).</summary>
+    public long VerifiedKeys { get; init; }
+
 }
