@@ -12,12 +12,18 @@ public sealed class LoopConnectTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
 
+    private static Socket Listening()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        return listener;
+    }
+
     [Fact]
     public async Task Connects_to_a_listening_replica_and_carries_bytes()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
+        using var listener = Listening();
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
 
         await SocketReadLoop.ConnectAsync(socket, listener.LocalEndPoint!, CancellationToken.None).WaitAsync(Timeout);
@@ -50,9 +56,7 @@ public sealed class LoopConnectTests
     [Fact]
     public async Task A_cancelled_connect_is_a_cancellation()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
+        using var listener = Listening();
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         using var cancelled = new CancellationTokenSource();
         await cancelled.CancelAsync();
