@@ -54,35 +54,9 @@ public sealed partial class ReplicaGroup
 
         var started = Stopwatch.GetTimestamp();
         var changes = transfer.NewChanges();
-        var batch = new LogEntry[512];
-        bool Collect(long first, long end)
-        {
-            for (var at = first; at < end;)
-            {
-                var n = _log.Read(at, batch.AsSpan(0, (int)Math.Min(batch.Length, end - at)));
-                if (n == 0)
-                {
-                    return false;
-                }
-
-                for (var i = 0; i < n; i++)
-                {
-                    var entry = batch[i];
-                    if (entry.Kind == LogEventKind.Request && !entry.ReadOnly)
-                    {
-                        if (!changes.Add(entry.Context, entry.Payload.Span) || changes.Count > MaxStateKeys)
-                        {
-                            return false;
-                        }
-                    }
-                }
-
-                at += n;
-            }
-
-            Array.Clear(batch);
-            return true;
-        }
+        var named = true;
+        bool Collect(long first, long end) =>
+            VisitWrites(first, end, entry => named = changes.Add(entry.Context, entry.Payload.Span) && changes.Count <= MaxStateKeys) == end && named;
 
         var scanned = _log.Count;
         var why = from < _log.First ? "entries before it are no longer held"
@@ -157,6 +131,44 @@ public sealed partial class ReplicaGroup
             }
 
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Calls <paramref name="visit"/> for each write (a request that is not read-only) logged in [<paramref name="from"/>,
+    /// <paramref name="end"/>), in order, until it returns false. Returns the position after the last entry looked at
+    /// (<paramref name="end"/> when the range was gone through), or -1 when the log no longer holds part of the range.
+    /// </summary>
+    private long VisitWrites(long from, long end, Func<LogEntry, bool> visit)
+    {
+        var batch = new LogEntry[512];
+        try
+        {
+            for (var at = from; at < end;)
+            {
+                var n = _log.Read(at, batch.AsSpan(0, (int)Math.Min(batch.Length, end - at)));
+                if (n == 0)
+                {
+                    return -1;
+                }
+
+                for (var i = 0; i < n; i++)
+                {
+                    var entry = batch[i];
+                    if (entry.Kind == LogEventKind.Request && !entry.ReadOnly && !visit(entry))
+                    {
+                        return at + i + 1;
+                    }
+                }
+
+                at += n;
+            }
+
+            return end;
+        }
+        finally
+        {
+            Array.Clear(batch);
         }
     }
 

@@ -81,32 +81,21 @@ public sealed partial class ReplicaGroup
         }
 
         var changes = transfer.NewChanges();
-        var at = Math.Max(Volatile.Read(ref _verifyFrom), _log.First);
         var end = _log.Count;
-        var batch = new LogEntry[512];
-        while (at < end && changes.Count < MaxVerifyKeys)
+        var at = VisitWrites(Math.Max(Volatile.Read(ref _verifyFrom), _log.First), end, entry =>
         {
-            var n = _log.Read(at, batch.AsSpan(0, (int)Math.Min(batch.Length, end - at)));
-            if (n == 0)
-            {
-                break;
-            }
+            // False: a write whose effect its keys do not cover; what it named so far is compared, the rest is the checkpoints'.
+            _ = changes.Add(entry.Context, entry.Payload.Span);
+            return changes.Count < MaxVerifyKeys;
+        });
 
-            var i = 0;
-            for (; i < n && changes.Count < MaxVerifyKeys; i++)
-            {
-                var entry = batch[i];
-                if (entry.Kind == LogEventKind.Request && !entry.ReadOnly)
-                {
-                    // False: a write whose effect its keys do not cover; what it named so far is compared, the rest is the checkpoints'.
-                    _ = changes.Add(entry.Context, entry.Payload.Span);
-                }
-            }
-
-            at += i;
+        if (at < 0)
+        {
+            // A checkpoint truncated the log meanwhile (what it covered is its own to verify): the next round starts
+            // again from the first entry still held.
+            return 0;
         }
 
-        Array.Clear(batch);
         Volatile.Write(ref _verifyFrom, at);
         if (changes.Count == 0)
         {
