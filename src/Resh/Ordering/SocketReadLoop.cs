@@ -88,6 +88,14 @@ internal sealed partial class SocketReadLoop : IDisposable
     }
 
     /// <summary>
+    /// Starts reading a peer that sends only what it was asked for (a replica, a Remus backup's acknowledgements) on the
+    /// process's loop: without the client bound, 64 KiB per turn. Null where the loop is not available (the caller then
+    /// reads through .NET's sockets). Connect the socket with <see cref="ConnectAsync"/>.
+    /// </summary>
+    public static Registration? TryRegisterPeer(Socket socket) =>
+        Shared(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)?.Register(socket, bounded: false, readSize: 64 * 1024);
+
+    /// <summary>
     /// Connects a socket this loop is to read, with a blocking connect on a pool thread. An asynchronous connect that
     /// has to wait registers the socket with .NET's own epoll engine, for good and edge-triggered for reads, and that
     /// engine's thread then wakes for every arrival the loop reads itself: about a context switch per two requests at

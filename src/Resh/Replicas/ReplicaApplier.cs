@@ -212,7 +212,7 @@ public sealed class ReplicaApplier : IAsyncDisposable
         var stream = new NetworkStream(socket, ownsSocket: false);
         var output = PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 64 * 1024));
         // Read by the process's epoll loop, on the same thread as the clients (docs/architecture.md, "Reading sockets").
-        _registration = SocketReadLoop.Shared(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)?.Register(socket, bounded: false, readSize: 64 * 1024);
+        _registration = SocketReadLoop.TryRegisterPeer(socket);
         var input = _registration?.Reader ?? PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, minimumReadSize: 16 * 1024));
         _writer = Task.Run(() => WriteLoopAsync(output, _cts.Token), CancellationToken.None);
         _reader = Task.Run(() => ReadLoopAsync(input, _cts.Token), CancellationToken.None);

@@ -179,8 +179,7 @@ public sealed class LinkConnection : IAsyncDisposable
         socket.NoDelay = true;
         if (tls is null)
         {
-            var loop = SocketReadLoop.Shared(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
-            return new LinkConnection(socket, new NetworkStream(socket, ownsSocket: true), loop?.Register(socket, bounded: false, readSize: 64 * 1024));
+            return new LinkConnection(socket, new NetworkStream(socket, ownsSocket: true), SocketReadLoop.TryRegisterPeer(socket));
         }
 
         return new LinkConnection(socket, await tls.ConnectAsync(socket, ct));
